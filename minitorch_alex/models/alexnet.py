@@ -1,0 +1,103 @@
+"""AlexNet exactly as in Krizhevsky, Sutskever and Hinton (NIPS 2012), on one device.
+
+The paper split every layer over two GPUs ("towers"); on one device the split is expressed by
+``groups=2``: conv2, conv4 and conv5 see only their own tower's maps, and LRN normalises
+within each tower's half of the channels. conv3 and the fully connected layers see both towers.
+
+    input            3 x 224 x 224
+    conv1 96@11x11/4, pad 2 -> ReLU -> LRN -> maxpool 3/2      96 x 55 x 55 -> 96 x 27 x 27
+    conv2 256@5x5, pad 2, groups 2 -> ReLU -> LRN -> maxpool   256 x 27 x 27 -> 256 x 13 x 13
+    conv3 384@3x3, pad 1 -> ReLU                                384 x 13 x 13
+    conv4 384@3x3, pad 1, groups 2 -> ReLU                      384 x 13 x 13
+    conv5 256@3x3, pad 1, groups 2 -> ReLU -> maxpool 3/2       256 x 13 x 13 -> 256 x 6 x 6
+    fc6 9216 -> 4096 -> ReLU -> dropout
+    fc7 4096 -> 4096 -> ReLU -> dropout
+    fc8 4096 -> num_classes                                     60,965,224 parameters (1000 classes)
+
+Why conv1 has padding 2: the paper says 224 x 224 inputs and 55 x 55 conv1 outputs, which
+(224 - 11) / 4 + 1 = 54.25 cannot give; with 2 pixels of padding (224 + 4 - 11) // 4 + 1 = 55.
+(cuda-convnet and Caffe instead fed 227 x 227 crops with no padding; the output is the same.)
+
+Dropout: the paper drops units of the two 4096-wide layers (i.e. the inputs of fc7 and fc8)
+and multiplies their outputs by 0.5 at test time; ``paper_dropout=False`` switches to
+PyTorch's inverted dropout, which gives the same network in expectation.
+
+Initialisation (section 5): every weight N(0, 0.01^2); biases 1 in conv2, conv4, conv5, fc6
+and fc7 (to give the ReLUs positive inputs early on), 0 in conv1, conv3 and fc8.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import nn
+from ..nn import init
+from ..ops.activation import relu
+from ..ops.pool import max_pool2d
+from ..ops.shape import flatten
+
+LAYER_NAMES = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
+BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")
+
+
+class AlexNet(nn.Module):
+    def __init__(self, num_classes=1000, dropout=0.5, paper_dropout=True, lrn_groups=2, dtype=np.float32,
+                 device=None, generator=None):
+        super().__init__()
+        conv = lambda *a, **k: nn.Conv2d(*a, **k, dtype=dtype, device=device)  # noqa: E731
+        fc = lambda *a: nn.Linear(*a, dtype=dtype, device=device)  # noqa: E731
+        self.conv1 = conv(3, 96, 11, stride=4, padding=2)
+        self.conv2 = conv(96, 256, 5, padding=2, groups=2)
+        self.conv3 = conv(256, 384, 3, padding=1)
+        self.conv4 = conv(384, 384, 3, padding=1, groups=2)
+        self.conv5 = conv(384, 256, 3, padding=1, groups=2)
+        self.fc6 = fc(256 * 6 * 6, 4096)
+        self.fc7 = fc(4096, 4096)
+        self.fc8 = fc(4096, num_classes)
+        self.lrn = nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0, groups=lrn_groups)
+        self.drop = nn.Dropout(dropout, inverted=not paper_dropout)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator=None):
+        """The paper's initialisation (see the module docstring)."""
+        for name in LAYER_NAMES:
+            layer = getattr(self, name)
+            init.normal_(layer.weight, 0.0, 0.01, generator)
+            init.constant_(layer.bias, 1.0 if name in BIAS_ONE else 0.0)
+
+    def stages(self, x):
+        """Run the network on ``x`` (N, 3, 224, 224), yielding ``(name, output)`` after each stage:
+        conv1, pool1, conv2, pool2, conv3, conv4, conv5, pool5, fc6, fc7, fc8 (the logits)."""
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"AlexNet: expected input of shape (N, 3, 224, 224), got {x.shape}")
+        x = self.lrn(relu(self.conv1(x)))
+        yield "conv1", x
+        x = max_pool2d(x, 3, 2)
+        yield "pool1", x
+        x = self.lrn(relu(self.conv2(x)))
+        yield "conv2", x
+        x = max_pool2d(x, 3, 2)
+        yield "pool2", x
+        x = relu(self.conv3(x))
+        yield "conv3", x
+        x = relu(self.conv4(x))
+        yield "conv4", x
+        x = relu(self.conv5(x))
+        yield "conv5", x
+        x = max_pool2d(x, 3, 2)
+        yield "pool5", x
+        x = relu(self.fc6(flatten(x, 1)))
+        yield "fc6", x
+        x = relu(self.fc7(self.drop(x)))
+        yield "fc7", x
+        yield "fc8", self.fc8(self.drop(x))
+
+    def forward(self, x):
+        """(N, 3, 224, 224) -> (N, num_classes) logits."""
+        for _, x in self.stages(x):
+            pass
+        return x
+
+
+def alexnet(num_classes=1000, **kwargs):
+    """The paper's AlexNet (see ``AlexNet``); keyword arguments pass through."""
+    return AlexNet(num_classes=num_classes, **kwargs)

@@ -1,0 +1,14 @@
+"""The functional API (``import minitorch_alex.nn.functional as F``): ops on Tensors."""
+from ..ops.activation import log_softmax, relu, softmax
+from ..ops.conv import conv2d
+from ..ops.dropout import dropout
+from ..ops.linear import linear
+from ..ops.loss import cross_entropy
+from ..ops.lrn import local_response_norm
+from ..ops.pool import max_pool2d
+from ..ops.shape import concat, flatten, split
+
+__all__ = [
+    "concat", "conv2d", "cross_entropy", "dropout", "flatten", "linear", "local_response_norm",
+    "log_softmax", "max_pool2d", "relu", "softmax", "split",
+]

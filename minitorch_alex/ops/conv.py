@@ -1,0 +1,85 @@
+"""2-D convolution (cross-correlation, as in every framework) by im2col + one GEMM per group.
+
+Shapes: x (N, C, H, W), weight (O, C/G, kh, kw), bias (O,), y (N, O, OH, OW), G = groups.
+With col = im2col(x) of shape (C*kh*kw, N*OH*OW) and W_g the weight of group g flattened to
+(O/G, C/G*kh*kw), the three products of backprop are
+
+    forward    Y_g   = W_g · col_g
+    backward   dW_g  = dY_g · col_gᵀ
+               dcol_g = W_gᵀ · dY_g,   dx = col2im(dcol)
+
+i.e. the same Y = X·W, dX = dY·Wᵀ, dW = Xᵀ·dY as a fully connected layer.
+"""
+from __future__ import annotations
+
+from ..autograd import Function
+from ..device import get_array_module
+from .common import check_float, check_rank, pair
+from .im2col import col2im, conv_output_size, im2col
+
+
+class Conv2d(Function):
+    def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), groups=1):
+        xp = get_array_module(x)
+        n, c, h, w = x.shape
+        o, cg, kh, kw = weight.shape
+        oh, ow = conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1])
+        col = im2col(x, (kh, kw), stride, padding)  # (C*kh*kw, N*OH*OW)
+        col = col.reshape(groups, cg * kh * kw, n * oh * ow)  # rows of group g are contiguous
+        wmat = weight.reshape(groups, o // groups, cg * kh * kw)
+        y = xp.concatenate([wmat[g] @ col[g] for g in range(groups)])  # (O, N*OH*OW)
+        y = y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3)
+        if bias is not None:
+            y = y + bias.reshape(1, o, 1, 1)
+        self.col, self.weight, self.x_shape = col, weight, x.shape
+        self.stride, self.padding, self.groups, self.has_bias = stride, padding, groups, bias is not None
+        return xp.ascontiguousarray(y)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        col, weight, groups = self.col, self.weight, self.groups
+        o, cg, kh, kw = weight.shape
+        gy_mat = gy.transpose(1, 0, 2, 3).reshape(groups, o // groups, -1)  # (G, O/G, N*OH*OW)
+        wmat = weight.reshape(groups, o // groups, cg * kh * kw)
+        gx = gw = gb = None
+        if self.needs_input_grad[0]:
+            gcol = xp.concatenate([wmat[g].T @ gy_mat[g] for g in range(groups)])  # (C*kh*kw, N*OH*OW)
+            gx = col2im(gcol, self.x_shape, (kh, kw), self.stride, self.padding)
+        if self.needs_input_grad[1]:
+            gw = xp.stack([gy_mat[g] @ col[g].T for g in range(groups)]).reshape(weight.shape)
+        if self.has_bias and self.needs_input_grad[2]:
+            gb = gy.sum(axis=(0, 2, 3))
+        return (gx, gw, gb) if self.has_bias else (gx, gw)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
+    """Convolve ``x`` (N, C, H, W) with ``weight`` (O, C/groups, kh, kw); returns (N, O, OH, OW).
+
+    ``stride`` and ``padding`` are an int or a (height, width) pair; padding is with zeros.
+    """
+    op = "conv2d"
+    stride, padding = pair(stride, "stride", op), pair(padding, "padding", op)
+    check_rank(x, 4, "(N, C, H, W)", op)
+    check_float(x, op)
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: expected weight of rank 4 (out_channels, in_channels/groups, kh, kw), got shape {weight.shape}")
+    if not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    if min(stride) < 1 or min(padding) < 0:
+        raise ValueError(f"{op}: expected stride >= 1 and padding >= 0, got stride={stride}, padding={padding}")
+    n, c, h, w = x.shape
+    o, cg, kh, kw = weight.shape
+    if c % groups or o % groups:
+        raise ValueError(f"{op}: groups={groups} must divide both in_channels ({c}) and out_channels ({o})")
+    if cg * groups != c:
+        raise ValueError(
+            f"{op}: input has {c} channels but weight expects {cg * groups} (in_channels/groups={cg} x groups={groups})"
+        )
+    hp, wp = h + 2 * padding[0], w + 2 * padding[1]
+    if kh > hp or kw > wp:
+        raise ValueError(f"{op}: kernel {kh}x{kw} is larger than the padded input {hp}x{wp} (input {h}x{w}, padding {padding})")
+    if bias is not None:
+        if bias.shape != (o,):
+            raise ValueError(f"{op}: expected bias of shape ({o},), got {bias.shape}")
+        return Conv2d.apply(x, weight, bias, stride=stride, padding=padding, groups=groups)
+    return Conv2d.apply(x, weight, stride=stride, padding=padding, groups=groups)

@@ -1,0 +1,37 @@
+"""Fully connected layer: y = x · Wᵀ + b with weight (out_features, in_features), as PyTorch.
+
+Backward: dx = dy · W, dW = dyᵀ · x, db = sum of dy over the batch.
+"""
+from __future__ import annotations
+
+from ..autograd import Function
+from .common import check_float
+
+
+class Linear(Function):
+    def forward(self, x, weight, bias=None):
+        self.x, self.weight, self.has_bias = x, weight, bias is not None
+        y = x @ weight.T
+        return y + bias if bias is not None else y
+
+    def backward(self, gy):
+        gx = gy @ self.weight if self.needs_input_grad[0] else None
+        gw = gy.T @ self.x if self.needs_input_grad[1] else None
+        if self.has_bias:
+            return gx, gw, gy.sum(axis=0) if self.needs_input_grad[2] else None
+        return gx, gw
+
+
+def linear(x, weight, bias=None):
+    """``x`` (N, in) -> (N, out) with ``weight`` (out, in) and optional ``bias`` (out,)."""
+    op = "linear"
+    check_float(x, op)
+    if x.ndim != 2:
+        raise ValueError(f"{op}: expected input of rank 2 (N, in_features), got shape {x.shape}; flatten it first")
+    if weight.ndim != 2 or weight.shape[1] != x.shape[1]:
+        raise ValueError(f"{op}: input has {x.shape[1]} features but weight of shape {weight.shape} expects (out, {x.shape[1]})")
+    if bias is None:
+        return Linear.apply(x, weight)
+    if bias.shape != (weight.shape[0],):
+        raise ValueError(f"{op}: expected bias of shape ({weight.shape[0]},), got {bias.shape}")
+    return Linear.apply(x, weight, bias)

@@ -1,0 +1,58 @@
+"""Stochastic gradient descent with momentum and weight decay, in the paper's form (section 5):
+
+    v <- momentum * v - weight_decay * lr * w - lr * grad
+    w <- w + v
+
+This differs from PyTorch's SGD (v <- m v + grad + wd w; w <- w - lr v) only when the learning
+rate changes: here the velocity keeps the steps taken at the old rate.
+"""
+from __future__ import annotations
+
+from ..autograd import no_grad
+
+
+class SGD:
+    def __init__(self, params, lr=0.01, momentum=0.9, weight_decay=5e-4):
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("SGD: got an empty parameter list")
+        if lr <= 0 or not 0 <= momentum < 1 or weight_decay < 0:
+            raise ValueError(f"SGD: expected lr > 0, 0 <= momentum < 1, weight_decay >= 0; got lr={lr}, momentum={momentum}, weight_decay={weight_decay}")
+        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
+        self.velocity = [None] * len(self.params)
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    @no_grad()
+    def step(self):
+        """Update every parameter that has a gradient."""
+        lr, m, wd = self.lr, self.momentum, self.weight_decay
+        for i, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            v = self.velocity[i]
+            if v is None:
+                v = self.velocity[i] = p.xp.zeros_like(p.data)
+            v *= m
+            v -= (wd * lr) * p.data
+            v -= lr * p.grad.data
+            p.data += v
+
+    def state_dict(self):
+        """Hyper-parameters and velocities (arrays; zeros for parameters not yet updated)."""
+        return {
+            "lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay,
+            "velocity": [v if v is not None else p.xp.zeros_like(p.data) for v, p in zip(self.velocity, self.params)],
+        }
+
+    def load_state_dict(self, state):
+        vel = state["velocity"]
+        if len(vel) != len(self.params):
+            raise ValueError(f"SGD.load_state_dict: expected {len(self.params)} velocities, got {len(vel)}")
+        for i, (v, p) in enumerate(zip(vel, self.params)):
+            if tuple(v.shape) != p.shape:
+                raise ValueError(f"SGD.load_state_dict: velocity {i} has shape {tuple(v.shape)}, expected {p.shape}")
+        self.lr, self.momentum, self.weight_decay = float(state["lr"]), float(state["momentum"]), float(state["weight_decay"])
+        self.velocity = [p.xp.asarray(v, dtype=p.dtype).copy() for v, p in zip(vel, self.params)]

@@ -1,0 +1,36 @@
+"""The global random generator (NumPy's ``Generator``), seeded with ``mt.manual_seed``.
+
+Random numbers are drawn on the host and copied to the tensor's device, so a seed gives the
+same numbers on every device.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .device import CPU, transfer
+
+_generator = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Seed the global generator (weights init, dropout masks); returns it."""
+    global _generator
+    _generator = np.random.default_rng(seed)
+    return _generator
+
+
+def default_generator() -> np.random.Generator:
+    return _generator
+
+
+def _on_device(array, device):
+    return array if device.type == "cpu" else transfer(array, CPU, device)
+
+
+def uniform(shape, device=CPU, generator=None):
+    """float64 samples of U[0, 1) of ``shape`` on ``device``."""
+    return _on_device((generator or _generator).random(shape), device)
+
+
+def normal(shape, mean=0.0, std=1.0, dtype=np.float32, device=CPU, generator=None):
+    return _on_device((generator or _generator).normal(mean, std, size=shape).astype(dtype), device)

@@ -1,0 +1,17 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="minitorch_alex",
+    version="0.1.0",
+    description="A from-scratch deep-learning framework (NumPy/CuPy) that reproduces AlexNet",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["minitorch_alex", "minitorch_alex.*", "kernels", "kernels.*"]),
+    install_requires=["numpy>=1.24", "pillow>=9", "numba>=0.58", "tqdm>=4.60", "matplotlib>=3.6"],
+    extras_require={
+        "gpu": ["cupy-cuda12x>=13"],
+        # torch is the test and benchmark oracle only; the package never imports it
+        "dev": ["pytest>=7", "hypothesis>=6.80", "torch==2.13.0", "pytest-xdist>=3"],
+    },
+)

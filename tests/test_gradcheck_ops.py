@@ -1,0 +1,237 @@
+"""Finite-difference gradient checks, float64, central differences, for every op and layer.
+
+Inputs come from hypothesis-chosen shapes and settings; values are spaced apart so no
+finite-difference step crosses a ReLU kink or changes a max-pool winner, and dropout masks are
+fixed.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import minitorch_alex as mt
+import minitorch_alex.nn.functional as F
+from conftest import distinct_values
+
+RTOL = 1e-6  # the project's bar for single ops
+
+
+def t64(a, grad=True):
+    return mt.tensor(np.asarray(a, dtype=np.float64), requires_grad=grad)
+
+
+def check(fn, *inputs, samples=None):
+    report = mt.gradcheck(fn, list(inputs), rtol=RTOL, samples=samples)
+    assert report.ok and report.checked > 0
+
+
+@st.composite
+def conv_configs(draw):
+    groups = draw(st.integers(1, 3))
+    cin = groups * draw(st.integers(1, 2))
+    cout = groups * draw(st.integers(1, 2))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    h = draw(st.integers(max(1, kh - 2 * ph), 8))
+    w = draw(st.integers(max(1, kw - 2 * pw), 8))
+    n = draw(st.integers(1, 2))
+    bias = draw(st.booleans())
+    seed = draw(st.integers(0, 2**16))
+    return dict(n=n, cin=cin, cout=cout, h=h, w=w, k=(kh, kw), stride=(sh, sw), padding=(ph, pw), groups=groups,
+                bias=bias, seed=seed)
+
+
+@given(conv_configs())
+def test_conv2d_gradcheck(cfg):
+    rng = np.random.default_rng(cfg["seed"])
+    x = t64(rng.standard_normal((cfg["n"], cfg["cin"], cfg["h"], cfg["w"])))
+    w = t64(rng.standard_normal((cfg["cout"], cfg["cin"] // cfg["groups"], *cfg["k"])))
+    b = t64(rng.standard_normal(cfg["cout"])) if cfg["bias"] else None
+    kw = dict(stride=cfg["stride"], padding=cfg["padding"], groups=cfg["groups"])
+    if b is None:
+        check(lambda x, w: F.conv2d(x, w, **kw), x, w)
+    else:
+        check(lambda x, w, b: F.conv2d(x, w, b, **kw), x, w, b)
+
+
+@st.composite
+def pool_configs(draw):
+    k = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    stride = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    padding = draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2))
+    h = draw(st.integers(max(1, k[0] - 2 * padding[0]), 9))
+    w = draw(st.integers(max(1, k[1] - 2 * padding[1]), 9))
+    return dict(shape=(draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w), k=k, stride=stride, padding=padding,
+                seed=draw(st.integers(0, 2**16)))
+
+
+@given(pool_configs())
+def test_max_pool2d_gradcheck(cfg):
+    rng = np.random.default_rng(cfg["seed"])
+    x = t64(distinct_values(rng, cfg["shape"]))
+    check(lambda x: F.max_pool2d(x, cfg["k"], cfg["stride"], cfg["padding"]), x)
+
+
+@given(size=st.integers(1, 7), groups=st.sampled_from([1, 2]), c_per_group=st.integers(1, 6),
+       beta=st.sampled_from([0.75, 0.5, 1.3]), seed=st.integers(0, 2**16))
+def test_local_response_norm_gradcheck(size, groups, c_per_group, beta, seed):
+    rng = np.random.default_rng(seed)
+    x = t64(rng.standard_normal((2, groups * c_per_group, 3, 3)))
+    # a large alpha makes the cross-channel term of the gradient matter; with the paper's 1e-4
+    # an implementation that forgot it would still pass
+    check(lambda x: F.local_response_norm(x, size, alpha=0.3, beta=beta, k=2.0, groups=groups), x)
+
+
+def test_lrn_gradcheck_catches_missing_cross_channel_term(monkeypatch):
+    """The check above can fail: drop the cross-channel part of the gradient and it does."""
+    from minitorch_alex.ops import lrn
+
+    def wrong_backward(self, gy):
+        return ((gy.reshape(self.a.shape) * self.scale ** -self.params[2]).reshape(gy.shape),)
+
+    monkeypatch.setattr(lrn.LocalResponseNorm, "backward", wrong_backward)
+    x = t64(np.random.default_rng(0).standard_normal((1, 4, 2, 2)))
+    with pytest.raises(mt.GradcheckError, match="worst entry"):
+        mt.gradcheck(lambda x: F.local_response_norm(x, 3, alpha=0.3), [x])
+
+
+@given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=4), seed=st.integers(0, 2**16))
+def test_relu_gradcheck(shape, seed):
+    x = t64(distinct_values(np.random.default_rng(seed), tuple(shape)))
+    check(F.relu, x)
+
+
+@given(n=st.integers(1, 6), fin=st.integers(1, 7), fout=st.integers(1, 7), bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_linear_gradcheck(n, fin, fout, bias, seed):
+    rng = np.random.default_rng(seed)
+    x, w = t64(rng.standard_normal((n, fin))), t64(rng.standard_normal((fout, fin)))
+    if bias:
+        check(F.linear, x, w, t64(rng.standard_normal(fout)))
+    else:
+        check(F.linear, x, w)
+
+
+@given(n=st.integers(1, 6), c=st.integers(2, 8), seed=st.integers(0, 2**16))
+def test_cross_entropy_gradcheck(n, c, seed):
+    rng = np.random.default_rng(seed)
+    logits, target = t64(rng.standard_normal((n, c)) * 3), rng.integers(0, c, n)
+    check(lambda z: F.cross_entropy(z, target), logits)
+
+
+@given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=3), seed=st.integers(0, 2**16))
+def test_softmax_and_log_softmax_gradcheck(shape, seed):
+    x = t64(np.random.default_rng(seed).standard_normal(shape))
+    check(lambda x: F.softmax(x, axis=-1), x)
+    check(lambda x: F.log_softmax(x, axis=0), x)
+
+
+@given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=4), p=st.sampled_from([0.2, 0.5]),
+       inverted=st.booleans(), seed=st.integers(0, 2**16))
+def test_dropout_gradcheck_with_fixed_mask(shape, p, inverted, seed):
+    rng = np.random.default_rng(seed)
+    x = t64(rng.standard_normal(shape))
+    mask = rng.random(shape) >= p
+    check(lambda x: F.dropout(x, p, training=True, mask=mask, inverted=inverted), x)
+    check(lambda x: F.dropout(x, p, training=False, inverted=inverted), x)
+
+
+# ----- tensor arithmetic, with broadcasting -------------------------------------------------------
+def broadcastable_pair(draw):
+    shape = draw(st.lists(st.integers(1, 4), min_size=1, max_size=3))
+    other = [draw(st.sampled_from([n, 1])) for n in shape][draw(st.integers(0, len(shape) - 1)):]
+    pair = [tuple(shape), tuple(other)]
+    return pair if draw(st.booleans()) else pair[::-1]
+
+
+@st.composite
+def shape_pairs(draw):
+    return broadcastable_pair(draw)
+
+
+@given(shapes=shape_pairs(), op=st.sampled_from(["add", "sub", "mul", "div"]), seed=st.integers(0, 2**16))
+def test_binary_arithmetic_gradcheck_with_broadcasting(shapes, op, seed):
+    rng = np.random.default_rng(seed)
+    a = t64(rng.standard_normal(shapes[0]))
+    b = t64(rng.uniform(0.5, 2.0, shapes[1]) * rng.choice([-1, 1], shapes[1]))  # away from 0 for div
+    fn = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b}[op]
+    check(fn, a, b)
+
+
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3), seed=st.integers(0, 2**16))
+def test_unary_arithmetic_gradcheck(shape, seed):
+    rng = np.random.default_rng(seed)
+    x = t64(rng.uniform(0.5, 2.0, shape))
+    check(lambda x: -x, x)
+    check(lambda x: x**3 - 2.0 * x**0.5 + 1.0 / x, x)
+    check(lambda x: x.exp(), x)
+    check(lambda x: x.log(), x)
+    check(lambda x: 3.0 - x, x)
+
+
+@given(batch=st.lists(st.integers(1, 3), max_size=2), m=st.integers(1, 4), k=st.integers(1, 4), n=st.integers(1, 4),
+       seed=st.integers(0, 2**16))
+def test_matmul_gradcheck(batch, m, k, n, seed):
+    rng = np.random.default_rng(seed)
+    a, b = t64(rng.standard_normal((*batch, m, k))), t64(rng.standard_normal((k, n)))
+    check(lambda a, b: a @ b, a, b)
+    v = t64(rng.standard_normal(k))
+    check(lambda b, v: v @ b, b, v)
+
+
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=4), data=st.data())
+def test_reductions_gradcheck(shape, data):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x = t64(distinct_values(rng, tuple(shape)))
+    axes = data.draw(st.sets(st.integers(0, len(shape) - 1)))
+    axis = tuple(axes) if axes else None
+    keepdims = data.draw(st.booleans())
+    check(lambda x: x.sum(axis, keepdims), x)
+    check(lambda x: x.mean(axis, keepdims), x)
+    check(lambda x: x.max(axis, keepdims), x)
+
+
+def test_max_splits_gradient_between_ties():
+    x = mt.tensor(np.array([1.0, 3.0, 3.0, 2.0]), requires_grad=True)
+    x.max().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0, 0.5, 0.5, 0])
+
+
+@given(shape=st.lists(st.integers(1, 4), min_size=2, max_size=4), seed=st.integers(0, 2**16))
+def test_shape_ops_gradcheck(shape, seed):
+    rng = np.random.default_rng(seed)
+    x = t64(rng.standard_normal(shape))
+    perm = tuple(rng.permutation(len(shape)))
+    check(lambda x: x.reshape(-1, shape[-1]) * 1.5, x)
+    check(lambda x: x.transpose(perm) * x.transpose(perm), x)
+    check(lambda x: x[..., ::2] * 2.0, x)
+    idx = rng.integers(0, shape[0], 5)  # advanced index with repeats: gradients must add
+    check(lambda x: x[idx] * 1.0, x)
+    check(lambda x: F.flatten(x, 1), x)
+
+
+@given(sizes=st.lists(st.integers(1, 3), min_size=1, max_size=4), seed=st.integers(0, 2**16))
+def test_concat_and_split_gradcheck(sizes, seed):
+    rng = np.random.default_rng(seed)
+    parts = [t64(rng.standard_normal((2, s))) for s in sizes]
+    check(lambda *ps: mt.concat(ps, axis=1) * mt.concat(ps, axis=1), *parts)
+    x = t64(rng.standard_normal((sum(sizes), 2)))
+    # use only some pieces: the others must get zero gradient
+    check(lambda x: mt.split(x, sizes, axis=0)[0] * 2.0, x)
+    check(lambda x: mt.concat(mt.split(x, sizes)[::-1]) ** 2, x)
+
+
+# ----- layers -----------------------------------------------------------------------------------
+def test_layers_gradcheck_in_a_small_network():
+    """Every layer type, chained, float64, through the Module API (its parameters included)."""
+    rng = np.random.default_rng(7)
+    net = mt.nn.Sequential(
+        mt.nn.Conv2d(4, 6, 3, stride=1, padding=1, groups=2), mt.nn.ReLU(),
+        mt.nn.LocalResponseNorm(3, alpha=0.2, groups=2), mt.nn.MaxPool2d(3, 2),
+        mt.nn.Flatten(), mt.nn.Dropout(0.5), mt.nn.Linear(6 * 2 * 2, 3),
+    ).to(dtype=np.float64)
+    net.eval()  # dropout off in eval; the fixed-mask training case is checked above
+    x = t64(distinct_values(rng, (2, 4, 5, 5)) * 3)
+    params = list(net.parameters())
+    target = np.array([0, 2])
+    report = mt.gradcheck(lambda x, *ps: F.cross_entropy(net(x), target), [x, *params], rtol=1e-5)
+    assert report.ok
