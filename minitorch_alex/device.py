@@ -107,6 +107,25 @@ def device_of_array(array) -> Device:
     return CPU
 
 
+def enable_peer_access(a: Device, b: Device) -> bool:
+    """Let two GPUs read each other's memory directly where the hardware allows it (cross-tower
+    copies then skip the host). Returns True when peer access is on in both directions."""
+    if a.type != "cuda" or b.type != "cuda" or a.index == b.index:
+        return False
+    cupy = _import_cupy()
+    runtime = cupy.cuda.runtime
+    if not (runtime.deviceCanAccessPeer(a.index, b.index) and runtime.deviceCanAccessPeer(b.index, a.index)):
+        return False
+    for src, dst in ((a, b), (b, a)):
+        with cupy.cuda.Device(src.index):
+            try:
+                runtime.deviceEnablePeerAccess(dst.index)
+            except runtime.CUDARuntimeError as exc:  # already enabled is fine
+                if "PeerAccessAlreadyEnabled" not in str(exc):
+                    raise
+    return True
+
+
 def transfer(array, src: Device, dst: Device):
     """Copy ``array`` from device ``src`` to device ``dst`` (always a new array)."""
     if dst.type == "cpu":
@@ -114,5 +133,13 @@ def transfer(array, src: Device, dst: Device):
             return _import_cupy().asnumpy(array)
         return np.array(array, copy=True)
     cupy = _import_cupy()
+    if src.type == "cuda" and src.index != dst.index:
+        # GPU to GPU without the host: cudaMemcpyPeer is ordered after pending work on both devices
+        with cupy.cuda.Device(src.index):
+            array = cupy.ascontiguousarray(array)
+        with cupy.cuda.Device(dst.index):
+            out = cupy.empty(array.shape, dtype=array.dtype)
+            cupy.cuda.runtime.memcpyPeer(out.data.ptr, dst.index, array.data.ptr, src.index, array.nbytes)
+            return out
     with cupy.cuda.Device(dst.index):
         return cupy.array(array, copy=True)

@@ -1,4 +1,5 @@
 """Models (``mt.models``)."""
 from .alexnet import AlexNet, alexnet
+from .two_tower import AlexNetTwoTower, Traffic
 
-__all__ = ["AlexNet", "alexnet"]
+__all__ = ["AlexNet", "AlexNetTwoTower", "Traffic", "alexnet"]

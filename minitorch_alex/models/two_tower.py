@@ -1,0 +1,188 @@
+"""AlexNet split over two devices, as trained in 2012 on two GTX 580s (section 3.2, Figure 2).
+
+Each tower holds half of every layer. Per tower (channel counts per tower):
+
+    conv1 48@11x11/4 -> ReLU -> LRN (own 48 maps) -> pool
+    conv2 128@5x5     sees only its own tower      -> ReLU -> LRN -> pool
+    conv3 192@3x3     sees BOTH towers' pool2      <- cross-device copy
+    conv4 192@3x3     own tower only
+    conv5 128@3x3     own tower only               -> pool
+    fc6   2048        sees BOTH towers' pool5      <- cross-device copy
+    fc7   2048        sees BOTH towers' fc6        <- cross-device copy
+    fc8   1000 logits on the first device, sees both towers' fc7 <- copy from the second tower
+
+Dropout acts within each tower. ``Tensor.to(device)`` is the only way across, so every byte
+that crosses is counted (``traffic``): forward activations and, in backward, their gradients.
+
+The state dict uses the single-device model's names and shapes (``AlexNet``, where the split is
+``groups=2``): tower 0 holds output channels [0, C/2) of every layer, tower 1 the rest. So a
+checkpoint trained one way loads the other way.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import nn
+from ..device import Device, enable_peer_access
+from .. import random as mt_random
+from ..ops.activation import relu
+from ..ops.pool import max_pool2d
+from ..ops.shape import ToDevice, concat, flatten
+from .alexnet import BIAS_ONE, LAYER_NAMES
+
+
+@dataclass
+class Traffic:
+    """Bytes copied between the towers since the last ``reset``."""
+
+    forward_bytes: int = 0
+    backward_bytes: int = 0
+    copies: int = 0
+
+    @property
+    def total_bytes(self):
+        return self.forward_bytes + self.backward_bytes
+
+    def reset(self):
+        self.forward_bytes = self.backward_bytes = self.copies = 0
+
+
+class CrossTowerCopy(ToDevice):
+    """``ToDevice`` that adds the bytes it moves (both directions) to a ``Traffic``."""
+
+    def forward(self, x, src, dst, traffic):
+        self.traffic = traffic
+        traffic.forward_bytes += x.nbytes
+        traffic.copies += 1
+        return super().forward(x, src, dst)
+
+    def backward(self, g):
+        self.traffic.backward_bytes += g.nbytes
+        return super().backward(g)
+
+
+class Tower(nn.Module):
+    """One half of every layer (fc8 lives beside the towers, on the first device)."""
+
+    def __init__(self, dtype, device):
+        super().__init__()
+        conv = lambda *a, **k: nn.Conv2d(*a, **k, dtype=dtype, device=device)  # noqa: E731
+        self.conv1 = conv(3, 48, 11, stride=4, padding=2)
+        self.conv2 = conv(48, 128, 5, padding=2)
+        self.conv3 = conv(256, 192, 3, padding=1)  # both towers' pool2
+        self.conv4 = conv(192, 192, 3, padding=1)
+        self.conv5 = conv(192, 128, 3, padding=1)
+        self.fc6 = nn.Linear(2 * 128 * 6 * 6, 2048, dtype=dtype, device=device)  # both towers' pool5
+        self.fc7 = nn.Linear(2 * 2048, 2048, dtype=dtype, device=device)  # both towers' fc6
+
+
+class AlexNetTwoTower(nn.Module):
+    def __init__(self, num_classes=1000, devices=("cpu:0", "cpu:1"), dropout=0.5, paper_dropout=True,
+                 dtype=np.float32, generator=None):
+        super().__init__()
+        if len(devices) != 2:
+            raise ValueError(f"AlexNetTwoTower: expected two devices, got {devices!r}")
+        self.devices = tuple(Device(d) for d in devices)
+        self.dtype = np.dtype(dtype)
+        self.tower0 = Tower(dtype, self.devices[0])
+        self.tower1 = Tower(dtype, self.devices[1])
+        self.fc8 = nn.Linear(2 * 2048, num_classes, dtype=dtype, device=self.devices[0])
+        self.lrn = nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)  # over one tower's maps
+        self.drop = nn.Dropout(dropout, inverted=not paper_dropout)
+        self.traffic = Traffic()
+        enable_peer_access(*self.devices)
+        self.reset_parameters(generator)
+
+    @property
+    def towers(self):
+        return (self.tower0, self.tower1)
+
+    def reset_parameters(self, generator=None):
+        """The paper's initialisation, drawn in the single-device model's order so that the same
+        seed gives the same network in both forms."""
+        full = OrderedDict()
+        for name, shape in _full_shapes(self.fc8.out_features):
+            layer, kind = name.split(".")
+            if kind == "weight":
+                full[name] = mt_random.normal(shape, 0.0, 0.01, self.dtype, generator=generator)
+            else:
+                full[name] = np.full(shape, 1.0 if layer in BIAS_ONE else 0.0, self.dtype)
+        self.load_state_dict(full)
+
+    def _across(self, x, device):
+        """Copy to ``device`` and count the bytes; no copy when both towers share a device."""
+        if x.device == Device(device):
+            return x
+        return CrossTowerCopy.apply(x, src=x.device, dst=Device(device), traffic=self.traffic)
+
+    def _both(self, parts, t, axis):
+        """Tower t's view of both towers' outputs: own part local, the other's copied over."""
+        dev = self.devices[t]
+        return concat([p if i == t else self._across(p, dev) for i, p in enumerate(parts)], axis=axis)
+
+    def forward(self, x):
+        """(N, 3, 224, 224) on any device -> (N, num_classes) logits on the first device."""
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"AlexNetTwoTower: expected input of shape (N, 3, 224, 224), got {x.shape}")
+        # both towers read the image (the data loader feeds each device; not cross-tower traffic)
+        h = [x.to(d) for d in self.devices]
+        h = [max_pool2d(self.lrn(relu(tw.conv1(hi))), 3, 2) for tw, hi in zip(self.towers, h)]
+        h = [max_pool2d(self.lrn(relu(tw.conv2(hi))), 3, 2) for tw, hi in zip(self.towers, h)]
+        h = [relu(tw.conv3(self._both(h, t, axis=1))) for t, tw in enumerate(self.towers)]
+        h = [relu(tw.conv4(hi)) for tw, hi in zip(self.towers, h)]
+        h = [flatten(max_pool2d(relu(tw.conv5(hi)), 3, 2), 1) for tw, hi in zip(self.towers, h)]
+        h = [self.drop(relu(tw.fc6(self._both(h, t, axis=1)))) for t, tw in enumerate(self.towers)]
+        h = [self.drop(relu(tw.fc7(self._both(h, t, axis=1)))) for t, tw in enumerate(self.towers)]
+        return self.fc8(self._both(h, 0, axis=1))
+
+    # ----- the single-device model's state dict -----------------------------------------------------
+    def state_dict(self):
+        """``AlexNet``'s names and shapes: each layer's two halves joined along its outputs."""
+        xp_of = lambda p: p.data if p.device.type == "cpu" else p.numpy()  # noqa: E731
+        out = OrderedDict()
+        for layer in LAYER_NAMES[:-1]:
+            for kind in ("weight", "bias"):
+                halves = [xp_of(getattr(getattr(tw, layer), kind)) for tw in self.towers]
+                out[f"{layer}.{kind}"] = np.concatenate(halves, axis=0)
+        out["fc8.weight"], out["fc8.bias"] = xp_of(self.fc8.weight), xp_of(self.fc8.bias)
+        return out
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Load a state dict of the single-device ``AlexNet`` (or of this model's ``state_dict``)."""
+        expected = OrderedDict(_full_shapes(self.fc8.out_features))
+        missing = [k for k in expected if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in expected]
+        if strict and (missing or unexpected):
+            raise KeyError(f"load_state_dict for AlexNetTwoTower: missing keys {missing}, unexpected keys {unexpected}")
+        mismatched = [f"{k}: expected {expected[k]}, got {tuple(np.shape(v))}" for k, v in state_dict.items()
+                      if k in expected and tuple(np.shape(v)) != expected[k]]
+        if mismatched:
+            raise ValueError("load_state_dict for AlexNetTwoTower: shape mismatch for " + "; ".join(mismatched))
+        per_tower = [OrderedDict(), OrderedDict()]
+        for key, value in state_dict.items():
+            if key not in expected or key.startswith("fc8."):
+                continue
+            value = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+            half = value.shape[0] // 2
+            per_tower[0][key], per_tower[1][key] = value[:half], value[half:]
+        for tw, sd in zip(self.towers, per_tower):
+            tw.load_state_dict(sd, strict=False)
+        self.fc8.load_state_dict({k[4:]: v for k, v in state_dict.items() if k.startswith("fc8.")}, strict=False)
+        return missing, unexpected
+
+
+def _full_shapes(num_classes):
+    """(name, shape) of every parameter of the single-device AlexNet, in its order."""
+    return [
+        ("conv1.weight", (96, 3, 11, 11)), ("conv1.bias", (96,)),
+        ("conv2.weight", (256, 48, 5, 5)), ("conv2.bias", (256,)),
+        ("conv3.weight", (384, 256, 3, 3)), ("conv3.bias", (384,)),
+        ("conv4.weight", (384, 192, 3, 3)), ("conv4.bias", (384,)),
+        ("conv5.weight", (256, 192, 3, 3)), ("conv5.bias", (256,)),
+        ("fc6.weight", (4096, 9216)), ("fc6.bias", (4096,)),
+        ("fc7.weight", (4096, 4096)), ("fc7.bias", (4096,)),
+        ("fc8.weight", (num_classes, 4096)), ("fc8.bias", (num_classes,)),
+    ]
