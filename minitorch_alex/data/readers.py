@@ -1,0 +1,215 @@
+"""List the image files of a data set as ``(path, label)`` pairs.
+
+Two on-disk layouts are understood:
+
+ImageFolder (``read_imagefolder``)::
+
+    root/train/<class name>/<any name>.<image extension>
+    root/val/<class name>/...
+
+ILSVRC-2012 (``read_ilsvrc``)::
+
+    root/train/n01440764/n01440764_10026.JPEG      one folder per synset
+    root/val/ILSVRC2012_val_00000001.JPEG          one flat folder
+    + a ground-truth list for val, either
+      LOC_val_solution.csv   (Kaggle): ImageId,PredictionString where the
+                              PredictionString starts with the synset, or
+      ILSVRC2012_validation_ground_truth.txt (devkit): line k holds the
+                              1-based ILSVRC2012_ID of ILSVRC2012_val_<k>.
+
+Class names are always sorted, and label = index into that sorted list
+(the convention of torchvision's ImageFolder and of most ImageNet code).
+Only files are listed here; decoding (and skipping unreadable files) is
+done later by :mod:`minitorch_alex.data.decode`.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import warnings
+from typing import NamedTuple
+
+IMAGE_EXTENSIONS = (
+    ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm",
+)
+
+
+class Listing(NamedTuple):
+    """``samples``: list of ``(path, label)``; ``classes``: sorted class names,
+    ``classes[label]`` is the name of ``label``."""
+
+    samples: list[tuple[str, int]]
+    classes: list[str]
+
+
+def _is_image_file(name: str) -> bool:
+    # Hidden files (.DS_Store, ._foo.jpg from macOS) are never images.
+    return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _image_files(folder: str) -> list[str]:
+    """Sorted image file paths directly inside ``folder`` (not recursive)."""
+    with os.scandir(folder) as it:
+        names = [e.name for e in it if e.is_file() and _is_image_file(e.name)]
+    return [os.path.join(folder, n) for n in sorted(names)]
+
+
+def _class_dirs(folder: str) -> list[str]:
+    with os.scandir(folder) as it:
+        return sorted(e.name for e in it if e.is_dir() and not e.name.startswith("."))
+
+
+def read_imagefolder(root: str | os.PathLike, split: str, classes: list[str] | None = None) -> Listing:
+    """List ``root/<split>/<class>/*``.
+
+    ``classes``: the class list to label with (pass the train split's list
+    when reading val, so that labels agree even if val lacks a class).
+    Defaults to the sorted sub-folders of ``root/<split>``. A sub-folder
+    that is not in ``classes`` is an error, not silently dropped.
+    """
+    split_dir = os.path.join(os.fspath(root), split)
+    if not os.path.isdir(split_dir):
+        raise FileNotFoundError(f"ImageFolder split not found: {split_dir}")
+    found = _class_dirs(split_dir)
+    if classes is None:
+        classes = found
+    index = {name: i for i, name in enumerate(classes)}
+    unknown = [c for c in found if c not in index]
+    if unknown:
+        raise ValueError(f"{split_dir}: class folders not in the class list: {unknown[:5]}")
+    samples = []
+    for name in found:
+        samples += [(p, index[name]) for p in _image_files(os.path.join(split_dir, name))]
+    return Listing(samples, list(classes))
+
+
+# --- ILSVRC-2012 -------------------------------------------------------------
+
+_GT_CSV = "LOC_val_solution.csv"
+_GT_TXT = "ILSVRC2012_validation_ground_truth.txt"
+
+
+def _find_ground_truth(root: str) -> str | None:
+    """Look for a val ground-truth file where the Kaggle archive or the
+    devkit tarball usually put it, relative to ``root``."""
+    candidates = []
+    for base in (root, os.path.dirname(root), os.path.dirname(os.path.dirname(root))):
+        candidates += [
+            os.path.join(base, _GT_CSV),
+            os.path.join(base, _GT_TXT),
+            os.path.join(base, "data", _GT_TXT),
+            os.path.join(base, "ILSVRC2012_devkit_t12", "data", _GT_TXT),
+            os.path.join(base, "devkit", "data", _GT_TXT),
+        ]
+    for path in candidates:
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def read_synset_list(path: str | os.PathLike) -> list[str]:
+    """Read a text file with one synset per line (first whitespace-separated
+    token, e.g. ``n01440764 tench, Tinca tinca``); blank lines are ignored."""
+    with open(path, encoding="utf-8") as f:
+        return [line.split()[0] for line in f if line.strip()]
+
+
+def _val_number(path: str) -> int:
+    """``.../ILSVRC2012_val_00000042.JPEG`` -> 42 (the last digit run)."""
+    digits = re.findall(r"\d+", os.path.basename(path))
+    if not digits:
+        raise ValueError(f"no image number in val file name {path!r}")
+    return int(digits[-1])
+
+
+def _val_synsets_from_csv(path: str) -> dict[str, str]:
+    """``LOC_val_solution.csv`` -> {image id (file stem): synset}."""
+    out = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            out[row["ImageId"].strip()] = row["PredictionString"].split()[0]
+    return out
+
+
+def _val_synsets_from_devkit(path: str, id_to_synset: list[str]) -> dict[int, str]:
+    """Devkit ground truth -> {val image number (1-based): synset}."""
+    with open(path, encoding="utf-8") as f:
+        ids = [int(line) for line in f if line.strip()]
+    out = {}
+    for number, class_id in enumerate(ids, start=1):
+        if not 1 <= class_id <= len(id_to_synset):
+            raise ValueError(f"{path}:{number}: class id {class_id} outside 1..{len(id_to_synset)}")
+        out[number] = id_to_synset[class_id - 1]
+    return out
+
+
+def read_ilsvrc(
+    root: str | os.PathLike,
+    split: str,
+    ground_truth: str | os.PathLike | None = None,
+    synset_order: str | os.PathLike | None = None,
+) -> Listing:
+    """List the ILSVRC-2012 ``train`` or ``val`` split under ``root``.
+
+    Classes are the sorted synset folders of ``root/train``.
+
+    For ``val``, if ``root/val`` already has one folder per synset it is
+    read like the train split. Otherwise it is a flat folder and the labels
+    come from ``ground_truth`` (found automatically next to ``root`` when not
+    given): ``LOC_val_solution.csv`` or the devkit's
+    ``ILSVRC2012_validation_ground_truth.txt``.
+
+    The devkit file holds class *ids*, whose id -> synset map lives in the
+    devkit's ``meta.mat`` (MATLAB format, not read here). ``synset_order``
+    is a text file with one synset per line, line k being id k (extract it
+    once from ``meta.mat``). **Assumption when it is not given:** id k is the
+    k-th synset in sorted order, with a warning, because the official devkit
+    does *not* use that order (its id 1 is n02119789, kit fox); with the
+    official devkit file you must pass ``synset_order``.
+
+    Val files without a ground-truth entry are left out with a warning.
+    """
+    root = os.fspath(root)
+    train_dir = os.path.join(root, "train")
+    classes = _class_dirs(train_dir) if os.path.isdir(train_dir) else None
+    if split == "train" or (os.path.isdir(os.path.join(root, split)) and _class_dirs(os.path.join(root, split))):
+        return read_imagefolder(root, split, classes)
+    if classes is None:
+        raise FileNotFoundError(f"ILSVRC layout needs {train_dir} to know the synsets")
+    split_dir = os.path.join(root, split)
+    files = _image_files(split_dir)
+    gt = os.fspath(ground_truth) if ground_truth is not None else _find_ground_truth(root)
+    if gt is None:
+        raise FileNotFoundError(
+            f"no ground truth for {split_dir}: give ground_truth= ({_GT_CSV} or {_GT_TXT})"
+        )
+    if gt.endswith(".csv"):
+        by_stem = _val_synsets_from_csv(gt)
+        synsets = [by_stem.get(os.path.splitext(os.path.basename(p))[0]) for p in files]
+    else:
+        if synset_order is not None:
+            id_to_synset = read_synset_list(synset_order)
+        else:
+            warnings.warn(
+                f"{gt}: no synset_order given, assuming class id k is the k-th sorted synset. "
+                "This is NOT the order of the official devkit (meta.mat): pass synset_order=",
+                stacklevel=2,
+            )
+            id_to_synset = classes
+        by_number = _val_synsets_from_devkit(gt, id_to_synset)
+        synsets = [by_number.get(_val_number(p)) for p in files]
+    index = {name: i for i, name in enumerate(classes)}
+    samples, missing = [], []
+    for path, synset in zip(files, synsets):
+        if synset is None:
+            missing.append(path)
+        elif synset not in index:
+            raise ValueError(f"{path}: ground-truth synset {synset} has no train folder")
+        else:
+            samples.append((path, index[synset]))
+    if missing:
+        warnings.warn(f"{len(missing)} val files have no ground truth and are left out, e.g. {missing[:3]}",
+                      stacklevel=2)
+    return Listing(samples, classes)
