@@ -30,6 +30,17 @@ def device(name):
     return Device(name)
 
 
+def from_numpy(array, device=None):
+    """Wrap an array as a tensor without copying it (when it is already on ``device``)."""
+    from .device import as_device, device_of_array, transfer
+
+    device = as_device(device)
+    src = device_of_array(array)
+    if src.type != device.type or (device.type == "cuda" and src != device):
+        array = transfer(array, src, device)
+    return Tensor._wrap(array, device)
+
+
 def zeros(*shape, dtype=float32, device=None, requires_grad=False):
     shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     return Tensor(_np.zeros(shape, dtype=dtype), requires_grad=requires_grad, device=device)
@@ -50,6 +61,6 @@ def randn(*shape, dtype=float32, device=None, requires_grad=False, generator=Non
 
 __all__ = [
     "Device", "Function", "GradcheckError", "GradcheckReport", "Tensor", "concat", "device", "enable_grad",
-    "float32", "float64", "gradcheck", "int64", "is_grad_enabled", "manual_seed", "matmul", "models", "nn",
+    "float32", "float64", "from_numpy", "gradcheck", "int64", "is_grad_enabled", "manual_seed", "matmul", "models", "nn",
     "no_grad", "ones", "optim", "randn", "set_grad_enabled", "split", "tensor", "zeros",
 ]

@@ -23,6 +23,19 @@ def default_generator() -> np.random.Generator:
     return _generator
 
 
+def get_state() -> dict:
+    """The global generator's state (JSON-serialisable), for checkpoints."""
+    return _generator.bit_generator.state
+
+
+def set_state(state: dict) -> None:
+    """Restore a state from ``get_state`` so that a resumed run draws the same numbers."""
+    global _generator
+    bit_generator = getattr(np.random, state["bit_generator"])()
+    bit_generator.state = state
+    _generator = np.random.Generator(bit_generator)
+
+
 def _on_device(array, device):
     return array if device.type == "cpu" else transfer(array, CPU, device)
 

@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
-from conftest import distinct_values
+from strategies import distinct_values
 
 RTOL = 1e-6  # the project's bar for single ops
 

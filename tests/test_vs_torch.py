@@ -6,7 +6,7 @@ from hypothesis import given, strategies as st
 
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
-from conftest import distinct_values
+from strategies import distinct_values
 
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)

@@ -161,7 +161,7 @@ class DataLoader:
         self.workers, self.prefetch, self.copy, self.timeout = workers, prefetch, copy, timeout
         self.start_method = start_method or (
             "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-        self.epoch = 0
+        self.epoch, self.start_batch, self.stop_batch = 0, 0, len(self._maker)
         self._procs: list = []
         self._gen = 0  # id of the current iteration; results of older ones are drained
         self._in_flight = 0
@@ -174,11 +174,17 @@ class DataLoader:
     def batch_size(self) -> int:
         return self._maker.batch_size
 
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose order/augmentation the next iteration uses."""
+    def set_epoch(self, epoch: int, start_batch: int = 0, stop_batch: int | None = None) -> None:
+        """Select the epoch whose order/augmentation the next iteration uses, and optionally
+        iterate only batches ``start_batch`` .. ``stop_batch - 1`` of it (to resume a run in
+        the middle of an epoch, or cap a quick one): they are the same batches a full
+        iteration would give at those positions."""
         if epoch < 0:
-            raise ValueError("epoch must be >= 0")
-        self.epoch = epoch
+            raise ValueError(f"epoch must be >= 0, got {epoch}")
+        stop = len(self) if stop_batch is None else min(stop_batch, len(self))
+        if not 0 <= start_batch <= stop:
+            raise ValueError(f"need 0 <= start_batch <= stop_batch <= {len(self)}, got {start_batch} and {stop_batch}")
+        self.epoch, self.start_batch, self.stop_batch = epoch, start_batch, stop
 
     def __iter__(self):
         if self._closed:
@@ -193,7 +199,7 @@ class DataLoader:
         maker, epoch = self._maker, self.epoch
         shape = (maker.batch_size,) + maker.sample_shape
         images, labels = None, None
-        for b in range(len(maker)):
+        for b in range(self.start_batch, self.stop_batch):
             if images is None or self.copy:
                 images, labels = np.empty(shape, np.float32), np.empty(maker.batch_size, np.int64)
             n = maker.fill(epoch, b, images, labels)
@@ -251,10 +257,10 @@ class DataLoader:
             self._start()
         self._drain()
         self._gen += 1
-        gen, epoch, n_batches = self._gen, self.epoch, len(self)
+        gen, epoch, first, n_batches = self._gen, self.epoch, self.start_batch, self.stop_batch
         free = deque(range(self._n_slots))
         ready: dict[int, tuple[int, int]] = {}
-        next_to_send = 0
+        next_to_send = first
 
         def send_more():
             nonlocal next_to_send
@@ -264,7 +270,7 @@ class DataLoader:
                 next_to_send += 1
 
         send_more()
-        for b in range(n_batches):
+        for b in range(first, n_batches):
             if self._gen != gen:  # a newer iteration has taken over the slots
                 raise RuntimeError("the DataLoader was iterated again while this iteration was running")
             while b not in ready:

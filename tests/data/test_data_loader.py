@@ -178,3 +178,18 @@ def test_workers_exit_when_the_parent_dies(tmp_path):
         if proc.poll() is None:
             proc.kill()
         proc.stdout.close()
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_range_of_batches_equals_those_positions_of_the_full_epoch(workers):
+    split = random_split(n=50, size=16)
+    with DataLoader(split, 8, train=True, seed=4, workers=workers) as loader:
+        loader.set_epoch(2)
+        full = _all(loader)
+        loader.set_epoch(2, start_batch=3, stop_batch=5)
+        part = _all(loader)
+        loader.set_epoch(2, start_batch=5)
+        tail = _all(loader)
+    assert len(full) == 7 and _same(part, full[3:5]) and _same(tail, full[5:])
+    with pytest.raises(ValueError, match="start_batch"):
+        loader.set_epoch(0, start_batch=4, stop_batch=2)

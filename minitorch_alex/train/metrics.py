@@ -1,0 +1,50 @@
+"""Top-k error and the metrics log (JSONL and CSV) of a training run."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import numpy as np
+
+
+def topk_correct(scores, labels, ks=(1, 5)):
+    """Number of rows whose label is among the k highest ``scores`` (N, C), for each k."""
+    scores, labels = np.asarray(scores), np.asarray(labels)
+    k_max = min(max(ks), scores.shape[1])
+    top = np.argpartition(-scores, k_max - 1, axis=1)[:, :k_max]
+    # argpartition leaves the top k unordered: order them to take the top 1, 2, ...
+    order = np.take_along_axis(scores, top, axis=1).argsort(axis=1)[:, ::-1]
+    top = np.take_along_axis(top, order, axis=1)
+    hits = top == labels[:, None]
+    return {k: int(hits[:, : min(k, k_max)].any(axis=1).sum()) for k in ks}
+
+
+class MetricsLog:
+    """Appends one JSON object per line to ``metrics.jsonl`` and rewrites ``metrics.csv``."""
+
+    def __init__(self, folder, resume=False):
+        os.makedirs(folder, exist_ok=True)
+        self.jsonl, self.csv = os.path.join(folder, "metrics.jsonl"), os.path.join(folder, "metrics.csv")
+        self.rows = []
+        if resume and os.path.exists(self.jsonl):
+            with open(self.jsonl, encoding="utf-8") as f:
+                self.rows = [json.loads(line) for line in f if line.strip()]
+        else:
+            open(self.jsonl, "w").close()
+
+    def truncate(self, epoch):
+        """Forget rows after ``epoch`` (a resumed run redoes them)."""
+        self.rows = [r for r in self.rows if r["epoch"] <= epoch]
+        with open(self.jsonl, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r) + "\n" for r in self.rows)
+
+    def append(self, row: dict):
+        self.rows.append(row)
+        with open(self.jsonl, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        fields = list(dict.fromkeys(k for r in self.rows for k in r))
+        with open(self.csv, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(self.rows)

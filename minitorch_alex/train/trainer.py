@@ -1,0 +1,268 @@
+"""The training loop of the paper (section 5): SGD with momentum and weight decay, the learning
+rate divided by 10 when the validation error stops improving, checkpoints every epoch.
+
+``Trainer`` owns the model, optimizer, schedule, loaders, metrics log and checkpoints;
+``examples/train_imagenet.py`` only parses flags and calls it.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .. import random as mt_random
+from ..autograd import no_grad
+from ..models import alexnet
+from ..nn import functional as F
+from ..optim import SGD, ReduceLROnPlateau
+from . import plots
+from .checkpoint import load_checkpoint, save_checkpoint
+from .metrics import MetricsLog, topk_correct
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 90
+    batch_size: int = 128
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    workers: int = 2
+    devices: tuple = ("cpu",)
+    out: str = "runs/alexnet"
+    seed: int = 0
+    print_freq: int = 10
+    max_steps: int | None = None  # cap on training steps per epoch (quick runs)
+    max_val_batches: int | None = None
+    save_every: int | None = None  # also checkpoint every this many steps
+    patience: int = 0  # epochs without improvement before the lr is divided by 10
+    max_lr_drops: int = 3
+    ten_crop: bool = False  # validation with 10 crops (slower)
+    plots: bool = True
+    progress: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+def _tqdm(iterable, enabled, **kw):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, **kw)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, train_split, val_split, classes, model=None):
+        """``model``: by default the paper's AlexNet (two towers when two devices are given);
+        any Module mapping (N, 3, C, C) to (N, classes) logits works (tests use small ones)."""
+        self.cfg = config
+        self.train_split, self.val_split, self.classes = train_split, val_split, list(classes)
+        mt_random.manual_seed(config.seed)
+        devices = tuple(config.devices)
+        if model is None:
+            model = alexnet(num_classes=len(self.classes), devices=devices if len(devices) > 1 else devices[0])
+        self.model = model
+        self.input_device = devices[0]
+        self.optimizer = SGD(self.model.parameters(), lr=config.lr, momentum=config.momentum,
+                             weight_decay=config.weight_decay)
+        self.schedule = ReduceLROnPlateau(self.optimizer, factor=0.1, patience=config.patience,
+                                          max_reductions=config.max_lr_drops)
+        self.epoch = 0  # epochs completed
+        self.batch = 0  # batches done in the current epoch
+        self.step = 0  # optimizer steps taken
+        self.running = _fresh_running()
+        self.best_val_top1_err = math.inf
+        os.makedirs(config.out, exist_ok=True)
+        self.log = None
+
+    # ----- checkpoints ------------------------------------------------------------------------------
+    def _meta(self):
+        return {
+            "epoch": self.epoch, "batch": self.batch, "step": self.step, "running": self.running,
+            "best_val_top1_err": self.best_val_top1_err,
+            "schedule": self.schedule.state_dict(), "rng": mt_random.get_state(),
+            "classes": self.classes, "config": {k: v for k, v in asdict(self.cfg).items() if k != "extra"},
+        }
+
+    def save(self, name="last.npz"):
+        path = os.path.join(self.cfg.out, name)
+        save_checkpoint(path, self.model, self.optimizer, self._meta())
+        return path
+
+    def resume(self, path):
+        meta = load_checkpoint(path, self.model, self.optimizer)
+        if meta["classes"] != self.classes:
+            raise ValueError(f"checkpoint {path!r} was trained on {len(meta['classes'])} classes "
+                             f"({meta['classes'][:3]}...), but the data has {len(self.classes)} ({self.classes[:3]}...)")
+        self.epoch, self.batch, self.step = int(meta["epoch"]), int(meta["batch"]), int(meta["step"])
+        self.running = dict(meta["running"])
+        self.best_val_top1_err = float(meta["best_val_top1_err"])
+        self.schedule.load_state_dict(meta["schedule"])
+        mt_random.set_state(meta["rng"])
+        return meta
+
+    # ----- one epoch ------------------------------------------------------------------------------------
+    def _loader(self, split, train, ten_crop=False):
+        from ..data import DataLoader
+
+        # copy=False: each batch goes straight into the model before the next is asked for
+        return DataLoader(split, batch_size=self.cfg.batch_size // (10 if ten_crop else 1) or 1, train=train,
+                          workers=self.cfg.workers, seed=self.cfg.seed, ten_crop=ten_crop, copy=False)
+
+    def _tensor(self, images):
+        from .. import from_numpy
+
+        return from_numpy(images, self.input_device)
+
+    def train_epoch(self, loader):
+        """One pass over the training data (from ``self.batch`` on, when resuming mid-epoch);
+        returns the epoch's training metrics."""
+        self.model.train()
+        stop = len(loader) if self.cfg.max_steps is None else min(len(loader), self.cfg.max_steps)
+        loader.set_epoch(self.epoch, start_batch=min(self.batch, stop), stop_batch=stop)
+        run = self.running  # sums over the epoch so far (restored by a mid-epoch resume)
+        traffic = getattr(self.model, "traffic", None)
+        if traffic is not None:
+            traffic.reset()
+        t0, images_now = time.perf_counter(), 0
+        bar = _tqdm(loader, self.cfg.progress, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}", unit="step",
+                    total=stop - min(self.batch, stop), leave=False)
+        for images, labels in bar:
+            self.optimizer.zero_grad()
+            with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported below, once
+                logits = self.model(self._tensor(images))
+                loss = F.cross_entropy(logits, labels)
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise TrainingDiverged(
+                        f"the loss became {value} at step {self.step + 1} (epoch {self.epoch + 1}, batch "
+                        f"{self.batch + 1}); stopped without saving: the last good checkpoint is "
+                        f"{os.path.join(self.cfg.out, 'last.npz')}")
+                loss.backward()
+                self.optimizer.step()
+            self.step += 1
+            self.batch += 1
+            n = len(labels)
+            images_now += n
+            run["loss_sum"] += value * n
+            run["seen"] += n
+            for k, c in topk_correct(logits.numpy(), labels).items():
+                run[f"correct{k}"] += c
+            if self.cfg.progress and self.batch % max(1, self.cfg.print_freq) == 0:
+                bar.set_postfix(loss=f"{run['loss_sum'] / run['seen']:.3f}",
+                                top1_err=f"{1 - run['correct1'] / run['seen']:.3f}",
+                                img_s=f"{images_now / (time.perf_counter() - t0):.1f}")
+            if self.cfg.save_every and self.step % self.cfg.save_every == 0:
+                self.save()
+        seconds = time.perf_counter() - t0
+        seen = max(run["seen"], 1)
+        out = {"train_loss": run["loss_sum"] / seen, "train_top1_err": 1 - run["correct1"] / seen,
+               "train_top5_err": 1 - run["correct5"] / seen, "images_per_s": images_now / max(seconds, 1e-9),
+               "train_seconds": seconds}
+        if traffic is not None:
+            out["cross_device_bytes_per_step"] = traffic.total_bytes / max(stop, 1)
+        return out
+
+    @no_grad()
+    def evaluate(self, split=None, ten_crop=False):
+        """Loss and top-1/top-5 error on ``split`` (default: validation). With ``ten_crop`` the
+        softmax is averaged over the 4 corner and centre crops and their mirror images."""
+        split = self.val_split if split is None else split
+        self.model.eval()
+        loss_sum, seen, correct = 0.0, 0, {1: 0, 5: 0}
+        with self._loader(split, train=False, ten_crop=ten_crop) as loader:
+            total = len(loader) if self.cfg.max_val_batches is None else min(len(loader), self.cfg.max_val_batches)
+            batches = iter(loader)
+            for _ in _tqdm(range(total), self.cfg.progress, desc="evaluate", unit="batch", leave=False):
+                images, labels = next(batches)
+                if ten_crop:
+                    b = images.shape[0]
+                    logits = self.model(self._tensor(images.reshape(b * 10, *images.shape[2:])))
+                    probs = F.softmax(logits, axis=1).numpy().reshape(b, 10, -1).mean(axis=1)
+                else:
+                    probs = F.softmax(self.model(self._tensor(images)), axis=1).numpy()
+                loss_sum += float(-np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-30)).sum())
+                seen += len(labels)
+                for k, c in topk_correct(probs, labels).items():
+                    correct[k] += c
+        result = {"loss": loss_sum / max(seen, 1), "top1_err": 1 - correct[1] / max(seen, 1),
+                  "top5_err": 1 - correct[5] / max(seen, 1), "images": seen}
+        return result
+
+    # ----- the whole run ------------------------------------------------------------------------------
+    def fit(self, resume_from=None, echo=print):
+        self.log = MetricsLog(self.cfg.out, resume=resume_from is not None)
+        if resume_from is not None:
+            self.resume(resume_from)
+            self.log.truncate(self.epoch)
+            echo(f"resumed from {resume_from}: {self.epoch} epochs, {self.step} steps done, lr {self.optimizer.lr:g}")
+        with self._loader(self.train_split, train=True) as loader:
+            while self.epoch < self.cfg.epochs:
+                row = {"epoch": self.epoch + 1, "lr": self.optimizer.lr}
+                row.update(self.train_epoch(loader))
+                val = self.evaluate(ten_crop=self.cfg.ten_crop)
+                row.update({f"val_{k}": v for k, v in val.items() if k != "images"})
+                self.epoch, self.batch, self.running = self.epoch + 1, 0, _fresh_running()
+                self.schedule.step(val["top1_err"])
+                if val["top1_err"] < self.best_val_top1_err:
+                    self.best_val_top1_err = val["top1_err"]
+                    self.save("best.npz")
+                self.save("last.npz")
+                self.log.append(row)
+                echo(format_row(row))
+        if self.cfg.plots:
+            self.write_plots()
+        return self.log.rows
+
+    @no_grad()
+    def write_plots(self):
+        """curves.png, conv1_filters.png and top5.png (the first validation images) in --out."""
+        from ..data import center_crop
+
+        split, count = self.val_split, min(8, len(self.val_split))
+        sample = None
+        if count:
+            self.model.eval()
+            crop = _crop_size(split.size)
+            x = center_crop(split.images, split.mean, crop, index=np.arange(count))
+            probs = F.softmax(self.model(self._tensor(x)), axis=1).numpy()
+            o = (split.size - crop) // 2
+            sample = (np.asarray(split.images[:count, o:o + crop, o:o + crop]), np.asarray(split.labels[:count]), probs)
+        return plots.write_all(self.cfg.out, self.log.rows if self.log else [], self.model, sample, self.classes)
+
+
+def _fresh_running():
+    return {"loss_sum": 0.0, "seen": 0, "correct1": 0, "correct5": 0}
+
+
+def _crop_size(store_size):
+    return store_size * 224 // 256
+
+
+def format_row(row):
+    parts = [f"epoch {row['epoch']:3d}", f"lr {row['lr']:.2g}", f"loss {row['train_loss']:.4f}",
+             f"train top-1/top-5 err {100 * row['train_top1_err']:.1f}%/{100 * row['train_top5_err']:.1f}%"]
+    if "val_top1_err" in row:
+        parts.append(f"val top-1/top-5 err {100 * row['val_top1_err']:.1f}%/{100 * row['val_top5_err']:.1f}%")
+    parts.append(f"{row['images_per_s']:.1f} img/s")
+    if "cross_device_bytes_per_step" in row:
+        parts.append(f"{row['cross_device_bytes_per_step'] / 2**20:.1f} MiB across devices/step")
+    return " | ".join(parts)
+
+
+def summary_table(rows):
+    """A plain-text table of every epoch."""
+    head = f"{'epoch':>5} {'lr':>8} {'loss':>8} {'train top1':>10} {'val top1':>9} {'val top5':>9} {'img/s':>7}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['epoch']:5d} {r['lr']:8.2g} {r['train_loss']:8.4f} {100 * r['train_top1_err']:9.1f}% "
+                     f"{100 * r.get('val_top1_err', float('nan')):8.1f}% {100 * r.get('val_top5_err', float('nan')):8.1f}% "
+                     f"{r['images_per_s']:7.1f}")
+    return "\n".join(lines)

@@ -1,0 +1,204 @@
+"""Training end to end: checkpoints (atomic, exact resume), divergence, metrics, the CLI."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import minitorch_alex as mt
+import minitorch_alex.nn as nn
+from minitorch_alex.data import StoreSplit
+from minitorch_alex.train import (TrainConfig, Trainer, TrainingDiverged, load_checkpoint, main, save_checkpoint,
+                                  topk_correct, write_atomic_npz)
+from minitorch_alex.train import checkpoint as checkpoint_module
+
+
+def tiny_split(n=24, size=16, classes=3, seed=0, name="train"):
+    """Images whose class is told by a bright horizontal band's position."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % classes
+    images = rng.integers(0, 60, (n, size, size, 3)).astype(np.uint8)
+    for i, c in enumerate(labels):
+        images[i, 2 + 4 * c: 4 + 4 * c] = 230
+    mean = images.mean(axis=0).astype(np.float32)
+    return StoreSplit(images, labels.astype(np.int64), mean, np.array([0.2, 0.05, 0.01], np.float32),
+                      np.eye(3, dtype=np.float32), [f"c{k}" for k in range(classes)], name)
+
+
+def small_net(classes=3):
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.LocalResponseNorm(3, groups=2),
+                         nn.MaxPool2d(3, 2), nn.Flatten(), nn.Dropout(0.5), nn.Linear(8 * 6 * 6, classes))
+
+
+def make_trainer(out, epochs=2, seed=0, **kw):
+    cfg = TrainConfig(epochs=epochs, batch_size=8, lr=0.01, workers=0, out=str(out), seed=seed, plots=False,
+                      progress=False, **kw)
+    train, val = tiny_split(), tiny_split(n=9, seed=1, name="val")
+    mt.manual_seed(seed)
+    return Trainer(cfg, train, val, train.classes, model=small_net())
+
+
+def params(trainer):
+    return {k: v.copy() for k, v in trainer.model.state_dict().items()}
+
+
+def test_two_epochs_straight_equal_one_epoch_resume_one_epoch(tmp_path):
+    straight = make_trainer(tmp_path / "a")
+    straight.fit(echo=lambda *_: None)
+
+    first = make_trainer(tmp_path / "b", epochs=1)
+    first.fit(echo=lambda *_: None)
+    second = make_trainer(tmp_path / "b", epochs=2, seed=0)
+    mt.manual_seed(12345)  # resume must restore the RNG (dropout masks) from the checkpoint
+    second.fit(resume_from=str(tmp_path / "b" / "last.npz"), echo=lambda *_: None)
+
+    a, b = params(straight), params(second)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    np.testing.assert_array_equal(straight.optimizer.velocity[0], second.optimizer.velocity[0])
+    rows = [json.loads(line) for line in open(tmp_path / "b" / "metrics.jsonl")]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert rows[1]["train_loss"] == straight.log.rows[1]["train_loss"]
+
+
+def test_resume_in_the_middle_of_an_epoch(tmp_path):
+    straight = make_trainer(tmp_path / "a", epochs=1)
+    straight.fit(echo=lambda *_: None)
+    cut = make_trainer(tmp_path / "b", epochs=1, save_every=2)
+
+    def stop_after_save(name="last.npz", _orig=cut.save):  # simulate a crash after step 2's checkpoint
+        path = _orig(name)
+        if cut.step == 2:
+            raise KeyboardInterrupt
+        return path
+
+    cut.save = stop_after_save
+    with pytest.raises(KeyboardInterrupt):
+        cut.fit(echo=lambda *_: None)
+    resumed = make_trainer(tmp_path / "b", epochs=1)
+    resumed.fit(resume_from=str(tmp_path / "b" / "last.npz"), echo=lambda *_: None)
+    assert resumed.step == straight.step == 3
+    for k, v in params(straight).items():
+        np.testing.assert_array_equal(v, params(resumed)[k], err_msg=k)
+    assert resumed.log.rows[-1]["train_loss"] == pytest.approx(straight.log.rows[-1]["train_loss"], rel=1e-12)
+
+
+def test_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    trainer = make_trainer(tmp_path, epochs=1)
+    trainer.fit(echo=lambda *_: None)
+    path = tmp_path / "last.npz"
+    before = load_checkpoint(path)
+
+    def crash(f, **arrays):
+        f.write(b"PK\x03\x04 half an archive")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint_module.np, "savez", crash)
+    trainer.step += 1
+    with pytest.raises(OSError, match="disk full"):
+        trainer.save()
+    monkeypatch.undo()
+    assert load_checkpoint(path) == before  # the old one is intact and loads
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp")] == []  # no litter
+
+
+def test_checkpoint_round_trip_without_pickle(tmp_path):
+    m = small_net()
+    opt = mt.optim.SGD(m.parameters(), lr=0.1)
+    save_checkpoint(tmp_path / "c.npz", m, opt, {"epoch": 3})
+    archive = np.load(tmp_path / "c.npz", allow_pickle=False)  # everything is a plain array
+    assert "meta" in archive.files and all(archive[k].dtype != object for k in archive.files)
+    m2, opt2 = small_net(), mt.optim.SGD(small_net().parameters(), lr=0.5)
+    opt2 = mt.optim.SGD(m2.parameters(), lr=0.5)
+    meta = load_checkpoint(tmp_path / "c.npz", m2, opt2)
+    assert meta["epoch"] == 3 and opt2.lr == 0.1
+    for k, v in m.state_dict().items():
+        np.testing.assert_array_equal(v, m2.state_dict()[k])
+
+
+def test_bad_checkpoint_files_give_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip at all")
+    with pytest.raises(ValueError, match="not a readable .npz"):
+        load_checkpoint(tmp_path / "junk.npz")
+    write_atomic_npz(tmp_path / "other.npz", {"x": np.zeros(2)})
+    with pytest.raises(ValueError, match="no 'meta' entry"):
+        load_checkpoint(tmp_path / "other.npz")
+    object_array = np.empty(1, dtype=object)
+    np.savez(tmp_path / "pickled.npz", meta=object_array)
+    with pytest.raises(ValueError):  # refused: loading it would need pickle
+        load_checkpoint(tmp_path / "pickled.npz")
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_last_good_checkpoint(tmp_path):
+    trainer = make_trainer(tmp_path, epochs=2)
+    trainer.cfg.epochs = 1
+    trainer.fit(echo=lambda *_: None)
+    good = params(trainer)
+    trainer.cfg.epochs = 2
+    trainer.optimizer.lr = 1e30  # blows up within a step or two
+    with pytest.raises(TrainingDiverged, match=r"at step \d+ \(epoch 2, batch \d+\).*last.npz"):
+        trainer.fit(echo=lambda *_: None)
+    reloaded = make_trainer(tmp_path / "x")
+    load_checkpoint(tmp_path / "last.npz", reloaded.model)
+    for k, v in good.items():
+        np.testing.assert_array_equal(reloaded.model.state_dict()[k], v)
+
+
+def test_topk_correct():
+    scores = np.array([[0.1, 0.5, 0.2, 0.15, 0.05, 0.0], [0.3, 0.1, 0.2, 0.25, 0.1, 0.05]])
+    assert topk_correct(scores, np.array([1, 5]), ks=(1, 5)) == {1: 1, 5: 1}
+    assert topk_correct(scores, np.array([2, 0]), ks=(1, 2)) == {1: 1, 2: 2}
+
+
+def test_learning_happens_on_the_tiny_set(tmp_path):
+    trainer = make_trainer(tmp_path, epochs=8)
+    trainer.optimizer.lr = 1e-5  # 0..255 pixels into a default-initialised net: big logits
+    rows = trainer.fit(echo=lambda *_: None)
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+
+
+@pytest.fixture(scope="module")
+def tiny_imagefolder(tmp_path_factory):
+    from minitorch_alex.data import make_synthetic_imagefolder
+
+    root = tmp_path_factory.mktemp("folder")
+    make_synthetic_imagefolder(str(root / "src"), num_classes=3, train_per_class=4, val_per_class=2, size=64)
+    return root
+
+
+def test_cli_tiny_run_on_an_imagefolder_with_the_real_alexnet(tiny_imagefolder, tmp_path, capsys):
+    out = tmp_path / "run"
+    rows = main(["--data", str(tiny_imagefolder / "src"), "--data-dir", str(tmp_path / "data"), "--epochs", "1",
+                 "--batch-size", "4", "--max-steps", "1", "--workers", "0", "--out", str(out), "--no-progress"])
+    text = capsys.readouterr().out
+    assert "final validation top-1 accuracy" in text and "paper settings" in text
+    assert len(rows) == 1 and np.isfinite(rows[0]["train_loss"])
+    for name in ("last.npz", "best.npz", "metrics.jsonl", "metrics.csv", "curves.png", "conv1_filters.png", "top5.png"):
+        assert (out / name).exists(), name
+    meta = load_checkpoint(out / "last.npz")
+    assert meta["epoch"] == 1 and meta["step"] == 1
+    result = main(["--data", str(tmp_path / "data" / "src-store"), "--evaluate", "--resume", str(out / "last.npz"),
+                   "--ten-crop", "--batch-size", "10", "--workers", "0", "--out", str(out), "--no-progress"])
+    assert result["images"] == 6 and "10-crop" in capsys.readouterr().out
+
+
+def test_cli_two_devices_report_cross_device_traffic(tiny_imagefolder, tmp_path, capsys):
+    rows = main(["--data", str(tiny_imagefolder / "src"), "--data-dir", str(tmp_path / "data"), "--epochs", "1",
+                 "--batch-size", "2", "--max-steps", "1", "--max-val-batches", "1", "--workers", "0",
+                 "--devices", "cpu:0,cpu:1", "--out", str(tmp_path / "run"), "--no-progress", "--no-plots"])
+    per_image = 4 * (2 * 128 * 13 * 13 + 2 * 128 * 6 * 6 + 2 * 2048 + 2048)  # float32, forward
+    assert rows[0]["cross_device_bytes_per_step"] == 2 * 2 * per_image  # batch 2, forward + backward
+    assert "MiB across devices/step" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "0"], "--epochs: expected a positive number, got 0"),
+    (["--data", "/no/such/folder"], "not 'default', 'fashion-mnist' or an existing folder"),
+    (["--devices", "cpu:0,cpu:1,cpu:2", "--data", "."], "expected two devices"),
+])
+def test_cli_rejects_bad_flags(argv, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match=message):
+        main(argv + ["--no-progress"])
