@@ -12,6 +12,7 @@ setup(
     extras_require={
         "gpu": ["cupy-cuda12x>=13"],
         # torch is the test and benchmark oracle only; the package never imports it
-        "dev": ["pytest>=7", "hypothesis>=6.80", "torch==2.13.0", "pytest-xdist>=3"],
+        "dev": ["pytest>=7", "hypothesis>=6.80", "torch==2.13.0", "pytest-xdist>=3",
+                "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29"],
     },
 )

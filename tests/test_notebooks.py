@@ -1,0 +1,270 @@
+"""The course notebooks (examples/notebooks/, issue #7), executed headless.
+
+* every committed notebook runs top to bottom in a fresh ``python3`` kernel of this interpreter,
+  on the reference solutions (MINITORCH_SOLUTIONS=1), matplotlib on Agg, within two minutes;
+  a failing cell (an ``assert`` in the notebook included) fails the test;
+* the committed notebooks are the ones build_notebooks.py generates, executed top to bottom
+  in one run with every self-check passing (so their outputs are not hand-edited or stale
+  relative to their code; their numbers are not compared, see examples/notebooks/README.md);
+* every exercise's self-check fails on a plausible wrong answer, passes on the reference
+  answer typed in as the student's code, and falls back to the reference while the stub is
+  untouched.
+"""
+import importlib.util
+import inspect
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+try:
+    import ipykernel  # noqa: F401  (provides the python3 kernelspec for this interpreter)
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+except ImportError:  # pragma: no cover - depends on the environment
+    if os.environ.get("CI"):
+        raise  # CI installs the dev extra: a missing package there is a bug, not a skip
+    pytest.skip("the notebook tests need nbclient, nbformat and ipykernel (pip install -e '.[dev]')",
+                allow_module_level=True)
+
+NB_DIR = Path(__file__).resolve().parents[1] / "examples" / "notebooks"
+NOTEBOOKS = sorted(p.name for p in NB_DIR.glob("[0-9][0-9]_*.ipynb"))
+TIME_LIMIT_S = 120  # per notebook, on a 2-core CPU
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, NB_DIR / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(NB_DIR))  # solutions.py imports nothing from here, but exercises.py does
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(NB_DIR))
+    return module
+
+
+build_notebooks = _load("build_notebooks")
+solutions = _load("solutions")
+
+
+@pytest.fixture
+def kernel_env(monkeypatch):
+    """The environment the kernel inherits: headless matplotlib, quiet Jupyter paths, one BLAS
+    thread. The notebooks' matrices are small, so a second BLAS thread gains nothing, and on a
+    busy 2-core machine a spinning one slowed MiniAlexNet's training steps tenfold."""
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(var, "1")
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    return monkeypatch
+
+
+def run(nb, allow_errors=False, timeout=TIME_LIMIT_S):
+    """Execute ``nb`` in place in a fresh python3 kernel whose working directory is the notebooks'."""
+    client = NotebookClient(nb, kernel_name="python3", timeout=timeout, allow_errors=allow_errors,
+                            record_timing=False, resources={"metadata": {"path": str(NB_DIR)}})
+    client.execute()
+    return nb
+
+
+def text_of(cell):
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+
+def errors_of(cell):
+    return [o for o in cell.outputs if o.output_type == "error"]
+
+
+def tagged(nb, tag):
+    return [c for c in nb.cells if tag in c.metadata.get("tags", [])]
+
+
+def exercise_name(cell):
+    return cell.source.split("def ", 1)[1].split("(", 1)[0]
+
+
+def test_there_are_five_notebooks():
+    assert NOTEBOOKS == list(build_notebooks.NOTEBOOKS)
+
+
+def test_kernel_is_this_interpreter(kernel_env):
+    """The python3 kernel must run this interpreter and this checkout's package, or the notebook
+    tests would test something else."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import sys, os, minitorch_alex, matplotlib\n"
+                                          "print(sys.prefix); print(minitorch_alex.__file__); print(matplotlib.get_backend())")]
+    run(nb)
+    prefix, package, backend = text_of(nb.cells[0]).split()
+    import minitorch_alex
+
+    assert Path(prefix).resolve() == Path(sys.prefix).resolve()
+    assert Path(package).resolve() == Path(minitorch_alex.__file__).resolve()
+    assert backend.lower() == "agg"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs(name, kernel_env):
+    kernel_env.setenv("MINITORCH_SOLUTIONS", "1")
+    nb = nbformat.read(NB_DIR / name, as_version=4)
+    for cell in nb.cells:  # start from nothing, as a student would
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    start = time.perf_counter()
+    try:
+        run(nb)
+    except CellExecutionError as e:
+        pytest.fail(f"{name}: a cell failed\n" + re.sub(r"\x1b\[[0-9;]*m", "", str(e)), pytrace=False)  # no colour codes
+    elapsed = time.perf_counter() - start
+    assert elapsed < TIME_LIMIT_S, f"{name} took {elapsed:.0f} s (limit {TIME_LIMIT_S} s)"
+    for cell in tagged(nb, "check"):
+        assert "✓" in text_of(cell), f"{name}: a self-check printed no ✓:\n{cell.source}"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_committed_notebook_is_generated_and_fully_executed(name):
+    committed = nbformat.read(NB_DIR / name, as_version=4)
+    nbformat.validate(committed)
+    fresh = build_notebooks.build(name)
+    assert [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in committed.cells] == \
+           [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in fresh.cells], \
+        f"{name} differs from build_notebooks.py: edit the cells there and run it (it re-executes the notebook)"
+    assert committed.metadata["kernelspec"]["name"] == "python3"
+    code = [c for c in committed.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1)), \
+        f"{name} was not saved from one top-to-bottom run; run build_notebooks.py"
+    assert not any(errors_of(c) for c in code), f"{name} was saved with an error in it"
+    for cell in tagged(committed, "check"):
+        assert "✓" in text_of(cell)
+    for cell in tagged(committed, "exercise"):  # the students get stubs, not answers
+        assert "raise NotImplementedError  # your code here" in cell.source
+
+
+# A plausible mistake for every exercise; each must fail its notebook's self-check.
+WRONG_ANSWERS = {
+    "my_matmul_backward": '''
+def my_matmul_backward(x, w, dy):
+    return dy @ w.T, dy.T @ x  # dw transposed: (M, D) instead of (D, M)
+''',
+    "my_numerical_gradient": '''
+def my_numerical_gradient(f, x, eps=1e-6):
+    grad, fx = np.zeros_like(x), f(x)
+    for idx in np.ndindex(x.shape):  # forward differences: error ~ eps, not eps**2
+        orig = x[idx]
+        x[idx] = orig + eps
+        grad[idx] = (f(x) - fx) / eps
+        x[idx] = orig
+    return grad
+''',
+    "my_im2col": '''
+def my_im2col(x, kh, kw, stride=1):
+    c, h, w = x.shape
+    oh, ow = (h - kh) // stride + 1, (w - kw) // stride + 1
+    col = np.empty((c * kh * kw, oh * ow))
+    for r in range(oh):
+        for s in range(ow):  # rows ordered (i, j, c) instead of (c, i, j)
+            col[:, r * ow + s] = x[:, r * stride : r * stride + kh, s * stride : s * stride + kw].transpose(1, 2, 0).ravel()
+    return col
+''',
+    "my_box_blur_weight": '''
+def my_box_blur_weight(channels=3, k=5):
+    return np.full((channels, channels, k, k), 1.0 / (channels * k * k))  # mixes the colours
+''',
+    "my_col2im": '''
+def my_col2im(col, x_shape, kh, kw, stride=1):
+    c, h, w = x_shape
+    oh, ow = (h - kh) // stride + 1, (w - kw) // stride + 1
+    x = np.zeros(x_shape)
+    for r in range(oh):
+        for s in range(ow):  # assigns where overlapping windows must add
+            x[:, r * stride : r * stride + kh, s * stride : s * stride + kw] = col[:, r * ow + s].reshape(c, kh, kw)
+    return x
+''',
+    "my_conv_input_grad": '''
+def my_conv_input_grad(dy, w, padding=0):
+    k = w.shape[2]  # channels swapped but the kernel not flipped
+    return F.conv2d(mt.tensor(dy), mt.tensor(w.transpose(1, 0, 2, 3)), padding=k - 1 - padding).numpy()
+''',
+    "my_lrn_backward": '''
+def my_lrn_backward(a, g, size=5, alpha=1e-4, beta=0.75, k=2.0):
+    s = np.full_like(a, k)
+    for i in range(a.shape[1]):
+        s[:, i] += alpha * (a[:, max(0, i - size // 2) : i + (size - 1) // 2 + 1] ** 2).sum(axis=1)
+    return g * s**-beta - 2 * alpha * beta * a * a * g * s ** (-beta - 1)  # no cross-channel terms
+''',
+    "my_cross_entropy_grad": '''
+def my_cross_entropy_grad(logits, target):
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    p[np.arange(len(target)), target] -= 1
+    return p  # the gradient of the sum, not of the mean
+''',
+    "my_alexnet_shapes": '''
+def my_alexnet_shapes(size=224, conv1_padding=2):
+    out = lambda n, k, s, p: (n + 2 * p - k) // s + 1
+    n1 = out(size, 11, 4, 0)  # forgets conv1's padding
+    p1 = out(n1, 3, 2, 0)
+    p2 = out(p1, 3, 2, 0)
+    p5 = out(p2, 3, 2, 0)
+    return {"conv1": (96, n1, n1), "pool1": (96, p1, p1), "conv2": (256, p1, p1), "pool2": (256, p2, p2),
+            "conv3": (384, p2, p2), "conv4": (384, p2, p2), "conv5": (256, p2, p2), "pool5": (256, p5, p5)}
+''',
+}
+
+
+def _exercises(name):
+    """(stub cell, check cell) pairs of a committed notebook, and its setup cells."""
+    nb = nbformat.read(NB_DIR / name, as_version=4)
+    pairs = []
+    for i, cell in enumerate(nb.cells):
+        if "exercise" in cell.metadata.get("tags", []):
+            check = nb.cells[i + 1]
+            assert "check" in check.metadata.get("tags", []), f"{name}: an exercise cell must be followed by its check"
+            pairs.append((cell, check))
+    return tagged(nb, "setup"), pairs
+
+
+def test_every_exercise_has_a_solution_and_a_wrong_answer():
+    names = [exercise_name(stub) for nb in NOTEBOOKS for stub, _ in _exercises(nb)[1]]
+    assert len(names) == len(set(names)) >= 9
+    assert set(names) == set(WRONG_ANSWERS)
+    for n in names:
+        assert inspect.isfunction(getattr(solutions, n)), f"solutions.py has no {n}"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_self_checks_catch_wrong_answers(name, kernel_env):
+    """In the student's mode (no MINITORCH_SOLUTIONS), for each exercise: a wrong answer fails the
+    check's assert, the untouched stub falls back to the reference, and the reference typed in as
+    the student's own code passes without falling back. One kernel per notebook: the setup cells,
+    then stub/check pairs with the stub replaced."""
+    kernel_env.delenv("MINITORCH_SOLUTIONS", raising=False)
+    setup, pairs = _exercises(name)
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": build_notebooks.KERNELSPEC})
+    nb.cells = [nbformat.v4.new_code_cell(c.source) for c in setup]
+    expectations = []  # (check cell, exercise, variant)
+    for stub, check in pairs:
+        ex = exercise_name(stub)
+        variants = {"wrong": WRONG_ANSWERS[ex], "stub": stub.source, "typed-in reference": inspect.getsource(getattr(solutions, ex))}
+        for variant, source in variants.items():
+            nb.cells.append(nbformat.v4.new_code_cell(source))
+            nb.cells.append(nbformat.v4.new_code_cell(check.source))
+            expectations.append((nb.cells[-1], ex, variant))
+    run(nb, allow_errors=True)
+
+    for cell in nb.cells[: len(setup)]:
+        assert not errors_of(cell), f"{name}: a setup cell failed: {errors_of(cell)}"
+    for cell, ex, variant in expectations:
+        errors, out = errors_of(cell), text_of(cell)
+        if variant == "wrong":
+            assert errors and errors[0]["ename"] == "AssertionError", \
+                f"{name}: the check of {ex} did not fail its assert on a wrong answer (errors: {errors}, output: {out!r})"
+        else:
+            assert not errors, f"{name}: the check of {ex} failed on the {variant}: {errors[0]['ename']}: {errors[0]['evalue']}"
+            assert "✓" in out
+            fell_back = "is still a stub" in out
+            assert fell_back == (variant == "stub"), f"{name}: {ex} ({variant}) fallback was {fell_back}: {out!r}"
