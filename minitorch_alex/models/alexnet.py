@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import nn
-from ..nn import init
+from .. import random as mt_random
 from ..ops.activation import relu
 from ..ops.pool import max_pool2d
 from ..ops.shape import flatten
@@ -40,8 +40,8 @@ BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")
 
 
 class AlexNet(nn.Module):
-    def __init__(self, num_classes=1000, dropout=0.5, paper_dropout=True, lrn_groups=2, dtype=np.float32,
-                 device=None, generator=None):
+    def __init__(self, num_classes=1000, dropout=0.5, paper_dropout=True, lrn_groups=2, init="paper",
+                 dtype=np.float32, device=None, generator=None):
         super().__init__()
         conv = lambda *a, **k: nn.Conv2d(*a, **k, dtype=dtype, device=device)  # noqa: E731
         fc = lambda *a: nn.Linear(*a, dtype=dtype, device=device)  # noqa: E731
@@ -55,14 +55,11 @@ class AlexNet(nn.Module):
         self.fc8 = fc(4096, num_classes)
         self.lrn = nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0, groups=lrn_groups)
         self.drop = nn.Dropout(dropout, inverted=not paper_dropout)
-        self.reset_parameters(generator)
+        self.reset_parameters(init, generator)
 
-    def reset_parameters(self, generator=None):
-        """The paper's initialisation (see the module docstring)."""
-        for name in LAYER_NAMES:
-            layer = getattr(self, name)
-            init.normal_(layer.weight, 0.0, 0.01, generator)
-            init.constant_(layer.bias, 1.0 if name in BIAS_ONE else 0.0)
+    def reset_parameters(self, init="paper", generator=None):
+        """Draw every parameter (see ``initial_values``) in the order of ``param_shapes``."""
+        self.load_state_dict(initial_values(self.fc8.out_features, init, self.conv1.weight.dtype, generator))
 
     def stages(self, x):
         """Run the network on ``x`` (N, 3, 224, 224), yielding ``(name, output)`` after each stage:
@@ -96,6 +93,42 @@ class AlexNet(nn.Module):
         for _, x in self.stages(x):
             pass
         return x
+
+
+def param_shapes(num_classes=1000):
+    """(name, shape) of every parameter of the single-device AlexNet, in order."""
+    return [
+        ("conv1.weight", (96, 3, 11, 11)), ("conv1.bias", (96,)),
+        ("conv2.weight", (256, 48, 5, 5)), ("conv2.bias", (256,)),
+        ("conv3.weight", (384, 256, 3, 3)), ("conv3.bias", (384,)),
+        ("conv4.weight", (384, 192, 3, 3)), ("conv4.bias", (384,)),
+        ("conv5.weight", (256, 192, 3, 3)), ("conv5.bias", (256,)),
+        ("fc6.weight", (4096, 9216)), ("fc6.bias", (4096,)),
+        ("fc7.weight", (4096, 4096)), ("fc7.bias", (4096,)),
+        ("fc8.weight", (num_classes, 4096)), ("fc8.bias", (num_classes,)),
+    ]
+
+
+def initial_values(num_classes=1000, init="paper", dtype=np.float32, generator=None):
+    """A state dict of freshly initialised parameters (host arrays).
+
+    ``init="paper"``: every weight N(0, 0.01^2); biases 1 in conv2, conv4, conv5, fc6, fc7 and
+    0 elsewhere (section 5). ``init="kaiming"``: weights N(0, 2 / fan_in) (He et al., 2015)
+    except fc8, which keeps N(0, 0.01^2), and the paper's biases. With inputs of unit scale it
+    skips the long slow start of the paper's initialisation, for short runs.
+    """
+    if init not in ("paper", "kaiming"):
+        raise ValueError(f"init must be 'paper' or 'kaiming', got {init!r}")
+    values = {}
+    for name, shape in param_shapes(num_classes):
+        layer, kind = name.split(".")
+        if kind == "bias":
+            values[name] = np.full(shape, 1.0 if layer in BIAS_ONE else 0.0, dtype)
+        else:
+            fan_in = int(np.prod(shape[1:]))
+            std = 0.01 if init == "paper" or layer == "fc8" else float(np.sqrt(2.0 / fan_in))
+            values[name] = mt_random.normal(shape, 0.0, std, dtype, generator=generator)
+    return values
 
 
 def alexnet(num_classes=1000, devices=None, **kwargs):

@@ -27,11 +27,10 @@ import numpy as np
 
 from .. import nn
 from ..device import Device, enable_peer_access
-from .. import random as mt_random
 from ..ops.activation import relu
 from ..ops.pool import max_pool2d
 from ..ops.shape import ToDevice, concat, flatten
-from .alexnet import BIAS_ONE, LAYER_NAMES
+from .alexnet import LAYER_NAMES, initial_values, param_shapes
 
 
 @dataclass
@@ -80,7 +79,7 @@ class Tower(nn.Module):
 
 
 class AlexNetTwoTower(nn.Module):
-    def __init__(self, num_classes=1000, devices=("cpu:0", "cpu:1"), dropout=0.5, paper_dropout=True,
+    def __init__(self, num_classes=1000, devices=("cpu:0", "cpu:1"), dropout=0.5, paper_dropout=True, init="paper",
                  dtype=np.float32, generator=None):
         super().__init__()
         if len(devices) != 2:
@@ -94,23 +93,15 @@ class AlexNetTwoTower(nn.Module):
         self.drop = nn.Dropout(dropout, inverted=not paper_dropout)
         self.traffic = Traffic()
         enable_peer_access(*self.devices)
-        self.reset_parameters(generator)
+        self.reset_parameters(init, generator)
 
     @property
     def towers(self):
         return (self.tower0, self.tower1)
 
-    def reset_parameters(self, generator=None):
-        """The paper's initialisation, drawn in the single-device model's order so that the same
-        seed gives the same network in both forms."""
-        full = OrderedDict()
-        for name, shape in _full_shapes(self.fc8.out_features):
-            layer, kind = name.split(".")
-            if kind == "weight":
-                full[name] = mt_random.normal(shape, 0.0, 0.01, self.dtype, generator=generator)
-            else:
-                full[name] = np.full(shape, 1.0 if layer in BIAS_ONE else 0.0, self.dtype)
-        self.load_state_dict(full)
+    def reset_parameters(self, init="paper", generator=None):
+        """The same draws as the single-device model's, so one seed gives one network in both forms."""
+        self.load_state_dict(initial_values(self.fc8.out_features, init, self.dtype, generator))
 
     def _across(self, x, device):
         """Copy to ``device`` and count the bytes; no copy when both towers share a device."""
@@ -152,7 +143,7 @@ class AlexNetTwoTower(nn.Module):
 
     def load_state_dict(self, state_dict, strict=True):
         """Load a state dict of the single-device ``AlexNet`` (or of this model's ``state_dict``)."""
-        expected = OrderedDict(_full_shapes(self.fc8.out_features))
+        expected = OrderedDict(param_shapes(self.fc8.out_features))
         missing = [k for k in expected if k not in state_dict]
         unexpected = [k for k in state_dict if k not in expected]
         if strict and (missing or unexpected):
@@ -172,17 +163,3 @@ class AlexNetTwoTower(nn.Module):
             tw.load_state_dict(sd, strict=False)
         self.fc8.load_state_dict({k[4:]: v for k, v in state_dict.items() if k.startswith("fc8.")}, strict=False)
         return missing, unexpected
-
-
-def _full_shapes(num_classes):
-    """(name, shape) of every parameter of the single-device AlexNet, in its order."""
-    return [
-        ("conv1.weight", (96, 3, 11, 11)), ("conv1.bias", (96,)),
-        ("conv2.weight", (256, 48, 5, 5)), ("conv2.bias", (256,)),
-        ("conv3.weight", (384, 256, 3, 3)), ("conv3.bias", (384,)),
-        ("conv4.weight", (384, 192, 3, 3)), ("conv4.bias", (384,)),
-        ("conv5.weight", (256, 192, 3, 3)), ("conv5.bias", (256,)),
-        ("fc6.weight", (4096, 9216)), ("fc6.bias", (4096,)),
-        ("fc7.weight", (4096, 4096)), ("fc7.bias", (4096,)),
-        ("fc8.weight", (num_classes, 4096)), ("fc8.bias", (num_classes,)),
-    ]

@@ -45,6 +45,8 @@ class TrainConfig:
     patience: int = 0  # epochs without improvement before the lr is divided by 10
     max_lr_drops: int = 3
     ten_crop: bool = False  # validation with 10 crops (slower)
+    init: str = "paper"  # or "kaiming" (see models.alexnet.initial_values)
+    input_scale: float = 1.0  # multiplies the mean-subtracted 0..255 pixels
     plots: bool = True
     progress: bool = True
     extra: dict = field(default_factory=dict)
@@ -67,7 +69,8 @@ class Trainer:
         mt_random.manual_seed(config.seed)
         devices = tuple(config.devices)
         if model is None:
-            model = alexnet(num_classes=len(self.classes), devices=devices if len(devices) > 1 else devices[0])
+            model = alexnet(num_classes=len(self.classes), devices=devices if len(devices) > 1 else devices[0],
+                            init=config.init)
         self.model = model
         self.input_device = devices[0]
         self.optimizer = SGD(self.model.parameters(), lr=config.lr, momentum=config.momentum,
@@ -114,7 +117,8 @@ class Trainer:
 
         # copy=False: each batch goes straight into the model before the next is asked for
         return DataLoader(split, batch_size=self.cfg.batch_size // (10 if ten_crop else 1) or 1, train=train,
-                          workers=self.cfg.workers, seed=self.cfg.seed, ten_crop=ten_crop, copy=False)
+                          workers=self.cfg.workers, seed=self.cfg.seed, ten_crop=ten_crop, copy=False,
+                          scale=self.cfg.input_scale)
 
     def _tensor(self, images):
         from .. import from_numpy
@@ -231,7 +235,7 @@ class Trainer:
         if count:
             self.model.eval()
             crop = _crop_size(split.size)
-            x = center_crop(split.images, split.mean, crop, index=np.arange(count))
+            x = center_crop(split.images, split.mean, crop, scale=self.cfg.input_scale, index=np.arange(count))
             probs = F.softmax(self.model(self._tensor(x)), axis=1).numpy()
             o = (split.size - crop) // 2
             sample = (np.asarray(split.images[:count, o:o + crop, o:o + crop]), np.asarray(split.labels[:count]), probs)
