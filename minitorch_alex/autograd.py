@@ -59,6 +59,7 @@ class Function:
     inputs: tuple = ()
     needs_input_grad: tuple = ()
     same_dtype = True  # all tensor inputs must share one dtype (no silent promotion)
+    fresh_grads = False  # backward returns new arrays, one per input: a leaf may keep its own as .grad uncopied
 
     def forward(self, *arrays, **params):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -179,7 +180,7 @@ def backward(tensor, grad=None, retain_graph=False):
             if g.shape != x.shape:
                 raise RuntimeError(f"{type(node).__name__}.backward returned a gradient of shape {g.shape} for an input of shape {x.shape}")
             if x._node is None or x._retains_grad:
-                x._add_grad(g)
+                x._add_grad(g, owned=node.fresh_grads and x._node is None)
             if x._node is not None:
                 slots = pending.setdefault(id(x._node), [None] * len(x._node.output_meta))
                 slots[x._index] = _accumulate(slots[x._index], g)

@@ -188,9 +188,13 @@ class Tensor:
         self.requires_grad = mode
         return self
 
-    def _add_grad(self, g):
-        # a fresh array: ops may hand the same gradient array to several inputs
-        self.grad = Tensor._wrap(g.copy() if self.grad is None else self.grad.data + g, self.device)
+    def _add_grad(self, g, owned=False):
+        # a fresh array: ops may hand the same gradient array to several inputs (unless ``owned``:
+        # the op made g for this input alone, so it can be kept as is)
+        if self.grad is None:
+            self.grad = Tensor._wrap(g if owned else g.copy(), self.device)
+        else:
+            self.grad = Tensor._wrap(self.grad.data + g, self.device)
 
     # ----- arithmetic ---------------------------------------------------------------------------
     def __add__(self, other):

@@ -82,16 +82,24 @@ def test_local_response_norm_gradcheck(size, groups, c_per_group, beta, seed):
     check(lambda x: F.local_response_norm(x, size, alpha=0.3, beta=beta, k=2.0, groups=groups), x)
 
 
-def test_lrn_gradcheck_catches_missing_cross_channel_term(monkeypatch):
-    """The check above can fail: drop the cross-channel part of the gradient and it does."""
+@pytest.mark.parametrize("backend", ["reference", "fast"])
+def test_lrn_gradcheck_catches_missing_cross_channel_term(monkeypatch, backend):
+    """The check above can fail: drop the cross-channel part of the gradient and it does, on
+    either backend (the fast one computes the gradient in a numba kernel)."""
     from minitorch_alex.ops import lrn
 
-    def wrong_backward(self, gy):
+    def wrong_reference_backward(self, gy):
         return ((gy.reshape(self.a.shape) * self.scale ** -self.params[2]).reshape(gy.shape),)
 
-    monkeypatch.setattr(lrn.LocalResponseNorm, "backward", wrong_backward)
+    def wrong_kernel(x, gy, size, alpha, beta, k, groups):  # the diagonal term only
+        return gy * (k + alpha * lrn.window_sum(x * x, size // 2, (size - 1) // 2)) ** -beta
+
+    if backend == "reference":
+        monkeypatch.setattr(lrn.LocalResponseNorm, "backward", wrong_reference_backward)
+    else:
+        monkeypatch.setattr(mt.backend.cpu_kernels(), "lrn_backward", wrong_kernel)
     x = t64(np.random.default_rng(0).standard_normal((1, 4, 2, 2)))
-    with pytest.raises(mt.GradcheckError, match="worst entry"):
+    with mt.backend.use_backend(backend), pytest.raises(mt.GradcheckError, match="worst entry"):
         mt.gradcheck(lambda x: F.local_response_norm(x, 3, alpha=0.3), [x])
 
 

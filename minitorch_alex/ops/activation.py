@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..autograd import Function
+from ..backend import cpu_kernels, use_fast
 from ..device import get_array_module
 from .common import check_float
 
@@ -9,12 +10,20 @@ from .common import check_float
 class ReLU(Function):
     """max(x, 0); the gradient passes where the output is positive (0 at the kink, like PyTorch)."""
 
+    fresh_grads = True  # each input's gradient is a new array
+
     def forward(self, x):
+        self.fast = use_fast(x)
+        if self.fast:  # one parallel pass; keep the output (the next layer usually holds it anyway), not a mask
+            self.y = cpu_kernels().relu_forward(x if x.flags.c_contiguous else x.copy())
+            return self.y
         y = get_array_module(x).maximum(x, 0)
         self.positive = y > 0
         return y
 
     def backward(self, gy):
+        if self.fast:
+            return (cpu_kernels().relu_backward(self.y, gy),)
         return (gy * self.positive,)
 
 

@@ -6,20 +6,33 @@ Two conventions give the same network in expectation:
 * ``inverted=False`` (the paper's): training output x * mask; at test time every output is
   multiplied by 1 - p ("multiply their outputs by 0.5").
 
-The mask can be given (gradient checks need it fixed) or drawn from a NumPy Generator.
+The mask can be given (gradient checks need it fixed) or drawn from a NumPy Generator; both
+backends draw the same numbers, so a seed gives the same masks on either.
 """
 from __future__ import annotations
 
 from ..autograd import Function
+from ..backend import cpu_kernels, use_fast
 from .. import random as mt_random
 
 
 class Dropout(Function):
+    """``mask``: the keep-mask, boolean (True keeps) or of x's dtype (0/1); ``scale``: a number."""
+
+    fresh_grads = True  # each input's gradient is a new array
+
     def forward(self, x, mask, scale):
+        self.fast = use_fast(x) and mask.dtype == bool
+        if self.fast:  # one pass: x * scale where kept; the boolean mask is all backward keeps
+            self.keep, self.scale = mask, scale
+            return cpu_kernels().dropout_apply(x, mask, scale)
+        mask = mask.astype(x.dtype)
         self.mask = mask * scale if scale != 1.0 else mask
         return x * self.mask
 
     def backward(self, gy):
+        if self.fast:
+            return (cpu_kernels().dropout_apply(gy, self.keep, self.scale),)
         return (gy * self.mask,)
 
 
@@ -42,6 +55,5 @@ def dropout(x, p=0.5, training=True, mask=None, inverted=True, generator=None):
         keep = mask.data if isinstance(mask, Tensor) else x.xp.asarray(mask)
         if keep.shape != x.shape:
             raise ValueError(f"dropout: mask must have the input's shape {x.shape}, got {keep.shape}")
-    keep = keep.astype(x.dtype)
     scale = 1.0 / (1.0 - p) if inverted and p < 1.0 else 1.0
     return Dropout.apply(x, mask=keep, scale=scale)

@@ -10,6 +10,8 @@ from .common import check_float
 
 
 class CrossEntropy(Function):
+    fresh_grads = True  # each input's gradient is a new array
+
     def forward(self, logits, target):
         xp = get_array_module(logits)
         n = logits.shape[0]

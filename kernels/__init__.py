@@ -1,0 +1,13 @@
+"""Hot loops of minitorch_alex, one sub-package per kind of device.
+
+* ``kernels.cpu``: numba kernels on NumPy arrays: im2col/col2im gathers and Winograd
+  F(2x2, 3x3) transforms for convolution, fused LRN, max-pool with argmax, ReLU, dropout, the
+  fused SGD update, and the thread pool that runs them next to a single-threaded BLAS.
+  ``minitorch_alex.backend`` decides whether the ops call them ("fast") or run their readable
+  NumPy reference ("reference").
+* ``kernels/cuda/``: reserved for CUDA kernels (``*.cu``) for the CuPy path; until they exist,
+  CuPy arrays always take the reference code, which runs unchanged on CuPy.
+
+This package never imports minitorch_alex: kernels see only arrays and plain numbers, so each one
+can be tested and benchmarked on its own against the NumPy reference.
+"""

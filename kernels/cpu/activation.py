@@ -1,0 +1,44 @@
+"""ReLU as elementwise passes over ranges shared out among threads. (The bias + ReLU fused into
+a layer's output is in the kernels that write conv and linear outputs: ``rows_to_nchw``,
+``winograd.output_transform`` and ``linear._transpose_add_bias`` take a ``relu`` flag.)
+
+The ReLU keeps NaN (like ``np.maximum``): ``v < 0`` is false for NaN, so NaN passes through.
+Its backward pass needs only the forward *output*: the gradient flows where y > 0.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import kernel
+from .parallel import elementwise_ranges, run_parallel
+
+
+@kernel
+def _relu(x, y):
+    zero = x.dtype.type(0)
+    for i in range(x.size):
+        v = x[i]
+        y[i] = zero if v < zero else v
+
+
+@kernel
+def _relu_backward(y, gy, gx):
+    zero = y.dtype.type(0)
+    for i in range(y.size):
+        gx[i] = gy[i] if y[i] > zero else zero
+
+
+def relu_forward(x):
+    """max(x, 0) as a new array of x's shape (x C-contiguous)."""
+    y = np.empty_like(x)
+    x1, y1 = x.reshape(-1), y.reshape(-1)
+    run_parallel(lambda r: _relu(x1[r[0]:r[1]], y1[r[0]:r[1]]), elementwise_ranges(x.size))
+    return y
+
+
+def relu_backward(y, gy):
+    """gy where y > 0, else 0; y is the forward output, gy of the same shape."""
+    gx = np.empty_like(y)
+    y1, gy1, gx1 = y.reshape(-1), np.ascontiguousarray(gy).reshape(-1), gx.reshape(-1)
+    run_parallel(lambda r: _relu_backward(y1[r[0]:r[1]], gy1[r[0]:r[1]], gx1[r[0]:r[1]]), elementwise_ranges(y.size))
+    return gx

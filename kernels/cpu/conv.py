@@ -1,0 +1,264 @@
+"""2-D convolution on the CPU: im2col chunks + GEMMs, no full-batch column matrix.
+
+Shapes: x (N, C, H, W), weight (O, C/G, kh, kw), bias (O,) or None, y (N, O, OH, OW); G groups,
+P = OH*OW, K = C*kh*kw, Kg = K/G, Og = O/G.
+
+The batch is cut into chunks of ``b`` images (``chunk_plan``), and the chunks are shared out
+among the threads (``kernels.cpu.parallel``): each thread runs the whole pipeline on its chunk
+with serial kernels and a single-threaded GEMM, in its own scratch buffers.
+
+    forward    col = im2col(x[chunk])                (K, b*P)   scratch
+               rows_g = W_g @ col_g                  (Og, b*P)  one GEMM per group, scratch
+               y[chunk] = rows -> NCHW, + bias       (a copy of whole P-long runs)
+    backward   rows = gy[chunk] -> (O, b*P)          bias gradient summed on the way
+               col = im2col(x[chunk])                recomputed instead of stored
+               gW_g += rows_g @ col_gᵀ               into the thread's own accumulator
+               col_g = W_gᵀ @ rows_g                 the same scratch buffer, reused for dcol
+               gx[chunk] = col2im(col)
+
+Recomputing im2col in backward costs one gather per chunk but means the only thing a
+convolution keeps for backward is its input (which the previous layer usually holds anyway)
+instead of a column matrix kh*kw/(sh*sw) times its size: 1.8 GB for AlexNet at batch 128.
+Chunks are big enough for efficient GEMMs (>= ``MIN_COLUMNS`` columns), small enough that each
+thread's column matrix stays near ``TARGET_BYTES`` (cache-sized), and there are at least as
+many chunks as threads.
+
+3x3 stride-1 layers (AlexNet's conv3-5) use Winograd's F(2x2, 3x3) instead (``winograd.py``),
+for all three products, with the same chunking: about half the multiply-adds of im2col.
+``algorithm`` ('auto', 'im2col', 'winograd') picks explicitly; 'auto' takes Winograd where it
+applies.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from . import winograd
+from .im2col import col2im_into, im2col_into, nchw_to_rows, rows_to_nchw
+from .parallel import get_num_threads, run_parallel, split_range
+from .workspace import workspace
+
+ALGORITHMS = ("auto", "im2col", "winograd")
+
+TARGET_BYTES = 8 << 20  # column-matrix scratch per thread
+MIN_COLUMNS = 512  # fewer GEMM columns than this and the GEMM loses efficiency
+
+
+def output_size(size, kernel, stride, padding):
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def chunk_images(n, k_rows, p, itemsize, threads=None):
+    """Images per chunk: enough for MIN_COLUMNS GEMM columns unless that exceeds TARGET_BYTES of
+    column matrix, at least 1, and small enough that every thread gets a chunk."""
+    threads = get_num_threads() if threads is None else threads
+    by_columns = -(-MIN_COLUMNS // p)
+    by_bytes = max(1, TARGET_BYTES // max(1, k_rows * p * itemsize))
+    per_thread = -(-n // threads)
+    return int(max(1, min(by_columns, by_bytes, per_thread)))
+
+
+def balanced_chunks(n, max_images):
+    """(first image, image count) of chunks of at most ``max_images`` images, as equal as possible
+    and as many as a multiple of the thread count, so every thread gets the same work."""
+    threads = get_num_threads()
+    count = threads * -(-n // (threads * max_images))
+    return [(a, b - a) for a, b in split_range(n, count)]
+
+
+def chunk_plan(n, k_rows, p, itemsize):
+    """(first image, image count) of every chunk."""
+    return balanced_chunks(n, chunk_images(n, k_rows, p, itemsize))
+
+
+def use_winograd(kernel_size, stride, padding, algorithm="auto"):
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"conv2d: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    ok = winograd.eligible(kernel_size, stride, padding)
+    if algorithm == "winograd" and not ok:
+        raise ValueError(f"conv2d: Winograd F(2x2, 3x3) needs 3x3 kernels, stride 1 and padding <= 2, got "
+                         f"kernel {tuple(kernel_size)}, stride {tuple(stride)}, padding {tuple(padding)}")
+    return ok and algorithm != "im2col"
+
+
+def conv2d_forward(x, weight, bias, stride, padding, groups, relu=False, algorithm="auto"):
+    """y (N, O, OH, OW) = conv(x, weight) + bias, then ReLU if ``relu``. x, weight C-contiguous."""
+    if use_winograd(weight.shape[2:], stride, padding, algorithm):
+        return _winograd_forward(x, weight, bias, padding, groups, relu)
+    n, c, h, w = x.shape
+    o, cg, kh, kw = weight.shape
+    (sh, sw), (ph, pw) = stride, padding
+    oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
+    p, k_rows = oh * ow, c * kh * kw
+    kg, og = k_rows // groups, o // groups
+    dtype = x.dtype
+    y = np.empty((n, o, oh, ow), dtype=dtype)
+    y3 = y.reshape(n, o, p)
+    wmat = weight.reshape(groups, og, kg)
+    b = bias if bias is not None else np.zeros(o, dtype=dtype)
+    pad = dtype.type(0)
+
+    def chunk(task):
+        n0, nb = task
+        col = workspace("conv.col", (k_rows, nb * p), dtype)
+        rows = workspace("conv.rows", (o, nb * p), dtype)
+        im2col_into(x, col, n0, nb, kh, kw, sh, sw, ph, pw, oh, ow, pad)
+        for g in range(groups):
+            np.matmul(wmat[g], col[g * kg:(g + 1) * kg], out=rows[g * og:(g + 1) * og])
+        rows_to_nchw(rows, b, y3, n0, nb, relu)
+
+    run_parallel(chunk, chunk_plan(n, k_rows, p, dtype.itemsize), uses_blas=True)
+    return y
+
+
+def conv2d_backward(x, weight, gy, stride, padding, groups, need_x=True, need_weight=True, need_bias=True,
+                    algorithm="auto"):
+    """(gx, gweight, gbias) for y = conv2d(x, weight) + bias and output gradient gy (N, O, OH, OW).
+
+    Entries not needed are None. gbias is summed in float64 and returned in x's dtype.
+    """
+    if use_winograd(weight.shape[2:], stride, padding, algorithm):
+        return _winograd_backward(x, weight, np.ascontiguousarray(gy), padding, groups, need_x, need_weight, need_bias)
+    n, c, h, w = x.shape
+    o, cg, kh, kw = weight.shape
+    (sh, sw), (ph, pw) = stride, padding
+    oh, ow = gy.shape[2], gy.shape[3]
+    p, k_rows = oh * ow, c * kh * kw
+    kg, og = k_rows // groups, o // groups
+    dtype = x.dtype
+    gy3 = np.ascontiguousarray(gy).reshape(n, o, p)
+    wmat = weight.reshape(groups, og, kg)
+    gx = np.empty_like(x) if need_x else None
+    pad = dtype.type(0)
+    sums = {}  # thread id -> (weight gradient, bias gradient) accumulated by that thread
+    sums_lock = threading.Lock()
+
+    def chunk(task):
+        n0, nb = task
+        tid = threading.get_ident()
+        if tid not in sums:
+            with sums_lock:
+                sums[tid] = (np.zeros((groups, og, kg), dtype=dtype) if need_weight else None, np.zeros(o))
+        gw, gb = sums[tid]
+        rows = workspace("conv.rows", (o, nb * p), dtype)
+        col = workspace("conv.col", (k_rows, nb * p), dtype)
+        nchw_to_rows(gy3, rows, gb, n0, nb)
+        if need_weight:
+            im2col_into(x, col, n0, nb, kh, kw, sh, sw, ph, pw, oh, ow, pad)
+            part = workspace("conv.gw_part", (og, kg), dtype)
+            for g in range(groups):
+                np.matmul(rows[g * og:(g + 1) * og], col[g * kg:(g + 1) * kg].T, out=part)
+                gw[g] += part
+        if need_x:
+            for g in range(groups):
+                np.matmul(wmat[g].T, rows[g * og:(g + 1) * og], out=col[g * kg:(g + 1) * kg])
+            col2im_into(col, gx, n0, nb, kh, kw, sh, sw, ph, pw, oh, ow)
+
+    run_parallel(chunk, chunk_plan(n, k_rows, p, dtype.itemsize), uses_blas=True)
+    parts = list(sums.values())
+    gw, gb = parts[0]
+    for more_gw, more_gb in parts[1:]:
+        gb += more_gb
+        if need_weight:
+            gw += more_gw
+    return gx, (gw.reshape(weight.shape) if need_weight else None), (gb.astype(dtype) if need_bias else None)
+
+
+# ----- Winograd F(2x2, 3x3) -------------------------------------------------------------------------
+WINOGRAD_MIN_TILES = 512  # GEMM columns (tiles) per chunk
+WINOGRAD_TARGET_BYTES = 24 << 20  # transformed input + output tiles per chunk
+
+
+def winograd_plan(n, tiles_per_image, channels, itemsize):
+    """Chunks of images for the Winograd path: >= WINOGRAD_MIN_TILES tiles unless the
+    transformed tiles (input and output, ``channels`` = C + O) exceed WINOGRAD_TARGET_BYTES,
+    balanced over the threads."""
+    by_tiles = -(-WINOGRAD_MIN_TILES // tiles_per_image)
+    by_bytes = max(1, WINOGRAD_TARGET_BYTES // max(1, 16 * channels * tiles_per_image * itemsize))
+    return balanced_chunks(n, int(max(1, min(by_tiles, by_bytes))))
+
+
+def _winograd_forward(x, weight, bias, padding, groups, relu):
+    n, c, h, w = x.shape
+    o, cg = weight.shape[:2]
+    og = o // groups
+    (ph, pw), dtype = padding, x.dtype
+    oh, ow = h + 2 * ph - 2, w + 2 * pw - 2
+    th, tw = winograd.tiles(oh), winograd.tiles(ow)
+    u = np.empty((16, o, cg), dtype=dtype)
+    winograd.weight_transform(weight, u, False)
+    y = np.empty((n, o, oh, ow), dtype=dtype)
+    b = bias if bias is not None else np.zeros(o, dtype=dtype)
+
+    def chunk(task):
+        n0, nb = task
+        t = nb * th * tw
+        v = workspace("wino.v", (c, 16, t), dtype)
+        m = workspace("wino.m", (o, 16, t), dtype)
+        winograd.input_transform(x, v, n0, nb, ph, pw, th, tw)
+        for xi in range(16):
+            for g in range(groups):
+                np.matmul(u[xi, g * og:(g + 1) * og], v[g * cg:(g + 1) * cg, xi], out=m[g * og:(g + 1) * og, xi])
+        winograd.output_transform(m, b, y, n0, nb, th, tw, relu)
+
+    run_parallel(chunk, winograd_plan(n, th * tw, c + o, dtype.itemsize), uses_blas=True)
+    return y
+
+
+def _winograd_backward(x, weight, gy, padding, groups, need_x, need_weight, need_bias):
+    n, c, h, w = x.shape
+    o, cg = weight.shape[:2]
+    og = o // groups
+    (ph, pw), dtype = padding, x.dtype
+    oh, ow = gy.shape[2], gy.shape[3]
+    th, tw = winograd.tiles(oh), winograd.tiles(ow)  # tiles of y (forward and weight gradient)
+    xth, xtw = winograd.tiles(h), winograd.tiles(w)  # tiles of x (input gradient)
+    gx = np.empty_like(x) if need_x else None
+    if need_x:  # the input gradient is a correlation of gy with the flipped kernels, padding 2 - p
+        u_flip = np.empty((16, cg, o), dtype=dtype)
+        winograd.weight_transform(weight, u_flip, True)
+        no_bias = np.zeros(c, dtype=dtype)
+    sums = {}  # thread id -> that thread's transformed weight gradient (16, O, Cg)
+    sums_lock = threading.Lock()
+
+    def chunk(task):
+        n0, nb = task
+        if need_x:
+            t = nb * xth * xtw
+            v = workspace("wino.v", (o, 16, t), dtype)
+            m = workspace("wino.m", (c, 16, t), dtype)
+            winograd.input_transform(gy, v, n0, nb, 2 - ph, 2 - pw, xth, xtw)
+            for xi in range(16):
+                for g in range(groups):
+                    np.matmul(u_flip[xi, :, g * og:(g + 1) * og], v[g * og:(g + 1) * og, xi],
+                              out=m[g * cg:(g + 1) * cg, xi])
+            winograd.output_transform(m, no_bias, gx, n0, nb, xth, xtw, False)
+        if need_weight:
+            tid = threading.get_ident()
+            if tid not in sums:
+                with sums_lock:
+                    sums[tid] = np.zeros((16, o, cg), dtype=dtype)
+            s = sums[tid]
+            t = nb * th * tw
+            z = workspace("wino.z", (o, 16, t), dtype)
+            v = workspace("wino.v", (c, 16, t), dtype)
+            part = workspace("wino.part", (og, cg), dtype)
+            winograd.grad_output_transform(gy, z, n0, nb, th, tw)
+            winograd.input_transform(x, v, n0, nb, ph, pw, th, tw)
+            for xi in range(16):
+                for g in range(groups):
+                    np.matmul(z[g * og:(g + 1) * og, xi], v[g * cg:(g + 1) * cg, xi].T, out=part)
+                    s[xi, g * og:(g + 1) * og] += part
+
+    run_parallel(chunk, winograd_plan(n, max(th * tw, xth * xtw), c + o, dtype.itemsize), uses_blas=True)
+    gw = None
+    if need_weight:
+        parts = list(sums.values())
+        s = parts[0]
+        for more in parts[1:]:
+            s += more
+        gw = np.empty(weight.shape, dtype=dtype)
+        winograd.weight_grad_transform(s, gw)
+    gb = gy.sum(axis=(0, 2, 3), dtype=np.float64).astype(dtype) if need_bias else None
+    return gx, gw, gb

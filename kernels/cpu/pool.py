@@ -1,0 +1,152 @@
+"""Max pooling with the winner's position, forward and backward.
+
+Shapes: x (N, C, H, W), y and argmax (N, C, OH, OW), all C-contiguous. ``argmax`` holds the
+winner's flat index h*W + w inside its input plane (int32). Windows may overlap (AlexNet: 3x3,
+stride 2) and may reach into the padding, which never wins. Ties go to the first entry of the
+window in row-major order and a NaN wins over numbers, as ``np.argmax`` in the reference does.
+(One corner differs: a window whose real entries are all -inf sends its gradient to its first
+real entry here and to the padding, i.e. nowhere, in the reference.)
+
+The (image, channel) planes are shared out among the threads. The forward loops keep a whole
+output row's running maximum and run over the output columns innermost, so the comparisons
+vectorise; without padding (AlexNet) a second kernel skips the bounds logic and unrolls the
+window for the common sizes. The backward pass adds each output gradient to its winner; a plane belongs to one
+call, so the adds need no atomics.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import inline, kernel
+from .im2col import _inside_range
+from .parallel import get_num_threads, run_parallel, split_range
+
+
+@inline
+def _update_row(src, stride, best, where, count, first_index):
+    """Running max over one window offset for ``count`` output columns: output column z sees
+    src[z*stride], whose flat input index is first_index + z*stride."""
+    for z in range(count):
+        v = src[z * stride]
+        b = best[z]
+        # the first valid entry, a strictly larger one, or the first NaN (bitwise | and &, not
+        # `or`/`and`: no branches, so the loop vectorises)
+        take = (where[z] < 0) | (v > b) | ((v != v) & (b == b))
+        best[z] = v if take else b
+        where[z] = first_index + z * stride if take else where[z]
+
+
+@inline
+def _take(v, b):
+    """Does v replace the running maximum b? Strictly larger, or the first NaN (bitwise | and &:
+    no branches, so loops over it vectorise)."""
+    return (v > b) | ((v != v) & (b == b))
+
+
+@inline
+def _pool_planes_unpadded(x, y, argmax, kh, kw, sh, sw, plane_start, plane_count):
+    """Windows that never leave the image. For each output the window is scanned in row-major
+    order with the running maximum in registers; called with literal sizes, the window loops
+    unroll and the loop over output columns vectorises (strided loads)."""
+    c_all, w_in = x.shape[1], x.shape[3]
+    oh, ow = y.shape[2], y.shape[3]
+    for t in range(plane_count):
+        n = (plane_start + t) // c_all
+        c = (plane_start + t) % c_all
+        plane = x[n, c]
+        for oy in range(oh):
+            best, where = y[n, c, oy], argmax[n, c, oy]
+            top = oy * sh
+            for z in range(ow):
+                left = z * sw
+                b = plane[top, left]
+                a = top * w_in + left
+                for i in range(kh):
+                    for j in range(kw):
+                        v = plane[top + i, left + j]
+                        take = _take(v, b)
+                        b = v if take else b
+                        a = (top + i) * w_in + left + j if take else a
+                best[z] = b
+                where[z] = a
+
+
+@kernel
+def _maxpool_forward_unpadded(x, y, argmax, kh, kw, sh, sw, plane_start, plane_count):
+    if kh == 3 and kw == 3 and sh == 2 and sw == 2:  # AlexNet's overlapping pool
+        _pool_planes_unpadded(x, y, argmax, 3, 3, 2, 2, plane_start, plane_count)
+    elif kh == 2 and kw == 2 and sh == 2 and sw == 2:
+        _pool_planes_unpadded(x, y, argmax, 2, 2, 2, 2, plane_start, plane_count)
+    else:
+        _pool_planes_unpadded(x, y, argmax, kh, kw, sh, sw, plane_start, plane_count)
+
+
+@kernel
+def _maxpool_forward(x, y, argmax, kh, kw, sh, sw, ph, pw, plane_start, plane_count):
+    """Planes plane_start ... plane_start+plane_count-1 (numbered n*C + c) of y and argmax."""
+    c_all, h_in, w_in = x.shape[1], x.shape[2], x.shape[3]
+    oh, ow = y.shape[2], y.shape[3]
+    for t in range(plane_count):
+        n = (plane_start + t) // c_all
+        c = (plane_start + t) % c_all
+        for oy in range(oh):
+            best = y[n, c, oy]
+            where = argmax[n, c, oy]
+            for z in range(ow):
+                where[z] = -1
+            for i in range(kh):
+                h = oy * sh + i - ph
+                if h < 0 or h >= h_in:
+                    continue
+                for j in range(kw):
+                    lo, hi = _inside_range(j - pw, sw, w_in, ow)
+                    first = lo * sw + j - pw  # input column of output column lo
+                    src, b_s, w_s = x[n, c, h, first:], best[lo:hi], where[lo:hi]
+                    # literal strides for the common cases: the loads then vectorise
+                    if sw == 2:
+                        _update_row(src, 2, b_s, w_s, hi - lo, h * w_in + first)
+                    elif sw == 1:
+                        _update_row(src, 1, b_s, w_s, hi - lo, h * w_in + first)
+                    else:
+                        _update_row(src, sw, b_s, w_s, hi - lo, h * w_in + first)
+
+
+@kernel
+def _maxpool_backward(gy, argmax, gx, plane_start, plane_count):
+    c_all, p_out = gy.shape[1], gy.shape[2]
+    for t in range(plane_count):
+        n = (plane_start + t) // c_all
+        c = (plane_start + t) % c_all
+        plane, g, winner = gx[n, c], gy[n, c], argmax[n, c]
+        plane[:] = 0
+        for q in range(p_out):
+            plane[winner[q]] += g[q]
+
+
+def _plane_ranges(n, c):
+    """(first plane, plane count) pieces, a few per thread so they balance."""
+    return [(a, b - a) for a, b in split_range(n * c, 4 * get_num_threads())]
+
+
+def maxpool_forward(x, kernel_size, stride, padding):
+    """(y, argmax) for x (N, C, H, W) C-contiguous; sizes are (height, width) pairs."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    y = np.empty((n, c, oh, ow), dtype=x.dtype)
+    argmax = np.empty((n, c, oh, ow), dtype=np.int32)
+    if ph == 0 and pw == 0:
+        run_parallel(lambda r: _maxpool_forward_unpadded(x, y, argmax, kh, kw, sh, sw, *r), _plane_ranges(n, c))
+    else:
+        run_parallel(lambda r: _maxpool_forward(x, y, argmax, kh, kw, sh, sw, ph, pw, *r), _plane_ranges(n, c))
+    return y, argmax
+
+
+def maxpool_backward(gy, argmax, x_shape):
+    """gx of ``x_shape`` (N, C, H, W): each gy entry (N, C, OH, OW) added to its window's winner."""
+    n, c, h, w = x_shape
+    gx = np.empty(x_shape, dtype=gy.dtype)
+    p = argmax.shape[2] * argmax.shape[3]
+    gy3, am3, gx3 = np.ascontiguousarray(gy).reshape(n, c, p), argmax.reshape(n, c, p), gx.reshape(n, c, h * w)
+    run_parallel(lambda r: _maxpool_backward(gy3, am3, gx3, *r), _plane_ranges(n, c))
+    return gx

@@ -1,0 +1,556 @@
+"""The numba kernels (``kernels.cpu``) against the readable NumPy references, float32 and float64,
+on hypothesis-generated shapes; and the backend switch that chooses between them.
+
+Every kernel is compared with the reference it replaces: im2col/col2im with
+``minitorch_alex.ops.im2col``; convolution (im2col and Winograd, one or many chunks), linear,
+LRN and max-pool with the ops run under the 'reference' backend; ReLU, dropout and the SGD
+update with the NumPy expressions of the core. Then the thread pool and the malloc setting, the
+backend switch, and op-level tests that run each differentiable op (and a whole AlexNet step)
+under both backends, so the dispatch code in ``minitorch_alex/ops`` is covered too.
+"""
+import contextlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import minitorch_alex as mt
+import minitorch_alex.nn.functional as F
+from minitorch_alex.backend import use_backend, use_fast
+from minitorch_alex.ops import im2col as ref_im2col
+from strategies import distinct_values
+
+K = pytest.importorskip("kernels.cpu")
+conv_kernels = pytest.importorskip("kernels.cpu.conv")
+
+DTYPES = [np.float32, np.float64]
+dtypes = st.sampled_from(DTYPES)
+# float64 kernels must agree with the reference to rounding; float32 to a few ulps of the sums
+TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=2e-5, atol=2e-6)}
+
+
+def close(actual, expected, dtype, scale=1.0):
+    assert actual.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(actual, expected, rtol=TOL[dtype]["rtol"], atol=TOL[dtype]["atol"] * scale)
+
+
+@st.composite
+def conv_geometries(draw, max_groups=3):
+    """A convolution's shapes, stride, padding and groups."""
+    groups = draw(st.integers(1, max_groups))
+    cin, cout = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    sh, sw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    h = draw(st.integers(max(1, kh - 2 * ph), 11))
+    w = draw(st.integers(max(1, kw - 2 * pw), 11))
+    n = draw(st.integers(1, 4))
+    return dict(n=n, cin=cin, cout=cout, h=h, w=w, k=(kh, kw), stride=(sh, sw), padding=(ph, pw), groups=groups)
+
+
+def out_size(g):
+    return tuple((s + 2 * p - k) // st_ + 1 for s, k, st_, p in zip((g["h"], g["w"]), g["k"], g["stride"], g["padding"]))
+
+
+# ----- im2col / col2im ----------------------------------------------------------------------------
+@given(geo=conv_geometries(), dtype=dtypes, seed=st.integers(0, 2**16), data=st.data())
+def test_im2col_into_equals_reference_on_any_chunk(geo, dtype, seed, data):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((geo["n"], geo["cin"], geo["h"], geo["w"])).astype(dtype)
+    oh, ow = out_size(geo)
+    n_start = data.draw(st.integers(0, geo["n"] - 1))
+    n_count = data.draw(st.integers(1, geo["n"] - n_start))
+    pad_value = data.draw(st.sampled_from([0.0, -np.inf]))
+    rows = geo["cin"] * geo["k"][0] * geo["k"][1]
+    extra = data.draw(st.integers(0, 3))  # the kernel must leave columns past the chunk alone
+    col = np.full((rows, n_count * oh * ow + extra), 7.0, dtype=dtype)
+    K.im2col_into(x, col, n_start, n_count, *geo["k"], *geo["stride"], *geo["padding"], oh, ow, dtype(pad_value))
+    expected = ref_im2col.im2col(x[n_start:n_start + n_count], geo["k"], geo["stride"], geo["padding"], pad_value=pad_value)
+    np.testing.assert_array_equal(col[:, :n_count * oh * ow], expected)
+    np.testing.assert_array_equal(col[:, n_count * oh * ow:], 7.0)
+
+
+@given(geo=conv_geometries(), dtype=dtypes, seed=st.integers(0, 2**16), data=st.data())
+def test_col2im_into_equals_reference(geo, dtype, seed, data):
+    rng = np.random.default_rng(seed)
+    oh, ow = out_size(geo)
+    n_start = data.draw(st.integers(0, geo["n"] - 1))
+    n_count = data.draw(st.integers(1, geo["n"] - n_start))
+    rows = geo["cin"] * geo["k"][0] * geo["k"][1]
+    col = rng.standard_normal((rows, n_count * oh * ow)).astype(dtype)
+    x = np.full((geo["n"], geo["cin"], geo["h"], geo["w"]), 7.0, dtype=dtype)
+    K.col2im_into(col, x, n_start, n_count, *geo["k"], *geo["stride"], *geo["padding"], oh, ow)
+    expected = ref_im2col.col2im(col, (n_count, geo["cin"], geo["h"], geo["w"]), geo["k"], geo["stride"], geo["padding"])
+    close(x[n_start:n_start + n_count], expected, dtype, scale=geo["k"][0] * geo["k"][1])
+    np.testing.assert_array_equal(np.delete(x, np.s_[n_start:n_start + n_count], axis=0), 7.0)  # other images untouched
+
+
+@given(n=st.integers(1, 4), o=st.integers(1, 5), p=st.integers(1, 30), relu=st.booleans(), dtype=dtypes,
+       seed=st.integers(0, 2**16), data=st.data())
+def test_rows_to_nchw_and_back(n, o, p, relu, dtype, seed, data):
+    rng = np.random.default_rng(seed)
+    n_start = data.draw(st.integers(0, n - 1))
+    n_count = data.draw(st.integers(1, n - n_start))
+    rows = rng.standard_normal((o, n_count * p)).astype(dtype)
+    bias = rng.standard_normal(o).astype(dtype)
+    y = np.zeros((n, o, p), dtype=dtype)
+    K.rows_to_nchw(rows, bias, y, n_start, n_count, relu)
+    expected = rows.reshape(o, n_count, p).transpose(1, 0, 2) + bias[:, None]
+    close(y[n_start:n_start + n_count], np.maximum(expected, 0) if relu else expected, dtype)
+
+    back = np.zeros((o, n_count * p), dtype=dtype)
+    bias_grad = np.ones(o)  # the kernel adds to it
+    K.nchw_to_rows(y, back, bias_grad, n_start, n_count)
+    np.testing.assert_array_equal(back, y[n_start:n_start + n_count].transpose(1, 0, 2).reshape(o, -1))
+    np.testing.assert_allclose(bias_grad, 1 + y[n_start:n_start + n_count].sum(axis=(0, 2), dtype=np.float64), rtol=1e-12)
+
+
+# ----- convolution --------------------------------------------------------------------------------
+def reference_op(fn, inputs, gy):
+    """Output and input gradients of ``fn`` under the reference backend (as NumPy arrays)."""
+    return run_op(fn, inputs, gy, "reference")
+
+
+def run_op(fn, inputs, gy, backend):
+    tensors = [mt.tensor(a, requires_grad=True) if a is not None else None for a in inputs]
+    with use_backend(backend):
+        y = fn(*tensors)
+        y.backward(mt.tensor(gy))
+    return y.numpy(), [t.grad.numpy() if t is not None else None for t in tensors]
+
+
+@contextlib.contextmanager
+def conv_chunking(many_chunks):
+    """The convolution kernels with their own chunk sizes, or forced down to one image per chunk
+    so the accumulation across chunks (weight and bias gradients) is exercised."""
+    with pytest.MonkeyPatch.context() as patch:
+        if many_chunks:
+            patch.setattr(conv_kernels, "TARGET_BYTES", 1)
+            patch.setattr(conv_kernels, "MIN_COLUMNS", 1)
+        yield
+
+
+@pytest.mark.parametrize("many_chunks", [False, True], ids=["own chunks", "one image per chunk"])
+@given(geo=conv_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_conv2d_kernels_equal_reference(many_chunks, geo, bias, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((geo["n"], geo["cin"], geo["h"], geo["w"])).astype(dtype)
+    w = rng.standard_normal((geo["cout"], geo["cin"] // geo["groups"], *geo["k"])).astype(dtype)
+    b = rng.standard_normal(geo["cout"]).astype(dtype) if bias else None
+    kw = dict(stride=geo["stride"], padding=geo["padding"], groups=geo["groups"])
+    with conv_chunking(many_chunks):
+        y = K.conv2d_forward(x, w, b, geo["stride"], geo["padding"], geo["groups"])
+        gy = rng.standard_normal(y.shape).astype(dtype)
+        gx, gw, gb = K.conv2d_backward(x, w, gy, geo["stride"], geo["padding"], geo["groups"], need_bias=bias)
+    y_ref, grads_ref = reference_op(lambda x, w, b: F.conv2d(x, w, b, **kw), [x, w, b], gy)
+    fan_in = w[0].size
+    close(y, y_ref, dtype, scale=np.sqrt(fan_in))
+    close(gx, grads_ref[0], dtype, scale=np.sqrt(fan_in))
+    close(gw, grads_ref[1], dtype, scale=np.sqrt(gy[:, 0].size))
+    if bias:
+        close(gb, grads_ref[2], dtype, scale=np.sqrt(gy[:, 0].size))
+    else:
+        assert gb is None
+
+
+@st.composite
+def winograd_geometries(draw):
+    """3x3 stride-1 convolutions (those Winograd's F(2x2, 3x3) handles), odd and even sizes."""
+    groups = draw(st.integers(1, 3))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    return dict(n=draw(st.integers(1, 3)), cin=groups * draw(st.integers(1, 3)), cout=groups * draw(st.integers(1, 3)),
+                h=draw(st.integers(max(1, 3 - 2 * ph), 9)), w=draw(st.integers(max(1, 3 - 2 * pw), 9)), k=(3, 3),
+                stride=(1, 1), padding=(ph, pw), groups=groups)
+
+
+@pytest.mark.parametrize("algorithm", ["winograd", "im2col"])
+@given(geo=winograd_geometries(), bias=st.booleans(), relu=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_conv2d_3x3_kernels_equal_reference_with_either_algorithm(algorithm, geo, bias, relu, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((geo["n"], geo["cin"], geo["h"], geo["w"])).astype(dtype)
+    w = rng.standard_normal((geo["cout"], geo["cin"] // geo["groups"], 3, 3)).astype(dtype)
+    b = rng.standard_normal(geo["cout"]).astype(dtype) if bias else None
+    args = ((1, 1), geo["padding"], geo["groups"])
+    assert conv_kernels.use_winograd((3, 3), *args[:2], algorithm) == (algorithm == "winograd")
+    y = K.conv2d_forward(x, w, b, *args, relu=relu, algorithm=algorithm)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    kw = dict(stride=1, padding=geo["padding"], groups=geo["groups"])
+    y_ref, grads_ref = reference_op(lambda x, w, b: F.conv2d(x, w, b, **kw), [x, w, b], gy)
+    scale = np.sqrt(w[0].size)
+    close(y, np.maximum(y_ref, 0) if relu else y_ref, dtype, scale=scale)
+    gx, gw, gb = K.conv2d_backward(x, w, gy, *args, need_bias=bias, algorithm=algorithm)
+    close(gx, grads_ref[0], dtype, scale=scale)
+    close(gw, grads_ref[1], dtype, scale=np.sqrt(gy[:, 0].size))
+    if bias:
+        close(gb, grads_ref[2], dtype, scale=np.sqrt(gy[:, 0].size))
+
+
+def test_winograd_only_where_it_applies():
+    assert conv_kernels.use_winograd((3, 3), (1, 1), (1, 1))  # 'auto' takes it for AlexNet's conv3-5
+    assert not conv_kernels.use_winograd((5, 5), (1, 1), (2, 2))
+    assert not conv_kernels.use_winograd((3, 3), (2, 2), (1, 1))
+    assert not conv_kernels.use_winograd((3, 3), (1, 1), (3, 3))  # the input gradient would need padding -1
+    with pytest.raises(ValueError, match="Winograd F"):
+        conv_kernels.use_winograd((11, 11), (4, 4), (2, 2), "winograd")
+    with pytest.raises(ValueError, match="algorithm must be one of"):
+        conv_kernels.use_winograd((3, 3), (1, 1), (1, 1), "fft")
+
+
+def test_conv2d_backward_computes_only_what_is_asked():
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3))
+    gy = rng.standard_normal((2, 3, 3, 3))
+    gx, gw, gb = K.conv2d_backward(x, w, gy, (1, 1), (0, 0), 1, need_x=False, need_weight=True, need_bias=False)
+    assert gx is None and gb is None and gw.shape == w.shape
+    gx, gw, gb = K.conv2d_backward(x, w, gy, (1, 1), (0, 0), 1, need_x=True, need_weight=False, need_bias=True)
+    assert gw is None and gx.shape == x.shape and gb.shape == (3,)
+
+
+def test_conv2d_chunks_are_sized_for_gemm_cache_and_threads():
+    k_rows, p = 256 * 9, 13 * 13  # AlexNet's conv3
+    b = conv_kernels.chunk_images(128, k_rows, p, 4, threads=2)
+    assert b * p >= conv_kernels.MIN_COLUMNS  # wide enough for an efficient GEMM
+    assert b * k_rows * p * 4 <= conv_kernels.TARGET_BYTES  # the column matrix stays cache-sized
+    assert conv_kernels.chunk_images(3, 10, 10, 4, threads=2) == 2  # both threads get a chunk
+    assert conv_kernels.chunk_images(128, 10**6, 10**4, 4, threads=2) == 1  # huge images: one at a time
+    plan = conv_kernels.chunk_plan(7, 10, 10, 4)
+    assert [n for _, n in plan] and sum(n for _, n in plan) == 7 and plan[0][0] == 0
+
+
+# ----- fully connected ------------------------------------------------------------------------------
+@given(n=st.integers(1, 6), fin=st.integers(1, 20), fout=st.integers(1, 20), bias=st.booleans(), dtype=dtypes,
+       seed=st.integers(0, 2**16))
+def test_linear_kernels_equal_reference(n, fin, fout, bias, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal((n, fin)).astype(dtype), rng.standard_normal((fout, fin)).astype(dtype)
+    b = rng.standard_normal(fout).astype(dtype) if bias else None
+    y = K.linear_forward(x, w, b)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    y_ref, grads_ref = reference_op(F.linear, [x, w, b], gy)
+    close(y, y_ref, dtype, scale=np.sqrt(fin))
+    assert y.flags.c_contiguous
+    np.testing.assert_array_equal(K.linear_forward(x, w, b, relu=True), np.maximum(y, 0))
+    gx, gw, gb = K.linear_backward(x, w, gy, need_bias=bias)
+    close(gx, grads_ref[0], dtype, scale=np.sqrt(fout))
+    close(gw, grads_ref[1], dtype, scale=np.sqrt(n))
+    if bias:
+        close(gb, grads_ref[2], dtype, scale=np.sqrt(n))
+    gx, gw, gb = K.linear_backward(x, w, gy, need_x=False, need_weight=True, need_bias=False)
+    assert gx is None and gb is None and gw.shape == w.shape
+
+
+# ----- LRN ----------------------------------------------------------------------------------------
+@given(size=st.integers(1, 7), groups=st.sampled_from([1, 2, 3]), c_per_group=st.integers(1, 7),
+       hw=st.sampled_from([(3, 3), (1, 1), (23, 24)]),  # 23 x 24 = 552 pixels: more than one tile of 512
+       beta=st.sampled_from([0.75, 0.5, 1.3]), alpha=st.sampled_from([1e-4, 0.3]), k=st.sampled_from([2.0, 1.0]),
+       dtype=dtypes, seed=st.integers(0, 2**16))
+def test_lrn_kernels_equal_reference(size, groups, c_per_group, hw, beta, alpha, k, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((2, groups * c_per_group, *hw)) * 3).astype(dtype)
+    params = dict(size=size, alpha=alpha, beta=beta, k=k, groups=groups)
+    y = K.lrn_forward(x, size, alpha, beta, k, groups)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    y_ref, (gx_ref,) = reference_op(lambda x: F.local_response_norm(x, **params), [x], gy)
+    close(y, y_ref, dtype, scale=3)
+    close(K.lrn_backward(x, gy, size, alpha, beta, k, groups), gx_ref, dtype, scale=3)
+
+
+def test_lrn_kernel_has_no_cross_group_leak():
+    """A group whose channels are all zero stays exactly zero, whatever the other group holds."""
+    x = np.zeros((1, 6, 2, 2), np.float32)
+    x[:, 3:] = 5.0
+    y = K.lrn_forward(x, 5, 0.3, 0.75, 2.0, 2)
+    assert np.all(y[:, :3] == 0) and np.all(y[:, 3:] != 0)
+    gx = K.lrn_backward(x, np.ones_like(x), 5, 0.3, 0.75, 2.0, 2)
+    np.testing.assert_allclose(gx[:, :3], 2.0 ** -0.75, rtol=1e-6)  # only the diagonal term: x is 0 there
+
+
+# ----- max-pool -----------------------------------------------------------------------------------
+@st.composite
+def pool_geometries(draw):
+    k = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    stride = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    padding = draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2))
+    h = draw(st.integers(max(1, k[0] - 2 * padding[0]), 12))
+    w = draw(st.integers(max(1, k[1] - 2 * padding[1]), 12))
+    return (draw(st.integers(1, 3)), draw(st.integers(1, 4)), h, w), k, stride, padding
+
+
+@given(geo=pool_geometries(), ties=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_maxpool_kernels_equal_reference(geo, ties, dtype, seed):
+    """Including ties (small integers repeat a lot): the gradient must go to the same winner."""
+    shape, k, stride, padding = geo
+    rng = np.random.default_rng(seed)
+    x = (rng.integers(-2, 3, shape) if ties else distinct_values(rng, shape)).astype(dtype)
+    y, argmax = K.maxpool_forward(x, k, stride, padding)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    y_ref, (gx_ref,) = reference_op(lambda x: F.max_pool2d(x, k, stride, padding), [x], gy)
+    np.testing.assert_array_equal(y, y_ref)
+    assert argmax.dtype == np.int32
+    close(K.maxpool_backward(gy, argmax, x.shape), gx_ref, dtype, scale=4)
+
+
+def test_maxpool_kernel_nan_wins_like_reference():
+    x = np.array([[[[1.0, np.nan, 3.0], [np.nan, 2.0, 0.0], [5.0, 1.0, 2.0]]]])
+    y, argmax = K.maxpool_forward(x, (2, 2), (1, 1), (0, 0))
+    with use_backend("reference"):
+        y_ref = F.max_pool2d(mt.tensor(x), 2, 1).numpy()
+    np.testing.assert_array_equal(y, y_ref)  # NaNs compare equal in assert_array_equal
+    assert argmax[0, 0, 0, 0] == 1  # the first NaN in row-major order
+
+
+# ----- elementwise --------------------------------------------------------------------------------
+@given(shape=st.lists(st.integers(1, 40), min_size=1, max_size=4), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_relu_kernels_equal_reference(shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.reshape(-1)[::7] = 0.0  # exact zeros: the kink, where no gradient flows (as the reference)
+    y = K.relu_forward(x)
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    gy = rng.standard_normal(shape).astype(dtype)
+    np.testing.assert_array_equal(K.relu_backward(y, gy), gy * (np.maximum(x, 0) > 0))
+
+
+def test_relu_kernel_keeps_nan_like_np_maximum():
+    y = K.relu_forward(np.array([np.nan, -1.0, 2.0], np.float32))
+    np.testing.assert_array_equal(y, [np.nan, 0.0, 2.0])
+
+
+@given(shape=st.lists(st.integers(1, 30), min_size=1, max_size=3), scale=st.sampled_from([1.0, 2.0, 1 / 0.7]),
+       dtype=dtypes, seed=st.integers(0, 2**16))
+def test_dropout_kernel_equals_reference(shape, scale, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    keep = rng.random(shape) >= 0.5
+    close(K.dropout_apply(x, keep, scale), x * (keep.astype(dtype) * dtype(scale)), dtype)
+
+
+@given(shape=st.lists(st.integers(1, 50), min_size=1, max_size=2), momentum=st.sampled_from([0.0, 0.9]),
+       wd=st.sampled_from([0.0, 5e-4]), lr=st.sampled_from([0.01, 0.3]), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_sgd_kernel_equals_reference_rule(shape, momentum, wd, lr, dtype, seed):
+    rng = np.random.default_rng(seed)
+    w, v, g = (rng.standard_normal(shape).astype(dtype) for _ in range(3))
+    w_ref, v_ref = w.copy(), v.copy()
+    v_ref *= momentum
+    v_ref -= (wd * lr) * w_ref
+    v_ref -= lr * g
+    w_ref += v_ref
+    K.sgd_momentum_update_(w, v, g, momentum, wd, lr)
+    close(v, v_ref, dtype)
+    close(w, w_ref, dtype)
+
+
+def test_workspace_is_reused_and_grows():
+    a = K.workspace("test.ws", (4, 5), np.float32)
+    b = K.workspace("test.ws", (2, 3), np.float32)
+    assert np.shares_memory(a, b)  # the same buffer, reused
+    c = K.workspace("test.ws", (100, 100), np.float32)
+    assert c.shape == (100, 100) and c.flags.c_contiguous
+    assert not np.shares_memory(K.workspace("test.other", (2, 3), np.float32), c)
+
+
+# ----- threads and memory -------------------------------------------------------------------------
+def test_run_parallel_keeps_order_and_runs_every_item():
+    from kernels.cpu import parallel
+
+    seen = []
+    assert parallel.run_parallel(lambda i: seen.append(i) or i * i, range(50)) == [i * i for i in range(50)]
+    assert sorted(seen) == list(range(50))
+
+
+def test_run_parallel_uses_several_threads_and_reraises():
+    import threading
+    import time
+
+    from kernels.cpu import parallel
+
+    if parallel.get_num_threads() < 2:
+        pytest.skip("one kernel thread configured")
+    names = parallel.run_parallel(lambda i: time.sleep(0.01) or threading.current_thread().name, range(8))
+    assert len(set(names)) >= 2
+
+    def fail(i):
+        if i == 5:
+            raise KeyError("item 5")
+        return i
+
+    with pytest.raises(KeyError, match="item 5"):
+        parallel.run_parallel(fail, range(8))
+
+
+def test_run_parallel_nested_calls_run_inline():
+    from kernels.cpu import parallel
+
+    inner = parallel.run_parallel(lambda i: parallel.run_parallel(lambda j: (i, j), range(3)), range(4))
+    assert inner == [[(i, j) for j in range(3)] for i in range(4)]
+
+
+def test_blas_is_single_threaded_inside_parallel_work_and_restored():
+    from kernels.cpu import parallel
+
+    if not parallel.blas_controllable():
+        pytest.skip("this BLAS cannot switch threads at run time")
+    get = parallel._blas.get
+    before = get()
+    inside = parallel.run_parallel(lambda i: get(), range(4), uses_blas=True)
+    assert inside == [1, 1, 1, 1] and get() == before
+
+
+def test_split_range_covers_everything_once():
+    from kernels.cpu.parallel import split_range
+
+    for total, parts in [(10, 3), (2, 5), (1, 1), (100, 7)]:
+        ranges = split_range(total, parts)
+        assert ranges[0][0] == 0 and ranges[-1][1] == total
+        assert all(a < b for a, b in ranges) and all(r[1] == s[0] for r, s in zip(ranges, ranges[1:]))
+
+
+def test_retain_freed_memory_can_be_turned_off():
+    code = "import kernels.cpu as K; print(K.retain_freed_memory())"
+    env = dict(os.environ)
+    on = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip()
+    env["MINITORCH_ALEX_RETAIN_MEMORY"] = "0"
+    off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip()
+    assert off == "False" and on in ("True", "False")  # True with glibc; other C libraries keep their malloc
+
+
+# ----- the backend switch -------------------------------------------------------------------------
+def test_switch_api_and_context_manager():
+    start = mt.backend.get_backend()
+    with use_backend("reference"):
+        assert mt.backend.get_backend() == "reference"
+        with pytest.raises(ZeroDivisionError), use_backend("fast"):
+            assert mt.backend.get_backend() == "fast"
+            1 / 0
+        assert mt.backend.get_backend() == "reference"  # restored even after an exception
+    assert mt.backend.get_backend() == start
+    with pytest.raises(ValueError, match="unknown backend 'gpu'"):
+        mt.backend.set_backend("gpu")
+
+
+def test_default_backend_is_fast_and_env_var_selects():
+    code = "import minitorch_alex as mt; print(mt.backend.get_backend())"
+    env = {k: v for k, v in os.environ.items() if k != "MINITORCH_ALEX_BACKEND"}
+    run = lambda env: subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)  # noqa: E731
+    assert run(env).stdout.strip() == "fast"  # numba is installed here
+    assert run({**env, "MINITORCH_ALEX_BACKEND": "reference"}).stdout.strip() == "reference"
+    bad = run({**env, "MINITORCH_ALEX_BACKEND": "turbo"})
+    assert bad.returncode != 0 and "MINITORCH_ALEX_BACKEND='turbo'" in bad.stderr
+
+
+def test_fast_path_only_for_numpy_float_arrays():
+    with use_backend("fast"):
+        assert use_fast(np.zeros(3, np.float32), np.zeros(3), None)
+        assert not use_fast(np.zeros(3, np.int64))
+        assert not use_fast(np.zeros(3, np.float16))
+
+        class NotNumpy:  # e.g. a CuPy array: never handed to the CPU kernels
+            dtype = np.dtype(np.float32)
+
+        assert not use_fast(np.zeros(3, np.float32), NotNumpy())
+    with use_backend("reference"):
+        assert not use_fast(np.zeros(3, np.float32))
+
+
+def test_backward_uses_the_path_chosen_at_forward():
+    rng = np.random.default_rng(0)
+    x = mt.tensor(rng.standard_normal((2, 4, 5, 5)), requires_grad=True)
+    with use_backend("fast"):
+        y = F.local_response_norm(x, 3, alpha=0.3)
+    assert y._node.fast
+    with use_backend("reference"):
+        y.backward(mt.tensor(np.ones(y.shape)))
+    _, (gx_ref,) = reference_op(lambda x: F.local_response_norm(x, 3, alpha=0.3), [x.numpy()], np.ones(y.shape))
+    np.testing.assert_allclose(x.grad.numpy(), gx_ref, rtol=1e-12)
+
+
+# ----- every op through the public API, both backends -----------------------------------------------
+OPS = {
+    "conv2d": (lambda rng, d: [rng.standard_normal((2, 4, 9, 9)), rng.standard_normal((6, 2, 3, 3)), rng.standard_normal(6)],
+               lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1, groups=2)),
+    "max_pool2d": (lambda rng, d: [distinct_values(rng, (2, 3, 9, 9))], lambda x: F.max_pool2d(x, 3, 2)),
+    "local_response_norm": (lambda rng, d: [rng.standard_normal((2, 6, 4, 4)) * 3],
+                            lambda x: F.local_response_norm(x, 5, alpha=0.1, groups=2)),
+    "relu": (lambda rng, d: [distinct_values(rng, (3, 7))], F.relu),
+    "linear": (lambda rng, d: [rng.standard_normal((4, 7)), rng.standard_normal((5, 7)), rng.standard_normal(5)], F.linear),
+    "dropout": (lambda rng, d: [rng.standard_normal((4, 9))],
+                lambda x: F.dropout(x, 0.5, mask=np.arange(36).reshape(4, 9) % 3 > 0)),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_op_fast_and_reference_agree(op, dtype):
+    make, fn = OPS[op]
+    rng = np.random.default_rng(1)
+    inputs = [np.asarray(a, dtype=dtype) for a in make(rng, dtype)]
+    with mt.no_grad(), use_backend("reference"):
+        out_shape = fn(*map(mt.tensor, inputs)).shape
+    gy = rng.standard_normal(out_shape).astype(dtype)
+    y_ref, g_ref = run_op(fn, inputs, gy, "reference")
+    y_fast, g_fast = run_op(fn, inputs, gy, "fast")
+    close(y_fast, y_ref, dtype, scale=10)
+    for a, b in zip(g_fast, g_ref):
+        close(a, b, dtype, scale=10)
+
+
+@pytest.mark.parametrize("backend", ["reference", "fast"])
+def test_leaf_keeps_an_op_made_gradient_without_copying_but_never_a_shared_one(backend):
+    rng = np.random.default_rng(0)
+    w = mt.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    x = mt.tensor(rng.standard_normal((2, 4)))
+    with use_backend(backend):
+        F.linear(x, w).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), np.ones((2, 3)).T @ x.numpy())
+    # Add hands the same array to both inputs: each leaf must get its own copy
+    a, b = mt.tensor(np.ones(3), requires_grad=True), mt.tensor(np.ones(3), requires_grad=True)
+    (a + b).sum().backward()
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    a.grad.numpy()[0] = 99.0
+    assert b.grad.numpy()[0] == 1.0
+
+
+def test_op_records_which_path_it_took():
+    x = mt.tensor(np.ones((1, 2, 4, 4), np.float32), requires_grad=True)
+    with use_backend("fast"):
+        assert F.max_pool2d(x, 2)._node.fast
+    with use_backend("reference"):
+        assert not F.max_pool2d(x, 2)._node.fast
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgd_step_fast_and_reference_agree(dtype):
+    results = {}
+    for backend in ("reference", "fast"):
+        rng = np.random.default_rng(0)
+        params = [mt.nn.Parameter(rng.standard_normal(s), dtype=dtype) for s in [(3, 4), (5,)]]
+        opt = mt.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=5e-4)
+        with use_backend(backend):
+            for _ in range(3):
+                for p in params:
+                    p.grad = mt.tensor(rng.standard_normal(p.shape), dtype=dtype)
+                opt.step()
+        results[backend] = [p.numpy().copy() for p in params] + [v.copy() for v in opt.velocity]
+    for a, b in zip(results["fast"], results["reference"]):
+        close(a, b, dtype)
+
+
+def test_alexnet_training_step_agrees_between_backends():
+    """A whole float64 training step of the paper's network (with dropout) on both backends."""
+    results = {}
+    for backend in ("reference", "fast"):
+        mt.manual_seed(0)
+        model = mt.models.alexnet(num_classes=10).to(dtype=np.float64)
+        opt = mt.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+        x = mt.tensor(np.random.default_rng(0).standard_normal((2, 3, 224, 224)))
+        with use_backend(backend):
+            loss = F.cross_entropy(model(x), [3, 7])
+            loss.backward()
+            opt.step()
+        results[backend] = (loss.item(), {n: p.numpy().copy() for n, p in model.named_parameters()})
+    assert results["fast"][0] == pytest.approx(results["reference"][0], rel=1e-10)
+    for name, p in results["fast"][1].items():
+        np.testing.assert_allclose(p, results["reference"][1][name], rtol=1e-9, atol=1e-13, err_msg=name)
