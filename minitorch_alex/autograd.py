@@ -84,7 +84,11 @@ class Function:
             check_same_dtype(tensors, cls.__name__)
 
         fn = cls()
-        outputs = fn.forward(*(t.data for t in tensors), **params)
+        if device.type == "cuda":  # launch under the operands' GPU, whichever one is current
+            with device.context():
+                outputs = fn.forward(*(t.data for t in tensors), **params)
+        else:
+            outputs = fn.forward(*(t.data for t in tensors), **params)
         multiple = isinstance(outputs, tuple)
         outputs = outputs if multiple else (outputs,)
         device = fn.output_device(device)
@@ -95,6 +99,7 @@ class Function:
             fn.inputs = tensors
             fn.needs_input_grad = tuple(t.requires_grad for t in tensors)
             fn.output_meta = tuple((y.shape, y.dtype) for y in outputs)
+            fn.output_xp = device.xp  # for zero gradients of unused outputs (graphs may span devices)
             for i, r in enumerate(results):
                 r._node, r._index = fn, i
         else:  # nothing will call backward: forget what forward saved right away
@@ -169,9 +174,15 @@ def backward(tensor, grad=None, retain_graph=False):
             raise RuntimeError(_FREED)
         # an output that did not reach the root (e.g. one part of a split) gets a zero gradient
         grads_out = [
-            g if g is not None else xp.zeros(shape, dtype=dtype) for g, (shape, dtype) in zip(grads_out, node.output_meta)
+            g if g is not None else node.output_xp.zeros(shape, dtype=dtype)
+            for g, (shape, dtype) in zip(grads_out, node.output_meta)
         ]
-        grads_in = node.backward(*grads_out)
+        device = node.inputs[0].device
+        if device.type == "cuda":  # as in apply: the node's kernels run on its inputs' GPU
+            with device.context():
+                grads_in = node.backward(*grads_out)
+        else:
+            grads_in = node.backward(*grads_out)
         if not isinstance(grads_in, tuple):
             grads_in = (grads_in,)
         for x, g, needed in zip(node.inputs, grads_in, node.needs_input_grad):

@@ -13,9 +13,16 @@ The environment variable ``MINITORCH_ALEX_BACKEND=reference|fast`` sets the star
 * ``reference``: the code in ``minitorch_alex/ops`` that the course reads, and that is checked
   against finite differences and PyTorch. Runs on NumPy and CuPy.
 * ``fast``: conv2d, max_pool2d, local_response_norm, relu, dropout, linear and the SGD update
-  call numba kernels (im2col/col2im gathers, fused LRN, pool with argmax, fused SGD). Only
-  NumPy float32/float64 arrays take this path; anything else (CuPy arrays on a GPU, integer
-  arrays) falls back to the reference, so ``fast`` is always safe to leave on.
+  call numba kernels (im2col/col2im gathers, fused LRN, pool with argmax, fused SGD) for NumPy
+  float32/float64 arrays, and the CUDA kernels of ``kernels/cuda`` (``cuda_kernels()``) for CuPy
+  float16/bfloat16/float32/float64 arrays, with GEMMs in cuBLAS. Anything else (integer arrays,
+  other dtypes) falls back to the reference, so ``fast`` is always safe to leave on.
+
+TF32 (``set_tf32(True)``): float32 GEMMs on a GPU of compute capability 8.0 or later (A100,
+H100) then use TF32 tensor cores: inputs rounded to a 10-bit mantissa, float32 accumulation,
+several times the float32 throughput. It changes CuPy's compute type for float32 matmuls
+(``cupy._core._routines_linalg.set_compute_type``, the same switch as ``CUPY_TF32=1``) and is
+off by default, as in PyTorch since 1.12. CPU results never change.
 
 An op decides at forward time and remembers the decision, so its backward pass uses the same
 implementation even if the backend is switched in between. The setting is process-wide (not
@@ -33,6 +40,7 @@ import numpy as np
 BACKENDS = ("reference", "fast")
 ENV_VAR = "MINITORCH_ALEX_BACKEND"
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_CUDA_DTYPES = ("float16", "bfloat16", "float32", "float64")  # the kernels of kernels/cuda
 
 _fast_available = None
 
@@ -104,3 +112,47 @@ def cpu_kernels():
     from kernels import cpu
 
     return cpu
+
+
+def use_cuda(*arrays) -> bool:
+    """Should an op on these arrays call the CUDA kernels? Only with the 'fast' backend, and only
+    when every array is a CuPy array of a dtype the kernels have (float16, bfloat16, float32,
+    float64). CuPy is never imported here: a CuPy array exists only once it has been."""
+    if _current != "fast":
+        return False
+    from .device import _cupy
+
+    if _cupy is None:
+        return False
+    return all(isinstance(a, _cupy.ndarray) and a.dtype.name in _CUDA_DTYPES for a in arrays if a is not None)
+
+
+def cuda_kernels():
+    """The ``kernels.cuda`` module (its kernels are compiled by CuPy on first launch)."""
+    from kernels import cuda
+
+    return cuda
+
+
+_tf32 = False
+
+
+def tf32_enabled() -> bool:
+    """Whether float32 GEMMs on the GPU may use TF32 tensor cores (``set_tf32``)."""
+    return _tf32
+
+
+def set_tf32(enabled: bool) -> bool:
+    """Let float32 GEMMs on the GPU use TF32 tensor cores (True) or not (False, the default);
+    returns the previous setting. Needs CuPy and a GPU (compute capability >= 8.0 for it to have
+    an effect; CuPy raises on older GPUs). Process-wide, like CuPy's switch it sets."""
+    global _tf32
+    from .device import _import_cupy
+
+    cupy = _import_cupy()  # raises a clear error without CuPy or a device
+    from cupy._core import _routines_linalg as linalg  # noqa: PLC0415
+
+    compute = linalg.COMPUTE_TYPE_TF32 if enabled else linalg.COMPUTE_TYPE_DEFAULT
+    linalg.set_compute_type(cupy.float32, compute)
+    previous, _tf32 = _tf32, bool(enabled)
+    return previous

@@ -11,9 +11,12 @@ array module ``xp`` and call ``xp.matmul``, ``xp.exp``, ... so the same code run
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 _cupy = None  # the cupy module once imported successfully
+_device_count = None
 
 
 def _import_cupy():
@@ -33,9 +36,27 @@ def _import_cupy():
     except Exception:  # CUDA driver missing or broken
         available = False
     if not available:
-        raise RuntimeError("a 'cuda' device was requested but CuPy finds no usable CUDA device on this machine")
+        raise RuntimeError("a 'cuda' device was requested but CuPy finds no usable CUDA device on this machine "
+                           "(no NVIDIA GPU, or no working driver); use 'cpu' instead")
     _cupy = cupy
     return cupy
+
+
+def cuda_device_count() -> int:
+    """Number of CUDA devices CuPy sees (raises the clear errors of ``_import_cupy`` if none)."""
+    global _device_count
+    cupy = _import_cupy()
+    if _device_count is None:
+        _device_count = cupy.cuda.runtime.getDeviceCount()
+    return _device_count
+
+
+def _check_cuda_index(index: int):
+    count = cuda_device_count()
+    if index >= count:
+        raise RuntimeError(f"device 'cuda:{index}' was requested but this machine has {count} CUDA device(s): "
+                           f"cuda:0 ... cuda:{count - 1}")
+    return _cupy
 
 
 class Device:
@@ -65,7 +86,14 @@ class Device:
         """The array module of this device: numpy for cpu, cupy for cuda."""
         if self.type == "cpu":
             return np
-        return _import_cupy()
+        return _check_cuda_index(self.index)
+
+    def context(self):
+        """A context manager that makes this device CuPy's current device (kernels and
+        allocations go there); does nothing for cpu devices."""
+        if self.type == "cpu":
+            return contextlib.nullcontext()
+        return _check_cuda_index(self.index).cuda.Device(self.index)
 
     def __eq__(self, other):
         if isinstance(other, str):
@@ -132,7 +160,7 @@ def transfer(array, src: Device, dst: Device):
         if src.type == "cuda":
             return _import_cupy().asnumpy(array)
         return np.array(array, copy=True)
-    cupy = _import_cupy()
+    cupy = _check_cuda_index(dst.index)
     if src.type == "cuda" and src.index != dst.index:
         # GPU to GPU without the host: cudaMemcpyPeer is ordered after pending work on both devices
         with cupy.cuda.Device(src.index):

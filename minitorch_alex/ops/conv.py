@@ -13,14 +13,16 @@ i.e. the same Y = X·W, dX = dY·Wᵀ, dW = Xᵀ·dY as a fully connected layer.
 With the 'fast' backend (``minitorch_alex.backend``) NumPy inputs go to ``kernels.cpu.conv``
 instead: the same products, computed a chunk of images at a time with numba im2col/col2im
 gathers, keeping only x (not the column matrix) for the backward pass; 3x3 stride-1 layers use
-Winograd's F(2x2, 3x3), which needs about half the multiply-adds.
+Winograd's F(2x2, 3x3), which needs about half the multiply-adds. CuPy inputs go to
+``kernels.cuda``: CUDA im2col/col2im gathers, the groups' GEMMs as one batched cuBLAS call, and
+the move to NCHW with the bias added in the same pass.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..autograd import Function
-from ..backend import cpu_kernels, use_fast
+from ..backend import cpu_kernels, cuda_kernels, use_cuda, use_fast
 from ..device import get_array_module
 from .common import check_float, check_rank, pair
 from .im2col import col2im, conv_output_size, im2col
@@ -36,6 +38,12 @@ class Conv2d(Function):
             self.x, self.weight, self.stride, self.padding, self.groups = x, weight, stride, padding, groups
             self.has_bias = bias is not None
             return cpu_kernels().conv2d_forward(x, weight, bias, stride, padding, groups)
+        self.cuda = use_cuda(x, weight, bias)
+        if self.cuda:  # keeps the column matrix, as the reference does
+            y, self.col = cuda_kernels().conv2d_forward(x, weight, bias, stride, padding, groups)
+            self.weight, self.x_shape, self.stride, self.padding, self.groups = weight, x.shape, stride, padding, groups
+            self.has_bias = bias is not None
+            return y
         xp = get_array_module(x)
         n, c, h, w = x.shape
         o, cg, kh, kw = weight.shape
@@ -56,6 +64,12 @@ class Conv2d(Function):
             need = self.needs_input_grad
             gx, gw, gb = cpu_kernels().conv2d_backward(
                 self.x, self.weight, gy, self.stride, self.padding, self.groups,
+                need_x=need[0], need_weight=need[1], need_bias=self.has_bias and need[2])
+            return (gx, gw, gb) if self.has_bias else (gx, gw)
+        if self.cuda:
+            need = self.needs_input_grad
+            gx, gw, gb = cuda_kernels().conv2d_backward(
+                self.col, self.weight, gy, self.x_shape, self.stride, self.padding, self.groups,
                 need_x=need[0], need_weight=need[1], need_bias=self.has_bias and need[2])
             return (gx, gw, gb) if self.has_bias else (gx, gw)
         xp = get_array_module(gy)

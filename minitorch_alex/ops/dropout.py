@@ -12,7 +12,7 @@ backends draw the same numbers, so a seed gives the same masks on either.
 from __future__ import annotations
 
 from ..autograd import Function
-from ..backend import cpu_kernels, use_fast
+from ..backend import cpu_kernels, cuda_kernels, use_cuda, use_fast
 from .. import random as mt_random
 
 
@@ -26,6 +26,10 @@ class Dropout(Function):
         if self.fast:  # one pass: x * scale where kept; the boolean mask is all backward keeps
             self.keep, self.scale = mask, scale
             return cpu_kernels().dropout_apply(x, mask, scale)
+        self.cuda = use_cuda(x) and mask.dtype == bool
+        if self.cuda:  # the same boolean mask, drawn on the host (see dropout() below), applied on the GPU
+            self.keep, self.scale = mask, scale
+            return cuda_kernels().dropout_apply(x, mask, scale)
         mask = mask.astype(x.dtype)
         self.mask = mask * scale if scale != 1.0 else mask
         return x * self.mask
@@ -33,6 +37,8 @@ class Dropout(Function):
     def backward(self, gy):
         if self.fast:
             return (cpu_kernels().dropout_apply(gy, self.keep, self.scale),)
+        if self.cuda:
+            return (cuda_kernels().dropout_apply(gy, self.keep, self.scale),)
         return (gy * self.mask,)
 
 

@@ -3,12 +3,14 @@
 Backward: dx = dy · W, dW = dyᵀ · x, db = sum of dy over the batch.
 
 With the 'fast' backend NumPy inputs go to ``kernels.cpu.linear``: the same products, split
-among the kernel threads, with the bias added while the output is written.
+among the kernel threads, with the bias added while the output is written. CuPy inputs: the
+GEMM in cuBLAS and the bias added in place by one CUDA pass (the backward GEMMs are the
+reference's, which run on cuBLAS as they are).
 """
 from __future__ import annotations
 
 from ..autograd import Function
-from ..backend import cpu_kernels, use_fast
+from ..backend import cpu_kernels, cuda_kernels, use_cuda, use_fast
 from .common import check_float
 
 
@@ -20,6 +22,8 @@ class Linear(Function):
         self.fast = use_fast(x, weight, bias)
         if self.fast:
             return cpu_kernels().linear_forward(x, weight, bias)
+        if use_cuda(x, weight, bias):
+            return cuda_kernels().linear_forward(x, weight, bias)
         y = x @ weight.T
         return y + bias if bias is not None else y
 

@@ -7,13 +7,15 @@ windows overlap. Ties go to the first entry of the window in row-major order.
 
 With the 'fast' backend NumPy inputs go to ``kernels.cpu.pool``: one pass over each plane that
 records the winner's position, and a backward pass that adds each gradient to its winner.
+CuPy inputs go to ``kernels.cuda``: one thread per output for the forward pass, and a gather
+(one thread per input pixel, no atomics) for the backward pass.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..autograd import Function
-from ..backend import cpu_kernels, use_fast
+from ..backend import cpu_kernels, cuda_kernels, use_cuda, use_fast
 from ..device import get_array_module
 from .common import check_float, check_rank, pair
 from .im2col import col2im, conv_output_size, im2col
@@ -28,6 +30,11 @@ class MaxPool2d(Function):
             y, self.argmax = cpu_kernels().maxpool_forward(np.ascontiguousarray(x), kernel_size, stride, padding)
             self.x_shape = x.shape
             return y
+        self.cuda = use_cuda(x)
+        if self.cuda:
+            y, self.argmax = cuda_kernels().maxpool_forward(x, kernel_size, stride, padding)
+            self.x_shape, self.kernel_size, self.stride, self.padding = x.shape, kernel_size, stride, padding
+            return y
         xp = get_array_module(x)
         n, c, h, w = x.shape
         oh, ow = (conv_output_size(s, k, st, p) for s, k, st, p in zip((h, w), kernel_size, stride, padding))
@@ -40,6 +47,9 @@ class MaxPool2d(Function):
     def backward(self, gy):
         if self.fast:
             return (cpu_kernels().maxpool_backward(gy, self.argmax, self.x_shape),)
+        if self.cuda:
+            return (cuda_kernels().maxpool_backward(gy, self.argmax, self.x_shape, self.kernel_size, self.stride,
+                                                    self.padding),)
         xp = get_array_module(gy)
         n, c, h, w = self.x_shape
         kh, kw = self.kernel_size

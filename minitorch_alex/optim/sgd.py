@@ -8,17 +8,24 @@ rate changes: here the velocity keeps the steps taken at the old rate.
 
 With the 'fast' backend (``minitorch_alex.backend``) each NumPy parameter is updated by one
 fused numba pass (``kernels.cpu.sgd``) that reads w, v and g once and writes w and v once; the
-three NumPy statements below make five passes. Velocities are allocated once and reused.
+three NumPy statements below make five passes. CuPy float32/float64 parameters get the same
+fused pass as a CUDA kernel (``kernels/cuda/sgd.cu``). Velocities are allocated once and reused.
 """
 from __future__ import annotations
 
 from ..autograd import no_grad
-from ..backend import cpu_kernels, use_fast
+from ..backend import cpu_kernels, cuda_kernels, use_cuda, use_fast
 
 
 def _fused_update_applies(w, v, g):
     """The fused kernel walks w, v and g as flat C-ordered arrays of one dtype."""
     return (use_fast(w, v, g) and w.dtype == v.dtype == g.dtype and w.shape == g.shape
+            and w.flags.c_contiguous and v.flags.c_contiguous and g.flags.c_contiguous)
+
+
+def _fused_cuda_update_applies(w, v, g):
+    """The CUDA kernel likewise, for float32/float64 CuPy arrays (master weights in mixed precision)."""
+    return (use_cuda(w, v, g) and w.dtype == v.dtype == g.dtype and w.dtype.itemsize >= 4 and w.shape == g.shape
             and w.flags.c_contiguous and v.flags.c_contiguous and g.flags.c_contiguous)
 
 
@@ -48,6 +55,9 @@ class SGD:
                 v = self.velocity[i] = p.xp.zeros_like(p.data)
             if _fused_update_applies(p.data, v, p.grad.data):
                 cpu_kernels().sgd_momentum_update_(p.data, v, p.grad.data, m, wd, lr)
+                continue
+            if _fused_cuda_update_applies(p.data, v, p.grad.data):
+                cuda_kernels().sgd_momentum_update_(p.data, v, p.grad.data, m, wd, lr)
                 continue
             v *= m
             v -= (wd * lr) * p.data

@@ -1,0 +1,106 @@
+"""CUDA kernels for the CuPy path, and the loader that builds them.
+
+Each ``*.cu`` file beside this one holds a family of kernels written once as templates and
+stamped out per storage type as ``extern "C"`` entry points named ``<kernel>_<suffix>``
+(``_f32``, ``_f64``, ``_f16``, ``_bf16``; see ``common.cuh``). ``module(name)`` reads
+``name.cu``, pastes ``common.cuh`` in place of its ``#include`` (so the source CuPy hashes for
+its on-disk cache is the whole program: editing the header recompiles), and builds it with
+``cupy.RawModule``. CuPy compiles once per source, options and GPU architecture and caches the
+binary on disk (``~/.cupy/kernel_cache``); this module also keeps each built module in memory.
+
+CuPy is imported on first use only: importing ``kernels.cuda`` (and reading or assembling the
+sources, which the CPU-only tests do) works without CuPy or a GPU.
+
+The array-level wrappers (im2col, convolution, LRN, pooling, dropout, ReLU, SGD) are in
+``ops.py`` and re-exported here; ``minitorch_alex.backend.cuda_kernels()`` returns this module.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HEADER = "common.cuh"
+SOURCES = ("im2col", "lrn", "pool", "elementwise", "sgd")  # the .cu files, without extension
+
+# storage dtype name -> suffix of the kernel entry points (FOR_EACH_FLOAT in common.cuh)
+SUFFIX = {"float32": "f32", "float64": "f64", "float16": "f16", "bfloat16": "bf16"}
+
+# compile options shared by the loader and the nvcc compile test (tests/test_cuda_compile.py)
+OPTIONS = ("--std=c++17",)
+
+_modules: dict = {}
+_cupy = None
+
+
+def cupy():
+    """The cupy module, imported on first use (the caller has checked that a device exists)."""
+    global _cupy
+    if _cupy is None:
+        import cupy as cp  # noqa: PLC0415 (optional dependency)
+
+        _cupy = cp
+    return _cupy
+
+
+def source(name: str) -> str:
+    """The complete CUDA source of ``name.cu`` with ``common.cuh`` pasted in (no local includes
+    remain, so NVRTC needs no include path for it)."""
+    if name not in SOURCES:
+        raise ValueError(f"unknown CUDA source {name!r}: expected one of {SOURCES}")
+    with open(os.path.join(HERE, name + ".cu"), encoding="utf-8") as f:
+        text = f.read()
+    with open(os.path.join(HERE, HEADER), encoding="utf-8") as f:
+        header = f.read().replace("#pragma once\n", "")
+    assembled, count = re.subn(r'^#include "common\.cuh"\s*$', lambda _: header, text, flags=re.M)
+    if count != 1:
+        raise RuntimeError(f"{name}.cu must include \"{HEADER}\" exactly once, found {count}")
+    return assembled
+
+
+def kernel_names(name: str) -> list[str]:
+    """The extern "C" entry points that ``name.cu`` defines, one per kernel and storage type
+    (read from its INSTANTIATE macro and the types it is applied to)."""
+    text = source(name)
+    bases = re.findall(r'extern "C" __global__ void (\w+)_##S\(', text)
+    if "FOR_EACH_FLOAT(INSTANTIATE)" in text:
+        suffixes = list(SUFFIX.values())
+    else:
+        suffixes = re.findall(r"^INSTANTIATE\(\s*[\w ]+,\s*(\w+)\)", text, flags=re.M)
+    return [f"{b}_{s}" for b in bases for s in suffixes]
+
+
+def module(name: str):
+    """The built ``cupy.RawModule`` of ``name.cu`` (compiled on first use, then cached)."""
+    mod = _modules.get(name)
+    if mod is None:
+        mod = _modules[name] = cupy().RawModule(code=source(name), options=OPTIONS)
+    return mod
+
+
+def suffix(dtype) -> str:
+    name = np.dtype(dtype).name
+    if name not in SUFFIX:
+        raise TypeError(f"no CUDA kernel for dtype {name}: expected one of {tuple(SUFFIX)}")
+    return SUFFIX[name]
+
+
+def function(source_name: str, kernel: str, dtype):
+    """The ``RawKernel`` ``<kernel>_<suffix of dtype>`` from ``source_name.cu``."""
+    return module(source_name).get_function(f"{kernel}_{suffix(dtype)}")
+
+
+from .ops import (  # noqa: E402  (the wrappers use the loader above)
+    bias_act_rows_, col2im, conv2d_backward, conv2d_forward, dropout_apply, im2col, linear_forward,
+    lrn_backward, lrn_forward, maxpool_backward, maxpool_forward, relu_backward, relu_forward,
+    sgd_momentum_update_,
+)
+
+__all__ = [
+    "OPTIONS", "SOURCES", "SUFFIX", "bias_act_rows_", "col2im", "conv2d_backward", "conv2d_forward", "cupy",
+    "dropout_apply", "function", "im2col", "kernel_names", "linear_forward", "lrn_backward", "lrn_forward",
+    "maxpool_backward", "maxpool_forward", "module", "relu_backward", "relu_forward", "sgd_momentum_update_",
+    "source", "suffix",
+]

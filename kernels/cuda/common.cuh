@@ -1,0 +1,40 @@
+// Shared by every kernel file: storage types, the accumulation type, launch-loop helpers.
+//
+// Storage types: float, double, __half, __nv_bfloat16. Arithmetic on the 16-bit types is done
+// in float (Acc<T>::type), so an LRN window sum or a col2im sum of a half tensor does not lose
+// precision on the way; double stays double so the float64 tests compare to the NumPy reference
+// at 1e-12.
+//
+// Each .cu file writes its kernels once as templates and then stamps out one extern "C" entry
+// point per storage type with FOR_EACH_FLOAT (names end in _f32, _f64, _f16, _bf16), so the
+// loader (kernels/cuda/__init__.py) and nvcc can use the files as they are, without name
+// mangling or explicit template instantiation lists.
+#pragma once
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+
+template <typename T> struct Acc { typedef float type; };
+template <> struct Acc<double> { typedef double type; };
+
+__device__ __forceinline__ float to_acc(float v) { return v; }
+__device__ __forceinline__ double to_acc(double v) { return v; }
+__device__ __forceinline__ float to_acc(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_acc(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T> __device__ __forceinline__ T from_acc(float v);
+template <typename T> __device__ __forceinline__ T from_acc(double v);
+template <> __device__ __forceinline__ float from_acc<float>(float v) { return v; }
+template <> __device__ __forceinline__ double from_acc<double>(double v) { return v; }
+template <> __device__ __forceinline__ __half from_acc<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+__device__ __forceinline__ float acc_pow(float a, float b) { return powf(a, b); }
+__device__ __forceinline__ double acc_pow(double a, double b) { return pow(a, b); }
+
+// One thread per element, grid-stride so any grid size covers any n (n < 2^31: the Python
+// wrappers check).
+#define GRID_LOOP(i, n) \
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += blockDim.x * gridDim.x)
+
+// The storage types every kernel is instantiated for, with their name suffixes.
+#define FOR_EACH_FLOAT(M) M(float, f32) M(double, f64) M(__half, f16) M(__nv_bfloat16, bf16)

@@ -1,0 +1,76 @@
+// Elementwise kernels: dropout, ReLU, and the bias (+ ReLU) written with a layer's output.
+#include "common.cuh"
+
+// Dropout, forward and backward alike: y = x * scale where keep, else 0. keep is a bool array
+// of x's shape drawn on the host from the same NumPy generator as on the CPU (ops/dropout.py),
+// so one seed gives the same mask on every device.
+template <typename T>
+__device__ void dropout_body(const T* __restrict__ x, const bool* __restrict__ keep, T* __restrict__ y,
+                             int size, double scale_) {
+    typedef typename Acc<T>::type A;
+    const A scale = (A)scale_;
+    GRID_LOOP(i, size) y[i] = keep[i] ? from_acc<T>(to_acc(x[i]) * scale) : from_acc<T>((A)0);
+}
+
+// max(x, 0), NaN kept (like np.maximum); the backward pass needs only the output: gx = gy where
+// y > 0.
+template <typename T>
+__device__ void relu_body(const T* __restrict__ x, T* __restrict__ y, int size) {
+    typedef typename Acc<T>::type A;
+    GRID_LOOP(i, size) {
+        const A v = to_acc(x[i]);
+        y[i] = v < (A)0 ? from_acc<T>((A)0) : x[i];
+    }
+}
+
+template <typename T>
+__device__ void relu_backward_body(const T* __restrict__ y, const T* __restrict__ gy, T* __restrict__ gx,
+                                   int size) {
+    typedef typename Acc<T>::type A;
+    GRID_LOOP(i, size) gx[i] = to_acc(y[i]) > (A)0 ? gy[i] : from_acc<T>((A)0);
+}
+
+// The convolution's GEMM gives rows (O, N*P) (output channel major); the layer's output is
+// y (N, O, P). Move each value into place, add the channel's bias and, if relu, clamp at 0:
+// one pass instead of a transpose, a bias add and a ReLU.
+template <typename T>
+__device__ void bias_act_nchw_body(const T* __restrict__ rows, const T* __restrict__ bias, T* __restrict__ y,
+                                   int n, int o, int p, int has_bias, int relu) {
+    typedef typename Acc<T>::type A;
+    const int total = n * o * p;
+    GRID_LOOP(t, total) {
+        const int q = t % p, oc = (t / p) % o, ni = t / (p * o);
+        A v = to_acc(rows[(long long)oc * n * p + (long long)ni * p + q]);
+        if (has_bias) v += to_acc(bias[oc]);
+        y[t] = from_acc<T>(relu && v < (A)0 ? (A)0 : v);
+    }
+}
+
+// A fully connected layer's output y (N, O), in place: y[i, o] += bias[o], then the ReLU if asked.
+template <typename T>
+__device__ void bias_act_rows_body(T* __restrict__ y, const T* __restrict__ bias, int n, int o, int relu) {
+    typedef typename Acc<T>::type A;
+    const int total = n * o;
+    GRID_LOOP(t, total) {
+        const A v = to_acc(y[t]) + to_acc(bias[t % o]);
+        y[t] = from_acc<T>(relu && v < (A)0 ? (A)0 : v);
+    }
+}
+
+#define INSTANTIATE(T, S)                                                                          \
+    extern "C" __global__ void dropout_apply_##S(const T* x, const bool* keep, T* y, int size,       \
+                                                 double scale) {                                   \
+        dropout_body<T>(x, keep, y, size, scale);                                                  \
+    }                                                                                              \
+    extern "C" __global__ void relu_forward_##S(const T* x, T* y, int size) { relu_body<T>(x, y, size); } \
+    extern "C" __global__ void relu_backward_##S(const T* y, const T* gy, T* gx, int size) {        \
+        relu_backward_body<T>(y, gy, gx, size);                                                    \
+    }                                                                                              \
+    extern "C" __global__ void bias_act_nchw_##S(const T* rows, const T* bias, T* y, int n, int o,   \
+                                                 int p, int has_bias, int relu) {                  \
+        bias_act_nchw_body<T>(rows, bias, y, n, o, p, has_bias, relu);                             \
+    }                                                                                              \
+    extern "C" __global__ void bias_act_rows_##S(T* y, const T* bias, int n, int o, int relu) {      \
+        bias_act_rows_body<T>(y, bias, n, o, relu);                                                \
+    }
+FOR_EACH_FLOAT(INSTANTIATE)
