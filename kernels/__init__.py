@@ -5,8 +5,10 @@
   fused SGD update, and the thread pool that runs them next to a single-threaded BLAS.
   ``minitorch_alex.backend`` decides whether the ops call them ("fast") or run their readable
   NumPy reference ("reference").
-* ``kernels/cuda/``: reserved for CUDA kernels (``*.cu``) for the CuPy path; until they exist,
-  CuPy arrays always take the reference code, which runs unchanged on CuPy.
+* ``kernels.cuda``: CUDA kernels (``kernels/cuda/*.cu``: im2col/col2im gathers, LRN, max-pool
+  with argmax, dropout, bias+ReLU, the SGD update) for CuPy arrays, built by ``cupy.RawModule``
+  on first use; GEMMs go to cuBLAS. The same backend switch sends CuPy arrays there ("fast") or
+  to the reference code, which also runs unchanged on CuPy ("reference").
 
 This package never imports minitorch_alex: kernels see only arrays and plain numbers, so each one
 can be tested and benchmarked on its own against the NumPy reference.

@@ -64,7 +64,7 @@ def kernel_names(name: str) -> list[str]:
     """The extern "C" entry points that ``name.cu`` defines, one per kernel and storage type
     (read from its INSTANTIATE macro and the types it is applied to)."""
     text = source(name)
-    bases = re.findall(r'extern "C" __global__ void (\w+)_##S\(', text)
+    bases = re.findall(r'KERNEL void (\w+)_##S\(', text)
     if "FOR_EACH_FLOAT(INSTANTIATE)" in text:
         suffixes = list(SUFFIX.values())
     else:

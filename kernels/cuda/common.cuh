@@ -13,28 +13,42 @@
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 
-template <typename T> struct Acc { typedef float type; };
-template <> struct Acc<double> { typedef double type; };
-
-__device__ __forceinline__ float to_acc(float v) { return v; }
-__device__ __forceinline__ double to_acc(double v) { return v; }
-__device__ __forceinline__ float to_acc(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_acc(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-template <typename T> __device__ __forceinline__ T from_acc(float v);
-template <typename T> __device__ __forceinline__ T from_acc(double v);
-template <> __device__ __forceinline__ float from_acc<float>(float v) { return v; }
-template <> __device__ __forceinline__ double from_acc<double>(double v) { return v; }
-template <> __device__ __forceinline__ __half from_acc<__half>(float v) { return __float2half_rn(v); }
-template <> __device__ __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
-
-__device__ __forceinline__ float acc_pow(float a, float b) { return powf(a, b); }
-__device__ __forceinline__ double acc_pow(double a, double b) { return pow(a, b); }
-
+// MT_HOST_EMULATION (tests/test_cuda_emulated.py only): the same kernel bodies compiled as plain
+// host functions, each "thread" loop run serially, so the kernels' index arithmetic can be checked
+// against the NumPy reference on a machine without a GPU. Entry points keep their names.
+#ifdef MT_HOST_EMULATION
+#define MT_DEVICE __host__ __device__
+#define KERNEL extern "C"
+#define GRID_LOOP(i, n) for (int i = 0; i < (n); ++i)
+#define ROW_LOOP(r, rows) for (int r = 0; r < (rows); ++r)
+#else
+#define MT_DEVICE __device__
+#define KERNEL extern "C" __global__
 // One thread per element, grid-stride so any grid size covers any n (n < 2^31: the Python
 // wrappers check).
 #define GRID_LOOP(i, n) \
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += blockDim.x * gridDim.x)
+// grid.y walks rows, grid-stride.
+#define ROW_LOOP(r, rows) for (int r = blockIdx.y; r < (rows); r += gridDim.y)
+#endif
+
+template <typename T> struct Acc { typedef float type; };
+template <> struct Acc<double> { typedef double type; };
+
+MT_DEVICE __forceinline__ float to_acc(float v) { return v; }
+MT_DEVICE __forceinline__ double to_acc(double v) { return v; }
+MT_DEVICE __forceinline__ float to_acc(__half v) { return __half2float(v); }
+MT_DEVICE __forceinline__ float to_acc(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T> MT_DEVICE __forceinline__ T from_acc(float v);
+template <typename T> MT_DEVICE __forceinline__ T from_acc(double v);
+template <> MT_DEVICE __forceinline__ float from_acc<float>(float v) { return v; }
+template <> MT_DEVICE __forceinline__ double from_acc<double>(double v) { return v; }
+template <> MT_DEVICE __forceinline__ __half from_acc<__half>(float v) { return __float2half_rn(v); }
+template <> MT_DEVICE __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+MT_DEVICE __forceinline__ float acc_pow(float a, float b) { return powf(a, b); }
+MT_DEVICE __forceinline__ double acc_pow(double a, double b) { return pow(a, b); }
 
 // The storage types every kernel is instantiated for, with their name suffixes.
 #define FOR_EACH_FLOAT(M) M(float, f32) M(double, f64) M(__half, f16) M(__nv_bfloat16, bf16)

@@ -5,7 +5,7 @@
 // of x's shape drawn on the host from the same NumPy generator as on the CPU (ops/dropout.py),
 // so one seed gives the same mask on every device.
 template <typename T>
-__device__ void dropout_body(const T* __restrict__ x, const bool* __restrict__ keep, T* __restrict__ y,
+MT_DEVICE void dropout_body(const T* __restrict__ x, const bool* __restrict__ keep, T* __restrict__ y,
                              int size, double scale_) {
     typedef typename Acc<T>::type A;
     const A scale = (A)scale_;
@@ -15,7 +15,7 @@ __device__ void dropout_body(const T* __restrict__ x, const bool* __restrict__ k
 // max(x, 0), NaN kept (like np.maximum); the backward pass needs only the output: gx = gy where
 // y > 0.
 template <typename T>
-__device__ void relu_body(const T* __restrict__ x, T* __restrict__ y, int size) {
+MT_DEVICE void relu_body(const T* __restrict__ x, T* __restrict__ y, int size) {
     typedef typename Acc<T>::type A;
     GRID_LOOP(i, size) {
         const A v = to_acc(x[i]);
@@ -24,7 +24,7 @@ __device__ void relu_body(const T* __restrict__ x, T* __restrict__ y, int size) 
 }
 
 template <typename T>
-__device__ void relu_backward_body(const T* __restrict__ y, const T* __restrict__ gy, T* __restrict__ gx,
+MT_DEVICE void relu_backward_body(const T* __restrict__ y, const T* __restrict__ gy, T* __restrict__ gx,
                                    int size) {
     typedef typename Acc<T>::type A;
     GRID_LOOP(i, size) gx[i] = to_acc(y[i]) > (A)0 ? gy[i] : from_acc<T>((A)0);
@@ -34,7 +34,7 @@ __device__ void relu_backward_body(const T* __restrict__ y, const T* __restrict_
 // y (N, O, P). Move each value into place, add the channel's bias and, if relu, clamp at 0:
 // one pass instead of a transpose, a bias add and a ReLU.
 template <typename T>
-__device__ void bias_act_nchw_body(const T* __restrict__ rows, const T* __restrict__ bias, T* __restrict__ y,
+MT_DEVICE void bias_act_nchw_body(const T* __restrict__ rows, const T* __restrict__ bias, T* __restrict__ y,
                                    int n, int o, int p, int has_bias, int relu) {
     typedef typename Acc<T>::type A;
     const int total = n * o * p;
@@ -48,7 +48,7 @@ __device__ void bias_act_nchw_body(const T* __restrict__ rows, const T* __restri
 
 // A fully connected layer's output y (N, O), in place: y[i, o] += bias[o], then the ReLU if asked.
 template <typename T>
-__device__ void bias_act_rows_body(T* __restrict__ y, const T* __restrict__ bias, int n, int o, int relu) {
+MT_DEVICE void bias_act_rows_body(T* __restrict__ y, const T* __restrict__ bias, int n, int o, int relu) {
     typedef typename Acc<T>::type A;
     const int total = n * o;
     GRID_LOOP(t, total) {
@@ -58,19 +58,19 @@ __device__ void bias_act_rows_body(T* __restrict__ y, const T* __restrict__ bias
 }
 
 #define INSTANTIATE(T, S)                                                                          \
-    extern "C" __global__ void dropout_apply_##S(const T* x, const bool* keep, T* y, int size,       \
+    KERNEL void dropout_apply_##S(const T* x, const bool* keep, T* y, int size,       \
                                                  double scale) {                                   \
         dropout_body<T>(x, keep, y, size, scale);                                                  \
     }                                                                                              \
-    extern "C" __global__ void relu_forward_##S(const T* x, T* y, int size) { relu_body<T>(x, y, size); } \
-    extern "C" __global__ void relu_backward_##S(const T* y, const T* gy, T* gx, int size) {        \
+    KERNEL void relu_forward_##S(const T* x, T* y, int size) { relu_body<T>(x, y, size); } \
+    KERNEL void relu_backward_##S(const T* y, const T* gy, T* gx, int size) {        \
         relu_backward_body<T>(y, gy, gx, size);                                                    \
     }                                                                                              \
-    extern "C" __global__ void bias_act_nchw_##S(const T* rows, const T* bias, T* y, int n, int o,   \
+    KERNEL void bias_act_nchw_##S(const T* rows, const T* bias, T* y, int n, int o,   \
                                                  int p, int has_bias, int relu) {                  \
         bias_act_nchw_body<T>(rows, bias, y, n, o, p, has_bias, relu);                             \
     }                                                                                              \
-    extern "C" __global__ void bias_act_rows_##S(T* y, const T* bias, int n, int o, int relu) {      \
+    KERNEL void bias_act_rows_##S(T* y, const T* bias, int n, int o, int relu) {      \
         bias_act_rows_body<T>(y, bias, n, o, relu);                                                \
     }
 FOR_EACH_FLOAT(INSTANTIATE)

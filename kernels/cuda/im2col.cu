@@ -10,11 +10,11 @@
 // grid.y walks the rows r = (c, i, j) (grid-stride), grid.x the columns q = (n, oy, ox):
 // consecutive threads write consecutive columns (coalesced) and read x with stride sw.
 template <typename T>
-__device__ void im2col_body(const T* __restrict__ x, T* __restrict__ col, int n, int c, int h, int w,
+MT_DEVICE void im2col_body(const T* __restrict__ x, T* __restrict__ col, int n, int c, int h, int w,
                             int kh, int kw, int sh, int sw, int ph, int pw, int oh, int ow, double pad) {
     const int ncols = n * oh * ow, rows = c * kh * kw, plane = oh * ow;
     const T pad_value = from_acc<T>((typename Acc<T>::type)pad);
-    for (int r = blockIdx.y; r < rows; r += gridDim.y) {
+    ROW_LOOP(r, rows) {
         const int ci = r / (kh * kw), i = (r / kw) % kh, j = r % kw;
         T* out = col + (long long)r * ncols;
         GRID_LOOP(q, ncols) {
@@ -29,7 +29,7 @@ __device__ void im2col_body(const T* __restrict__ x, T* __restrict__ col, int n,
 // One thread per input pixel (n, c, y, x): add up the col entries of every window position
 // (oy, ox) that covers it, i.e. oy*sh + i - ph == y for some 0 <= i < kh (likewise for x).
 template <typename T>
-__device__ void col2im_body(const T* __restrict__ col, T* __restrict__ x, int n, int c, int h, int w,
+MT_DEVICE void col2im_body(const T* __restrict__ col, T* __restrict__ x, int n, int c, int h, int w,
                             int kh, int kw, int sh, int sw, int ph, int pw, int oh, int ow) {
     typedef typename Acc<T>::type A;
     const int ncols = n * oh * ow, plane = oh * ow, total = n * c * h * w;
@@ -53,12 +53,12 @@ __device__ void col2im_body(const T* __restrict__ col, T* __restrict__ x, int n,
 }
 
 #define INSTANTIATE(T, S)                                                                          \
-    extern "C" __global__ void im2col_##S(const T* x, T* col, int n, int c, int h, int w, int kh,   \
+    KERNEL void im2col_##S(const T* x, T* col, int n, int c, int h, int w, int kh,   \
                                           int kw, int sh, int sw, int ph, int pw, int oh, int ow,   \
                                           double pad) {                                            \
         im2col_body<T>(x, col, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, pad);                   \
     }                                                                                              \
-    extern "C" __global__ void col2im_##S(const T* col, T* x, int n, int c, int h, int w, int kh,   \
+    KERNEL void col2im_##S(const T* col, T* x, int n, int c, int h, int w, int kh,   \
                                           int kw, int sh, int sw, int ph, int pw, int oh, int ow) { \
         col2im_body<T>(col, x, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow);                        \
     }

@@ -14,7 +14,7 @@
 #include "common.cuh"
 
 template <typename T>
-__device__ void lrn_forward_body(const T* __restrict__ x, T* __restrict__ y, T* __restrict__ scale,
+MT_DEVICE void lrn_forward_body(const T* __restrict__ x, T* __restrict__ y, T* __restrict__ scale,
                                  int n, int c, int p, int groups, int before, int after,
                                  double alpha_, double beta_, double k_) {
     typedef typename Acc<T>::type A;
@@ -36,7 +36,7 @@ __device__ void lrn_forward_body(const T* __restrict__ x, T* __restrict__ y, T* 
 }
 
 template <typename T>
-__device__ void lrn_backward_body(const T* __restrict__ x, const T* __restrict__ scale,
+MT_DEVICE void lrn_backward_body(const T* __restrict__ x, const T* __restrict__ scale,
                                   const T* __restrict__ gy, T* __restrict__ gx, int n, int c, int p,
                                   int groups, int before, int after, double alpha_, double beta_) {
     typedef typename Acc<T>::type A;
@@ -58,12 +58,12 @@ __device__ void lrn_backward_body(const T* __restrict__ x, const T* __restrict__
 }
 
 #define INSTANTIATE(T, S)                                                                          \
-    extern "C" __global__ void lrn_forward_##S(const T* x, T* y, T* scale, int n, int c, int p,     \
+    KERNEL void lrn_forward_##S(const T* x, T* y, T* scale, int n, int c, int p,     \
                                                int groups, int before, int after, double alpha,     \
                                                double beta, double k) {                             \
         lrn_forward_body<T>(x, y, scale, n, c, p, groups, before, after, alpha, beta, k);          \
     }                                                                                              \
-    extern "C" __global__ void lrn_backward_##S(const T* x, const T* scale, const T* gy, T* gx,     \
+    KERNEL void lrn_backward_##S(const T* x, const T* scale, const T* gy, T* gx,     \
                                                 int n, int c, int p, int groups, int before,        \
                                                 int after, double alpha, double beta) {             \
         lrn_backward_body<T>(x, scale, gy, gx, n, c, p, groups, before, after, alpha, beta);        \

@@ -11,9 +11,26 @@ tensor cores.
 """
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import numpy as np
 
-from . import cupy, function
+
+def cupy():
+    """The array module (cupy; the emulation test swaps in numpy through the package)."""
+    return sys.modules[__package__].cupy()
+
+
+def function(source_name, kernel, dtype):
+    """The package's kernel lookup, looked up at call time so a test can swap it."""
+    return sys.modules[__package__].function(source_name, kernel, dtype)
+
+
+def _on(array):
+    """The device context of a CuPy array (launches and allocations go to its GPU)."""
+    device = getattr(array, "device", None)
+    return device if hasattr(device, "__enter__") else contextlib.nullcontext()
 
 BLOCK = 256  # threads per block: enough warps to hide memory latency on every kernel here
 MAX_BLOCKS = 1 << 20  # grid-stride loops cover the rest
@@ -50,7 +67,7 @@ def im2col(x, kernel_size, stride=(1, 1), padding=(0, 0), pad_value=0.0):
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     oh, ow = _out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw)
     rows, ncols = c * kh * kw, n * oh * ow
-    with x.device:
+    with _on(x):
         col = cp.empty((rows, ncols), dtype=x.dtype)
         _i32(ncols, x.size)  # rows are walked by grid.y, and row offsets are 64-bit
         _launch(function("im2col", "im2col", x.dtype), ncols,
@@ -66,7 +83,7 @@ def col2im(col, x_shape, kernel_size, stride=(1, 1), padding=(0, 0)):
     n, c, h, w = x_shape
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     oh, ow = _out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw)
-    with col.device:
+    with _on(col):
         x = cp.empty(tuple(x_shape), dtype=col.dtype)
         _launch(function("im2col", "col2im", col.dtype), x.size,
                 [col, x, *_i32(n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow)])
@@ -86,7 +103,7 @@ def conv2d_forward(x, weight, bias, stride, padding, groups, relu=False):
     o, cg, kh, kw = weight.shape
     oh, ow = _out_size(h, kh, stride[0], padding[0]), _out_size(w, kw, stride[1], padding[1])
     p = oh * ow
-    with x.device:
+    with _on(x):
         col = im2col(x, (kh, kw), stride, padding)  # (C*kh*kw, N*P)
         wmat = cp.ascontiguousarray(weight).reshape(groups, o // groups, cg * kh * kw)
         rows = cp.matmul(wmat, col.reshape(groups, cg * kh * kw, n * p))  # (G, O/G, N*P)
@@ -107,7 +124,7 @@ def conv2d_backward(col, weight, gy, x_shape, stride, padding, groups, need_x=Tr
     n = x_shape[0]
     o, cg, kh, kw = weight.shape
     k = cg * kh * kw
-    with gy.device:
+    with _on(gy):
         p = gy.shape[2] * gy.shape[3]
         # (N, O, P) -> (G, O/G, N*P): the GEMM wants output channels as rows
         gy_rows = cp.ascontiguousarray(gy.reshape(n, o, p).transpose(1, 0, 2)).reshape(groups, o // groups, n * p)
@@ -126,7 +143,7 @@ def conv2d_backward(col, weight, gy, x_shape, stride, padding, groups, need_x=Tr
 def linear_forward(x, weight, bias, relu=False):
     """y (N, out) = x (N, in) · weightᵀ (+ bias, then ReLU if ``relu``), the bias added in place."""
     cp = cupy()
-    with x.device:
+    with _on(x):
         y = cp.matmul(x, weight.T)
         if bias is not None or relu:
             bias_act_rows_(y, bias if bias is not None else cp.zeros(y.shape[1], y.dtype), relu)
@@ -138,7 +155,7 @@ def bias_act_rows_(y, bias, relu=False):
     cp = cupy()
     if not y.flags.c_contiguous:
         raise ValueError("bias_act_rows_: y must be C-contiguous")
-    with y.device:
+    with _on(y):
         _launch(function("elementwise", "bias_act_rows", y.dtype), y.size,
                 [y, cp.ascontiguousarray(bias), *_i32(y.shape[0], y.shape[1], bool(relu))])
     return y
@@ -151,7 +168,7 @@ def lrn_forward(x, size, alpha, beta, k, groups):
     cp = cupy()
     x = cp.ascontiguousarray(x)
     n, c, h, w = x.shape
-    with x.device:
+    with _on(x):
         y, scale = cp.empty_like(x), cp.empty_like(x)
         _launch(function("lrn", "lrn_forward", x.dtype), x.size,
                 [x, y, scale, *_i32(n, c, h * w, groups, size // 2, (size - 1) // 2),
@@ -163,7 +180,7 @@ def lrn_backward(x, scale, gy, size, alpha, beta, groups):
     """gx (N, C, H, W), the LRN gradient at x for the output gradient gy."""
     cp = cupy()
     n, c, h, w = x.shape
-    with x.device:
+    with _on(x):
         x, gy = cp.ascontiguousarray(x), cp.ascontiguousarray(gy)
         gx = cp.empty_like(x)
         _launch(function("lrn", "lrn_backward", x.dtype), x.size,
@@ -180,7 +197,7 @@ def maxpool_forward(x, kernel_size, stride, padding):
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     oh, ow = _out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw)
-    with x.device:
+    with _on(x):
         y = cp.empty((n, c, oh, ow), dtype=x.dtype)
         argmax = cp.empty((n, c, oh, ow), dtype=cp.int32)
         _launch(function("pool", "maxpool_forward", x.dtype), y.size,
@@ -194,7 +211,7 @@ def maxpool_backward(gy, argmax, x_shape, kernel_size, stride, padding):
     n, c, h, w = x_shape
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     oh, ow = argmax.shape[2], argmax.shape[3]
-    with gy.device:
+    with _on(gy):
         gy = cp.ascontiguousarray(gy)
         gx = cp.empty(tuple(x_shape), dtype=gy.dtype)
         _launch(function("pool", "maxpool_backward", gy.dtype), gx.size,
@@ -206,7 +223,7 @@ def maxpool_backward(gy, argmax, x_shape, kernel_size, stride, padding):
 def dropout_apply(x, keep, scale):
     """x * scale where ``keep`` (bool, x's shape) else 0, as a new array."""
     cp = cupy()
-    with x.device:
+    with _on(x):
         x, keep = cp.ascontiguousarray(x), cp.ascontiguousarray(keep)
         y = cp.empty_like(x)
         _launch(function("elementwise", "dropout_apply", x.dtype), x.size,
@@ -216,7 +233,7 @@ def dropout_apply(x, keep, scale):
 
 def relu_forward(x):
     cp = cupy()
-    with x.device:
+    with _on(x):
         x = cp.ascontiguousarray(x)
         y = cp.empty_like(x)
         _launch(function("elementwise", "relu_forward", x.dtype), x.size, [x, y, *_i32(x.size)])
@@ -226,7 +243,7 @@ def relu_forward(x):
 def relu_backward(y, gy):
     """gy where y > 0, else 0 (y is the forward output)."""
     cp = cupy()
-    with y.device:
+    with _on(y):
         gy = cp.ascontiguousarray(gy)
         gx = cp.empty_like(y)
         _launch(function("elementwise", "relu_backward", y.dtype), y.size, [y, gy, gx, *_i32(y.size)])
@@ -236,6 +253,6 @@ def relu_backward(y, gy):
 # ----- SGD ---------------------------------------------------------------------------------------
 def sgd_momentum_update_(w, v, g, momentum, weight_decay, lr):
     """The paper's update in place on C-contiguous w, v (and gradient g) of one shape and dtype."""
-    with w.device:
+    with _on(w):
         _launch(function("sgd", "sgd_momentum", w.dtype), w.size,
                 [w, v, g, *_i32(w.size), np.float64(momentum), np.float64(weight_decay * lr), np.float64(lr)])

@@ -11,7 +11,7 @@
 #include "common.cuh"
 
 template <typename T>
-__device__ void maxpool_forward_body(const T* __restrict__ x, T* __restrict__ y, int* __restrict__ argmax,
+MT_DEVICE void maxpool_forward_body(const T* __restrict__ x, T* __restrict__ y, int* __restrict__ argmax,
                                      int n, int c, int h, int w, int kh, int kw, int sh, int sw, int ph,
                                      int pw, int oh, int ow) {
     typedef typename Acc<T>::type A;
@@ -40,7 +40,7 @@ __device__ void maxpool_forward_body(const T* __restrict__ x, T* __restrict__ y,
 }
 
 template <typename T>
-__device__ void maxpool_backward_body(const T* __restrict__ gy, const int* __restrict__ argmax,
+MT_DEVICE void maxpool_backward_body(const T* __restrict__ gy, const int* __restrict__ argmax,
                                       T* __restrict__ gx, int n, int c, int h, int w, int kh, int kw,
                                       int sh, int sw, int ph, int pw, int oh, int ow) {
     typedef typename Acc<T>::type A;
@@ -62,12 +62,12 @@ __device__ void maxpool_backward_body(const T* __restrict__ gy, const int* __res
 }
 
 #define INSTANTIATE(T, S)                                                                          \
-    extern "C" __global__ void maxpool_forward_##S(const T* x, T* y, int* argmax, int n, int c,      \
+    KERNEL void maxpool_forward_##S(const T* x, T* y, int* argmax, int n, int c,      \
                                                    int h, int w, int kh, int kw, int sh, int sw,     \
                                                    int ph, int pw, int oh, int ow) {                 \
         maxpool_forward_body<T>(x, y, argmax, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow);          \
     }                                                                                              \
-    extern "C" __global__ void maxpool_backward_##S(const T* gy, const int* argmax, T* gx, int n,    \
+    KERNEL void maxpool_backward_##S(const T* gy, const int* argmax, T* gx, int n,    \
                                                     int c, int h, int w, int kh, int kw, int sh,     \
                                                     int sw, int ph, int pw, int oh, int ow) {        \
         maxpool_backward_body<T>(gy, argmax, gx, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow);       \

@@ -1,0 +1,231 @@
+"""The CUDA kernels' arithmetic, run on the CPU: each ``kernels/cuda/*.cu`` file is compiled by
+nvcc with ``-DMT_HOST_EMULATION`` (see ``common.cuh``), which turns every kernel into a plain host
+function whose "threads" run one after the other. The wrappers of ``kernels/cuda/ops.py`` are
+then run unchanged on NumPy arrays (NumPy stands in for CuPy, ctypes for the launch) and compared
+with the readable NumPy reference of ``minitorch_alex.ops``.
+
+What this proves without a GPU: the index arithmetic of every kernel (im2col/col2im gathers,
+LRN windows, pool windows and argmax, the gather form of the pool backward, the NCHW move with
+the bias), the argument lists the wrappers pass, and the float16 conversions. What it cannot
+prove (``tests/test_gpu.py`` does, on a GPU): launch geometry, NVRTC compilation through CuPy,
+and races between threads (none by design: every kernel is a gather). Skipped without nvcc.
+"""
+import ctypes
+import os
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import kernels.cuda as kc
+import minitorch_alex as mt
+import minitorch_alex.nn.functional as F
+from minitorch_alex.backend import use_backend
+from minitorch_alex.ops import im2col as ref_im2col
+from strategies import distinct_values
+import test_kernels as tk
+
+NVCC = shutil.which("nvcc")
+pytestmark = pytest.mark.skipif(NVCC is None, reason="nvcc is not on the PATH")
+TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=2e-5, atol=2e-5),
+       np.float16: dict(rtol=2e-2, atol=2e-2)}
+
+
+@pytest.fixture(scope="module")
+def libraries(tmp_path_factory):
+    """name -> ctypes CDLL of the host-emulated build of ``name.cu``."""
+    tmp = tmp_path_factory.mktemp("emulated")
+
+    def build(name):
+        src, lib = tmp / f"{name}.cu", tmp / f"{name}.so"
+        src.write_text(kc.source(name))
+        proc = subprocess.run([NVCC, "-DMT_HOST_EMULATION", "-shared", "-Xcompiler", "-fPIC", "-O1", *kc.OPTIONS,
+                               "-o", str(lib), str(src)], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return name, ctypes.CDLL(str(lib))
+
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        return dict(pool.map(build, kc.SOURCES))
+
+
+class _HostKernel:
+    """Called like a CuPy RawKernel, ``kernel(grid, block, args)``; runs the host build."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, grid, block, args):
+        converted = []
+        for a in args:
+            if isinstance(a, np.ndarray):
+                assert a.flags.c_contiguous, "kernels read arrays as flat C-ordered buffers"
+                converted.append(ctypes.c_void_p(a.ctypes.data))
+            elif isinstance(a, np.int32):
+                converted.append(ctypes.c_int(int(a)))
+            elif isinstance(a, np.float64):
+                converted.append(ctypes.c_double(float(a)))
+            else:
+                raise TypeError(f"a kernel argument must be an array, np.int32 or np.float64 (as CuPy needs), got {type(a)}")
+        self.fn(*converted)
+
+
+@pytest.fixture(scope="module")
+def emulated(libraries):
+    """kernels.cuda with NumPy as its array module and the host builds as its kernels."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kc, "cupy", lambda: np)
+        mp.setattr(kc, "function",
+                   lambda src, kernel, dtype: _HostKernel(getattr(libraries[src], f"{kernel}_{kc.suffix(dtype)}")))
+        yield kc
+
+
+def close(actual, expected, dtype):
+    assert actual.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(actual.astype(np.float64), np.asarray(expected, np.float64), **TOL[dtype])
+
+
+def run_reference(fn, inputs, gy):
+    """fn's output and the gradients of its inputs for the upstream gradient gy, with the NumPy
+    reference backend in float64."""
+    with use_backend("reference"):
+        ts = [mt.tensor(a.astype(np.float64), requires_grad=True) for a in inputs]
+        y = fn(*ts)
+        y.backward(gy.astype(np.float64))
+    return y.numpy(), [t.grad.numpy() for t in ts]
+
+
+dtypes = st.sampled_from([np.float64, np.float32, np.float16])
+
+
+@given(geo=tk.conv_geometries(), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_im2col_and_col2im_equal_the_reference(emulated, geo, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((geo["n"], geo["cin"], geo["h"], geo["w"])).astype(dtype)
+    col = emulated.im2col(x, geo["k"], geo["stride"], geo["padding"])
+    np.testing.assert_array_equal(col, ref_im2col.im2col(x, geo["k"], geo["stride"], geo["padding"]))  # a copy: exact
+    g = rng.standard_normal(col.shape).astype(dtype)
+    back = emulated.col2im(g, x.shape, geo["k"], geo["stride"], geo["padding"])
+    close(back, ref_im2col.col2im(g.astype(np.float64), x.shape, geo["k"], geo["stride"], geo["padding"]), dtype)
+
+
+@given(geo=tk.conv_geometries(), dtype=dtypes, bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_conv2d_forward_and_backward_equal_the_reference(emulated, geo, dtype, bias, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((geo["n"], geo["cin"], geo["h"], geo["w"]))
+    w = rng.standard_normal((geo["cout"], geo["cin"] // geo["groups"], *geo["k"]))
+    b = rng.standard_normal(geo["cout"])
+    gy = rng.standard_normal((geo["n"], geo["cout"], *tk.out_size(geo)))
+    inputs = [x, w, b] if bias else [x, w]
+    y_ref, grads_ref = run_reference(
+        lambda *t: F.conv2d(*t[:2], t[2] if bias else None, geo["stride"], geo["padding"], geo["groups"]), inputs, gy)
+    cast = [a.astype(dtype) for a in inputs]
+    y, col = emulated.conv2d_forward(cast[0], cast[1], cast[2] if bias else None, geo["stride"], geo["padding"],
+                                     geo["groups"])
+    close(y, y_ref, dtype)
+    gx, gw, gb = emulated.conv2d_backward(col, cast[1], gy.astype(dtype), x.shape, geo["stride"], geo["padding"],
+                                          geo["groups"], need_bias=bias)
+    close(gx, grads_ref[0], dtype)
+    close(gw, grads_ref[1], dtype)
+    if bias:
+        close(gb, grads_ref[2], dtype)
+    else:
+        assert gb is None
+
+
+def test_conv2d_forward_fuses_the_relu(emulated, rng):
+    x, w, b = rng.standard_normal((2, 3, 7, 7)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    y, _ = emulated.conv2d_forward(x, w, b, (1, 1), (1, 1), 1, relu=True)
+    with use_backend("reference"):
+        expected = F.relu(F.conv2d(mt.tensor(x), mt.tensor(w), mt.tensor(b), 1, 1)).numpy()
+    assert (y == 0).any() and (y > 0).any()
+    close(y, expected, np.float64)
+
+
+@given(n=st.integers(1, 3), cpg=st.integers(1, 7), groups=st.integers(1, 3), hw=st.integers(1, 5),
+       size=st.integers(1, 6), beta=st.sampled_from([0.75, 0.5, 1.3]), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_lrn_forward_and_backward_equal_the_reference(emulated, n, cpg, groups, hw, size, beta, dtype, seed):
+    rng = np.random.default_rng(seed)
+    alpha, k = 0.3, 2.0  # a large alpha, so the window's sum matters at these scales
+    x = rng.standard_normal((n, cpg * groups, hw, hw))
+    gy = rng.standard_normal(x.shape)
+    y_ref, (gx_ref,) = run_reference(lambda t: F.local_response_norm(t, size, alpha, beta, k, groups), [x], gy)
+    y, scale = emulated.lrn_forward(x.astype(dtype), size, alpha, beta, k, groups)
+    close(y, y_ref, dtype)
+    gx = emulated.lrn_backward(x.astype(dtype), scale, gy.astype(dtype), size, alpha, beta, groups)
+    close(gx, gx_ref, dtype)
+
+
+@st.composite
+def pool_geometries(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
+    return dict(n=draw(st.integers(1, 3)), c=draw(st.integers(1, 3)), h=draw(st.integers(max(1, kh - 2 * ph), 9)),
+                w=draw(st.integers(max(1, kw - 2 * pw), 9)), k=(kh, kw),
+                stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))), padding=(ph, pw))
+
+
+@given(geo=pool_geometries(), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_maxpool_forward_and_backward_equal_the_reference(emulated, geo, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = distinct_values(rng, (geo["n"], geo["c"], geo["h"], geo["w"]))  # float16 rounding may tie: both pick the first
+    y_shape = (geo["n"], geo["c"]) + tuple((s + 2 * p - k) // st_ + 1 for s, k, st_, p in
+                                             zip((geo["h"], geo["w"]), geo["k"], geo["stride"], geo["padding"]))
+    gy = rng.standard_normal(y_shape)
+    xd = x.astype(dtype)
+    y_ref, (gx_ref,) = run_reference(lambda t: F.max_pool2d(t, geo["k"], geo["stride"], geo["padding"]),
+                                     [xd.astype(np.float64)], gy)
+    y, argmax = emulated.maxpool_forward(xd, geo["k"], geo["stride"], geo["padding"])
+    close(y, y_ref, dtype)
+    assert argmax.dtype == np.int32 and argmax.min() >= 0 and argmax.max() < geo["h"] * geo["w"]
+    gx = emulated.maxpool_backward(gy.astype(dtype), argmax, xd.shape, geo["k"], geo["stride"], geo["padding"])
+    close(gx, gx_ref, dtype)
+
+
+def test_maxpool_ties_go_to_the_first_entry_and_nan_wins(emulated):
+    x = np.array([[[[1.0, 1.0, 0.0], [1.0, np.nan, 2.0], [0.0, 3.0, 3.0]]]])
+    y, argmax = emulated.maxpool_forward(x, (2, 2), (1, 1), (0, 0))
+    assert argmax.reshape(-1).tolist() == [4, 4, 4, 4]  # the NaN is in every window
+    y, argmax = emulated.maxpool_forward(np.ones((1, 1, 3, 3)), (2, 2), (1, 1), (0, 0))
+    assert argmax.reshape(-1).tolist() == [0, 1, 3, 4]  # ties: each window's top-left entry
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_elementwise_kernels(emulated, rng, dtype):
+    x = rng.standard_normal((5, 7)).astype(dtype)
+    keep = rng.random((5, 7)) < 0.5
+    close(emulated.dropout_apply(x, keep, 2.0), np.where(keep, x.astype(np.float64) * 2.0, 0.0), dtype)
+    y = emulated.relu_forward(x)
+    close(y, np.maximum(x, 0), dtype)
+    gy = rng.standard_normal(x.shape).astype(dtype)
+    close(emulated.relu_backward(y, gy), np.where(x > 0, gy, 0), dtype)
+    w, b = rng.standard_normal((3, 7)).astype(dtype), rng.standard_normal(3).astype(dtype)
+    close(emulated.linear_forward(x, w, b), x.astype(np.float64) @ w.astype(np.float64).T + b, dtype)
+    fused = emulated.linear_forward(x, w, b, relu=True)
+    close(fused, np.maximum(x.astype(np.float64) @ w.astype(np.float64).T + b, 0), dtype)
+
+
+def test_relu_keeps_nan_like_numpy(emulated):
+    y = emulated.relu_forward(np.array([np.nan, -1.0, 2.0]))
+    assert np.isnan(y[0]) and y[1:].tolist() == [0.0, 2.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sgd_kernel_is_the_papers_rule(emulated, rng, dtype):
+    w, v, g = (rng.standard_normal(50).astype(dtype) for _ in range(3))
+    m, wd, lr = 0.9, 5e-4, 0.01
+    v_ref = m * v.astype(np.float64) - wd * lr * w - lr * g
+    w_ref = w + v_ref
+    emulated.sgd_momentum_update_(w, v, g, m, wd, lr)
+    close(v, v_ref, dtype)
+    close(w, w_ref, dtype)
+
+
+def test_wrappers_refuse_sizes_beyond_32_bit_indexing():
+    from kernels.cuda import ops
+
+    with pytest.raises(ValueError, match="32-bit"):
+        ops._i32(2**31)
+    assert ops._i32(2**31 - 1) == [np.int32(2**31 - 1)]
