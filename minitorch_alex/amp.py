@@ -5,7 +5,7 @@ Training", 2018).
     import minitorch_alex as mt
     from minitorch_alex import amp
 
-    model = mt.models.alexnet(device="cuda:0")
+    model = mt.models.alexnet(devices="cuda:0")
     mp = amp.MixedPrecision(model, dtype="float16")     # model now float16; float32 masters kept
     opt = mt.optim.SGD(mp.parameters(), lr=0.01)          # the optimizer updates the masters
     for x, y in batches:
