@@ -5,6 +5,7 @@ import pytest
 import minitorch_alex as mt
 import minitorch_alex.nn as nn
 import minitorch_alex.nn.functional as F
+from minitorch_alex.models.alexnet import initial_values
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,16 @@ def test_initialisation_statistics(model):
         bias = getattr(model, name).bias.numpy()
         expected = 1.0 if name in ("conv2", "conv4", "conv5", "fc6", "fc7") else 0.0
         np.testing.assert_array_equal(bias, expected, err_msg=name)
+
+
+def test_kaiming_initialisation_statistics():
+    values = initial_values(num_classes=10, init="kaiming")
+    for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"):
+        w = values[f"{name}.weight"]
+        fan_in = int(np.prod(w.shape[1:]))
+        std = 0.01 if name == "fc8" else np.sqrt(2.0 / fan_in)  # fc8 stays small: near-zero first logits
+        assert abs(w.std() - std) < std * 5 / np.sqrt(w.size), name
+        np.testing.assert_array_equal(values[f"{name}.bias"], 0.0, err_msg=name)  # He et al.: zero biases
 
 
 def test_rejects_wrong_input_shape(model):

@@ -83,6 +83,32 @@ def test_resume_in_the_middle_of_an_epoch(tmp_path):
     assert resumed.log.rows[-1]["train_loss"] == pytest.approx(straight.log.rows[-1]["train_loss"], rel=1e-12)
 
 
+def test_warmup_ramps_the_lr_per_step_and_leaves_the_schedule_alone(tmp_path):
+    trainer = make_trainer(tmp_path, epochs=2, warmup_steps=4)  # 24 images / batch 8: 3 steps per epoch
+    seen, step = [], trainer.optimizer.step
+
+    def record():
+        seen.append(trainer.optimizer.lr)
+        step()
+
+    trainer.optimizer.step = record
+    trainer.fit(echo=lambda *_: None)
+    np.testing.assert_allclose(seen, [0.0025, 0.005, 0.0075, 0.01, 0.01, 0.01])
+    assert trainer.optimizer.lr == 0.01
+    assert [row["lr"] for row in trainer.log.rows] == [0.01, 0.01]
+
+
+def test_resume_during_warmup_is_exact(tmp_path):
+    straight = make_trainer(tmp_path / "a", warmup_steps=5)
+    straight.fit(echo=lambda *_: None)
+    first = make_trainer(tmp_path / "b", epochs=1, warmup_steps=5)
+    first.fit(echo=lambda *_: None)
+    second = make_trainer(tmp_path / "b", warmup_steps=5)
+    second.fit(resume_from=str(tmp_path / "b" / "last.npz"), echo=lambda *_: None)
+    for k, v in params(straight).items():
+        np.testing.assert_array_equal(v, params(second)[k], err_msg=k)
+
+
 def test_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     trainer = make_trainer(tmp_path, epochs=1)
     trainer.fit(echo=lambda *_: None)
@@ -195,6 +221,7 @@ def test_cli_two_devices_report_cross_device_traffic(tiny_imagefolder, tmp_path,
 
 @pytest.mark.parametrize("argv, message", [
     (["--epochs", "0"], "--epochs: expected a positive number, got 0"),
+    (["--warmup", "-1"], "--warmup: expected a number of steps >= 0, got -1"),
     (["--data", "/no/such/folder"], "not 'default', 'fashion-mnist' or an existing folder"),
     (["--devices", "cpu:0,cpu:1,cpu:2", "--data", "."], "expected two devices"),
 ])

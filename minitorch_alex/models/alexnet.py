@@ -114,8 +114,10 @@ def initial_values(num_classes=1000, init="paper", dtype=np.float32, generator=N
 
     ``init="paper"``: every weight N(0, 0.01^2); biases 1 in conv2, conv4, conv5, fc6, fc7 and
     0 elsewhere (section 5). ``init="kaiming"``: weights N(0, 2 / fan_in) (He et al., 2015)
-    except fc8, which keeps N(0, 0.01^2), and the paper's biases. With inputs of unit scale it
-    skips the long slow start of the paper's initialisation, for short runs.
+    except fc8, which keeps N(0, 0.01^2) so the first logits are near zero, and zero biases.
+    With inputs of unit scale it skips the long slow start of the paper's initialisation, for
+    short runs. (The paper's biases of 1 were there to make tiny-weight ReLUs fire; on top of He
+    weights they push every layer's output up, and the first steps blow up.)
     """
     if init not in ("paper", "kaiming"):
         raise ValueError(f"init must be 'paper' or 'kaiming', got {init!r}")
@@ -123,7 +125,8 @@ def initial_values(num_classes=1000, init="paper", dtype=np.float32, generator=N
     for name, shape in param_shapes(num_classes):
         layer, kind = name.split(".")
         if kind == "bias":
-            values[name] = np.full(shape, 1.0 if layer in BIAS_ONE else 0.0, dtype)
+            one = init == "paper" and layer in BIAS_ONE
+            values[name] = np.full(shape, 1.0 if one else 0.0, dtype)
         else:
             fan_in = int(np.prod(shape[1:]))
             std = 0.01 if init == "paper" or layer == "fc8" else float(np.sqrt(2.0 / fan_in))

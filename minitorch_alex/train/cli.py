@@ -20,11 +20,11 @@ import time
 import numpy as np
 
 PAPER = dict(epochs=90, batch_size=128, lr=0.01, momentum=0.9, weight_decay=5e-4, patience=0, init="paper",
-             input_scale=1.0)
+             input_scale=1.0, warmup=0)
 # The built-in data: 10 pattern classes of 256-px JPEGs. A short schedule with a higher
 # learning rate, so the paper's network (same layers, init and SGD rule) learns it in minutes.
-QUICK = dict(epochs=4, batch_size=32, lr=0.01, momentum=0.9, weight_decay=5e-4, patience=1, init="kaiming",
-             input_scale=1 / 64)
+QUICK = dict(epochs=6, batch_size=32, lr=0.01, momentum=0.9, weight_decay=5e-4, patience=1, init="kaiming",
+             input_scale=1 / 64, warmup=50)
 QUICK_DATA = dict(num_classes=10, train_per_class=160, val_per_class=40)
 
 
@@ -41,6 +41,7 @@ def build_parser():
     p.add_argument("--momentum", type=float, help="SGD momentum (paper: 0.9)")
     p.add_argument("--weight-decay", type=float, help="weight decay (paper: 5e-4)")
     p.add_argument("--patience", type=int, help="epochs without improvement before lr /= 10 (paper: 0)")
+    p.add_argument("--warmup", type=int, help="steps of linear lr warm-up (paper: 0; default data: %d)" % QUICK["warmup"])
     p.add_argument("--init", choices=["paper", "kaiming"], help="weight initialisation (paper: N(0, 0.01^2))")
     p.add_argument("--input-scale", type=float, help="multiplier of the mean-subtracted 0..255 pixels (paper: 1)")
     p.add_argument("--workers", type=int, default=1, help="data loader processes (0: load in this process)")
@@ -99,7 +100,7 @@ def make_config(args, quick):
     return TrainConfig(
         epochs=pick("epochs"), batch_size=pick("batch_size"), lr=pick("lr"), momentum=pick("momentum"),
         weight_decay=pick("weight_decay"), patience=pick("patience"), init=pick("init"),
-        input_scale=pick("input_scale"), workers=args.workers, devices=devices,
+        input_scale=pick("input_scale"), warmup_steps=pick("warmup"), workers=args.workers, devices=devices,
         out=args.out, seed=args.seed, print_freq=args.print_freq, max_steps=args.max_steps,
         max_val_batches=args.max_val_batches, save_every=args.save_every, ten_crop=args.ten_crop,
         plots=not args.no_plots, progress=not args.no_progress,
@@ -110,6 +111,8 @@ def main(argv=None, echo=print):
     from .trainer import Trainer, TrainingDiverged, summary_table
 
     args = build_parser().parse_args(argv)
+    if args.warmup is not None and args.warmup < 0:
+        raise SystemExit(f"--warmup: expected a number of steps >= 0, got {args.warmup}")
     for flag in ("epochs", "batch_size", "workers", "max_steps", "max_val_batches", "save_every", "print_freq"):
         value = getattr(args, flag)
         if value is not None and value < (0 if flag == "workers" else 1):
@@ -121,7 +124,7 @@ def main(argv=None, echo=print):
     echo(f"{len(store.train)} training and {len(store.val)} validation images of {store.train.size}px, "
          f"{len(store.classes)} classes; " + ("quick preset for the default data" if quick else "paper settings") +
          f": epochs {cfg.epochs}, batch {cfg.batch_size}, lr {cfg.lr}, momentum {cfg.momentum}, "
-         f"weight decay {cfg.weight_decay}, init {cfg.init}, input scale {cfg.input_scale:g}, "
+         f"weight decay {cfg.weight_decay}, warm-up {cfg.warmup_steps} steps, init {cfg.init}, input scale {cfg.input_scale:g}, "
          f"devices {','.join(cfg.devices)}")
     trainer = Trainer(cfg, store.train, store.val, store.classes)
     resume = os.path.join(cfg.out, "last.npz") if args.resume == "auto" else args.resume

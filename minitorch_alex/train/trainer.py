@@ -43,6 +43,7 @@ class TrainConfig:
     max_val_batches: int | None = None
     save_every: int | None = None  # also checkpoint every this many steps
     patience: int = 0  # epochs without improvement before the lr is divided by 10
+    warmup_steps: int = 0  # the lr ramps linearly from lr/warmup_steps up to lr over these first steps
     max_lr_drops: int = 3
     ten_crop: bool = False  # validation with 10 crops (slower)
     init: str = "paper"  # or "kaiming" (see models.alexnet.initial_values)
@@ -150,7 +151,7 @@ class Trainer:
                         f"{self.batch + 1}); stopped without saving: the last good checkpoint is "
                         f"{os.path.join(self.cfg.out, 'last.npz')}")
                 loss.backward()
-                self.optimizer.step()
+                self._optimizer_step()
             self.step += 1
             self.batch += 1
             n = len(labels)
@@ -173,6 +174,20 @@ class Trainer:
         if traffic is not None:
             out["cross_device_bytes_per_step"] = traffic.total_bytes / max(stop, 1)
         return out
+
+    def _optimizer_step(self):
+        """One SGD step, with the lr scaled down during warm-up. The optimizer's ``lr`` stays the
+        schedule's value between steps, so the plateau schedule and checkpoints never see the ramp."""
+        warmup = self.cfg.warmup_steps
+        if self.step >= warmup:
+            self.optimizer.step()
+            return
+        base = self.optimizer.lr
+        self.optimizer.lr = base * (self.step + 1) / warmup
+        try:
+            self.optimizer.step()
+        finally:
+            self.optimizer.lr = base
 
     @no_grad()
     def evaluate(self, split=None, ten_crop=False):
