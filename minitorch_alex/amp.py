@@ -186,3 +186,23 @@ class MixedPrecision:
         """The model's state dict with the float32 master values (what a checkpoint should keep)."""
         names = [name for name, _ in self.model.named_parameters()]
         return {name: m.data for name, m in zip(names, self.master)}
+
+    # A checkpoint of a mixed-precision run holds the float32 masters under the model's names, so
+    # it loads into a float32 model as it is, and back into a MixedPrecision wrapper.
+    state_dict = master_state_dict
+
+    @no_grad()
+    def load_state_dict(self, state):
+        """Load float32 (or float64) values into the masters and their 16-bit copies into the model."""
+        names = [name for name, _ in self.model.named_parameters()]
+        missing = [n for n in names if n not in state]
+        if missing or len(state) != len(names):
+            extra = sorted(set(state) - set(names))
+            raise KeyError(f"MixedPrecision.load_state_dict: missing {missing[:5]}, unexpected {extra[:5]}")
+        for name, m in zip(names, self.master):
+            value = state[name]
+            if tuple(value.shape) != tuple(m.shape):
+                raise ValueError(f"MixedPrecision.load_state_dict: {name} expected shape {tuple(m.shape)}, "
+                                 f"got {tuple(value.shape)}")
+            m.data = get_array_module(m.data).asarray(value, dtype=self.master_dtype)
+        self.copy_master_to_model()

@@ -58,6 +58,22 @@ def test_master_weights_are_float32_copies_of_the_original_values():
     assert set(mp.master_state_dict()) == set(original)
 
 
+def test_state_dict_round_trip_loads_masters_and_their_half_copies():
+    source = amp.MixedPrecision(small_net(seed=1), "float16")
+    target = amp.MixedPrecision(small_net(seed=2), "float16")
+    target.load_state_dict(source.state_dict())
+    for (name, p), m, s in zip(target.model.named_parameters(), target.master, source.master):
+        np.testing.assert_array_equal(m.data, s.data)
+        np.testing.assert_array_equal(p.data, s.data.astype(np.float16), err_msg=name)
+    bad = dict(source.state_dict())
+    name = next(iter(bad))
+    bad[name] = bad[name][:1]
+    with pytest.raises(ValueError, match=f"{name} expected shape"):
+        target.load_state_dict(bad)
+    with pytest.raises(KeyError, match="missing"):
+        target.load_state_dict({})
+
+
 def test_a_step_updates_masters_with_unscaled_gradients_and_copies_them_back(rng):
     model = small_net()
     mp = amp.MixedPrecision(model, "float16", scaler=amp.LossScaler(init_scale=128.0))

@@ -12,6 +12,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -197,6 +198,40 @@ def test_winograd_only_where_it_applies():
         conv_kernels.use_winograd((11, 11), (4, 4), (2, 2), "winograd")
     with pytest.raises(ValueError, match="algorithm must be one of"):
         conv_kernels.use_winograd((3, 3), (1, 1), (1, 1), "fft")
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "winograd"])
+def test_conv2d_weight_gradient_has_the_same_bits_whichever_thread_takes_which_chunk(algorithm):
+    """Exact --resume needs bit-identical steps: the cross-chunk sums may not depend on scheduling."""
+    from kernels.cpu import parallel
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 6, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((8, 4, 9, 9)).astype(np.float32)
+    jitter = np.random.default_rng(1)
+
+    def late(fn):  # a random delay before each chunk's work shuffles which thread takes which chunk
+        def call(*args, **kw):
+            time.sleep(jitter.uniform(0, 2e-3))
+            return fn(*args, **kw)
+        return call
+
+    results = []
+    with conv_chunking(True), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conv_kernels, "im2col_into", late(conv_kernels.im2col_into))
+        patch.setattr(conv_kernels.winograd, "grad_output_transform", late(conv_kernels.winograd.grad_output_transform))
+        saved = parallel.get_num_threads()
+        parallel.set_num_threads(4)
+        try:
+            for _ in range(6):
+                results.append(K.conv2d_backward(x, w, gy, (1, 1), (1, 1), 2, algorithm=algorithm))
+        finally:
+            parallel.set_num_threads(saved)
+    for gx, gw, gb in results[1:]:
+        np.testing.assert_array_equal(gw, results[0][1])
+        np.testing.assert_array_equal(gb, results[0][2])
+        np.testing.assert_array_equal(gx, results[0][0])
 
 
 def test_conv2d_backward_computes_only_what_is_asked():

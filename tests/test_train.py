@@ -95,7 +95,35 @@ def test_warmup_ramps_the_lr_per_step_and_leaves_the_schedule_alone(tmp_path):
     trainer.fit(echo=lambda *_: None)
     np.testing.assert_allclose(seen, [0.0025, 0.005, 0.0075, 0.01, 0.01, 0.01])
     assert trainer.optimizer.lr == 0.01
-    assert [row["lr"] for row in trainer.log.rows] == [0.01, 0.01]
+    assert [row["lr"] for row in trainer.log.rows] == [0.0025, 0.01]  # each epoch's first step
+
+
+def test_cosine_schedule_after_warmup_and_its_exact_resume(tmp_path):
+    straight = make_trainer(tmp_path / "a", epochs=3, warmup_steps=2, schedule="cosine")  # 3 x 3 steps
+    seen, step = [], straight.optimizer.step
+    straight.optimizer.step = lambda: (seen.append(straight.optimizer.lr), step())
+    straight.fit(echo=lambda *_: None)
+    cosine = [0.5 * (1 + np.cos(np.pi * t / 9)) for t in range(9)]
+    expected = [0.01 * c * min(1, (t + 1) / 2) for t, c in enumerate(cosine)]
+    np.testing.assert_allclose(seen, expected, rtol=1e-12)
+    assert straight.optimizer.lr == 0.01
+
+    first = make_trainer(tmp_path / "b", epochs=3, warmup_steps=2, schedule="cosine", save_every=4)
+    original_save = first.save
+
+    def crash_after_step_4(name="last.npz"):
+        path = original_save(name)
+        if first.step == 4:
+            raise KeyboardInterrupt
+        return path
+
+    first.save = crash_after_step_4
+    with pytest.raises(KeyboardInterrupt):
+        first.fit(echo=lambda *_: None)
+    second = make_trainer(tmp_path / "b", epochs=3, warmup_steps=2, schedule="cosine")
+    second.fit(resume_from=str(tmp_path / "b" / "last.npz"), echo=lambda *_: None)
+    for k, v in params(straight).items():
+        np.testing.assert_array_equal(v, params(second)[k], err_msg=k)
 
 
 def test_resume_during_warmup_is_exact(tmp_path):
@@ -107,6 +135,24 @@ def test_resume_during_warmup_is_exact(tmp_path):
     second.fit(resume_from=str(tmp_path / "b" / "last.npz"), echo=lambda *_: None)
     for k, v in params(straight).items():
         np.testing.assert_array_equal(v, params(second)[k], err_msg=k)
+
+
+def test_mixed_precision_run_checkpoints_float32_masters_and_resumes_exactly(tmp_path):
+    straight = make_trainer(tmp_path / "a", amp="float16")
+    straight.fit(echo=lambda *_: None)
+    assert all(p.dtype == np.float16 for p in straight.model.parameters())
+    saved = np.load(tmp_path / "a" / "last.npz", allow_pickle=False)
+    weights = [k for k in saved.files if k.startswith("model/")]
+    assert weights and all(saved[k].dtype == np.float32 for k in weights)
+    assert np.isfinite(straight.log.rows[-1]["train_loss"])
+
+    first = make_trainer(tmp_path / "b", epochs=1, amp="float16")
+    first.fit(echo=lambda *_: None)
+    second = make_trainer(tmp_path / "b", amp="float16")
+    second.fit(resume_from=str(tmp_path / "b" / "last.npz"), echo=lambda *_: None)
+    for a, b in zip(straight.mp.master, second.mp.master):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert second.mp.scaler.state_dict() == straight.mp.scaler.state_dict()
 
 
 def test_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):

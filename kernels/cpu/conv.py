@@ -30,13 +30,12 @@ applies.
 """
 from __future__ import annotations
 
-import threading
 
 import numpy as np
 
 from . import winograd
 from .im2col import col2im_into, im2col_into, nchw_to_rows, rows_to_nchw
-from .parallel import get_num_threads, run_parallel, split_range
+from .parallel import get_num_threads, run_parallel, run_parallel_accumulate, split_range
 from .workspace import workspace
 
 ALGORITHMS = ("auto", "im2col", "winograd")
@@ -131,16 +130,12 @@ def conv2d_backward(x, weight, gy, stride, padding, groups, need_x=True, need_we
     wmat = weight.reshape(groups, og, kg)
     gx = np.empty_like(x) if need_x else None
     pad = dtype.type(0)
-    sums = {}  # thread id -> (transposed weight gradient, bias gradient) accumulated by that thread
-    sums_lock = threading.Lock()
+    def new_sums():  # (transposed weight gradient, bias gradient) of a run of chunks
+        return np.zeros((groups, kg, og), dtype=dtype) if need_weight else None, np.zeros(o)
 
-    def chunk(task):
+    def chunk(task, sums):
         n0, nb = task
-        tid = threading.get_ident()
-        if tid not in sums:
-            with sums_lock:
-                sums[tid] = (np.zeros((groups, kg, og), dtype=dtype) if need_weight else None, np.zeros(o))
-        gw_t, gb = sums[tid]
+        gw_t, gb = sums
         rows = workspace("conv.rows", (o, nb * p), dtype)
         col = workspace("conv.col", (k_rows, nb * p), dtype)
         nchw_to_rows(gy3, rows, gb, n0, nb)
@@ -155,8 +150,7 @@ def conv2d_backward(x, weight, gy, stride, padding, groups, need_x=True, need_we
                 np.matmul(wmat[g].T, rows[g * og:(g + 1) * og], out=col[g * kg:(g + 1) * kg])
             col2im_into(col, gx, n0, nb, kh, kw, sh, sw, ph, pw, oh, ow)
 
-    run_parallel(chunk, chunk_plan(n, k_rows, p, dtype.itemsize), uses_blas=True)
-    parts = list(sums.values())
+    parts = run_parallel_accumulate(chunk, chunk_plan(n, k_rows, p, dtype.itemsize), new_sums, uses_blas=True)
     gw_t, gb = parts[0]
     for more_gw, more_gb in parts[1:]:
         gb += more_gb
@@ -220,10 +214,7 @@ def _winograd_backward(x, weight, gy, padding, groups, need_x, need_weight, need
         u_flip = np.empty((16, cg, o), dtype=dtype)
         winograd.weight_transform(weight, u_flip, True)
         no_bias = np.zeros(c, dtype=dtype)
-    sums = {}  # thread id -> that thread's transformed weight gradient (16, O, Cg)
-    sums_lock = threading.Lock()
-
-    def chunk(task):
+    def chunk(task, s):  # s: the transformed weight gradient (16, O, Cg) of this run of chunks
         n0, nb = task
         if need_x:
             t = nb * xth * xtw
@@ -236,11 +227,6 @@ def _winograd_backward(x, weight, gy, padding, groups, need_x, need_weight, need
                               out=m[g * cg:(g + 1) * cg, xi])
             winograd.output_transform(m, no_bias, gx, n0, nb, xth, xtw, False)
         if need_weight:
-            tid = threading.get_ident()
-            if tid not in sums:
-                with sums_lock:
-                    sums[tid] = np.zeros((16, o, cg), dtype=dtype)
-            s = sums[tid]
             t = nb * th * tw
             z = workspace("wino.z", (o, 16, t), dtype)
             v = workspace("wino.v", (c, 16, t), dtype)
@@ -252,10 +238,11 @@ def _winograd_backward(x, weight, gy, padding, groups, need_x, need_weight, need
                     np.matmul(z[g * og:(g + 1) * og, xi], v[g * cg:(g + 1) * cg, xi].T, out=part)
                     s[xi, g * og:(g + 1) * og] += part
 
-    run_parallel(chunk, winograd_plan(n, max(th * tw, xth * xtw), c + o, dtype.itemsize), uses_blas=True)
+    parts = run_parallel_accumulate(chunk, winograd_plan(n, max(th * tw, xth * xtw), c + o, dtype.itemsize),
+                                    lambda: np.zeros((16, o, cg), dtype=dtype) if need_weight else None,
+                                    uses_blas=True)
     gw = None
     if need_weight:
-        parts = list(sums.values())
         s = parts[0]
         for more in parts[1:]:
             s += more

@@ -176,6 +176,29 @@ def run_parallel(fn, items, uses_blas=False):
     return results
 
 
+def run_parallel_accumulate(fn, items, new_accumulator, uses_blas=False):
+    """Sum-style reductions that give the same bits on every run: ``fn(item, acc)`` adds each
+    item's contribution into ``acc``.
+
+    The items are cut into one contiguous run per thread, each run is summed in order into its
+    own ``new_accumulator()``, and the accumulators come back in run order for the caller to add
+    up in that order. (Accumulating per *thread* instead would depend on which thread happened
+    to take which item, so two runs with the same seed would differ in the last bits and
+    ``--resume`` could not be exact.) The result depends only on ``get_num_threads()``.
+    """
+    items = list(items)
+    if not items:
+        return [new_accumulator()]
+
+    def run(bounds):
+        acc = new_accumulator()
+        for item in items[bounds[0]:bounds[1]]:
+            fn(item, acc)
+        return acc
+
+    return run_parallel(run, split_range(len(items), _threads), uses_blas=uses_blas)
+
+
 def split_range(total, parts):
     """``parts`` (start, stop) ranges covering 0 ... total-1 as evenly as possible (no empty ones)."""
     parts = max(1, min(parts, total))

@@ -20,11 +20,11 @@ import time
 import numpy as np
 
 PAPER = dict(epochs=90, batch_size=128, lr=0.01, momentum=0.9, weight_decay=5e-4, patience=0, init="paper",
-             input_scale=1.0, warmup=0)
+             input_scale=1.0, warmup=0, schedule="plateau")
 # The built-in data: 10 pattern classes of 256-px JPEGs. A short schedule with a higher
 # learning rate, so the paper's network (same layers, init and SGD rule) learns it in minutes.
-QUICK = dict(epochs=6, batch_size=32, lr=0.01, momentum=0.9, weight_decay=5e-4, patience=1, init="kaiming",
-             input_scale=1 / 64, warmup=50)
+QUICK = dict(epochs=8, batch_size=32, lr=0.01, momentum=0.9, weight_decay=5e-4, patience=1, init="kaiming",
+             input_scale=1 / 64, warmup=50, schedule="plateau")
 QUICK_DATA = dict(num_classes=10, train_per_class=160, val_per_class=40)
 
 
@@ -41,11 +41,17 @@ def build_parser():
     p.add_argument("--momentum", type=float, help="SGD momentum (paper: 0.9)")
     p.add_argument("--weight-decay", type=float, help="weight decay (paper: 5e-4)")
     p.add_argument("--patience", type=int, help="epochs without improvement before lr /= 10 (paper: 0)")
+    p.add_argument("--schedule", choices=["plateau", "cosine"],
+                   help="lr schedule: 'plateau' divides it by 10 when validation error stalls (paper), 'cosine' "
+                        "anneals it to 0 over the run (default data: %s)" % QUICK["schedule"])
     p.add_argument("--warmup", type=int, help="steps of linear lr warm-up (paper: 0; default data: %d)" % QUICK["warmup"])
     p.add_argument("--init", choices=["paper", "kaiming"], help="weight initialisation (paper: N(0, 0.01^2))")
     p.add_argument("--input-scale", type=float, help="multiplier of the mean-subtracted 0..255 pixels (paper: 1)")
     p.add_argument("--workers", type=int, default=1, help="data loader processes (0: load in this process)")
     p.add_argument("--device", default="cpu", help="device, e.g. cpu or cuda:0")
+    p.add_argument("--amp", choices=["float16", "bfloat16"],
+                   help="mixed precision: 16-bit activations and weights, float32 master weights, loss scaling")
+    p.add_argument("--tf32", action="store_true", help="TF32 tensor cores for float32 GEMMs (CUDA devices)")
     p.add_argument("--devices", help="two devices for the paper's two-tower model, e.g. cpu:0,cpu:1 or cuda:0,cuda:1")
     p.add_argument("--out", default="runs/alexnet", help="folder for checkpoints, metrics and plots")
     p.add_argument("--resume", nargs="?", const="auto", help="continue from a checkpoint (default: OUT/last.npz)")
@@ -100,7 +106,7 @@ def make_config(args, quick):
     return TrainConfig(
         epochs=pick("epochs"), batch_size=pick("batch_size"), lr=pick("lr"), momentum=pick("momentum"),
         weight_decay=pick("weight_decay"), patience=pick("patience"), init=pick("init"),
-        input_scale=pick("input_scale"), warmup_steps=pick("warmup"), workers=args.workers, devices=devices,
+        input_scale=pick("input_scale"), warmup_steps=pick("warmup"), schedule=pick("schedule"), amp=args.amp, tf32=args.tf32, workers=args.workers, devices=devices,
         out=args.out, seed=args.seed, print_freq=args.print_freq, max_steps=args.max_steps,
         max_val_batches=args.max_val_batches, save_every=args.save_every, ten_crop=args.ten_crop,
         plots=not args.no_plots, progress=not args.no_progress,
@@ -124,7 +130,7 @@ def main(argv=None, echo=print):
     echo(f"{len(store.train)} training and {len(store.val)} validation images of {store.train.size}px, "
          f"{len(store.classes)} classes; " + ("quick preset for the default data" if quick else "paper settings") +
          f": epochs {cfg.epochs}, batch {cfg.batch_size}, lr {cfg.lr}, momentum {cfg.momentum}, "
-         f"weight decay {cfg.weight_decay}, warm-up {cfg.warmup_steps} steps, init {cfg.init}, input scale {cfg.input_scale:g}, "
+         f"weight decay {cfg.weight_decay}, {cfg.schedule} schedule, warm-up {cfg.warmup_steps} steps, init {cfg.init}, input scale {cfg.input_scale:g}, "
          f"devices {','.join(cfg.devices)}")
     trainer = Trainer(cfg, store.train, store.val, store.classes)
     resume = os.path.join(cfg.out, "last.npz") if args.resume == "auto" else args.resume

@@ -44,10 +44,13 @@ class TrainConfig:
     save_every: int | None = None  # also checkpoint every this many steps
     patience: int = 0  # epochs without improvement before the lr is divided by 10
     warmup_steps: int = 0  # the lr ramps linearly from lr/warmup_steps up to lr over these first steps
+    schedule: str = "plateau"  # "plateau": lr / 10 when validation error stalls (paper); "cosine": lr * (1 + cos(pi t / T)) / 2
     max_lr_drops: int = 3
     ten_crop: bool = False  # validation with 10 crops (slower)
     init: str = "paper"  # or "kaiming" (see models.alexnet.initial_values)
     input_scale: float = 1.0  # multiplies the mean-subtracted 0..255 pixels
+    amp: str | None = None  # "float16" or "bfloat16": mixed precision with float32 masters (minitorch_alex.amp)
+    tf32: bool = False  # float32 GEMMs on TF32 tensor cores (CUDA devices only)
     plots: bool = True
     progress: bool = True
     extra: dict = field(default_factory=dict)
@@ -74,8 +77,22 @@ class Trainer:
                             init=config.init)
         self.model = model
         self.input_device = devices[0]
-        self.optimizer = SGD(self.model.parameters(), lr=config.lr, momentum=config.momentum,
+        if config.tf32:
+            from ..backend import set_tf32
+
+            set_tf32(True)
+        self.mp = None  # the MixedPrecision wrapper with --amp
+        if config.amp:
+            from ..amp import MixedPrecision
+
+            self.mp = MixedPrecision(model, config.amp)
+        # what runs the batches, and what checkpoints hold: the float32 masters under --amp
+        self.net = self.mp if self.mp is not None else model
+        self.optimizer = SGD(self.net.parameters(), lr=config.lr, momentum=config.momentum,
                              weight_decay=config.weight_decay)
+        if config.schedule not in ("plateau", "cosine"):
+            raise ValueError(f"schedule must be 'plateau' or 'cosine', got {config.schedule!r}")
+        self.steps_per_epoch = None  # known once the training loader exists (for the cosine schedule)
         self.schedule = ReduceLROnPlateau(self.optimizer, factor=0.1, patience=config.patience,
                                           max_reductions=config.max_lr_drops)
         self.epoch = 0  # epochs completed
@@ -92,16 +109,19 @@ class Trainer:
             "epoch": self.epoch, "batch": self.batch, "step": self.step, "running": self.running,
             "best_val_top1_err": self.best_val_top1_err,
             "schedule": self.schedule.state_dict(), "rng": mt_random.get_state(),
+            "loss_scaler": self.mp.scaler.state_dict() if self.mp is not None else None,
             "classes": self.classes, "config": {k: v for k, v in asdict(self.cfg).items() if k != "extra"},
         }
 
     def save(self, name="last.npz"):
         path = os.path.join(self.cfg.out, name)
-        save_checkpoint(path, self.model, self.optimizer, self._meta())
+        save_checkpoint(path, self.net, self.optimizer, self._meta())
         return path
 
     def resume(self, path):
-        meta = load_checkpoint(path, self.model, self.optimizer)
+        meta = load_checkpoint(path, self.net, self.optimizer)
+        if self.mp is not None and meta.get("loss_scaler"):
+            self.mp.scaler.load_state_dict(meta["loss_scaler"])
         if meta["classes"] != self.classes:
             raise ValueError(f"checkpoint {path!r} was trained on {len(meta['classes'])} classes "
                              f"({meta['classes'][:3]}...), but the data has {len(self.classes)} ({self.classes[:3]}...)")
@@ -142,7 +162,7 @@ class Trainer:
         for images, labels in bar:
             self.optimizer.zero_grad()
             with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported below, once
-                logits = self.model(self._tensor(images))
+                logits = self.net(self._tensor(images))
                 loss = F.cross_entropy(logits, labels)
                 value = loss.item()
                 if not math.isfinite(value):
@@ -150,7 +170,10 @@ class Trainer:
                         f"the loss became {value} at step {self.step + 1} (epoch {self.epoch + 1}, batch "
                         f"{self.batch + 1}); stopped without saving: the last good checkpoint is "
                         f"{os.path.join(self.cfg.out, 'last.npz')}")
-                loss.backward()
+                if self.mp is not None:
+                    self.mp.backward(loss)
+                else:
+                    loss.backward()
                 self._optimizer_step()
             self.step += 1
             self.batch += 1
@@ -175,17 +198,35 @@ class Trainer:
             out["cross_device_bytes_per_step"] = traffic.total_bytes / max(stop, 1)
         return out
 
+    def lr_factor(self, step=None):
+        """What multiplies the optimizer's base lr at ``step`` (default: the next one): the linear
+        warm-up, then with ``schedule="cosine"`` the half cosine from 1 down to 0 over the run."""
+        step = self.step if step is None else step
+        factor = 1.0
+        if step < self.cfg.warmup_steps:
+            factor = (step + 1) / self.cfg.warmup_steps
+        if self.cfg.schedule == "cosine" and self.steps_per_epoch:
+            total = self.cfg.epochs * self.steps_per_epoch
+            factor *= 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+        return factor
+
     def _optimizer_step(self):
-        """One SGD step, with the lr scaled down during warm-up. The optimizer's ``lr`` stays the
-        schedule's value between steps, so the plateau schedule and checkpoints never see the ramp."""
-        warmup = self.cfg.warmup_steps
-        if self.step >= warmup:
-            self.optimizer.step()
+        """One SGD step at ``lr * lr_factor()``. The optimizer's ``lr`` stays the schedule's base value
+        between steps, so the plateau schedule and checkpoints never see the per-step factor."""
+        def step():
+            if self.mp is not None:
+                self.mp.step(self.optimizer)  # skipped (and the loss scale lowered) on overflow
+            else:
+                self.optimizer.step()
+
+        factor = self.lr_factor()
+        if factor == 1.0:
+            step()
             return
         base = self.optimizer.lr
-        self.optimizer.lr = base * (self.step + 1) / warmup
+        self.optimizer.lr = base * factor
         try:
-            self.optimizer.step()
+            step()
         finally:
             self.optimizer.lr = base
 
@@ -203,10 +244,10 @@ class Trainer:
                 images, labels = next(batches)
                 if ten_crop:
                     b = images.shape[0]
-                    logits = self.model(self._tensor(images.reshape(b * 10, *images.shape[2:])))
+                    logits = self.net(self._tensor(images.reshape(b * 10, *images.shape[2:])))
                     probs = F.softmax(logits, axis=1).numpy().reshape(b, 10, -1).mean(axis=1)
                 else:
-                    probs = F.softmax(self.model(self._tensor(images)), axis=1).numpy()
+                    probs = F.softmax(self.net(self._tensor(images)), axis=1).numpy()
                 loss_sum += float(-np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-30)).sum())
                 seen += len(labels)
                 for k, c in topk_correct(probs, labels).items():
@@ -223,13 +264,16 @@ class Trainer:
             self.log.truncate(self.epoch)
             echo(f"resumed from {resume_from}: {self.epoch} epochs, {self.step} steps done, lr {self.optimizer.lr:g}")
         with self._loader(self.train_split, train=True) as loader:
+            self.steps_per_epoch = len(loader) if self.cfg.max_steps is None else min(len(loader), self.cfg.max_steps)
             while self.epoch < self.cfg.epochs:
-                row = {"epoch": self.epoch + 1, "lr": self.optimizer.lr}
+                # the lr of the epoch's first step
+                row = {"epoch": self.epoch + 1, "lr": self.optimizer.lr * self.lr_factor(self.epoch * self.steps_per_epoch)}
                 row.update(self.train_epoch(loader))
                 val = self.evaluate(ten_crop=self.cfg.ten_crop)
                 row.update({f"val_{k}": v for k, v in val.items() if k != "images"})
                 self.epoch, self.batch, self.running = self.epoch + 1, 0, _fresh_running()
-                self.schedule.step(val["top1_err"])
+                if self.cfg.schedule == "plateau":
+                    self.schedule.step(val["top1_err"])
                 if val["top1_err"] < self.best_val_top1_err:
                     self.best_val_top1_err = val["top1_err"]
                     self.save("best.npz")
@@ -251,7 +295,7 @@ class Trainer:
             self.model.eval()
             crop = _crop_size(split.size)
             x = center_crop(split.images, split.mean, crop, scale=self.cfg.input_scale, index=np.arange(count))
-            probs = F.softmax(self.model(self._tensor(x)), axis=1).numpy()
+            probs = F.softmax(self.net(self._tensor(x)), axis=1).numpy()
             o = (split.size - crop) // 2
             sample = (np.asarray(split.images[:count, o:o + crop, o:o + crop]), np.asarray(split.labels[:count]), probs)
         return plots.write_all(self.cfg.out, self.log.rows if self.log else [], self.model, sample, self.classes)
