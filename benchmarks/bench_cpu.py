@@ -577,10 +577,24 @@ def main(argv=None):
     report = build_report(args, machine, command, started, others_share(snapshot, cpu_snapshot()), raw, extras,
                           frameworks)
     print(report)
-    with open(args.out, "w", encoding="utf-8") as f:
-        f.write(report)
+    write_keeping_other_sections(args.out, report)
     print(f"written to {args.out}")
     return raw
+
+
+TRAINING_RUNS = "\n## Training runs\n"  # a section of RESULTS.md written by hand from other commands
+
+
+def write_keeping_other_sections(path, report):
+    """Write ``report`` to ``path``, keeping the file's 'Training runs' section (if any) after it."""
+    kept = ""
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            old = f.read()
+        if TRAINING_RUNS in old:
+            kept = old[old.index(TRAINING_RUNS):]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(report.rstrip("\n") + "\n" + kept)
 
 
 def _brief(res):

@@ -22,3 +22,16 @@ def test_bench_cpu_quick_mode_runs_and_writes_its_report(tmp_path):
     torch_installed = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True).returncode == 0
     if torch_installed:  # both frameworks measured side by side, and the targets table filled in
         assert "## Targets (issue #4)" in report and "PyTorch" in report
+
+
+def test_bench_cpu_report_keeps_the_training_runs_section(tmp_path):
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    try:
+        import bench_cpu
+    finally:
+        sys.path.pop(0)
+    out = tmp_path / "RESULTS.md"
+    bench_cpu.write_keeping_other_sections(str(out), "# old report\n")
+    out.write_text(out.read_text() + "\n## Training runs\n\nFashion-MNIST: 90%\n")
+    bench_cpu.write_keeping_other_sections(str(out), "# new report\n\n| a | b |\n")
+    assert out.read_text() == "# new report\n\n| a | b |\n\n## Training runs\n\nFashion-MNIST: 90%\n"

@@ -128,7 +128,7 @@ def main(argv=None, echo=print):
     cfg = make_config(args, quick)  # bad flags fail before any data work
     store = resolve_data(args, echo)
     echo(f"{len(store.train)} training and {len(store.val)} validation images of {store.train.size}px, "
-         f"{len(store.classes)} classes; " + ("quick preset for the default data" if quick else "paper settings") +
+         f"{len(store.classes)} classes; " + ("the default data's short-run preset" if quick else "the paper's settings") + " unless flagged" +
          f": epochs {cfg.epochs}, batch {cfg.batch_size}, lr {cfg.lr}, momentum {cfg.momentum}, "
          f"weight decay {cfg.weight_decay}, {cfg.schedule} schedule, warm-up {cfg.warmup_steps} steps, init {cfg.init}, input scale {cfg.input_scale:g}, "
          f"devices {','.join(cfg.devices)}")
