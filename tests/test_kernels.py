@@ -20,6 +20,7 @@ from hypothesis import given, strategies as st
 
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
+from minitorch_alex.autograd import grad_fn_name
 from minitorch_alex.backend import use_backend, use_fast
 from minitorch_alex.ops import im2col as ref_im2col
 from strategies import distinct_values
@@ -109,6 +110,23 @@ def test_rows_to_nchw_and_back(n, o, p, relu, dtype, seed, data):
     np.testing.assert_allclose(bias_grad, 1 + y[n_start:n_start + n_count].sum(axis=(0, 2), dtype=np.float64), rtol=1e-12)
 
 
+
+@given(n=st.integers(1, 4), o=st.integers(1, 5), p=st.integers(1, 30), dtype=dtypes, seed=st.integers(0, 2**16),
+       data=st.data())
+def test_nchw_to_rows_relu_masks_where_the_output_is_not_positive(n, o, p, dtype, seed, data):
+    rng = np.random.default_rng(seed)
+    n_start = data.draw(st.integers(0, n - 1))
+    n_count = data.draw(st.integers(1, n - n_start))
+    g = rng.standard_normal((n, o, p)).astype(dtype)
+    y = np.maximum(rng.standard_normal((n, o, p)), 0).astype(dtype)  # a ReLU's output: zeros and positives
+    rows = np.full((o, n_count * p), np.nan, dtype=dtype)
+    bias_grad = np.ones(o)
+    K.nchw_to_rows_relu(g, y, rows, bias_grad, n_start, n_count)
+    masked = np.where(y > 0, g, 0)[n_start:n_start + n_count]
+    np.testing.assert_array_equal(rows, masked.transpose(1, 0, 2).reshape(o, -1))
+    np.testing.assert_allclose(bias_grad, 1 + masked.sum(axis=(0, 2), dtype=np.float64), rtol=1e-12)
+
+
 # ----- convolution --------------------------------------------------------------------------------
 def reference_op(fn, inputs, gy):
     """Output and input gradients of ``fn`` under the reference backend (as NumPy arrays)."""
@@ -157,6 +175,39 @@ def test_conv2d_kernels_equal_reference(many_chunks, geo, bias, dtype, seed):
         assert gb is None
 
 
+
+def check_fused_relu_conv(x, w, b, stride, padding, groups, dtype, rng, algorithm="auto"):
+    """conv2d_forward(relu=True) and conv2d_backward(relu_output=y) against the reference
+    convolution: the output is relu(reference), and the gradients are the reference's for gy
+    masked where the fused output is not positive (that mask, not the reference's, so values
+    that round to 0 on one side and not the other cannot make the test flaky)."""
+    y = K.conv2d_forward(x, w, b, stride, padding, groups, relu=True, algorithm=algorithm)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    gx, gw, gb = K.conv2d_backward(x, w, gy, stride, padding, groups, need_bias=b is not None, algorithm=algorithm,
+                                   relu_output=y)
+    kw = dict(stride=stride, padding=padding, groups=groups)
+    y_ref, grads_ref = reference_op(lambda x, w, b: F.conv2d(x, w, b, **kw), [x, w, b], np.where(y > 0, gy, 0))
+    scale = np.sqrt(w[0].size)
+    close(y, np.maximum(y_ref, 0), dtype, scale=scale)
+    close(gx, grads_ref[0], dtype, scale=scale)
+    close(gw, grads_ref[1], dtype, scale=np.sqrt(gy[:, 0].size))
+    if b is not None:
+        close(gb, grads_ref[2], dtype, scale=np.sqrt(gy[:, 0].size))
+    else:
+        assert gb is None
+
+
+@pytest.mark.parametrize("many_chunks", [False, True], ids=["own chunks", "one image per chunk"])
+@given(geo=conv_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_conv2d_kernels_fused_with_relu_equal_reference(many_chunks, geo, bias, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((geo["n"], geo["cin"], geo["h"], geo["w"])).astype(dtype)
+    w = rng.standard_normal((geo["cout"], geo["cin"] // geo["groups"], *geo["k"])).astype(dtype)
+    b = rng.standard_normal(geo["cout"]).astype(dtype) if bias else None
+    with conv_chunking(many_chunks):
+        check_fused_relu_conv(x, w, b, geo["stride"], geo["padding"], geo["groups"], dtype, rng)
+
+
 @st.composite
 def winograd_geometries(draw):
     """3x3 stride-1 convolutions (those Winograd's F(2x2, 3x3) handles), odd and even sizes."""
@@ -187,6 +238,17 @@ def test_conv2d_3x3_kernels_equal_reference_with_either_algorithm(algorithm, geo
     close(gw, grads_ref[1], dtype, scale=np.sqrt(gy[:, 0].size))
     if bias:
         close(gb, grads_ref[2], dtype, scale=np.sqrt(gy[:, 0].size))
+
+
+
+@pytest.mark.parametrize("algorithm", ["winograd", "im2col"])
+@given(geo=winograd_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_conv2d_3x3_kernels_fused_with_relu_equal_reference(algorithm, geo, bias, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((geo["n"], geo["cin"], geo["h"], geo["w"])).astype(dtype)
+    w = rng.standard_normal((geo["cout"], geo["cin"] // geo["groups"], 3, 3)).astype(dtype)
+    b = rng.standard_normal(geo["cout"]).astype(dtype) if bias else None
+    check_fused_relu_conv(x, w, b, (1, 1), geo["padding"], geo["groups"], dtype, rng, algorithm)
 
 
 def test_winograd_only_where_it_applies():
@@ -511,6 +573,14 @@ OPS = {
                             lambda x: F.local_response_norm(x, 5, alpha=0.1, groups=2)),
     "relu": (lambda rng, d: [distinct_values(rng, (3, 7))], F.relu),
     "linear": (lambda rng, d: [rng.standard_normal((4, 7)), rng.standard_normal((5, 7)), rng.standard_normal(5)], F.linear),
+    "conv2d_relu": (lambda rng, d: [rng.standard_normal((2, 4, 9, 9)), rng.standard_normal((6, 2, 3, 3)),
+                                    rng.standard_normal(6)],
+                    lambda x, w, b: F.conv2d_relu(x, w, b, stride=2, padding=1, groups=2)),
+    "conv2d_relu_winograd": (lambda rng, d: [rng.standard_normal((2, 4, 7, 7)), rng.standard_normal((6, 2, 3, 3)),
+                                             rng.standard_normal(6)],
+                             lambda x, w, b: F.conv2d_relu(x, w, b, stride=1, padding=1, groups=2)),
+    "linear_relu": (lambda rng, d: [rng.standard_normal((4, 7)), rng.standard_normal((5, 7)), rng.standard_normal(5)],
+                    F.linear_relu),
     "dropout": (lambda rng, d: [rng.standard_normal((4, 9))],
                 lambda x: F.dropout(x, 0.5, mask=np.arange(36).reshape(4, 9) % 3 > 0)),
 }
@@ -546,6 +616,27 @@ def test_leaf_keeps_an_op_made_gradient_without_copying_but_never_a_shared_one(b
     assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
     a.grad.numpy()[0] = 99.0
     assert b.grad.numpy()[0] == 1.0
+
+
+
+def test_fused_relu_ops_only_on_the_fast_path():
+    """conv2d_relu / linear_relu are one fused node with the fast backend, and exactly the
+    reference's two ops (conv or linear, then ReLU) otherwise or without a bias."""
+    rng = np.random.default_rng(0)
+    x = mt.tensor(rng.standard_normal((1, 2, 5, 5)).astype(np.float32), requires_grad=True)
+    w = mt.tensor(rng.standard_normal((2, 2, 3, 3)).astype(np.float32), requires_grad=True)
+    b = mt.tensor(np.zeros(2, np.float32), requires_grad=True)
+    v = mt.tensor(rng.standard_normal((3, 4)).astype(np.float32), requires_grad=True)
+    fw, fb = mt.tensor(rng.standard_normal((5, 4)).astype(np.float32)), mt.tensor(np.zeros(5, np.float32))
+    with use_backend("fast"):
+        assert grad_fn_name(F.conv2d_relu(x, w, b, padding=1)) == "Conv2dReLU"
+        assert grad_fn_name(F.linear_relu(v, fw, fb)) == "LinearReLU"
+        assert grad_fn_name(F.conv2d_relu(x, w, None, padding=1)) == "ReLU"
+    with use_backend("reference"):
+        assert grad_fn_name(F.conv2d_relu(x, w, b, padding=1)) == "ReLU"
+        assert grad_fn_name(F.linear_relu(v, fw, fb)) == "ReLU"
+    with pytest.raises(ValueError, match="conv2d: expected bias of shape"):
+        F.conv2d_relu(x, w, mt.tensor(np.zeros(3, np.float32)))
 
 
 def test_op_records_which_path_it_took():

@@ -160,3 +160,23 @@ def nchw_to_rows(g, rows, bias_grad, n_start, n_count):
                 dst[q] = v
                 total += v
         bias_grad[o] += total
+
+
+@kernel
+def nchw_to_rows_relu(g, y, rows, bias_grad, n_start, n_count):
+    """``nchw_to_rows`` for a convolution fused with a ReLU: the gradient passes only where the
+    fused output ``y`` (N, O, P) is positive, i.e. rows[o, n*P + q] = g[n_start + n, o, q] where
+    y[n_start + n, o, q] > 0, else 0 (the ReLU's backward pass and the move in one)."""
+    o_count, p = g.shape[1], g.shape[2]
+    zero = g.dtype.type(0)
+    for o in range(o_count):
+        total = 0.0
+        for n in range(n_count):
+            src = g[n_start + n, o]
+            out = y[n_start + n, o]
+            dst = rows[o, n * p:(n + 1) * p]
+            for q in range(p):
+                v = src[q] if out[q] > zero else zero
+                dst[q] = v
+                total += v
+        bias_grad[o] += total

@@ -31,7 +31,8 @@ import numpy as np
 
 from .. import nn
 from .. import random as mt_random
-from ..ops.activation import relu
+from ..ops.conv import conv2d_relu
+from ..ops.linear import linear_relu
 from ..ops.pool import max_pool2d
 from ..ops.shape import flatten
 
@@ -66,25 +67,25 @@ class AlexNet(nn.Module):
         conv1, pool1, conv2, pool2, conv3, conv4, conv5, pool5, fc6, fc7, fc8 (the logits)."""
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"AlexNet: expected input of shape (N, 3, 224, 224), got {x.shape}")
-        x = self.lrn(relu(self.conv1(x)))
+        x = self.lrn(_conv_relu(self.conv1, x))
         yield "conv1", x
         x = max_pool2d(x, 3, 2)
         yield "pool1", x
-        x = self.lrn(relu(self.conv2(x)))
+        x = self.lrn(_conv_relu(self.conv2, x))
         yield "conv2", x
         x = max_pool2d(x, 3, 2)
         yield "pool2", x
-        x = relu(self.conv3(x))
+        x = _conv_relu(self.conv3, x)
         yield "conv3", x
-        x = relu(self.conv4(x))
+        x = _conv_relu(self.conv4, x)
         yield "conv4", x
-        x = relu(self.conv5(x))
+        x = _conv_relu(self.conv5, x)
         yield "conv5", x
         x = max_pool2d(x, 3, 2)
         yield "pool5", x
-        x = relu(self.fc6(flatten(x, 1)))
+        x = _linear_relu(self.fc6, flatten(x, 1))
         yield "fc6", x
-        x = relu(self.fc7(self.drop(x)))
+        x = _linear_relu(self.fc7, self.drop(x))
         yield "fc7", x
         yield "fc8", self.fc8(self.drop(x))
 
@@ -93,6 +94,16 @@ class AlexNet(nn.Module):
         for _, x in self.stages(x):
             pass
         return x
+
+
+def _conv_relu(conv, x):
+    """relu(conv(x)); with the 'fast' CPU backend one fused op (bias + ReLU written with the
+    output, the ReLU's mask applied as the gradient is read), else the two ops."""
+    return conv2d_relu(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.groups)
+
+
+def _linear_relu(fc, x):
+    return linear_relu(x, fc.weight, fc.bias)
 
 
 def param_shapes(num_classes=1000):

@@ -1,14 +1,15 @@
 """The functional API (``import minitorch_alex.nn.functional as F``): ops on Tensors."""
 from ..ops.activation import log_softmax, relu, softmax
-from ..ops.conv import conv2d
+from ..ops.conv import conv2d, conv2d_relu
 from ..ops.dropout import dropout
-from ..ops.linear import linear
+from ..ops.linear import linear, linear_relu
 from ..ops.loss import cross_entropy
 from ..ops.lrn import local_response_norm
 from ..ops.pool import max_pool2d
 from ..ops.shape import concat, flatten, split
 
 __all__ = [
-    "concat", "conv2d", "cross_entropy", "dropout", "flatten", "linear", "local_response_norm",
+    "concat", "conv2d", "conv2d_relu", "cross_entropy", "dropout", "flatten", "linear", "linear_relu",
+    "local_response_norm",
     "log_softmax", "max_pool2d", "relu", "softmax", "split",
 ]

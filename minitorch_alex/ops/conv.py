@@ -88,12 +88,29 @@ class Conv2d(Function):
         return (gx, gw, gb) if self.has_bias else (gx, gw)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
-    """Convolve ``x`` (N, C, H, W) with ``weight`` (O, C/groups, kh, kw); returns (N, O, OH, OW).
+class Conv2dReLU(Function):
+    """relu(conv2d(x, weight) + bias) as one op, for NumPy inputs on the 'fast' backend only
+    (``conv2d_relu`` picks it): the ReLU rides along in the kernel that writes the output, and
+    its backward mask in the one that reads gy, so neither the pre-activation map nor a separate
+    ReLU pass (forward or backward) exists. Keeps x and the output, as conv + ReLU did."""
 
-    ``stride`` and ``padding`` are an int or a (height, width) pair; padding is with zeros.
-    """
-    op = "conv2d"
+    fresh_grads = True
+
+    def forward(self, x, weight, bias, stride=(1, 1), padding=(0, 0), groups=1):
+        x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
+        self.x, self.weight, self.stride, self.padding, self.groups = x, weight, stride, padding, groups
+        self.y = cpu_kernels().conv2d_forward(x, weight, bias, stride, padding, groups, relu=True)
+        return self.y
+
+    def backward(self, gy):
+        need = self.needs_input_grad
+        return cpu_kernels().conv2d_backward(self.x, self.weight, gy, self.stride, self.padding, self.groups,
+                                             need_x=need[0], need_weight=need[1], need_bias=need[2],
+                                             relu_output=self.y)
+
+
+def _check_conv2d(x, weight, bias, stride, padding, groups, op):
+    """Validate conv2d's arguments; returns (stride, padding) as pairs."""
     stride, padding = pair(stride, "stride", op), pair(padding, "padding", op)
     check_rank(x, 4, "(N, C, H, W)", op)
     check_float(x, op)
@@ -114,8 +131,28 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
     hp, wp = h + 2 * padding[0], w + 2 * padding[1]
     if kh > hp or kw > wp:
         raise ValueError(f"{op}: kernel {kh}x{kw} is larger than the padded input {hp}x{wp} (input {h}x{w}, padding {padding})")
+    if bias is not None and bias.shape != (o,):
+        raise ValueError(f"{op}: expected bias of shape ({o},), got {bias.shape}")
+    return stride, padding
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
+    """Convolve ``x`` (N, C, H, W) with ``weight`` (O, C/groups, kh, kw); returns (N, O, OH, OW).
+
+    ``stride`` and ``padding`` are an int or a (height, width) pair; padding is with zeros.
+    """
+    stride, padding = _check_conv2d(x, weight, bias, stride, padding, groups, "conv2d")
     if bias is not None:
-        if bias.shape != (o,):
-            raise ValueError(f"{op}: expected bias of shape ({o},), got {bias.shape}")
         return Conv2d.apply(x, weight, bias, stride=stride, padding=padding, groups=groups)
     return Conv2d.apply(x, weight, stride=stride, padding=padding, groups=groups)
+
+
+def conv2d_relu(x, weight, bias=None, stride=1, padding=0, groups=1):
+    """``relu(conv2d(x, weight, bias, ...))``: one fused op (``Conv2dReLU``) for NumPy
+    float32/float64 tensors with the 'fast' backend, else exactly the two ops."""
+    from .activation import relu
+
+    stride, padding = _check_conv2d(x, weight, bias, stride, padding, groups, "conv2d")
+    if bias is not None and use_fast(x.data, weight.data, bias.data) and x.dtype == weight.dtype == bias.dtype:
+        return Conv2dReLU.apply(x, weight, bias, stride=stride, padding=padding, groups=groups)
+    return relu(conv2d(x, weight, bias, stride, padding, groups))
