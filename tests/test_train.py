@@ -38,6 +38,17 @@ def make_trainer(out, epochs=2, seed=0, **kw):
     return Trainer(cfg, train, val, train.classes, model=small_net())
 
 
+def crash_after_checkpoint_of_step(trainer, step):
+    """Make ``trainer`` raise KeyboardInterrupt right after it has saved the checkpoint of ``step``."""
+    def save(name="last.npz", _orig=trainer.save):
+        path = _orig(name)
+        if trainer.step == step:
+            raise KeyboardInterrupt
+        return path
+
+    trainer.save = save
+
+
 def params(trainer):
     return {k: v.copy() for k, v in trainer.model.state_dict().items()}
 
@@ -65,14 +76,7 @@ def test_resume_in_the_middle_of_an_epoch(tmp_path):
     straight = make_trainer(tmp_path / "a", epochs=1)
     straight.fit(echo=lambda *_: None)
     cut = make_trainer(tmp_path / "b", epochs=1, save_every=2)
-
-    def stop_after_save(name="last.npz", _orig=cut.save):  # simulate a crash after step 2's checkpoint
-        path = _orig(name)
-        if cut.step == 2:
-            raise KeyboardInterrupt
-        return path
-
-    cut.save = stop_after_save
+    crash_after_checkpoint_of_step(cut, 2)
     with pytest.raises(KeyboardInterrupt):
         cut.fit(echo=lambda *_: None)
     resumed = make_trainer(tmp_path / "b", epochs=1)
@@ -109,15 +113,7 @@ def test_cosine_schedule_after_warmup_and_its_exact_resume(tmp_path):
     assert straight.optimizer.lr == 0.01
 
     first = make_trainer(tmp_path / "b", epochs=3, warmup_steps=2, schedule="cosine", save_every=4)
-    original_save = first.save
-
-    def crash_after_step_4(name="last.npz"):
-        path = original_save(name)
-        if first.step == 4:
-            raise KeyboardInterrupt
-        return path
-
-    first.save = crash_after_step_4
+    crash_after_checkpoint_of_step(first, 4)
     with pytest.raises(KeyboardInterrupt):
         first.fit(echo=lambda *_: None)
     second = make_trainer(tmp_path / "b", epochs=3, warmup_steps=2, schedule="cosine")
