@@ -272,12 +272,7 @@ def test_two_tower_same_parameters_after_sgd_steps(devices, two_tower_batch):
 
     x, y = two_tower_batch
     single, split = tt.make_pair(devices)
-    opts = [mt.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4) for m in (single, split)]
-    for _ in range(2):
-        for model, opt in zip((single, split), opts):
-            opt.zero_grad()
-            F.cross_entropy(model(mt.tensor(x)), y).backward()
-            opt.step()
+    tt.sgd_steps_on_both(single, split, x, y)
     after = split.state_dict()
     for name, value in single.state_dict().items():
         np.testing.assert_allclose(after[name], value, rtol=1e-10, atol=1e-14, err_msg=name)

@@ -75,16 +75,21 @@ def test_same_parameters_after_sgd_steps_with_momentum(batch):
     x, y = batch
     single, split = make_pair(("cpu:0", "cpu:1"))
     initial = {k: v.copy() for k, v in single.state_dict().items()}
-    opts = [mt.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4) for m in (single, split)]
-    for _ in range(2):  # two steps: the second one uses the velocity
-        for model, opt in zip((single, split), opts):
-            opt.zero_grad()
-            F.cross_entropy(model(mt.tensor(x)), y).backward()
-            opt.step()
+    sgd_steps_on_both(single, split, x, y)
     after = split.state_dict()
     for name, value in single.state_dict().items():
         np.testing.assert_allclose(after[name], value, rtol=1e-10, atol=1e-14, err_msg=name)
         assert not np.array_equal(value, initial[name]), name  # the steps did move every parameter
+
+
+def sgd_steps_on_both(single, split, x, y, steps=2):
+    """``steps`` SGD steps with momentum on each model (two: the second one uses the velocity)."""
+    opts = [mt.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4) for m in (single, split)]
+    for _ in range(steps):
+        for model, opt in zip((single, split), opts):
+            opt.zero_grad()
+            F.cross_entropy(model(mt.tensor(x)), y).backward()
+            opt.step()
 
 
 def test_bytes_copied_equal_the_papers_cross_tower_traffic(batch):
