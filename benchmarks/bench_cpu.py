@@ -725,8 +725,8 @@ def _conv_profile(per_fw, mt_name, pt_name, both):
              f"NumPy's sgemm (OpenBLAS) reaches {gemm['sgemm_2048_gflops']:.0f} GFLOP/s at 2048^3 here. "
              "'im2col GEMMs' is the time of the forward, weight-gradient and input-gradient GEMMs alone "
              "(conv1: no input gradient) of a direct im2col convolution of the batch; GFLOP/s count "
-             "direct-convolution FLOPs, so Winograd layers (conv3-5: F(2x2, 3x3), 0.52x the multiply-adds) "
-             "can exceed the GEMM rate.", "",
+             "direct-convolution FLOPs, so layers computed with fewer multiply-adds can exceed the GEMM rate: "
+             "conv2 in the frequency domain (0.10x), conv3-5 by Winograd's F(2x2, 3x3) (0.52x).", "",
              "| layer | direct GFLOP | im2col GEMMs alone (ms) | mt total (ms) | mt GFLOP/s | torch total (ms) | torch GFLOP/s |"
              " torch time / GEMMs alone |", "|---|---|---|---|---|---|---|---|"]
     for name in CONV_LAYERS:

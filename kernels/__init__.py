@@ -1,7 +1,7 @@
 """Hot loops of minitorch_alex, one sub-package per kind of device.
 
-* ``kernels.cpu``: numba kernels on NumPy arrays: im2col/col2im gathers and Winograd
-  F(2x2, 3x3) transforms for convolution, fused LRN, max-pool with argmax, ReLU, dropout, the
+* ``kernels.cpu``: numba kernels on NumPy arrays: im2col/col2im gathers, Winograd F(2x2, 3x3)
+  transforms and DFTs-as-GEMMs (products in the frequency domain) for convolution, fused LRN, max-pool with argmax, ReLU, dropout, the
   fused SGD update, and the thread pool that runs them next to a single-threaded BLAS.
   ``minitorch_alex.backend`` decides whether the ops call them ("fast") or run their readable
   NumPy reference ("reference").

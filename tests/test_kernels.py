@@ -27,6 +27,7 @@ from strategies import distinct_values
 
 K = pytest.importorskip("kernels.cpu")
 conv_kernels = pytest.importorskip("kernels.cpu.conv")
+fourier = pytest.importorskip("kernels.cpu.fourier")
 
 DTYPES = [np.float32, np.float64]
 dtypes = st.sampled_from(DTYPES)
@@ -149,6 +150,7 @@ def conv_chunking(many_chunks):
         if many_chunks:
             patch.setattr(conv_kernels, "TARGET_BYTES", 1)
             patch.setattr(conv_kernels, "MIN_COLUMNS", 1)
+            patch.setattr(fourier, "CHUNK_IMAGES", 1)
         yield
 
 
@@ -226,7 +228,7 @@ def test_conv2d_3x3_kernels_equal_reference_with_either_algorithm(algorithm, geo
     w = rng.standard_normal((geo["cout"], geo["cin"] // geo["groups"], 3, 3)).astype(dtype)
     b = rng.standard_normal(geo["cout"]).astype(dtype) if bias else None
     args = ((1, 1), geo["padding"], geo["groups"])
-    assert conv_kernels.use_winograd((3, 3), *args[:2], algorithm) == (algorithm == "winograd")
+    assert conv_kernels.choose_algorithm((3, 3), *args[:2], algorithm) == algorithm
     y = K.conv2d_forward(x, w, b, *args, relu=relu, algorithm=algorithm)
     gy = rng.standard_normal(y.shape).astype(dtype)
     kw = dict(stride=1, padding=geo["padding"], groups=geo["groups"])
@@ -251,18 +253,91 @@ def test_conv2d_3x3_kernels_fused_with_relu_equal_reference(algorithm, geo, bias
     check_fused_relu_conv(x, w, b, (1, 1), geo["padding"], geo["groups"], dtype, rng, algorithm)
 
 
-def test_winograd_only_where_it_applies():
-    assert conv_kernels.use_winograd((3, 3), (1, 1), (1, 1))  # 'auto' takes it for AlexNet's conv3-5
-    assert not conv_kernels.use_winograd((5, 5), (1, 1), (2, 2))
-    assert not conv_kernels.use_winograd((3, 3), (2, 2), (1, 1))
-    assert not conv_kernels.use_winograd((3, 3), (1, 1), (3, 3))  # the input gradient would need padding -1
+@st.composite
+def stride1_geometries(draw):
+    """Stride-1 convolutions of every kernel size up to 6 and every padding up to k + 1 (the
+    Fourier algorithm handles them all), odd and even sizes, sometimes wider than tall."""
+    groups = draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    ph, pw = draw(st.integers(0, kh + 1)), draw(st.integers(0, kw + 1))
+    return dict(n=draw(st.integers(1, 4)), cin=groups * draw(st.integers(1, 3)), cout=groups * draw(st.integers(1, 3)),
+                h=draw(st.integers(max(1, kh - 2 * ph), 12)), w=draw(st.integers(max(1, kw - 2 * pw), 12)), k=(kh, kw),
+                stride=(1, 1), padding=(ph, pw), groups=groups)
+
+
+@pytest.mark.parametrize("many_chunks", [False, True], ids=["own chunks", "one image per chunk"])
+@given(geo=stride1_geometries(), bias=st.booleans(), relu=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_conv2d_fourier_kernels_equal_reference(many_chunks, geo, bias, relu, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((geo["n"], geo["cin"], geo["h"], geo["w"])).astype(dtype)
+    w = rng.standard_normal((geo["cout"], geo["cin"] // geo["groups"], *geo["k"])).astype(dtype)
+    b = rng.standard_normal(geo["cout"]).astype(dtype) if bias else None
+    args = ((1, 1), geo["padding"], geo["groups"])
+    with conv_chunking(many_chunks):
+        y = K.conv2d_forward(x, w, b, *args, relu=relu, algorithm="fourier")
+        gy = rng.standard_normal(y.shape).astype(dtype)
+        gx, gw, gb = K.conv2d_backward(x, w, gy, *args, need_bias=bias, algorithm="fourier")
+    kw = dict(stride=1, padding=geo["padding"], groups=geo["groups"])
+    y_ref, grads_ref = reference_op(lambda x, w, b: F.conv2d(x, w, b, **kw), [x, w, b], gy)
+    scale = np.sqrt(w[0].size)
+    close(y, np.maximum(y_ref, 0) if relu else y_ref, dtype, scale=scale)
+    close(gx, grads_ref[0], dtype, scale=scale)
+    close(gw, grads_ref[1], dtype, scale=np.sqrt(gy[:, 0].size))
+    if bias:
+        close(gb, grads_ref[2], dtype, scale=np.sqrt(gy[:, 0].size))
+
+
+@given(geo=stride1_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_conv2d_fourier_kernels_fused_with_relu_equal_reference(geo, bias, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((geo["n"], geo["cin"], geo["h"], geo["w"])).astype(dtype)
+    w = rng.standard_normal((geo["cout"], geo["cin"] // geo["groups"], *geo["k"])).astype(dtype)
+    b = rng.standard_normal(geo["cout"]).astype(dtype) if bias else None
+    check_fused_relu_conv(x, w, b, (1, 1), geo["padding"], geo["groups"], dtype, rng, "fourier")
+
+
+def test_conv2d_fourier_backward_reuses_the_forward_spectrum_only_while_it_is_intact():
+    """The backward takes the weights' spectrum its forward left in the workspace, unless another
+    forward has overwritten it since: then it must compute it again, not use the other's."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 4, 9, 9))
+    w_a, w_b = rng.standard_normal((6, 2, 5, 5)), rng.standard_normal((6, 2, 5, 5))
+    gy = rng.standard_normal((3, 6, 9, 9))
+    args = ((1, 1), (2, 2), 2)
+    fresh = {name: K.conv2d_backward(x, w, gy, *args) for name, w in (("a", w_a), ("b", w_b))}
+    saved_a, saved_b = {}, {}
+    K.conv2d_forward(x, w_a, None, *args, saved=saved_a)
+    K.conv2d_forward(x, w_b, None, *args, saved=saved_b)  # same shapes: overwrites a's spectrum
+    assert saved_a["h"] != saved_b["h"] == fourier._tokens.h
+    calls, matmul_cols = [], fourier._matmul_cols
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fourier, "_matmul_cols", lambda *a: (calls.append(a[0].shape), matmul_cols(*a)))
+        for name, saved, w in (("b", saved_b, w_b), ("a", saved_a, w_a)):
+            got = K.conv2d_backward(x, w, gy, *args, saved=saved)
+            for g, want in zip(got, fresh[name]):
+                np.testing.assert_array_equal(g, want)
+    spectrum_products = [shape for shape in calls if shape == fourier.plan(9, 9, 5, 5, 2, 2, "<f8").col_taps.shape]
+    assert len(spectrum_products) == 1  # b reused its spectrum, a had to compute its own
+
+
+def test_each_algorithm_only_where_it_applies():
+    choose = conv_kernels.choose_algorithm
+    assert choose((3, 3), (1, 1), (1, 1)) == "winograd"  # 'auto', AlexNet's conv3-5
+    assert choose((5, 5), (1, 1), (2, 2)) == "fourier"  # conv2
+    assert choose((11, 11), (4, 4), (2, 2)) == "im2col"  # conv1: strided
+    assert choose((1, 1), (1, 1), (0, 0)) == "im2col"  # a 1x1 convolution is one GEMM already
+    assert choose((3, 3), (1, 1), (3, 3)) == "im2col"  # Winograd's input gradient would need padding -1
+    assert choose((3, 3), (1, 1), (3, 3), "fourier") == "fourier"
+    assert choose((3, 3), (2, 2), (1, 1)) == "im2col"
     with pytest.raises(ValueError, match="Winograd F"):
-        conv_kernels.use_winograd((11, 11), (4, 4), (2, 2), "winograd")
+        choose((11, 11), (4, 4), (2, 2), "winograd")
+    with pytest.raises(ValueError, match="Fourier algorithm needs stride 1, got stride \\(4, 4\\)"):
+        choose((11, 11), (4, 4), (2, 2), "fourier")
     with pytest.raises(ValueError, match="algorithm must be one of"):
-        conv_kernels.use_winograd((3, 3), (1, 1), (1, 1), "fft")
+        choose((3, 3), (1, 1), (1, 1), "fft")
 
 
-@pytest.mark.parametrize("algorithm", ["im2col", "winograd"])
+@pytest.mark.parametrize("algorithm", ["im2col", "winograd", "fourier"])
 def test_conv2d_weight_gradient_has_the_same_bits_whichever_thread_takes_which_chunk(algorithm):
     """Exact --resume needs bit-identical steps: the cross-chunk sums may not depend on scheduling."""
     from kernels.cpu import parallel
@@ -283,6 +358,7 @@ def test_conv2d_weight_gradient_has_the_same_bits_whichever_thread_takes_which_c
     with conv_chunking(True), pytest.MonkeyPatch.context() as patch:
         patch.setattr(conv_kernels, "im2col_into", late(conv_kernels.im2col_into))
         patch.setattr(conv_kernels.winograd, "grad_output_transform", late(conv_kernels.winograd.grad_output_transform))
+        patch.setattr(fourier, "transpose_into", late(fourier.transpose_into))
         saved = parallel.get_num_threads()
         parallel.set_num_threads(4)
         try:

@@ -36,6 +36,12 @@ def relu_forward(x):
     return y
 
 
+def relu_inplace(x):
+    """x = max(x, 0) in place (x C-contiguous)."""
+    x1 = x.reshape(-1)
+    run_parallel(lambda r: _relu(x1[r[0]:r[1]], x1[r[0]:r[1]]), elementwise_ranges(x.size))
+
+
 def relu_backward(y, gy):
     """gy where y > 0, else 0; y is the forward output, gy of the same shape."""
     gx = np.empty_like(y)

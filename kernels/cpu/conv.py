@@ -23,23 +23,30 @@ Chunks are big enough for efficient GEMMs (>= ``MIN_COLUMNS`` columns), small en
 thread's column matrix stays near ``TARGET_BYTES`` (cache-sized), and there are at least as
 many chunks as threads.
 
-3x3 stride-1 layers (AlexNet's conv3-5) use Winograd's F(2x2, 3x3) instead (``winograd.py``),
-for all three products, with the same chunking: about half the multiply-adds of im2col.
-``algorithm`` ('auto', 'im2col', 'winograd') picks explicitly; 'auto' takes Winograd where it
-applies.
+Stride-1 layers use fewer multiply-adds than im2col's:
+
+* 3x3 (AlexNet's conv3-5): Winograd's F(2x2, 3x3) (``winograd.py``) for all three products, with
+  the same chunking: about half the multiply-adds.
+* larger kernels (conv2, 5x5): products in the frequency domain (``fourier.py``): 0.1x the
+  multiply-adds for conv2, and DFTs done as GEMMs.
+
+``algorithm`` ('auto', 'im2col', 'winograd', 'fourier') picks explicitly; 'auto' takes the
+above where it applies and im2col elsewhere (1x1, strided, and kernels smaller than 3x3).
+For conv3-5 the Fourier path, also correct, measured slower than Winograd: their weight
+spectra (e.g. 88 MB for conv3) cost more memory traffic than the products save.
 """
 from __future__ import annotations
 
 
 import numpy as np
 
-from . import winograd
+from . import fourier, winograd
 from .activation import relu_backward
 from .im2col import col2im_into, im2col_into, nchw_to_rows, nchw_to_rows_relu, rows_to_nchw
 from .parallel import get_num_threads, run_parallel, run_parallel_accumulate, split_range
 from .workspace import workspace
 
-ALGORITHMS = ("auto", "im2col", "winograd")
+ALGORITHMS = ("auto", "im2col", "winograd", "fourier")
 
 TARGET_BYTES = 8 << 20  # column-matrix scratch per thread
 MIN_COLUMNS = 512  # fewer GEMM columns than this and the GEMM loses efficiency
@@ -72,20 +79,36 @@ def chunk_plan(n, k_rows, p, itemsize):
     return balanced_chunks(n, chunk_images(n, k_rows, p, itemsize))
 
 
-def use_winograd(kernel_size, stride, padding, algorithm="auto"):
+def choose_algorithm(kernel_size, stride, padding, algorithm="auto"):
+    """'im2col', 'winograd' or 'fourier' for this geometry; ``algorithm`` other than 'auto' is
+    checked to apply."""
     if algorithm not in ALGORITHMS:
         raise ValueError(f"conv2d: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    ok = winograd.eligible(kernel_size, stride, padding)
-    if algorithm == "winograd" and not ok:
+    kernel_size, stride, padding = tuple(kernel_size), tuple(stride), tuple(padding)
+    winograd_ok = winograd.eligible(kernel_size, stride, padding)
+    fourier_ok = fourier.eligible(kernel_size, stride, padding)
+    if algorithm == "winograd" and not winograd_ok:
         raise ValueError(f"conv2d: Winograd F(2x2, 3x3) needs 3x3 kernels, stride 1 and padding <= 2, got "
-                         f"kernel {tuple(kernel_size)}, stride {tuple(stride)}, padding {tuple(padding)}")
-    return ok and algorithm != "im2col"
+                         f"kernel {kernel_size}, stride {stride}, padding {padding}")
+    if algorithm == "fourier" and not fourier_ok:
+        raise ValueError(f"conv2d: the Fourier algorithm needs stride 1, got stride {stride}")
+    if algorithm != "auto":
+        return algorithm
+    if winograd_ok:
+        return "winograd"
+    if fourier_ok and kernel_size[0] * kernel_size[1] > 9:
+        return "fourier"
+    return "im2col"
 
 
-def conv2d_forward(x, weight, bias, stride, padding, groups, relu=False, algorithm="auto"):
-    """y (N, O, OH, OW) = conv(x, weight) + bias, then ReLU if ``relu``. x, weight C-contiguous."""
-    if use_winograd(weight.shape[2:], stride, padding, algorithm):
+def conv2d_forward(x, weight, bias, stride, padding, groups, relu=False, algorithm="auto", saved=None):
+    """y (N, O, OH, OW) = conv(x, weight) + bias, then ReLU if ``relu``. x, weight C-contiguous.
+    ``saved``: an optional dict to hand to the matching ``conv2d_backward`` (what it can reuse)."""
+    algorithm = choose_algorithm(weight.shape[2:], stride, padding, algorithm)
+    if algorithm == "winograd":
         return _winograd_forward(x, weight, bias, padding, groups, relu)
+    if algorithm == "fourier":
+        return fourier.conv2d_forward(x, weight, bias, padding, groups, relu, saved)
     n, c, h, w = x.shape
     o, cg, kh, kw = weight.shape
     (sh, sw), (ph, pw) = stride, padding
@@ -113,18 +136,22 @@ def conv2d_forward(x, weight, bias, stride, padding, groups, relu=False, algorit
 
 
 def conv2d_backward(x, weight, gy, stride, padding, groups, need_x=True, need_weight=True, need_bias=True,
-                    algorithm="auto", relu_output=None):
+                    algorithm="auto", relu_output=None, saved=None):
     """(gx, gweight, gbias) for y = conv2d(x, weight) + bias and output gradient gy (N, O, OH, OW).
 
     Entries not needed are None. gbias is summed in float64 and returned in x's dtype.
     ``relu_output``: for a convolution fused with a ReLU (``conv2d_forward(..., relu=True)``),
     its output; gy is then the gradient of the ReLU's output and passes only where that output
     is positive (on the im2col path inside the move of gy into the GEMM layout, at no extra pass).
+    ``saved``: the dict given to the forward call, if any.
     """
-    if use_winograd(weight.shape[2:], stride, padding, algorithm):
-        if relu_output is not None:
-            gy = relu_backward(relu_output, gy)
+    algorithm = choose_algorithm(weight.shape[2:], stride, padding, algorithm)
+    if algorithm != "im2col" and relu_output is not None:
+        gy = relu_backward(relu_output, gy)
+    if algorithm == "winograd":
         return _winograd_backward(x, weight, np.ascontiguousarray(gy), padding, groups, need_x, need_weight, need_bias)
+    if algorithm == "fourier":
+        return fourier.conv2d_backward(x, weight, gy, padding, groups, need_x, need_weight, need_bias, saved)
     n, c, h, w = x.shape
     o, cg, kh, kw = weight.shape
     (sh, sw), (ph, pw) = stride, padding

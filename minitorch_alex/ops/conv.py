@@ -13,7 +13,8 @@ i.e. the same Y = X·W, dX = dY·Wᵀ, dW = Xᵀ·dY as a fully connected layer.
 With the 'fast' backend (``minitorch_alex.backend``) NumPy inputs go to ``kernels.cpu.conv``
 instead: the same products, computed a chunk of images at a time with numba im2col/col2im
 gathers, keeping only x (not the column matrix) for the backward pass; 3x3 stride-1 layers use
-Winograd's F(2x2, 3x3), which needs about half the multiply-adds. CuPy inputs go to
+Winograd's F(2x2, 3x3), which needs about half the multiply-adds, and larger stride-1 kernels
+(conv2) products in the frequency domain. CuPy inputs go to
 ``kernels.cuda``: CUDA im2col/col2im gathers, the groups' GEMMs as one batched cuBLAS call, and
 the move to NCHW with the bias added in the same pass.
 """
@@ -36,8 +37,8 @@ class Conv2d(Function):
         if self.fast:
             x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
             self.x, self.weight, self.stride, self.padding, self.groups = x, weight, stride, padding, groups
-            self.has_bias = bias is not None
-            return cpu_kernels().conv2d_forward(x, weight, bias, stride, padding, groups)
+            self.has_bias, self.saved = bias is not None, {}
+            return cpu_kernels().conv2d_forward(x, weight, bias, stride, padding, groups, saved=self.saved)
         self.cuda = use_cuda(x, weight, bias)
         if self.cuda:  # keeps the column matrix, as the reference does
             y, self.col = cuda_kernels().conv2d_forward(x, weight, bias, stride, padding, groups)
@@ -64,7 +65,7 @@ class Conv2d(Function):
             need = self.needs_input_grad
             gx, gw, gb = cpu_kernels().conv2d_backward(
                 self.x, self.weight, gy, self.stride, self.padding, self.groups,
-                need_x=need[0], need_weight=need[1], need_bias=self.has_bias and need[2])
+                need_x=need[0], need_weight=need[1], need_bias=self.has_bias and need[2], saved=self.saved)
             return (gx, gw, gb) if self.has_bias else (gx, gw)
         if self.cuda:
             need = self.needs_input_grad
@@ -99,14 +100,15 @@ class Conv2dReLU(Function):
     def forward(self, x, weight, bias, stride=(1, 1), padding=(0, 0), groups=1):
         x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
         self.x, self.weight, self.stride, self.padding, self.groups = x, weight, stride, padding, groups
-        self.y = cpu_kernels().conv2d_forward(x, weight, bias, stride, padding, groups, relu=True)
+        self.saved = {}
+        self.y = cpu_kernels().conv2d_forward(x, weight, bias, stride, padding, groups, relu=True, saved=self.saved)
         return self.y
 
     def backward(self, gy):
         need = self.needs_input_grad
         return cpu_kernels().conv2d_backward(self.x, self.weight, gy, self.stride, self.padding, self.groups,
                                              need_x=need[0], need_weight=need[1], need_bias=need[2],
-                                             relu_output=self.y)
+                                             relu_output=self.y, saved=self.saved)
 
 
 def _check_conv2d(x, weight, bias, stride, padding, groups, op):
