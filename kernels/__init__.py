@@ -1,8 +1,9 @@
 """Hot loops of minitorch_alex, one sub-package per kind of device.
 
-* ``kernels.cpu``: numba kernels on NumPy arrays: im2col/col2im gathers, Winograd F(2x2, 3x3)
-  transforms and DFTs-as-GEMMs (products in the frequency domain) for convolution, fused LRN, max-pool with argmax, ReLU, dropout, the
-  fused SGD update, and the thread pool that runs them next to a single-threaded BLAS.
+* ``kernels.cpu``: numba kernels on NumPy arrays: im2col/col2im gathers, Winograd F(4x4, 3x3)
+  transforms and DFTs as GEMMs (products in the frequency domain) for convolution, fused LRN,
+  max-pool with argmax, ReLU, dropout, the fused SGD update, and the thread pool that runs them
+  next to a single-threaded BLAS.
   ``minitorch_alex.backend`` decides whether the ops call them ("fast") or run their readable
   NumPy reference ("reference").
 * ``kernels.cuda``: CUDA kernels (``kernels/cuda/*.cu``: im2col/col2im gathers, LRN, max-pool

@@ -178,6 +178,15 @@ def test_conv2d_kernels_equal_reference(many_chunks, geo, bias, dtype, seed):
 
 
 
+# F(4x4, 3x3)'s transforms have coefficients up to 8 and 1/24: in float32 its error is several times
+# that of the other algorithms (~1e-6 of the output's scale; the same trade cuDNN and oneDNN make)
+ATOL_FACTOR = {"winograd4": {np.float32: 5.0, np.float64: 1.0}}
+
+
+def atol_factor(algorithm, dtype):
+    return ATOL_FACTOR.get(algorithm, {}).get(dtype, 1.0)
+
+
 def check_fused_relu_conv(x, w, b, stride, padding, groups, dtype, rng, algorithm="auto"):
     """conv2d_forward(relu=True) and conv2d_backward(relu_output=y) against the reference
     convolution: the output is relu(reference), and the gradients are the reference's for gy
@@ -189,10 +198,11 @@ def check_fused_relu_conv(x, w, b, stride, padding, groups, dtype, rng, algorith
                                    relu_output=y)
     kw = dict(stride=stride, padding=padding, groups=groups)
     y_ref, grads_ref = reference_op(lambda x, w, b: F.conv2d(x, w, b, **kw), [x, w, b], np.where(y > 0, gy, 0))
-    scale = np.sqrt(w[0].size)
+    loose = atol_factor(algorithm, dtype)
+    scale = np.sqrt(w[0].size) * loose
     close(y, np.maximum(y_ref, 0), dtype, scale=scale)
     close(gx, grads_ref[0], dtype, scale=scale)
-    close(gw, grads_ref[1], dtype, scale=np.sqrt(gy[:, 0].size))
+    close(gw, grads_ref[1], dtype, scale=np.sqrt(gy[:, 0].size) * loose)
     if b is not None:
         close(gb, grads_ref[2], dtype, scale=np.sqrt(gy[:, 0].size))
     else:
@@ -212,7 +222,7 @@ def test_conv2d_kernels_fused_with_relu_equal_reference(many_chunks, geo, bias, 
 
 @st.composite
 def winograd_geometries(draw):
-    """3x3 stride-1 convolutions (those Winograd's F(2x2, 3x3) handles), odd and even sizes."""
+    """3x3 stride-1 convolutions (those Winograd's F(m x m, 3x3) handles), odd and even sizes."""
     groups = draw(st.integers(1, 3))
     ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
     return dict(n=draw(st.integers(1, 3)), cin=groups * draw(st.integers(1, 3)), cout=groups * draw(st.integers(1, 3)),
@@ -220,7 +230,7 @@ def winograd_geometries(draw):
                 stride=(1, 1), padding=(ph, pw), groups=groups)
 
 
-@pytest.mark.parametrize("algorithm", ["winograd", "im2col"])
+@pytest.mark.parametrize("algorithm", ["winograd", "winograd4", "im2col"])
 @given(geo=winograd_geometries(), bias=st.booleans(), relu=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_conv2d_3x3_kernels_equal_reference_with_either_algorithm(algorithm, geo, bias, relu, dtype, seed):
     rng = np.random.default_rng(seed)
@@ -233,17 +243,18 @@ def test_conv2d_3x3_kernels_equal_reference_with_either_algorithm(algorithm, geo
     gy = rng.standard_normal(y.shape).astype(dtype)
     kw = dict(stride=1, padding=geo["padding"], groups=geo["groups"])
     y_ref, grads_ref = reference_op(lambda x, w, b: F.conv2d(x, w, b, **kw), [x, w, b], gy)
-    scale = np.sqrt(w[0].size)
+    loose = atol_factor(algorithm, dtype)
+    scale = np.sqrt(w[0].size) * loose
     close(y, np.maximum(y_ref, 0) if relu else y_ref, dtype, scale=scale)
     gx, gw, gb = K.conv2d_backward(x, w, gy, *args, need_bias=bias, algorithm=algorithm)
     close(gx, grads_ref[0], dtype, scale=scale)
-    close(gw, grads_ref[1], dtype, scale=np.sqrt(gy[:, 0].size))
+    close(gw, grads_ref[1], dtype, scale=np.sqrt(gy[:, 0].size) * loose)
     if bias:
         close(gb, grads_ref[2], dtype, scale=np.sqrt(gy[:, 0].size))
 
 
 
-@pytest.mark.parametrize("algorithm", ["winograd", "im2col"])
+@pytest.mark.parametrize("algorithm", ["winograd", "winograd4", "im2col"])
 @given(geo=winograd_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_conv2d_3x3_kernels_fused_with_relu_equal_reference(algorithm, geo, bias, dtype, seed):
     rng = np.random.default_rng(seed)
@@ -322,7 +333,7 @@ def test_conv2d_fourier_backward_reuses_the_forward_spectrum_only_while_it_is_in
 
 def test_each_algorithm_only_where_it_applies():
     choose = conv_kernels.choose_algorithm
-    assert choose((3, 3), (1, 1), (1, 1)) == "winograd"  # 'auto', AlexNet's conv3-5
+    assert choose((3, 3), (1, 1), (1, 1)) == "winograd4"  # 'auto', AlexNet's conv3-5
     assert choose((5, 5), (1, 1), (2, 2)) == "fourier"  # conv2
     assert choose((11, 11), (4, 4), (2, 2)) == "im2col"  # conv1: strided
     assert choose((1, 1), (1, 1), (0, 0)) == "im2col"  # a 1x1 convolution is one GEMM already
@@ -337,7 +348,7 @@ def test_each_algorithm_only_where_it_applies():
         choose((3, 3), (1, 1), (1, 1), "fft")
 
 
-@pytest.mark.parametrize("algorithm", ["im2col", "winograd", "fourier"])
+@pytest.mark.parametrize("algorithm", ["im2col", "winograd", "winograd4", "fourier"])
 def test_conv2d_weight_gradient_has_the_same_bits_whichever_thread_takes_which_chunk(algorithm):
     """Exact --resume needs bit-identical steps: the cross-chunk sums may not depend on scheduling."""
     from kernels.cpu import parallel
@@ -357,7 +368,8 @@ def test_conv2d_weight_gradient_has_the_same_bits_whichever_thread_takes_which_c
     results = []
     with conv_chunking(True), pytest.MonkeyPatch.context() as patch:
         patch.setattr(conv_kernels, "im2col_into", late(conv_kernels.im2col_into))
-        patch.setattr(conv_kernels.winograd, "grad_output_transform", late(conv_kernels.winograd.grad_output_transform))
+        for variant in conv_kernels.WINOGRAD.values():
+            patch.setattr(variant, "grad_output_transform", late(variant.grad_output_transform))
         patch.setattr(fourier, "transpose_into", late(fourier.transpose_into))
         saved = parallel.get_num_threads()
         parallel.set_num_threads(4)

@@ -25,12 +25,13 @@ many chunks as threads.
 
 Stride-1 layers use fewer multiply-adds than im2col's:
 
-* 3x3 (AlexNet's conv3-5): Winograd's F(2x2, 3x3) (``winograd.py``) for all three products, with
-  the same chunking: about half the multiply-adds.
+* 3x3 (AlexNet's conv3-5): Winograd's F(4x4, 3x3) (``winograd.py``) for all three products, with
+  the same chunking: 0.38x the multiply-adds on 13x13 maps ('winograd4'; F(2x2, 3x3), 0.52x and
+  a little more accurate in float32, is 'winograd').
 * larger kernels (conv2, 5x5): products in the frequency domain (``fourier.py``): 0.1x the
   multiply-adds for conv2, and DFTs done as GEMMs.
 
-``algorithm`` ('auto', 'im2col', 'winograd', 'fourier') picks explicitly; 'auto' takes the
+``algorithm`` ('auto', 'im2col', 'winograd', 'winograd4', 'fourier') picks explicitly; 'auto' takes the
 above where it applies and im2col elsewhere (1x1, strided, and kernels smaller than 3x3).
 For conv3-5 the Fourier path, also correct, measured slower than Winograd: their weight
 spectra (e.g. 88 MB for conv3) cost more memory traffic than the products save.
@@ -46,7 +47,7 @@ from .im2col import col2im_into, im2col_into, nchw_to_rows, nchw_to_rows_relu, r
 from .parallel import get_num_threads, run_parallel, run_parallel_accumulate, split_range
 from .workspace import workspace
 
-ALGORITHMS = ("auto", "im2col", "winograd", "fourier")
+ALGORITHMS = ("auto", "im2col", "winograd", "winograd4", "fourier")
 
 TARGET_BYTES = 8 << 20  # column-matrix scratch per thread
 MIN_COLUMNS = 512  # fewer GEMM columns than this and the GEMM loses efficiency
@@ -87,15 +88,15 @@ def choose_algorithm(kernel_size, stride, padding, algorithm="auto"):
     kernel_size, stride, padding = tuple(kernel_size), tuple(stride), tuple(padding)
     winograd_ok = winograd.eligible(kernel_size, stride, padding)
     fourier_ok = fourier.eligible(kernel_size, stride, padding)
-    if algorithm == "winograd" and not winograd_ok:
-        raise ValueError(f"conv2d: Winograd F(2x2, 3x3) needs 3x3 kernels, stride 1 and padding <= 2, got "
+    if algorithm in ("winograd", "winograd4") and not winograd_ok:
+        raise ValueError(f"conv2d: Winograd F(m x m, 3x3) needs 3x3 kernels, stride 1 and padding <= 2, got "
                          f"kernel {kernel_size}, stride {stride}, padding {padding}")
     if algorithm == "fourier" and not fourier_ok:
         raise ValueError(f"conv2d: the Fourier algorithm needs stride 1, got stride {stride}")
     if algorithm != "auto":
         return algorithm
-    if winograd_ok:
-        return "winograd"
+    if winograd_ok:  # F(4x4, 3x3): on conv3-5 ~5% faster than F(2x2, 3x3) at batch 32, ~13% at 128
+        return "winograd4"
     if fourier_ok and kernel_size[0] * kernel_size[1] > 9:
         return "fourier"
     return "im2col"
@@ -105,8 +106,8 @@ def conv2d_forward(x, weight, bias, stride, padding, groups, relu=False, algorit
     """y (N, O, OH, OW) = conv(x, weight) + bias, then ReLU if ``relu``. x, weight C-contiguous.
     ``saved``: an optional dict to hand to the matching ``conv2d_backward`` (what it can reuse)."""
     algorithm = choose_algorithm(weight.shape[2:], stride, padding, algorithm)
-    if algorithm == "winograd":
-        return _winograd_forward(x, weight, bias, padding, groups, relu)
+    if algorithm in WINOGRAD:
+        return _winograd_forward(x, weight, bias, padding, groups, relu, WINOGRAD[algorithm])
     if algorithm == "fourier":
         return fourier.conv2d_forward(x, weight, bias, padding, groups, relu, saved)
     n, c, h, w = x.shape
@@ -148,8 +149,9 @@ def conv2d_backward(x, weight, gy, stride, padding, groups, need_x=True, need_we
     algorithm = choose_algorithm(weight.shape[2:], stride, padding, algorithm)
     if algorithm != "im2col" and relu_output is not None:
         gy = relu_backward(relu_output, gy)
-    if algorithm == "winograd":
-        return _winograd_backward(x, weight, np.ascontiguousarray(gy), padding, groups, need_x, need_weight, need_bias)
+    if algorithm in WINOGRAD:
+        return _winograd_backward(x, weight, np.ascontiguousarray(gy), padding, groups, need_x, need_weight, need_bias,
+                                  WINOGRAD[algorithm])
     if algorithm == "fourier":
         return fourier.conv2d_backward(x, weight, gy, padding, groups, need_x, need_weight, need_bias, saved)
     n, c, h, w = x.shape
@@ -197,95 +199,133 @@ def conv2d_backward(x, weight, gy, stride, padding, groups, need_x=True, need_we
     return gx, gw, (gb.astype(dtype) if need_bias else None)
 
 
-# ----- Winograd F(2x2, 3x3) -------------------------------------------------------------------------
-# 1024 tiles = 16 images of AlexNet's 13x13 maps per chunk, one chunk per thread at batch 32 (512 tiles and
-# 24 MB, i.e. 8 images, measured ~10% slower on conv3-5 at batch 32 and ~5% on a whole training step)
+# ----- Winograd F(2x2, 3x3) and F(4x4, 3x3) -----------------------------------------------------------
+class WinogradVariant:
+    """The kernels of one Winograd algorithm F(m x m, 3x3): tiles of m x m outputs, transformed
+    tiles of alpha x alpha = ``positions`` values."""
+
+    def __init__(self, m, tiles, input_transform, output_transform, weight_transform, grad_output_transform,
+                 weight_grad_transform):
+        self.m, self.positions, self.tiles = m, (m + 2) ** 2, tiles
+        self.input_transform, self.output_transform = input_transform, output_transform
+        self.weight_transform, self.grad_output_transform = weight_transform, grad_output_transform
+        self.weight_grad_transform = weight_grad_transform
+
+
+WINOGRAD = {
+    "winograd": WinogradVariant(2, winograd.tiles, winograd.input_transform, winograd.output_transform,
+                                winograd.weight_transform, winograd.grad_output_transform, winograd.weight_grad_transform),
+    "winograd4": WinogradVariant(4, winograd.tiles4, winograd.input_transform4, winograd.output_transform4,
+                                 winograd.weight_transform4, winograd.grad_output_transform4,
+                                 winograd.weight_grad_transform4),
+}
+
+# 1024 tiles = 16 images of AlexNet's 13x13 maps per chunk for F(2x2, 3x3), one chunk per thread at batch 32
+# (512 tiles and 24 MB, i.e. 8 images, measured ~10% slower on conv3-5 at batch 32 and ~5% on a whole step)
 WINOGRAD_MIN_TILES = 1024  # GEMM columns (tiles) per chunk
 WINOGRAD_TARGET_BYTES = 48 << 20  # transformed input + output tiles per chunk
 
 
-def winograd_plan(n, tiles_per_image, channels, itemsize):
+def winograd_plan(n, tiles_per_image, channels, itemsize, positions=16):
     """Chunks of images for the Winograd path: >= WINOGRAD_MIN_TILES tiles unless the
     transformed tiles (input and output, ``channels`` = C + O) exceed WINOGRAD_TARGET_BYTES,
     balanced over the threads."""
     by_tiles = -(-WINOGRAD_MIN_TILES // tiles_per_image)
-    by_bytes = max(1, WINOGRAD_TARGET_BYTES // max(1, 16 * channels * tiles_per_image * itemsize))
+    by_bytes = max(1, WINOGRAD_TARGET_BYTES // max(1, positions * channels * tiles_per_image * itemsize))
     return balanced_chunks(n, int(max(1, min(by_tiles, by_bytes))))
 
 
-def _winograd_forward(x, weight, bias, padding, groups, relu):
+def _transform_weights(variant, weight, flip):
+    """U (positions, O, Cg), or (positions, Cg, O) for ``flip``: the output channels split among the threads."""
+    o, cg = weight.shape[:2]
+    npos = variant.positions
+    u = np.empty((npos, cg, o) if flip else (npos, o, cg), dtype=weight.dtype)
+
+    def part(r):
+        variant.weight_transform(weight[r[0]:r[1]], u[:, :, r[0]:r[1]] if flip else u[:, r[0]:r[1]], flip)
+
+    run_parallel(part, split_range(o, get_num_threads()))
+    return u
+
+
+def _transform_weight_grad(variant, s, shape):
+    """gw (O, Cg, 3, 3) from the transformed weight gradient s (positions, O, Cg), in parallel."""
+    gw = np.empty(shape, dtype=s.dtype)
+    run_parallel(lambda r: variant.weight_grad_transform(s[:, r[0]:r[1]], gw[r[0]:r[1]]),
+                 split_range(shape[0], get_num_threads()))
+    return gw
+
+
+def _winograd_forward(x, weight, bias, padding, groups, relu, variant):
     n, c, h, w = x.shape
     o, cg = weight.shape[:2]
     og = o // groups
-    (ph, pw), dtype = padding, x.dtype
+    (ph, pw), dtype, npos = padding, x.dtype, variant.positions
     oh, ow = h + 2 * ph - 2, w + 2 * pw - 2
-    th, tw = winograd.tiles(oh), winograd.tiles(ow)
-    u = np.empty((16, o, cg), dtype=dtype)
-    winograd.weight_transform(weight, u, False)
+    th, tw = variant.tiles(oh), variant.tiles(ow)
+    u = _transform_weights(variant, weight, False)
     y = np.empty((n, o, oh, ow), dtype=dtype)
     b = bias if bias is not None else np.zeros(o, dtype=dtype)
 
     def chunk(task):
         n0, nb = task
         t = nb * th * tw
-        v = workspace("wino.v", (c, 16, t), dtype)
-        m = workspace("wino.m", (o, 16, t), dtype)
-        winograd.input_transform(x, v, n0, nb, ph, pw, th, tw)
-        for xi in range(16):
+        v = workspace("wino.v", (c, npos, t), dtype)
+        m = workspace("wino.m", (o, npos, t), dtype)
+        variant.input_transform(x, v, n0, nb, ph, pw, th, tw)
+        for xi in range(npos):
             for g in range(groups):
                 np.matmul(u[xi, g * og:(g + 1) * og], v[g * cg:(g + 1) * cg, xi], out=m[g * og:(g + 1) * og, xi])
-        winograd.output_transform(m, b, y, n0, nb, th, tw, relu)
+        variant.output_transform(m, b, y, n0, nb, th, tw, relu)
 
-    run_parallel(chunk, winograd_plan(n, th * tw, c + o, dtype.itemsize), uses_blas=True)
+    run_parallel(chunk, winograd_plan(n, th * tw, c + o, dtype.itemsize, npos), uses_blas=True)
     return y
 
 
-def _winograd_backward(x, weight, gy, padding, groups, need_x, need_weight, need_bias):
+def _winograd_backward(x, weight, gy, padding, groups, need_x, need_weight, need_bias, variant):
     n, c, h, w = x.shape
     o, cg = weight.shape[:2]
     og = o // groups
-    (ph, pw), dtype = padding, x.dtype
+    (ph, pw), dtype, npos = padding, x.dtype, variant.positions
     oh, ow = gy.shape[2], gy.shape[3]
-    th, tw = winograd.tiles(oh), winograd.tiles(ow)  # tiles of y (forward and weight gradient)
-    xth, xtw = winograd.tiles(h), winograd.tiles(w)  # tiles of x (input gradient)
+    th, tw = variant.tiles(oh), variant.tiles(ow)  # tiles of y (forward and weight gradient)
+    xth, xtw = variant.tiles(h), variant.tiles(w)  # tiles of x (input gradient)
     gx = np.empty_like(x) if need_x else None
     if need_x:  # the input gradient is a correlation of gy with the flipped kernels, padding 2 - p
-        u_flip = np.empty((16, cg, o), dtype=dtype)
-        winograd.weight_transform(weight, u_flip, True)
+        u_flip = _transform_weights(variant, weight, True)
         no_bias = np.zeros(c, dtype=dtype)
-    def chunk(task, s):  # s: the transformed weight gradient (16, O, Cg) of this run of chunks
+    def chunk(task, s):  # s: the transformed weight gradient (positions, O, Cg) of this run of chunks
         n0, nb = task
         if need_x:
             t = nb * xth * xtw
-            v = workspace("wino.v", (o, 16, t), dtype)
-            m = workspace("wino.m", (c, 16, t), dtype)
-            winograd.input_transform(gy, v, n0, nb, 2 - ph, 2 - pw, xth, xtw)
-            for xi in range(16):
+            v = workspace("wino.v", (o, npos, t), dtype)
+            m = workspace("wino.m", (c, npos, t), dtype)
+            variant.input_transform(gy, v, n0, nb, 2 - ph, 2 - pw, xth, xtw)
+            for xi in range(npos):
                 for g in range(groups):
                     np.matmul(u_flip[xi, :, g * og:(g + 1) * og], v[g * og:(g + 1) * og, xi],
                               out=m[g * cg:(g + 1) * cg, xi])
-            winograd.output_transform(m, no_bias, gx, n0, nb, xth, xtw, False)
+            variant.output_transform(m, no_bias, gx, n0, nb, xth, xtw, False)
         if need_weight:
             t = nb * th * tw
-            z = workspace("wino.z", (o, 16, t), dtype)
-            v = workspace("wino.v", (c, 16, t), dtype)
+            z = workspace("wino.z", (o, npos, t), dtype)
+            v = workspace("wino.v", (c, npos, t), dtype)
             part = workspace("wino.part", (og, cg), dtype)
-            winograd.grad_output_transform(gy, z, n0, nb, th, tw)
-            winograd.input_transform(x, v, n0, nb, ph, pw, th, tw)
-            for xi in range(16):
+            variant.grad_output_transform(gy, z, n0, nb, th, tw)
+            variant.input_transform(x, v, n0, nb, ph, pw, th, tw)
+            for xi in range(npos):
                 for g in range(groups):
                     np.matmul(z[g * og:(g + 1) * og, xi], v[g * cg:(g + 1) * cg, xi].T, out=part)
                     s[xi, g * og:(g + 1) * og] += part
 
-    parts = run_parallel_accumulate(chunk, winograd_plan(n, max(th * tw, xth * xtw), c + o, dtype.itemsize),
-                                    lambda: np.zeros((16, o, cg), dtype=dtype) if need_weight else None,
+    plan = winograd_plan(n, max(th * tw, xth * xtw), c + o, dtype.itemsize, npos)
+    parts = run_parallel_accumulate(chunk, plan, lambda: np.zeros((npos, o, cg), dtype=dtype) if need_weight else None,
                                     uses_blas=True)
     gw = None
     if need_weight:
         s = parts[0]
         for more in parts[1:]:
             s += more
-        gw = np.empty(weight.shape, dtype=dtype)
-        winograd.weight_grad_transform(s, gw)
+        gw = _transform_weight_grad(variant, s, weight.shape)
     gb = gy.sum(axis=(0, 2, 3), dtype=np.float64).astype(dtype) if need_bias else None
     return gx, gw, gb

@@ -1,4 +1,5 @@
-"""Winograd convolution F(2x2, 3x3) for 3x3 stride-1 layers (AlexNet's conv3, conv4, conv5).
+"""Winograd convolution F(2x2, 3x3) and F(4x4, 3x3) for 3x3 stride-1 layers (AlexNet's conv3-5;
+'auto' takes F(4x4, 3x3), whose kernels are at the end of this file).
 
 Lavin & Gray (2016): a 2x2 block of outputs of a 3x3 correlation needs 16 multiplications
 instead of 36, once the 4x4 input tile d and the 3x3 kernel g are transformed:
@@ -235,3 +236,240 @@ def weight_grad_transform(s, gw):
                 gw[o, c, i, 0] = s0 + half * (s1 + s2)
                 gw[o, c, i, 1] = half * (s1 - s2)
                 gw[o, c, i, 2] = half * (s1 + s2) + s3
+
+
+# ----- F(4x4, 3x3) ----------------------------------------------------------------------------------
+# 6x6 transformed tiles for 4x4 blocks of outputs: 36 multiplications instead of 144 per block (0.25x;
+# with the tiles covering a 13x13 map, 16*36 per channel pair instead of 9*169: 0.38x, against 0.52x
+# for F(2x2, 3x3)), and 2.25 transformed values per output instead of 4, so less memory traffic too.
+# The interpolation points are 0, ±1, ±2 and ∞ (Lavin & Gray):
+#
+#     Bᵀ = [4  0 -5  0  1  0]    G = [ 1/4     0     0 ]    Aᵀ = [1  1  1  1  1  0]
+#          [0 -4 -4  1  1  0]        [-1/6  -1/6  -1/6 ]         [0  1 -1  2 -2  0]
+#          [0  4 -4 -1  1  0]        [-1/6   1/6  -1/6 ]         [0  1  1  4  4  0]
+#          [0 -2 -1  2  1  0]        [1/24  1/12   1/6 ]         [0  1 -1  8 -8  1]
+#          [0  2 -1 -2  1  0]        [1/24 -1/12   1/6 ]
+#          [0  4  0 -5  0  1]        [  0     0     1  ]
+#
+# The larger coefficients cost accuracy: in float32 its error is a few times F(2x2, 3x3)'s (still
+# ~1e-6 relative; tests/test_kernels.py bounds it). Same layouts as above with 36 positions.
+
+ALPHA4 = 6
+
+
+def tiles4(size):
+    """Number of 4-wide tiles covering ``size`` outputs."""
+    return (size + 3) // 4
+
+
+@kernel
+def input_transform4(x, v, n_start, n_count, ph, pw, th, tw):
+    """v[c, ξ, t] = (Bᵀ d B)[ξ] for the 6x6 input tile d of output tile t = (n, ty, tx), which starts
+    at input row 4*ty - ph and column 4*tx - pw (zeros outside the image). x (N, C, H, W);
+    v (C, 36, >= n_count*th*tw).
+
+    AlexNet's 13x13 maps have only 4 tiles per row, too few to vectorise over, so unlike
+    ``input_transform`` this one gathers the 36 values of every tile of a channel first (d, one
+    row per tile position) and then applies Bᵀ and B along rows of all the chunk's tiles."""
+    c_all, h_in, w_in = x.shape[1], x.shape[2], x.shape[3]
+    t_all = n_count * th * tw
+    d = np.empty((36, t_all), dtype=x.dtype)
+    e = np.empty((36, t_all), dtype=x.dtype)  # Bᵀ d, row 6 k + j
+    four, five, two = x.dtype.type(4), x.dtype.type(5), x.dtype.type(2)
+    zero = x.dtype.type(0)
+    for c in range(c_all):
+        for n in range(n_count):
+            plane = x[n_start + n, c]
+            for ty in range(th):
+                for i in range(6):
+                    h = 4 * ty - ph + i
+                    inside = 0 <= h < h_in
+                    for tx in range(tw):
+                        t = (n * th + ty) * tw + tx
+                        for j in range(6):
+                            col = 4 * tx - pw + j
+                            d[6 * i + j, t] = plane[h, col] if inside and 0 <= col < w_in else zero
+        for j in range(6):  # Bᵀ down the columns of every tile
+            d0, d1, d2 = d[j, :t_all], d[6 + j, :t_all], d[12 + j, :t_all]
+            d3, d4, d5 = d[18 + j, :t_all], d[24 + j, :t_all], d[30 + j, :t_all]
+            e0, e1, e2 = e[j, :t_all], e[6 + j, :t_all], e[12 + j, :t_all]
+            e3, e4, e5 = e[18 + j, :t_all], e[24 + j, :t_all], e[30 + j, :t_all]
+            for q in range(t_all):
+                a, b, c_, dd, f, g = d0[q], d1[q], d2[q], d3[q], d4[q], d5[q]
+                e0[q] = four * a - five * c_ + f
+                e1[q] = f + dd - four * (b + c_)
+                e2[q] = f - dd + four * (b - c_)
+                e3[q] = f - c_ + two * (dd - b)
+                e4[q] = f - c_ - two * (dd - b)
+                e5[q] = four * b - five * dd + g
+        vc = v[c]
+        for k in range(6):  # then B along the rows
+            a_, b_, c2 = e[6 * k, :t_all], e[6 * k + 1, :t_all], e[6 * k + 2, :t_all]
+            d_, f_, g_ = e[6 * k + 3, :t_all], e[6 * k + 4, :t_all], e[6 * k + 5, :t_all]
+            o0, o1, o2 = vc[6 * k + 0, :t_all], vc[6 * k + 1, :t_all], vc[6 * k + 2, :t_all]
+            o3, o4, o5 = vc[6 * k + 3, :t_all], vc[6 * k + 4, :t_all], vc[6 * k + 5, :t_all]
+            for q in range(t_all):
+                a, b, c_, dd, f, g = a_[q], b_[q], c2[q], d_[q], f_[q], g_[q]
+                o0[q] = four * a - five * c_ + f
+                o1[q] = f + dd - four * (b + c_)
+                o2[q] = f - dd + four * (b - c_)
+                o3[q] = f - c_ + two * (dd - b)
+                o4[q] = f - c_ - two * (dd - b)
+                o5[q] = four * b - five * dd + g
+
+
+@kernel
+def output_transform4(m, bias, y, n_start, n_count, th, tw, relu):
+    """y[n_start + n, o, 4ty:4ty+4, 4tx:4tx+4] = (Aᵀ M[o, :, t] A) + bias[o], clipped to y, then
+    max(., 0) if ``relu``. m (O, 36, >= n_count*th*tw); y (N, O, OH, OW). Vectorised over all the
+    chunk's tiles of a channel (see ``input_transform4``), then scattered into y."""
+    o_all, oh, ow = y.shape[1], y.shape[2], y.shape[3]
+    t_all = n_count * th * tw
+    zero, two, four, eight = y.dtype.type(0), y.dtype.type(2), y.dtype.type(4), y.dtype.type(8)
+    r = np.empty((24, t_all), dtype=y.dtype)  # Aᵀ M, row 6 i + j
+    s = np.empty((16, t_all), dtype=y.dtype)  # the 4x4 outputs, row 4 i + j
+    for o in range(o_all):
+        mo = m[o]
+        bo = bias[o]
+        for j in range(6):
+            m0, m1, m2 = mo[j, :t_all], mo[6 + j, :t_all], mo[12 + j, :t_all]
+            m3, m4, m5 = mo[18 + j, :t_all], mo[24 + j, :t_all], mo[30 + j, :t_all]
+            r0, r1, r2, r3 = r[j, :t_all], r[6 + j, :t_all], r[12 + j, :t_all], r[18 + j, :t_all]
+            for q in range(t_all):
+                s12, d12 = m1[q] + m2[q], m1[q] - m2[q]
+                s34, d34 = m3[q] + m4[q], m3[q] - m4[q]
+                r0[q] = m0[q] + s12 + s34
+                r1[q] = d12 + two * d34
+                r2[q] = s12 + four * s34
+                r3[q] = d12 + eight * d34 + m5[q]
+        for i in range(4):
+            a, b, c_ = r[6 * i, :t_all], r[6 * i + 1, :t_all], r[6 * i + 2, :t_all]
+            d, f, g = r[6 * i + 3, :t_all], r[6 * i + 4, :t_all], r[6 * i + 5, :t_all]
+            s0, s1, s2, s3 = s[4 * i, :t_all], s[4 * i + 1, :t_all], s[4 * i + 2, :t_all], s[4 * i + 3, :t_all]
+            for q in range(t_all):
+                s12, d12 = b[q] + c_[q], b[q] - c_[q]
+                s34, d34 = d[q] + f[q], d[q] - f[q]
+                v0 = a[q] + s12 + s34 + bo
+                v1 = d12 + two * d34 + bo
+                v2 = s12 + four * s34 + bo
+                v3 = d12 + eight * d34 + g[q] + bo
+                s0[q] = zero if relu and v0 < zero else v0
+                s1[q] = zero if relu and v1 < zero else v1
+                s2[q] = zero if relu and v2 < zero else v2
+                s3[q] = zero if relu and v3 < zero else v3
+        for n in range(n_count):
+            plane = y[n_start + n, o]
+            for ty in range(th):
+                for i in range(min(4, oh - 4 * ty)):
+                    dst = plane[4 * ty + i]
+                    for tx in range(tw):
+                        t = (n * th + ty) * tw + tx
+                        for j in range(min(4, ow - 4 * tx)):
+                            dst[4 * tx + j] = s[4 * i + j, t]
+
+
+@kernel
+def weight_transform4(w, u, flip):
+    """u[ξ, o, c] = (G g Gᵀ)[ξ] (6x6) with g = w[o, c], or for ``flip`` g = w[c, o] rotated by 180
+    degrees and u of shape (36, Cin, Cout). w (O, Cg, 3, 3)."""
+    o_all, c_all = w.shape[0], w.shape[1]
+    g = np.empty((3, 3), dtype=np.float64)  # the 1/6, 1/24 factors in float64, rounded once
+    e = np.empty((6, 3), dtype=np.float64)
+    vals = np.empty(6, dtype=np.float64)
+    for o in range(o_all):
+        for c in range(c_all):
+            for i in range(3):
+                for j in range(3):
+                    g[i, j] = w[o, c, 2 - i, 2 - j] if flip else w[o, c, i, j]
+            for j in range(3):  # e = G g
+                a, b, c_ = g[0, j], g[1, j], g[2, j]
+                e[0, j] = a / 4
+                e[1, j] = -(a + b + c_) / 6
+                e[2, j] = -(a - b + c_) / 6
+                e[3, j] = a / 24 + b / 12 + c_ / 6
+                e[4, j] = a / 24 - b / 12 + c_ / 6
+                e[5, j] = c_
+            for i in range(6):  # (G g) Gᵀ
+                a, b, c_ = e[i, 0], e[i, 1], e[i, 2]
+                vals[0] = a / 4
+                vals[1] = -(a + b + c_) / 6
+                vals[2] = -(a - b + c_) / 6
+                vals[3] = a / 24 + b / 12 + c_ / 6
+                vals[4] = a / 24 - b / 12 + c_ / 6
+                vals[5] = c_
+                for j in range(6):
+                    if flip:
+                        u[6 * i + j, c, o] = vals[j]
+                    else:
+                        u[6 * i + j, o, c] = vals[j]
+
+
+@kernel
+def grad_output_transform4(gy, z, n_start, n_count, th, tw):
+    """z[o, ξ, t] = (A e Aᵀ)[ξ] for the 4x4 block e of gy covered by tile t (zeros beyond the map).
+    A e = [e0, e0+e1+e2+e3, e0-e1+e2-e3, e0+2e1+4e2+8e3, e0-2e1+4e2-8e3, e3] along each direction.
+    gy (N, O, OH, OW); z (O, 36, >= n_count*th*tw)."""
+    o_all, oh, ow = gy.shape[1], gy.shape[2], gy.shape[3]
+    width = 4 * tw
+    strip = np.zeros((4, width), dtype=gy.dtype)
+    col = np.empty((6, width), dtype=gy.dtype)
+    two, four = gy.dtype.type(2), gy.dtype.type(4)
+    for o in range(o_all):
+        zo = z[o]
+        for n in range(n_count):
+            plane = gy[n_start + n, o]
+            for ty in range(th):
+                for i in range(4):
+                    row = strip[i]
+                    if 4 * ty + i < oh:
+                        src = plane[4 * ty + i]
+                        for q in range(ow):
+                            row[q] = src[q]
+                    else:
+                        row[:ow] = 0
+                e0, e1, e2, e3 = strip[0], strip[1], strip[2], strip[3]
+                c0, c1, c2, c3, c4, c5 = col[0], col[1], col[2], col[3], col[4], col[5]
+                for q in range(width):
+                    s02, s13 = e0[q] + e2[q], e1[q] + e3[q]
+                    t02, t13 = e0[q] + four * e2[q], two * (e1[q] + four * e3[q])
+                    c0[q] = e0[q]
+                    c1[q] = s02 + s13
+                    c2[q] = s02 - s13
+                    c3[q] = t02 + t13
+                    c4[q] = t02 - t13
+                    c5[q] = e3[q]
+                t0 = (n * th + ty) * tw
+                for k in range(6):
+                    ck = col[k]
+                    o0, o1, o2 = zo[6 * k + 0, t0:t0 + tw], zo[6 * k + 1, t0:t0 + tw], zo[6 * k + 2, t0:t0 + tw]
+                    o3, o4, o5 = zo[6 * k + 3, t0:t0 + tw], zo[6 * k + 4, t0:t0 + tw], zo[6 * k + 5, t0:t0 + tw]
+                    for q in range(tw):
+                        a, b, c_, d = ck[4 * q], ck[4 * q + 1], ck[4 * q + 2], ck[4 * q + 3]
+                        s02, s13 = a + c_, b + d
+                        t02, t13 = a + four * c_, two * (b + four * d)
+                        o0[q] = a
+                        o1[q] = s02 + s13
+                        o2[q] = s02 - s13
+                        o3[q] = t02 + t13
+                        o4[q] = t02 - t13
+                        o5[q] = d
+
+
+@kernel
+def weight_grad_transform4(s, gw):
+    """gw[o, c] = Gᵀ S[:, o, c] G (3x3) for s (36, O, Cg); gw (O, Cg, 3, 3)."""
+    o_all, c_all = s.shape[1], s.shape[2]
+    e = np.empty((3, 6), dtype=np.float64)
+    for o in range(o_all):
+        for c in range(c_all):
+            for j in range(6):  # e = Gᵀ S along the columns
+                s0, s1, s2 = s[j, o, c], s[6 + j, o, c], s[12 + j, o, c]
+                s3, s4, s5 = s[18 + j, o, c], s[24 + j, o, c], s[30 + j, o, c]
+                e[0, j] = s0 / 4 - (s1 + s2) / 6 + (s3 + s4) / 24
+                e[1, j] = (s2 - s1) / 6 + (s3 - s4) / 12
+                e[2, j] = (s3 + s4 - s1 - s2) / 6 + s5
+            for i in range(3):
+                s0, s1, s2, s3, s4, s5 = e[i, 0], e[i, 1], e[i, 2], e[i, 3], e[i, 4], e[i, 5]
+                gw[o, c, i, 0] = s0 / 4 - (s1 + s2) / 6 + (s3 + s4) / 24
+                gw[o, c, i, 1] = (s2 - s1) / 6 + (s3 - s4) / 12
+                gw[o, c, i, 2] = (s3 + s4 - s1 - s2) / 6 + s5
