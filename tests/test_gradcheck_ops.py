@@ -54,6 +54,19 @@ def test_conv2d_gradcheck(cfg):
         check(lambda x, w, b: F.conv2d(x, w, b, **kw), x, w, b)
 
 
+@pytest.mark.parametrize("algorithm, k, stride, padding", [("im2col", 5, 3, 1), ("fourier", 5, 1, 2), ("winograd4", 3, 1, 1)])
+def test_conv2d_gradcheck_on_each_algorithm_of_the_fast_backend(algorithm, k, stride, padding):
+    """The fast backend's convolution paths (im2col, DFT products, Winograd F(4x4, 3x3)) each
+    checked against finite differences, not only against the reference."""
+    from kernels.cpu import conv as conv_kernels
+
+    assert conv_kernels.choose_algorithm((k, k), (stride, stride), (padding, padding)) == algorithm
+    rng = np.random.default_rng(k + stride)
+    x, w, b = t64(rng.standard_normal((2, 4, 7, 6))), t64(rng.standard_normal((4, 2, k, k))), t64(rng.standard_normal(4))
+    with mt.backend.use_backend("fast"):
+        check(lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=padding, groups=2), x, w, b)
+
+
 @st.composite
 def pool_configs(draw):
     k = draw(st.integers(1, 4)), draw(st.integers(1, 4))

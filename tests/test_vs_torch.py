@@ -64,6 +64,38 @@ def test_conv2d_matches_torch(cfg):
         close(B.grad, Bt.grad, dtype, np.sqrt(n * h * w))
 
 
+# geometries that make the fast backend's 'auto' take each of its convolution algorithms
+CONV_ALGORITHM_CASES = [("im2col", (11, 11), 4, 2, 23), ("fourier", (5, 5), 1, 2, 11),
+                        ("winograd4", (3, 3), 1, 1, 13)]
+
+
+@pytest.mark.parametrize("algorithm, k, stride, padding, size", CONV_ALGORITHM_CASES, ids=[c[0] for c in CONV_ALGORITHM_CASES])
+@given(groups=st.integers(1, 2), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_conv2d_matches_torch_with_each_algorithm_of_the_fast_backend(algorithm, k, stride, padding, size, groups, bias,
+                                                                       dtype, seed):
+    """AlexNet's three kinds of convolution layer, at small sizes, each on the path it trains with."""
+    from kernels.cpu import conv as conv_kernels
+
+    assert conv_kernels.choose_algorithm(k, (stride, stride), (padding, padding)) == algorithm
+    rng = np.random.default_rng(seed)
+    n, cin, cout = 3, 2 * groups, 3 * groups
+    with mt.backend.use_backend("fast"):
+        x, xt = both(rng.standard_normal((n, cin, size, size)), dtype)
+        wt_np = rng.standard_normal((cout, cin // groups, *k))
+        W, Wt = both(wt_np, dtype)
+        B, Bt = both(rng.standard_normal(cout), dtype) if bias else (None, None)
+        y = F.conv2d(x, W, B, stride, padding, groups)
+        yt = torch.nn.functional.conv2d(xt, Wt, Bt, stride, padding, 1, groups)
+        scale = np.sqrt(wt_np[0].size)
+        close(y, yt, dtype, scale)
+        backward_both(y, yt, rng)
+    area = n * y.shape[2] * y.shape[3]
+    close(x.grad, xt.grad, dtype, scale)
+    close(W.grad, Wt.grad, dtype, scale * np.sqrt(area))
+    if bias:
+        close(B.grad, Bt.grad, dtype, np.sqrt(area))
+
+
 @st.composite
 def pool_configs(draw):
     k = draw(st.integers(1, 4)), draw(st.integers(1, 4))
