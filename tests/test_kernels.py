@@ -154,28 +154,11 @@ def conv_chunking(many_chunks):
         yield
 
 
-@pytest.mark.parametrize("many_chunks", [False, True], ids=["own chunks", "one image per chunk"])
-@given(geo=conv_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
-def test_conv2d_kernels_equal_reference(many_chunks, geo, bias, dtype, seed):
-    rng = np.random.default_rng(seed)
+def conv_inputs(geo, bias, dtype, rng):
+    """x, weight and bias (or None) of a convolution geometry drawn by the strategies here."""
     x = rng.standard_normal((geo["n"], geo["cin"], geo["h"], geo["w"])).astype(dtype)
     w = rng.standard_normal((geo["cout"], geo["cin"] // geo["groups"], *geo["k"])).astype(dtype)
-    b = rng.standard_normal(geo["cout"]).astype(dtype) if bias else None
-    kw = dict(stride=geo["stride"], padding=geo["padding"], groups=geo["groups"])
-    with conv_chunking(many_chunks):
-        y = K.conv2d_forward(x, w, b, geo["stride"], geo["padding"], geo["groups"])
-        gy = rng.standard_normal(y.shape).astype(dtype)
-        gx, gw, gb = K.conv2d_backward(x, w, gy, geo["stride"], geo["padding"], geo["groups"], need_bias=bias)
-    y_ref, grads_ref = reference_op(lambda x, w, b: F.conv2d(x, w, b, **kw), [x, w, b], gy)
-    fan_in = w[0].size
-    close(y, y_ref, dtype, scale=np.sqrt(fan_in))
-    close(gx, grads_ref[0], dtype, scale=np.sqrt(fan_in))
-    close(gw, grads_ref[1], dtype, scale=np.sqrt(gy[:, 0].size))
-    if bias:
-        close(gb, grads_ref[2], dtype, scale=np.sqrt(gy[:, 0].size))
-    else:
-        assert gb is None
-
+    return x, w, rng.standard_normal(geo["cout"]).astype(dtype) if bias else None
 
 
 # F(4x4, 3x3)'s transforms have coefficients up to 8 and 1/24: in float32 its error is several times
@@ -187,20 +170,22 @@ def atol_factor(algorithm, dtype):
     return ATOL_FACTOR.get(algorithm, {}).get(dtype, 1.0)
 
 
-def check_fused_relu_conv(x, w, b, stride, padding, groups, dtype, rng, algorithm="auto"):
-    """conv2d_forward(relu=True) and conv2d_backward(relu_output=y) against the reference
-    convolution: the output is relu(reference), and the gradients are the reference's for gy
-    masked where the fused output is not positive (that mask, not the reference's, so values
-    that round to 0 on one side and not the other cannot make the test flaky)."""
-    y = K.conv2d_forward(x, w, b, stride, padding, groups, relu=True, algorithm=algorithm)
+def check_conv(x, w, b, stride, padding, groups, dtype, rng, algorithm="auto", relu=False, fused_backward=False):
+    """conv2d_forward (ReLU'd output if ``relu``) and conv2d_backward with ``algorithm``, against
+    the reference convolution's output and gradients. ``fused_backward``: the backward of the
+    fused conv + ReLU (``relu_output=y``), whose gradients are the reference's for gy masked
+    where the fused output is not positive (that mask, not the reference's, so values that round
+    to 0 on one side and not the other cannot make the test flaky)."""
+    y = K.conv2d_forward(x, w, b, stride, padding, groups, relu=relu, algorithm=algorithm)
     gy = rng.standard_normal(y.shape).astype(dtype)
     gx, gw, gb = K.conv2d_backward(x, w, gy, stride, padding, groups, need_bias=b is not None, algorithm=algorithm,
-                                   relu_output=y)
+                                   relu_output=y if fused_backward else None)
     kw = dict(stride=stride, padding=padding, groups=groups)
-    y_ref, grads_ref = reference_op(lambda x, w, b: F.conv2d(x, w, b, **kw), [x, w, b], np.where(y > 0, gy, 0))
+    gy_ref = np.where(y > 0, gy, 0) if fused_backward else gy
+    y_ref, grads_ref = reference_op(lambda x, w, b: F.conv2d(x, w, b, **kw), [x, w, b], gy_ref)
     loose = atol_factor(algorithm, dtype)
     scale = np.sqrt(w[0].size) * loose
-    close(y, np.maximum(y_ref, 0), dtype, scale=scale)
+    close(y, np.maximum(y_ref, 0) if relu else y_ref, dtype, scale=scale)
     close(gx, grads_ref[0], dtype, scale=scale)
     close(gw, grads_ref[1], dtype, scale=np.sqrt(gy[:, 0].size) * loose)
     if b is not None:
@@ -209,15 +194,25 @@ def check_fused_relu_conv(x, w, b, stride, padding, groups, dtype, rng, algorith
         assert gb is None
 
 
+def check_fused_relu_conv(x, w, b, stride, padding, groups, dtype, rng, algorithm="auto"):
+    """conv2d_forward(relu=True) and conv2d_backward(relu_output=y) against the reference."""
+    check_conv(x, w, b, stride, padding, groups, dtype, rng, algorithm, relu=True, fused_backward=True)
+
+
+@pytest.mark.parametrize("many_chunks", [False, True], ids=["own chunks", "one image per chunk"])
+@given(geo=conv_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_conv2d_kernels_equal_reference(many_chunks, geo, bias, dtype, seed):
+    rng = np.random.default_rng(seed)
+    with conv_chunking(many_chunks):
+        check_conv(*conv_inputs(geo, bias, dtype, rng), geo["stride"], geo["padding"], geo["groups"], dtype, rng)
+
+
 @pytest.mark.parametrize("many_chunks", [False, True], ids=["own chunks", "one image per chunk"])
 @given(geo=conv_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_conv2d_kernels_fused_with_relu_equal_reference(many_chunks, geo, bias, dtype, seed):
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((geo["n"], geo["cin"], geo["h"], geo["w"])).astype(dtype)
-    w = rng.standard_normal((geo["cout"], geo["cin"] // geo["groups"], *geo["k"])).astype(dtype)
-    b = rng.standard_normal(geo["cout"]).astype(dtype) if bias else None
     with conv_chunking(many_chunks):
-        check_fused_relu_conv(x, w, b, geo["stride"], geo["padding"], geo["groups"], dtype, rng)
+        check_fused_relu_conv(*conv_inputs(geo, bias, dtype, rng), geo["stride"], geo["padding"], geo["groups"], dtype, rng)
 
 
 @st.composite
@@ -234,34 +229,15 @@ def winograd_geometries(draw):
 @given(geo=winograd_geometries(), bias=st.booleans(), relu=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_conv2d_3x3_kernels_equal_reference_with_either_algorithm(algorithm, geo, bias, relu, dtype, seed):
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((geo["n"], geo["cin"], geo["h"], geo["w"])).astype(dtype)
-    w = rng.standard_normal((geo["cout"], geo["cin"] // geo["groups"], 3, 3)).astype(dtype)
-    b = rng.standard_normal(geo["cout"]).astype(dtype) if bias else None
-    args = ((1, 1), geo["padding"], geo["groups"])
-    assert conv_kernels.choose_algorithm((3, 3), *args[:2], algorithm) == algorithm
-    y = K.conv2d_forward(x, w, b, *args, relu=relu, algorithm=algorithm)
-    gy = rng.standard_normal(y.shape).astype(dtype)
-    kw = dict(stride=1, padding=geo["padding"], groups=geo["groups"])
-    y_ref, grads_ref = reference_op(lambda x, w, b: F.conv2d(x, w, b, **kw), [x, w, b], gy)
-    loose = atol_factor(algorithm, dtype)
-    scale = np.sqrt(w[0].size) * loose
-    close(y, np.maximum(y_ref, 0) if relu else y_ref, dtype, scale=scale)
-    gx, gw, gb = K.conv2d_backward(x, w, gy, *args, need_bias=bias, algorithm=algorithm)
-    close(gx, grads_ref[0], dtype, scale=scale)
-    close(gw, grads_ref[1], dtype, scale=np.sqrt(gy[:, 0].size) * loose)
-    if bias:
-        close(gb, grads_ref[2], dtype, scale=np.sqrt(gy[:, 0].size))
-
+    assert conv_kernels.choose_algorithm((3, 3), (1, 1), geo["padding"], algorithm) == algorithm
+    check_conv(*conv_inputs(geo, bias, dtype, rng), (1, 1), geo["padding"], geo["groups"], dtype, rng, algorithm, relu)
 
 
 @pytest.mark.parametrize("algorithm", ["winograd", "winograd4", "im2col"])
 @given(geo=winograd_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_conv2d_3x3_kernels_fused_with_relu_equal_reference(algorithm, geo, bias, dtype, seed):
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((geo["n"], geo["cin"], geo["h"], geo["w"])).astype(dtype)
-    w = rng.standard_normal((geo["cout"], geo["cin"] // geo["groups"], 3, 3)).astype(dtype)
-    b = rng.standard_normal(geo["cout"]).astype(dtype) if bias else None
-    check_fused_relu_conv(x, w, b, (1, 1), geo["padding"], geo["groups"], dtype, rng, algorithm)
+    check_fused_relu_conv(*conv_inputs(geo, bias, dtype, rng), (1, 1), geo["padding"], geo["groups"], dtype, rng, algorithm)
 
 
 @st.composite
@@ -280,31 +256,14 @@ def stride1_geometries(draw):
 @given(geo=stride1_geometries(), bias=st.booleans(), relu=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_conv2d_fourier_kernels_equal_reference(many_chunks, geo, bias, relu, dtype, seed):
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((geo["n"], geo["cin"], geo["h"], geo["w"])).astype(dtype)
-    w = rng.standard_normal((geo["cout"], geo["cin"] // geo["groups"], *geo["k"])).astype(dtype)
-    b = rng.standard_normal(geo["cout"]).astype(dtype) if bias else None
-    args = ((1, 1), geo["padding"], geo["groups"])
     with conv_chunking(many_chunks):
-        y = K.conv2d_forward(x, w, b, *args, relu=relu, algorithm="fourier")
-        gy = rng.standard_normal(y.shape).astype(dtype)
-        gx, gw, gb = K.conv2d_backward(x, w, gy, *args, need_bias=bias, algorithm="fourier")
-    kw = dict(stride=1, padding=geo["padding"], groups=geo["groups"])
-    y_ref, grads_ref = reference_op(lambda x, w, b: F.conv2d(x, w, b, **kw), [x, w, b], gy)
-    scale = np.sqrt(w[0].size)
-    close(y, np.maximum(y_ref, 0) if relu else y_ref, dtype, scale=scale)
-    close(gx, grads_ref[0], dtype, scale=scale)
-    close(gw, grads_ref[1], dtype, scale=np.sqrt(gy[:, 0].size))
-    if bias:
-        close(gb, grads_ref[2], dtype, scale=np.sqrt(gy[:, 0].size))
+        check_conv(*conv_inputs(geo, bias, dtype, rng), (1, 1), geo["padding"], geo["groups"], dtype, rng, "fourier", relu)
 
 
 @given(geo=stride1_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_conv2d_fourier_kernels_fused_with_relu_equal_reference(geo, bias, dtype, seed):
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((geo["n"], geo["cin"], geo["h"], geo["w"])).astype(dtype)
-    w = rng.standard_normal((geo["cout"], geo["cin"] // geo["groups"], *geo["k"])).astype(dtype)
-    b = rng.standard_normal(geo["cout"]).astype(dtype) if bias else None
-    check_fused_relu_conv(x, w, b, (1, 1), geo["padding"], geo["groups"], dtype, rng, "fourier")
+    check_fused_relu_conv(*conv_inputs(geo, bias, dtype, rng), (1, 1), geo["padding"], geo["groups"], dtype, rng, "fourier")
 
 
 def test_conv2d_fourier_backward_reuses_the_forward_spectrum_only_while_it_is_intact():

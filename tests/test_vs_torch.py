@@ -45,10 +45,8 @@ def conv_configs(draw):
             draw(dtypes), draw(st.integers(0, 2**16)))
 
 
-@given(conv_configs())
-def test_conv2d_matches_torch(cfg):
-    n, cin, cout, h, w, k, stride, padding, groups, bias, dtype, seed = cfg
-    rng = np.random.default_rng(seed)
+def check_conv2d_against_torch(n, cin, cout, h, w, k, stride, padding, groups, bias, dtype, rng):
+    """conv2d's output and gradients against torch's on random inputs of these shapes."""
     x, xt = both(rng.standard_normal((n, cin, h, w)), dtype)
     wt_np = rng.standard_normal((cout, cin // groups, *k))
     W, Wt = both(wt_np, dtype)
@@ -58,10 +56,17 @@ def test_conv2d_matches_torch(cfg):
     scale = np.sqrt(wt_np[0].size)
     close(y, yt, dtype, scale)
     backward_both(y, yt, rng)
+    area = n * y.shape[2] * y.shape[3]  # terms in each weight-gradient sum, per input tap
     close(x.grad, xt.grad, dtype, scale)
-    close(W.grad, Wt.grad, dtype, scale * np.sqrt(n * h * w))
+    close(W.grad, Wt.grad, dtype, scale * np.sqrt(area))
     if bias:
-        close(B.grad, Bt.grad, dtype, np.sqrt(n * h * w))
+        close(B.grad, Bt.grad, dtype, np.sqrt(area))
+
+
+@given(conv_configs())
+def test_conv2d_matches_torch(cfg):
+    *shapes, seed = cfg
+    check_conv2d_against_torch(*shapes, np.random.default_rng(seed))
 
 
 # geometries that make the fast backend's 'auto' take each of its convolution algorithms
@@ -77,23 +82,9 @@ def test_conv2d_matches_torch_with_each_algorithm_of_the_fast_backend(algorithm,
     from kernels.cpu import conv as conv_kernels
 
     assert conv_kernels.choose_algorithm(k, (stride, stride), (padding, padding)) == algorithm
-    rng = np.random.default_rng(seed)
-    n, cin, cout = 3, 2 * groups, 3 * groups
     with mt.backend.use_backend("fast"):
-        x, xt = both(rng.standard_normal((n, cin, size, size)), dtype)
-        wt_np = rng.standard_normal((cout, cin // groups, *k))
-        W, Wt = both(wt_np, dtype)
-        B, Bt = both(rng.standard_normal(cout), dtype) if bias else (None, None)
-        y = F.conv2d(x, W, B, stride, padding, groups)
-        yt = torch.nn.functional.conv2d(xt, Wt, Bt, stride, padding, 1, groups)
-        scale = np.sqrt(wt_np[0].size)
-        close(y, yt, dtype, scale)
-        backward_both(y, yt, rng)
-    area = n * y.shape[2] * y.shape[3]
-    close(x.grad, xt.grad, dtype, scale)
-    close(W.grad, Wt.grad, dtype, scale * np.sqrt(area))
-    if bias:
-        close(B.grad, Bt.grad, dtype, np.sqrt(area))
+        check_conv2d_against_torch(3, 2 * groups, 3 * groups, size, size, k, (stride, stride), (padding, padding), groups,
+                                   bias, dtype, np.random.default_rng(seed))
 
 
 @st.composite
