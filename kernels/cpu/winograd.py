@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import inline, kernel
 
 ALPHA = 4  # transformed tile side: m + r - 1 with m = 2 outputs, r = 3 taps
 
@@ -51,6 +51,22 @@ def tiles(size):
     return (size + 1) // 2
 
 
+@inline
+def load_strip(plane, strip, r0, c0, lo, hi):
+    """strip[i, lo:hi] = plane[r0 + i, lo - c0:hi - c0] for the strip's rows that lie inside the
+    plane, zeros for those outside (the strip's columns outside [lo, hi) are left as they are:
+    the callers keep them zero)."""
+    for i in range(strip.shape[0]):
+        row = strip[i]
+        if 0 <= r0 + i < plane.shape[0]:
+            src = plane[r0 + i, lo - c0:]
+            dst = row[lo:hi]
+            for q in range(hi - lo):
+                dst[q] = src[q]
+        else:
+            row[lo:hi] = 0
+
+
 @kernel
 def input_transform(x, v, n_start, n_count, ph, pw, th, tw):
     """v[c, ξ, t] = (Bᵀ d B)[ξ] for the 4x4 input tile d of output tile t = (n, ty, tx), which
@@ -61,7 +77,7 @@ def input_transform(x, v, n_start, n_count, ph, pw, th, tw):
     applied down the columns of the strip (vectorised over its width), then B along each tile
     (vectorised over the tiles of the row).
     """
-    c_all, h_in, w_in = x.shape[1], x.shape[2], x.shape[3]
+    c_all, w_in = x.shape[1], x.shape[3]
     width = 2 * tw + 2
     strip = np.zeros((4, width), dtype=x.dtype)  # the 4 input rows of a tile row, padded
     e = np.empty((4, width), dtype=x.dtype)  # Bᵀ applied down the columns
@@ -72,16 +88,7 @@ def input_transform(x, v, n_start, n_count, ph, pw, th, tw):
         for n in range(n_count):
             plane = x[n_start + n, c]
             for ty in range(th):
-                h0 = 2 * ty - ph
-                for i in range(4):
-                    row = strip[i]
-                    if 0 <= h0 + i < h_in:
-                        src = plane[h0 + i, lo - pw:]
-                        dst = row[lo:hi]
-                        for q in range(hi - lo):
-                            dst[q] = src[q]
-                    else:
-                        row[lo:hi] = 0
+                load_strip(plane, strip, 2 * ty - ph, pw, lo, hi)
                 d0, d1, d2, d3 = strip[0], strip[1], strip[2], strip[3]
                 e0, e1, e2, e3 = e[0], e[1], e[2], e[3]
                 for q in range(width):
@@ -181,7 +188,7 @@ def grad_output_transform(gy, z, n_start, n_count, th, tw):
     gy (N, O, OH, OW); z (O, 16, >= n_count*th*tw). A e = [e0, e0 + e1, e0 - e1, -e1] along
     each direction; one tile row at a time, vectorised over its width and then its tiles.
     """
-    o_all, oh, ow = gy.shape[1], gy.shape[2], gy.shape[3]
+    o_all, ow = gy.shape[1], gy.shape[3]
     width = 2 * tw
     strip = np.zeros((2, width), dtype=gy.dtype)  # the two gy rows of a tile row, padded
     col = np.empty((4, width), dtype=gy.dtype)  # A applied down the columns
@@ -190,14 +197,7 @@ def grad_output_transform(gy, z, n_start, n_count, th, tw):
         for n in range(n_count):
             plane = gy[n_start + n, o]
             for ty in range(th):
-                for i in range(2):
-                    row = strip[i]
-                    if 2 * ty + i < oh:
-                        src = plane[2 * ty + i]
-                        for q in range(ow):
-                            row[q] = src[q]
-                    else:
-                        row[:ow] = 0
+                load_strip(plane, strip, 2 * ty, 0, 0, ow)
                 e0, e1 = strip[0], strip[1]
                 c0, c1, c2, c3 = col[0], col[1], col[2], col[3]
                 for q in range(width):
@@ -409,7 +409,7 @@ def grad_output_transform4(gy, z, n_start, n_count, th, tw):
     """z[o, ξ, t] = (A e Aᵀ)[ξ] for the 4x4 block e of gy covered by tile t (zeros beyond the map).
     A e = [e0, e0+e1+e2+e3, e0-e1+e2-e3, e0+2e1+4e2+8e3, e0-2e1+4e2-8e3, e3] along each direction.
     gy (N, O, OH, OW); z (O, 36, >= n_count*th*tw)."""
-    o_all, oh, ow = gy.shape[1], gy.shape[2], gy.shape[3]
+    o_all, ow = gy.shape[1], gy.shape[3]
     width = 4 * tw
     strip = np.zeros((4, width), dtype=gy.dtype)
     col = np.empty((6, width), dtype=gy.dtype)
@@ -419,14 +419,7 @@ def grad_output_transform4(gy, z, n_start, n_count, th, tw):
         for n in range(n_count):
             plane = gy[n_start + n, o]
             for ty in range(th):
-                for i in range(4):
-                    row = strip[i]
-                    if 4 * ty + i < oh:
-                        src = plane[4 * ty + i]
-                        for q in range(ow):
-                            row[q] = src[q]
-                    else:
-                        row[:ow] = 0
+                load_strip(plane, strip, 4 * ty, 0, 0, ow)
                 e0, e1, e2, e3 = strip[0], strip[1], strip[2], strip[3]
                 c0, c1, c2, c3, c4, c5 = col[0], col[1], col[2], col[3], col[4], col[5]
                 for q in range(width):
