@@ -726,7 +726,8 @@ def _conv_profile(per_fw, mt_name, pt_name, both):
              "'im2col GEMMs' is the time of the forward, weight-gradient and input-gradient GEMMs alone "
              "(conv1: no input gradient) of a direct im2col convolution of the batch; GFLOP/s count "
              "direct-convolution FLOPs, so layers computed with fewer multiply-adds can exceed the GEMM rate: "
-             "conv2 in the frequency domain (0.10x), conv3-5 by Winograd's F(4x4, 3x3) (0.38x).", "",
+             "conv1 as a 3x3 convolution of its polyphase components by Winograd's F(4x4, 3x3) (0.31x), "
+             "conv2 in the frequency domain (0.10x), conv3-5 by F(4x4, 3x3) (0.38x).", "",
              "| layer | direct GFLOP | im2col GEMMs alone (ms) | mt total (ms) | mt GFLOP/s | torch total (ms) | torch GFLOP/s |"
              " torch time / GEMMs alone |", "|---|---|---|---|---|---|---|---|"]
     for name in CONV_LAYERS:

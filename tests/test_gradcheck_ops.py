@@ -54,9 +54,10 @@ def test_conv2d_gradcheck(cfg):
         check(lambda x, w, b: F.conv2d(x, w, b, **kw), x, w, b)
 
 
-@pytest.mark.parametrize("algorithm, k, stride, padding", [("im2col", 5, 3, 1), ("fourier", 5, 1, 2), ("winograd4", 3, 1, 1)])
+@pytest.mark.parametrize("algorithm, k, stride, padding", [("im2col", 5, 3, 1), ("fourier", 5, 1, 2), ("winograd4", 3, 1, 1),
+                                                           ("polyphase", 5, 2, 1)])
 def test_conv2d_gradcheck_on_each_algorithm_of_the_fast_backend(algorithm, k, stride, padding):
-    """The fast backend's convolution paths (im2col, DFT products, Winograd F(4x4, 3x3)) each
+    """The fast backend's convolution paths (im2col, DFT products, Winograd F(4x4, 3x3), polyphase) each
     checked against finite differences, not only against the reference."""
     from kernels.cpu import conv as conv_kernels
 

@@ -151,6 +151,8 @@ def conv_chunking(many_chunks):
             patch.setattr(conv_kernels, "TARGET_BYTES", 1)
             patch.setattr(conv_kernels, "MIN_COLUMNS", 1)
             patch.setattr(fourier, "CHUNK_IMAGES", 1)
+            patch.setattr(conv_kernels, "WINOGRAD_MIN_TILES", 1)
+            patch.setattr(conv_kernels, "WINOGRAD_TARGET_BYTES", 1)
         yield
 
 
@@ -163,7 +165,7 @@ def conv_inputs(geo, bias, dtype, rng):
 
 # F(4x4, 3x3)'s transforms have coefficients up to 8 and 1/24: in float32 its error is several times
 # that of the other algorithms (~1e-6 of the output's scale; the same trade cuDNN and oneDNN make)
-ATOL_FACTOR = {"winograd4": {np.float32: 5.0, np.float64: 1.0}}
+ATOL_FACTOR = {name: {np.float32: 5.0, np.float64: 1.0} for name in ("winograd4", "polyphase")}
 
 
 def atol_factor(algorithm, dtype):
@@ -266,6 +268,55 @@ def test_conv2d_fourier_kernels_fused_with_relu_equal_reference(geo, bias, dtype
     check_fused_relu_conv(*conv_inputs(geo, bias, dtype, rng), (1, 1), geo["padding"], geo["groups"], dtype, rng, "fourier")
 
 
+@st.composite
+def polyphase_geometries(draw):
+    """Strided convolutions whose kernel spans 3 strides (ceil(k / s) = 3 both ways, like conv1's
+    11x11 at stride 4): the polyphase algorithm's. Any padding below the kernel size."""
+    groups = draw(st.integers(1, 3))
+    sh, sw = draw(st.sampled_from([(1, 2), (2, 1), (2, 2), (2, 3), (3, 3), (4, 4)]))
+    kh, kw = draw(st.integers(2 * sh + 1, 3 * sh)), draw(st.integers(2 * sw + 1, 3 * sw))
+    ph, pw = draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1))
+    return dict(n=draw(st.integers(1, 3)), cin=groups * draw(st.integers(1, 2)), cout=groups * draw(st.integers(1, 3)),
+                h=draw(st.integers(max(1, kh - 2 * ph), 14)), w=draw(st.integers(max(1, kw - 2 * pw), 14)),
+                k=(kh, kw), stride=(sh, sw), padding=(ph, pw), groups=groups)
+
+
+@pytest.mark.parametrize("many_chunks", [False, True], ids=["own chunks", "one image per chunk"])
+@given(geo=polyphase_geometries(), bias=st.booleans(), relu=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_conv2d_polyphase_kernels_equal_reference(many_chunks, geo, bias, relu, dtype, seed):
+    rng = np.random.default_rng(seed)
+    assert conv_kernels.choose_algorithm(geo["k"], geo["stride"], geo["padding"]) == "polyphase"
+    with conv_chunking(many_chunks):
+        check_conv(*conv_inputs(geo, bias, dtype, rng), geo["stride"], geo["padding"], geo["groups"], dtype, rng,
+                   "polyphase", relu)
+
+
+@given(geo=polyphase_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_conv2d_polyphase_kernels_fused_with_relu_equal_reference(geo, bias, dtype, seed):
+    rng = np.random.default_rng(seed)
+    check_fused_relu_conv(*conv_inputs(geo, bias, dtype, rng), geo["stride"], geo["padding"], geo["groups"], dtype, rng,
+                          "polyphase")
+
+
+@given(geo=polyphase_geometries(), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_polyphase_split_and_merge_are_adjoint(geo, dtype, seed):
+    """<split(x), g> = <x, merge(g)>: the input gradient's rearrangement is the transpose of the
+    forward's, pixels the convolution never reads included (their gradient is 0)."""
+    from kernels.cpu import polyphase
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((geo["n"], geo["cin"], geo["h"], geo["w"])).astype(dtype)
+    xs = conv_kernels._split_phases(x, geo["k"], geo["stride"], geo["padding"])
+    g = rng.standard_normal(xs.shape).astype(dtype)
+    gx = np.empty_like(x)
+    polyphase.merge_phase_grads(g, gx, 0, x.shape[0], *geo["stride"], *geo["padding"])
+    np.testing.assert_allclose(np.vdot(xs, g), np.vdot(x, gx), rtol=TOL[dtype]["rtol"] * 10)
+    w = rng.standard_normal((geo["cout"], geo["cin"] // geo["groups"], *geo["k"])).astype(dtype)
+    ws = polyphase.split_weight(w, geo["stride"])
+    np.testing.assert_array_equal(polyphase.merge_weight_grad(ws, geo["k"], geo["stride"]), w)
+    assert ws.sum(dtype=np.float64) == pytest.approx(w.sum(dtype=np.float64))  # the added taps are zeros
+
+
 def test_conv2d_fourier_backward_reuses_the_forward_spectrum_only_while_it_is_intact():
     """The backward takes the weights' spectrum its forward left in the workspace, unless another
     forward has overwritten it since: then it must compute it again, not use the other's."""
@@ -294,7 +345,10 @@ def test_each_algorithm_only_where_it_applies():
     choose = conv_kernels.choose_algorithm
     assert choose((3, 3), (1, 1), (1, 1)) == "winograd4"  # 'auto', AlexNet's conv3-5
     assert choose((5, 5), (1, 1), (2, 2)) == "fourier"  # conv2
-    assert choose((11, 11), (4, 4), (2, 2)) == "im2col"  # conv1: strided
+    assert choose((11, 11), (4, 4), (2, 2)) == "polyphase"  # conv1: 3x3 blocks of 4x4 taps
+    assert choose((11, 11), (4, 4), (2, 2), "im2col") == "im2col"
+    assert choose((5, 5), (2, 2), (0, 0)) == "polyphase"
+    assert choose((4, 4), (2, 2), (1, 1)) == "im2col"  # 2x2 blocks: not F(4x4, 3x3)'s
     assert choose((1, 1), (1, 1), (0, 0)) == "im2col"  # a 1x1 convolution is one GEMM already
     assert choose((3, 3), (1, 1), (3, 3)) == "im2col"  # Winograd's input gradient would need padding -1
     assert choose((3, 3), (1, 1), (3, 3), "fourier") == "fourier"
@@ -303,19 +357,25 @@ def test_each_algorithm_only_where_it_applies():
         choose((11, 11), (4, 4), (2, 2), "winograd")
     with pytest.raises(ValueError, match="Fourier algorithm needs stride 1, got stride \\(4, 4\\)"):
         choose((11, 11), (4, 4), (2, 2), "fourier")
+    with pytest.raises(ValueError, match="polyphase algorithm needs a stride > 1"):
+        choose((3, 3), (1, 1), (1, 1), "polyphase")
+    with pytest.raises(ValueError, match="got kernel \\(4, 4\\), stride \\(2, 2\\)"):
+        choose((4, 4), (2, 2), (1, 1), "polyphase")
     with pytest.raises(ValueError, match="algorithm must be one of"):
         choose((3, 3), (1, 1), (1, 1), "fft")
 
 
-@pytest.mark.parametrize("algorithm", ["im2col", "winograd", "winograd4", "fourier"])
+@pytest.mark.parametrize("algorithm", ["im2col", "winograd", "winograd4", "fourier", "polyphase"])
 def test_conv2d_weight_gradient_has_the_same_bits_whichever_thread_takes_which_chunk(algorithm):
     """Exact --resume needs bit-identical steps: the cross-chunk sums may not depend on scheduling."""
     from kernels.cpu import parallel
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((8, 6, 9, 9)).astype(np.float32)
-    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
-    gy = rng.standard_normal((8, 4, 9, 9)).astype(np.float32)
+    k, stride = (5, 2) if algorithm == "polyphase" else (3, 1)
+    w = rng.standard_normal((4, 3, k, k)).astype(np.float32)
+    y_size = (9 + 2 - k) // stride + 1
+    gy = rng.standard_normal((8, 4, y_size, y_size)).astype(np.float32)
     jitter = np.random.default_rng(1)
 
     def late(fn):  # a random delay before each chunk's work shuffles which thread takes which chunk
@@ -334,7 +394,7 @@ def test_conv2d_weight_gradient_has_the_same_bits_whichever_thread_takes_which_c
         parallel.set_num_threads(4)
         try:
             for _ in range(6):
-                results.append(K.conv2d_backward(x, w, gy, (1, 1), (1, 1), 2, algorithm=algorithm))
+                results.append(K.conv2d_backward(x, w, gy, (stride, stride), (1, 1), 2, algorithm=algorithm))
         finally:
             parallel.set_num_threads(saved)
     for gx, gw, gb in results[1:]:

@@ -70,15 +70,16 @@ def test_conv2d_matches_torch(cfg):
 
 
 # geometries that make the fast backend's 'auto' take each of its convolution algorithms
-CONV_ALGORITHM_CASES = [("im2col", (11, 11), 4, 2, 23), ("fourier", (5, 5), 1, 2, 11),
-                        ("winograd4", (3, 3), 1, 1, 13)]
+CONV_ALGORITHM_CASES = [("polyphase", (11, 11), 4, 2, 23), ("fourier", (5, 5), 1, 2, 11),
+                        ("winograd4", (3, 3), 1, 1, 13), ("im2col", (3, 3), 2, 1, 9)]
 
 
 @pytest.mark.parametrize("algorithm, k, stride, padding, size", CONV_ALGORITHM_CASES, ids=[c[0] for c in CONV_ALGORITHM_CASES])
 @given(groups=st.integers(1, 2), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_conv2d_matches_torch_with_each_algorithm_of_the_fast_backend(algorithm, k, stride, padding, size, groups, bias,
                                                                        dtype, seed):
-    """AlexNet's three kinds of convolution layer, at small sizes, each on the path it trains with."""
+    """AlexNet's three kinds of convolution layer, at small sizes, each on the path it trains with,
+    and a strided layer that takes im2col."""
     from kernels.cpu import conv as conv_kernels
 
     assert conv_kernels.choose_algorithm(k, (stride, stride), (padding, padding)) == algorithm

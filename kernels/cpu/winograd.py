@@ -368,101 +368,136 @@ def output_transform4(m, bias, y, n_start, n_count, th, tw, relu):
                             dst[4 * tx + j] = s[4 * i + j, t]
 
 
+@inline
+def g_rows(x0, x1, x2, y0, y1, y2, y3, y4, y5):
+    """(y0 ... y5) = G (x0, x1, x2), elementwise over 1-D arrays (float64: the 1/6 and 1/24 are rounded once)."""
+    for b in range(x0.shape[0]):
+        a, m, c = x0[b], x1[b], x2[b]
+        y0[b] = a / 4
+        y1[b] = -(a + m + c) / 6
+        y2[b] = -(a - m + c) / 6
+        y3[b] = a / 24 + m / 12 + c / 6
+        y4[b] = a / 24 - m / 12 + c / 6
+        y5[b] = c
+
+
 @kernel
 def weight_transform4(w, u, flip):
     """u[ξ, o, c] = (G g Gᵀ)[ξ] (6x6) with g = w[o, c], or for ``flip`` g = w[c, o] rotated by 180
-    degrees and u of shape (36, Cin, Cout). w (O, Cg, 3, 3)."""
+    degrees and u of shape (36, Cin, Cout). w (O, Cg, 3, 3).
+
+    One output row of u at a time (o, or c for ``flip``), vectorised along it: u's writes are
+    contiguous (one kernel at a time wrote 36 values 1 MB apart and ran 2-2.5x slower)."""
     o_all, c_all = w.shape[0], w.shape[1]
-    g = np.empty((3, 3), dtype=np.float64)  # the 1/6, 1/24 factors in float64, rounded once
-    e = np.empty((6, 3), dtype=np.float64)
-    vals = np.empty(6, dtype=np.float64)
-    for o in range(o_all):
-        for c in range(c_all):
-            for i in range(3):
-                for j in range(3):
-                    g[i, j] = w[o, c, 2 - i, 2 - j] if flip else w[o, c, i, j]
-            for j in range(3):  # e = G g
-                a, b, c_ = g[0, j], g[1, j], g[2, j]
-                e[0, j] = a / 4
-                e[1, j] = -(a + b + c_) / 6
-                e[2, j] = -(a - b + c_) / 6
-                e[3, j] = a / 24 + b / 12 + c_ / 6
-                e[4, j] = a / 24 - b / 12 + c_ / 6
-                e[5, j] = c_
-            for i in range(6):  # (G g) Gᵀ
-                a, b, c_ = e[i, 0], e[i, 1], e[i, 2]
-                vals[0] = a / 4
-                vals[1] = -(a + b + c_) / 6
-                vals[2] = -(a - b + c_) / 6
-                vals[3] = a / 24 + b / 12 + c_ / 6
-                vals[4] = a / 24 - b / 12 + c_ / 6
-                vals[5] = c_
-                for j in range(6):
-                    if flip:
-                        u[6 * i + j, c, o] = vals[j]
-                    else:
-                        u[6 * i + j, o, c] = vals[j]
+    rows, width = (c_all, o_all) if flip else (o_all, c_all)
+    g = np.empty((9, width), dtype=np.float64)  # tap 3 i + j of every kernel of the row
+    e = np.empty((18, width), dtype=np.float64)  # G g, row 3 k + j
+    r = np.empty((36, width), dtype=np.float64)  # (G g) Gᵀ, row 6 k + l
+    for a in range(rows):
+        for i in range(3):
+            for j in range(3):
+                gi = g[3 * i + j]
+                if flip:
+                    for b in range(width):
+                        gi[b] = w[b, a, 2 - i, 2 - j]
+                else:
+                    for b in range(width):
+                        gi[b] = w[a, b, i, j]
+        for j in range(3):
+            g_rows(g[j], g[3 + j], g[6 + j], e[j], e[3 + j], e[6 + j], e[9 + j], e[12 + j], e[15 + j])
+        for k in range(6):
+            g_rows(e[3 * k], e[3 * k + 1], e[3 * k + 2], r[6 * k], r[6 * k + 1], r[6 * k + 2], r[6 * k + 3],
+                   r[6 * k + 4], r[6 * k + 5])
+        for xi in range(36):
+            src, dst = r[xi], u[xi, a]
+            for b in range(width):
+                dst[b] = src[b]
 
 
 @kernel
 def grad_output_transform4(gy, z, n_start, n_count, th, tw):
     """z[o, ξ, t] = (A e Aᵀ)[ξ] for the 4x4 block e of gy covered by tile t (zeros beyond the map).
     A e = [e0, e0+e1+e2+e3, e0-e1+e2-e3, e0+2e1+4e2+8e3, e0-2e1+4e2-8e3, e3] along each direction.
-    gy (N, O, OH, OW); z (O, 36, >= n_count*th*tw)."""
-    o_all, ow = gy.shape[1], gy.shape[3]
-    width = 4 * tw
-    strip = np.zeros((4, width), dtype=gy.dtype)
-    col = np.empty((6, width), dtype=gy.dtype)
-    two, four = gy.dtype.type(2), gy.dtype.type(4)
+    gy (N, O, OH, OW); z (O, 36, >= n_count*th*tw).
+
+    Like ``input_transform4``: the blocks of all the chunk's tiles of a channel are gathered
+    first, then A is applied along rows of all of them (on conv1's 55x55 maps 2x faster than
+    transforming strips of four rows, whose 14 tiles make short loops)."""
+    o_all, oh, ow = gy.shape[1], gy.shape[2], gy.shape[3]
+    t_all = n_count * th * tw
+    d = np.empty((16, t_all), dtype=gy.dtype)  # the 4x4 blocks, row 4 i + j
+    e = np.empty((24, t_all), dtype=gy.dtype)  # A down the columns, row 4 k + j
+    zero, two, four = gy.dtype.type(0), gy.dtype.type(2), gy.dtype.type(4)
     for o in range(o_all):
-        zo = z[o]
         for n in range(n_count):
             plane = gy[n_start + n, o]
             for ty in range(th):
-                load_strip(plane, strip, 4 * ty, 0, 0, ow)
-                e0, e1, e2, e3 = strip[0], strip[1], strip[2], strip[3]
-                c0, c1, c2, c3, c4, c5 = col[0], col[1], col[2], col[3], col[4], col[5]
-                for q in range(width):
-                    s02, s13 = e0[q] + e2[q], e1[q] + e3[q]
-                    t02, t13 = e0[q] + four * e2[q], two * (e1[q] + four * e3[q])
-                    c0[q] = e0[q]
-                    c1[q] = s02 + s13
-                    c2[q] = s02 - s13
-                    c3[q] = t02 + t13
-                    c4[q] = t02 - t13
-                    c5[q] = e3[q]
-                t0 = (n * th + ty) * tw
-                for k in range(6):
-                    ck = col[k]
-                    o0, o1, o2 = zo[6 * k + 0, t0:t0 + tw], zo[6 * k + 1, t0:t0 + tw], zo[6 * k + 2, t0:t0 + tw]
-                    o3, o4, o5 = zo[6 * k + 3, t0:t0 + tw], zo[6 * k + 4, t0:t0 + tw], zo[6 * k + 5, t0:t0 + tw]
-                    for q in range(tw):
-                        a, b, c_, d = ck[4 * q], ck[4 * q + 1], ck[4 * q + 2], ck[4 * q + 3]
-                        s02, s13 = a + c_, b + d
-                        t02, t13 = a + four * c_, two * (b + four * d)
-                        o0[q] = a
-                        o1[q] = s02 + s13
-                        o2[q] = s02 - s13
-                        o3[q] = t02 + t13
-                        o4[q] = t02 - t13
-                        o5[q] = d
+                for i in range(4):
+                    h = 4 * ty + i
+                    inside = h < oh
+                    for tx in range(tw):
+                        t = (n * th + ty) * tw + tx
+                        for j in range(4):
+                            col = 4 * tx + j
+                            d[4 * i + j, t] = plane[h, col] if inside and col < ow else zero
+        for j in range(4):  # A down the columns
+            e0, e1, e2, e3 = d[j, :t_all], d[4 + j, :t_all], d[8 + j, :t_all], d[12 + j, :t_all]
+            c0, c1, c2 = e[j, :t_all], e[4 + j, :t_all], e[8 + j, :t_all]
+            c3, c4, c5 = e[12 + j, :t_all], e[16 + j, :t_all], e[20 + j, :t_all]
+            for q in range(t_all):
+                s02, s13 = e0[q] + e2[q], e1[q] + e3[q]
+                t02, t13 = e0[q] + four * e2[q], two * (e1[q] + four * e3[q])
+                c0[q] = e0[q]
+                c1[q] = s02 + s13
+                c2[q] = s02 - s13
+                c3[q] = t02 + t13
+                c4[q] = t02 - t13
+                c5[q] = e3[q]
+        zo = z[o]
+        for k in range(6):  # then along the rows
+            a_, b_, c_, d_ = e[4 * k, :t_all], e[4 * k + 1, :t_all], e[4 * k + 2, :t_all], e[4 * k + 3, :t_all]
+            o0, o1, o2 = zo[6 * k + 0, :t_all], zo[6 * k + 1, :t_all], zo[6 * k + 2, :t_all]
+            o3, o4, o5 = zo[6 * k + 3, :t_all], zo[6 * k + 4, :t_all], zo[6 * k + 5, :t_all]
+            for q in range(t_all):
+                a, b, c, dd = a_[q], b_[q], c_[q], d_[q]
+                s02, s13 = a + c, b + dd
+                t02, t13 = a + four * c, two * (b + four * dd)
+                o0[q] = a
+                o1[q] = s02 + s13
+                o2[q] = s02 - s13
+                o3[q] = t02 + t13
+                o4[q] = t02 - t13
+                o5[q] = dd
+
+
+@inline
+def gt_rows(x0, x1, x2, x3, x4, x5, y0, y1, y2):
+    """(y0, y1, y2) = Gᵀ (x0 ... x5), elementwise over 1-D arrays."""
+    for b in range(x0.shape[0]):
+        s0, s1, s2, s3, s4, s5 = x0[b], x1[b], x2[b], x3[b], x4[b], x5[b]
+        y0[b] = s0 / 4 - (s1 + s2) / 6 + (s3 + s4) / 24
+        y1[b] = (s2 - s1) / 6 + (s3 - s4) / 12
+        y2[b] = (s3 + s4 - s1 - s2) / 6 + s5
 
 
 @kernel
 def weight_grad_transform4(s, gw):
-    """gw[o, c] = Gᵀ S[:, o, c] G (3x3) for s (36, O, Cg); gw (O, Cg, 3, 3)."""
+    """gw[o, c] = Gᵀ S[:, o, c] G (3x3) for s (36, O, Cg); gw (O, Cg, 3, 3). One o at a time,
+    vectorised over c."""
     o_all, c_all = s.shape[1], s.shape[2]
-    e = np.empty((3, 6), dtype=np.float64)
+    x = np.empty((36, c_all), dtype=np.float64)
+    e = np.empty((18, c_all), dtype=np.float64)  # Gᵀ S down the columns, row 6 i + l
+    r = np.empty((9, c_all), dtype=np.float64)  # then along the rows, row 3 i + j
     for o in range(o_all):
+        for xi in range(36):
+            src, dst = s[xi, o], x[xi]
+            for b in range(c_all):
+                dst[b] = src[b]
+        for l in range(6):
+            gt_rows(x[l], x[6 + l], x[12 + l], x[18 + l], x[24 + l], x[30 + l], e[l], e[6 + l], e[12 + l])
+        for i in range(3):
+            gt_rows(e[6 * i], e[6 * i + 1], e[6 * i + 2], e[6 * i + 3], e[6 * i + 4], e[6 * i + 5],
+                    r[3 * i], r[3 * i + 1], r[3 * i + 2])
         for c in range(c_all):
-            for j in range(6):  # e = Gᵀ S along the columns
-                s0, s1, s2 = s[j, o, c], s[6 + j, o, c], s[12 + j, o, c]
-                s3, s4, s5 = s[18 + j, o, c], s[24 + j, o, c], s[30 + j, o, c]
-                e[0, j] = s0 / 4 - (s1 + s2) / 6 + (s3 + s4) / 24
-                e[1, j] = (s2 - s1) / 6 + (s3 - s4) / 12
-                e[2, j] = (s3 + s4 - s1 - s2) / 6 + s5
-            for i in range(3):
-                s0, s1, s2, s3, s4, s5 = e[i, 0], e[i, 1], e[i, 2], e[i, 3], e[i, 4], e[i, 5]
-                gw[o, c, i, 0] = s0 / 4 - (s1 + s2) / 6 + (s3 + s4) / 24
-                gw[o, c, i, 1] = (s2 - s1) / 6 + (s3 - s4) / 12
-                gw[o, c, i, 2] = (s3 + s4 - s1 - s2) / 6 + s5
+            for ij in range(9):
+                gw[o, c, ij // 3, ij % 3] = r[ij, c]
