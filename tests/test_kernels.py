@@ -172,16 +172,19 @@ def atol_factor(algorithm, dtype):
     return ATOL_FACTOR.get(algorithm, {}).get(dtype, 1.0)
 
 
-def check_conv(x, w, b, stride, padding, groups, dtype, rng, algorithm="auto", relu=False, fused_backward=False):
+def check_conv(x, w, b, stride, padding, groups, dtype, rng, algorithm="auto", relu=False, fused_backward=False,
+               saved=False):
     """conv2d_forward (ReLU'd output if ``relu``) and conv2d_backward with ``algorithm``, against
     the reference convolution's output and gradients. ``fused_backward``: the backward of the
     fused conv + ReLU (``relu_output=y``), whose gradients are the reference's for gy masked
     where the fused output is not positive (that mask, not the reference's, so values that round
-    to 0 on one side and not the other cannot make the test flaky)."""
-    y = K.conv2d_forward(x, w, b, stride, padding, groups, relu=relu, algorithm=algorithm)
+    to 0 on one side and not the other cannot make the test flaky). ``saved``: the two calls
+    share a ``saved`` dict, as in training (the backward then reuses what the forward kept)."""
+    shared = {} if saved else None
+    y = K.conv2d_forward(x, w, b, stride, padding, groups, relu=relu, algorithm=algorithm, saved=shared)
     gy = rng.standard_normal(y.shape).astype(dtype)
     gx, gw, gb = K.conv2d_backward(x, w, gy, stride, padding, groups, need_bias=b is not None, algorithm=algorithm,
-                                   relu_output=y if fused_backward else None)
+                                   relu_output=y if fused_backward else None, saved=shared)
     kw = dict(stride=stride, padding=padding, groups=groups)
     gy_ref = np.where(y > 0, gy, 0) if fused_backward else gy
     y_ref, grads_ref = reference_op(lambda x, w, b: F.conv2d(x, w, b, **kw), [x, w, b], gy_ref)
@@ -228,11 +231,35 @@ def winograd_geometries(draw):
 
 
 @pytest.mark.parametrize("algorithm", ["winograd", "winograd4", "im2col"])
-@given(geo=winograd_geometries(), bias=st.booleans(), relu=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
-def test_conv2d_3x3_kernels_equal_reference_with_either_algorithm(algorithm, geo, bias, relu, dtype, seed):
+@given(geo=winograd_geometries(), bias=st.booleans(), relu=st.booleans(), saved=st.booleans(), dtype=dtypes,
+       seed=st.integers(0, 2**16))
+def test_conv2d_3x3_kernels_equal_reference_with_either_algorithm(algorithm, geo, bias, relu, saved, dtype, seed):
     rng = np.random.default_rng(seed)
     assert conv_kernels.choose_algorithm((3, 3), (1, 1), geo["padding"], algorithm) == algorithm
-    check_conv(*conv_inputs(geo, bias, dtype, rng), (1, 1), geo["padding"], geo["groups"], dtype, rng, algorithm, relu)
+    check_conv(*conv_inputs(geo, bias, dtype, rng), (1, 1), geo["padding"], geo["groups"], dtype, rng, algorithm, relu,
+               saved=saved)
+
+
+@pytest.mark.parametrize("algorithm", ["winograd", "winograd4"])
+def test_winograd_backward_transforms_x_again_only_without_the_forwards_saved_chunks(algorithm):
+    rng = np.random.default_rng(0)
+    x, w, gy = rng.standard_normal((5, 4, 9, 9)), rng.standard_normal((6, 2, 3, 3)), rng.standard_normal((5, 6, 9, 9))
+    args = ((1, 1), (1, 1), 2)
+    variant = conv_kernels.WINOGRAD[algorithm]
+    transform = variant.input_transform
+    fresh = K.conv2d_backward(x, w, gy, *args, algorithm=algorithm)
+    for many_chunks in (False, True):
+        with conv_chunking(many_chunks), pytest.MonkeyPatch.context() as patch:
+            seen = []
+            patch.setattr(variant, "input_transform", lambda a, *rest: (seen.append(a.shape[1]), transform(a, *rest)))
+            saved = {}
+            K.conv2d_forward(x, w, None, *args, algorithm=algorithm, saved=saved)
+            assert "winograd" in saved and seen.count(4) == len(saved["winograd"][2]) >= 1 + many_chunks
+            seen.clear()
+            got = K.conv2d_backward(x, w, gy, *args, algorithm=algorithm, saved=saved)
+            assert 4 not in seen and seen and "winograd" not in saved  # only gy's transforms (6 channels)
+        for g, want in zip(got, fresh):
+            np.testing.assert_allclose(g, want, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("algorithm", ["winograd", "winograd4", "im2col"])

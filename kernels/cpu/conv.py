@@ -114,10 +114,11 @@ def choose_algorithm(kernel_size, stride, padding, algorithm="auto"):
 
 def conv2d_forward(x, weight, bias, stride, padding, groups, relu=False, algorithm="auto", saved=None):
     """y (N, O, OH, OW) = conv(x, weight) + bias, then ReLU if ``relu``. x, weight C-contiguous.
-    ``saved``: an optional dict to hand to the matching ``conv2d_backward`` (what it can reuse)."""
+    ``saved``: a dict to hand to the matching ``conv2d_backward`` (what it can reuse), or None
+    when no backward call will follow."""
     algorithm = choose_algorithm(weight.shape[2:], stride, padding, algorithm)
     if algorithm in WINOGRAD:
-        return _winograd_forward(x, weight, bias, padding, groups, relu, WINOGRAD[algorithm])
+        return _winograd_forward(x, weight, bias, padding, groups, relu, WINOGRAD[algorithm], saved)
     if algorithm == "fourier":
         return fourier.conv2d_forward(x, weight, bias, padding, groups, relu, saved)
     if algorithm == "polyphase":
@@ -163,7 +164,7 @@ def conv2d_backward(x, weight, gy, stride, padding, groups, need_x=True, need_we
         gy = relu_backward(relu_output, gy)
     if algorithm in WINOGRAD:
         return _winograd_backward(x, weight, np.ascontiguousarray(gy), padding, groups, need_x, need_weight, need_bias,
-                                  WINOGRAD[algorithm])
+                                  WINOGRAD[algorithm], saved)
     if algorithm == "fourier":
         return fourier.conv2d_backward(x, weight, gy, padding, groups, need_x, need_weight, need_bias, saved)
     if algorithm == "polyphase":
@@ -271,7 +272,10 @@ def _transform_weight_grad(variant, s, shape):
     return gw
 
 
-def _winograd_forward(x, weight, bias, padding, groups, relu, variant):
+def _winograd_forward(x, weight, bias, padding, groups, relu, variant, saved=None):
+    """``saved``: a dict for the backward call, or None. Given one, the transformed input of every
+    chunk is kept there (for conv3-5 at batch 128, 75-113 MB a layer) so the weight gradient
+    need not transform x again: one of the backward's three transforms."""
     n, c, h, w = x.shape
     o, cg = weight.shape[:2]
     og = o // groups
@@ -281,11 +285,16 @@ def _winograd_forward(x, weight, bias, padding, groups, relu, variant):
     u = _transform_weights(variant, weight, False)
     y = np.empty((n, o, oh, ow), dtype=dtype)
     b = bias if bias is not None else np.zeros(o, dtype=dtype)
+    plan = winograd_plan(n, th * tw, c + o, dtype.itemsize, npos)
+    kept = [None] * len(plan) if saved is not None else None
 
     def chunk(task):
-        n0, nb = task
+        i, (n0, nb) = task
         t = nb * th * tw
-        v = workspace("wino.v", (c, npos, t), dtype)
+        if kept is None:
+            v = workspace("wino.v", (c, npos, t), dtype)
+        else:
+            v = kept[i] = np.empty((c, npos, t), dtype=dtype)
         m = workspace("wino.m", (o, npos, t), dtype)
         variant.input_transform(x, v, n0, nb, ph, pw, th, tw)
         for xi in range(npos):
@@ -293,11 +302,14 @@ def _winograd_forward(x, weight, bias, padding, groups, relu, variant):
                 np.matmul(u[xi, g * og:(g + 1) * og], v[g * cg:(g + 1) * cg, xi], out=m[g * og:(g + 1) * og, xi])
         variant.output_transform(m, b, y, n0, nb, th, tw, relu)
 
-    run_parallel(chunk, winograd_plan(n, th * tw, c + o, dtype.itemsize, npos), uses_blas=True)
+    run_parallel(chunk, list(enumerate(plan)), uses_blas=True)
+    if kept is not None:
+        saved["winograd"] = (variant, plan, kept)
     return y
 
 
-def _winograd_backward(x, weight, gy, padding, groups, need_x, need_weight, need_bias, variant):
+def _winograd_backward(x, weight, gy, padding, groups, need_x, need_weight, need_bias, variant, saved=None):
+    """``saved``: the forward call's dict; its transformed inputs are used (and released) if there."""
     n, c, h, w = x.shape
     o, cg = weight.shape[:2]
     og = o // groups
@@ -309,8 +321,14 @@ def _winograd_backward(x, weight, gy, padding, groups, need_x, need_weight, need
     if need_x:  # the input gradient is a correlation of gy with the flipped kernels, padding 2 - p
         u_flip = _transform_weights(variant, weight, True)
         no_bias = np.zeros(c, dtype=dtype)
+    kept = saved.pop("winograd", None) if saved is not None else None
+    if kept is not None and kept[0] is variant:  # the forward's chunks, so each finds its transformed input
+        plan, kept = kept[1], kept[2]
+    else:
+        plan, kept = winograd_plan(n, max(th * tw, xth * xtw), c + o, dtype.itemsize, npos), None
+
     def chunk(task, s):  # s: the transformed weight gradient (positions, O, Cg) of this run of chunks
-        n0, nb = task
+        i, (n0, nb) = task
         if need_x:
             t = nb * xth * xtw
             v = workspace("wino.v", (o, npos, t), dtype)
@@ -324,17 +342,19 @@ def _winograd_backward(x, weight, gy, padding, groups, need_x, need_weight, need
         if need_weight:
             t = nb * th * tw
             z = workspace("wino.z", (o, npos, t), dtype)
-            v = workspace("wino.v", (c, npos, t), dtype)
             part = workspace("wino.part", (og, cg), dtype)
             variant.grad_output_transform(gy, z, n0, nb, th, tw)
-            variant.input_transform(x, v, n0, nb, ph, pw, th, tw)
+            if kept is None:
+                v = workspace("wino.v", (c, npos, t), dtype)
+                variant.input_transform(x, v, n0, nb, ph, pw, th, tw)
+            else:
+                v, kept[i] = kept[i], None
             for xi in range(npos):
                 for g in range(groups):
                     np.matmul(z[g * og:(g + 1) * og, xi], v[g * cg:(g + 1) * cg, xi].T, out=part)
                     s[xi, g * og:(g + 1) * og] += part
 
-    plan = winograd_plan(n, max(th * tw, xth * xtw), c + o, dtype.itemsize, npos)
-    parts = run_parallel_accumulate(chunk, plan, lambda: np.zeros((npos, o, cg), dtype=dtype) if need_weight else None,
+    parts = run_parallel_accumulate(chunk, list(enumerate(plan)), lambda: np.zeros((npos, o, cg), dtype=dtype) if need_weight else None,
                                     uses_blas=True)
     gw = None
     if need_weight:
@@ -357,6 +377,8 @@ def _split_phases(x, kernel_size, stride, padding):
 
 def _polyphase_forward(x, weight, bias, stride, padding, groups, relu):
     xs = _split_phases(x, weight.shape[2:], stride, padding)
+    # nothing kept for the backward: conv1's transformed input would be 173 MB at batch 128, and
+    # transforming its 48 channels again is cheap
     return _winograd_forward(xs, polyphase.split_weight(weight, stride), bias, (0, 0), groups, relu, WINOGRAD["winograd4"])
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, is_grad_enabled
 from ..backend import cpu_kernels, cuda_kernels, use_cuda, use_fast
 from ..device import get_array_module
 from .common import check_float, check_rank, pair
@@ -37,7 +37,7 @@ class Conv2d(Function):
         if self.fast:
             x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
             self.x, self.weight, self.stride, self.padding, self.groups = x, weight, stride, padding, groups
-            self.has_bias, self.saved = bias is not None, {}
+            self.has_bias, self.saved = bias is not None, ({} if is_grad_enabled() else None)
             return cpu_kernels().conv2d_forward(x, weight, bias, stride, padding, groups, saved=self.saved)
         self.cuda = use_cuda(x, weight, bias)
         if self.cuda:  # keeps the column matrix, as the reference does
@@ -100,7 +100,7 @@ class Conv2dReLU(Function):
     def forward(self, x, weight, bias, stride=(1, 1), padding=(0, 0), groups=1):
         x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
         self.x, self.weight, self.stride, self.padding, self.groups = x, weight, stride, padding, groups
-        self.saved = {}
+        self.saved = {} if is_grad_enabled() else None  # what the backward can reuse; nothing without one
         self.y = cpu_kernels().conv2d_forward(x, weight, bias, stride, padding, groups, relu=True, saved=self.saved)
         return self.y
 
