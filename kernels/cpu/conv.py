@@ -103,7 +103,7 @@ def choose_algorithm(kernel_size, stride, padding, algorithm="auto"):
                          f"(ceil(kernel / stride) = 3 in both directions), got kernel {kernel_size}, stride {stride}")
     if algorithm != "auto":
         return algorithm
-    if polyphase_ok:  # conv1: fwd + bwd ~0.5x im2col's time at batch 32, ~0.8x at 128
+    if polyphase_ok:  # conv1: fwd + bwd ~0.75x im2col's time at batch 32 and 128
         return "polyphase"
     if winograd_ok:  # F(4x4, 3x3): on conv3-5 ~5% faster than F(2x2, 3x3) at batch 32, ~13% at 128
         return "winograd4"
@@ -354,8 +354,8 @@ def _winograd_backward(x, weight, gy, padding, groups, need_x, need_weight, need
                     np.matmul(z[g * og:(g + 1) * og, xi], v[g * cg:(g + 1) * cg, xi].T, out=part)
                     s[xi, g * og:(g + 1) * og] += part
 
-    parts = run_parallel_accumulate(chunk, list(enumerate(plan)), lambda: np.zeros((npos, o, cg), dtype=dtype) if need_weight else None,
-                                    uses_blas=True)
+    new_sum = (lambda: np.zeros((npos, o, cg), dtype=dtype)) if need_weight else (lambda: None)
+    parts = run_parallel_accumulate(chunk, list(enumerate(plan)), new_sum, uses_blas=True)
     gw = None
     if need_weight:
         s = parts[0]
@@ -379,7 +379,8 @@ def _polyphase_forward(x, weight, bias, stride, padding, groups, relu):
     xs = _split_phases(x, weight.shape[2:], stride, padding)
     # nothing kept for the backward: conv1's transformed input would be 173 MB at batch 128, and
     # transforming its 48 channels again is cheap
-    return _winograd_forward(xs, polyphase.split_weight(weight, stride), bias, (0, 0), groups, relu, WINOGRAD["winograd4"])
+    ws = polyphase.split_weight(weight, stride)
+    return _winograd_forward(xs, ws, bias, (0, 0), groups, relu, WINOGRAD["winograd4"])
 
 
 def _polyphase_backward(x, weight, gy, stride, padding, groups, need_x, need_weight, need_bias):

@@ -99,7 +99,8 @@ def split_weight(weight, stride):
     (sh, sw), (a, b) = stride, reduced_kernel((kh, kw), stride)
     padded = np.zeros((o, cg, a * sh, b * sw), dtype=weight.dtype)
     padded[:, :, :kh, :kw] = weight
-    return np.ascontiguousarray(padded.reshape(o, cg, a, sh, b, sw).transpose(0, 1, 3, 5, 2, 4).reshape(o, cg * sh * sw, a, b))
+    phases = padded.reshape(o, cg, a, sh, b, sw).transpose(0, 1, 3, 5, 2, 4)  # (o, c, r, q, a, b)
+    return np.ascontiguousarray(phases.reshape(o, cg * sh * sw, a, b))
 
 
 def merge_weight_grad(grad, kernel_size, stride):
