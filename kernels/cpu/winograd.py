@@ -262,6 +262,36 @@ def tiles4(size):
     return (size + 3) // 4
 
 
+@inline
+def bt_rows(x0, x1, x2, x3, x4, x5, y0, y1, y2, y3, y4, y5):
+    """(y0 ... y5) = Bᵀ (x0 ... x5), elementwise over 1-D arrays of equal length."""
+    four, five, two = x0.dtype.type(4), x0.dtype.type(5), x0.dtype.type(2)
+    for q in range(x0.shape[0]):
+        a, b, c, d, f, g = x0[q], x1[q], x2[q], x3[q], x4[q], x5[q]
+        y0[q] = four * a - five * c + f
+        y1[q] = f + d - four * (b + c)
+        y2[q] = f - d + four * (b - c)
+        y3[q] = f - c + two * (d - b)
+        y4[q] = f - c - two * (d - b)
+        y5[q] = four * b - five * d + g
+
+
+@inline
+def a_rows(x0, x1, x2, x3, y0, y1, y2, y3, y4, y5):
+    """(y0 ... y5) = A (x0 ... x3), elementwise over 1-D arrays of equal length."""
+    two, four = x0.dtype.type(2), x0.dtype.type(4)
+    for q in range(x0.shape[0]):
+        a, b, c, d = x0[q], x1[q], x2[q], x3[q]
+        s02, s13 = a + c, b + d
+        t02, t13 = a + four * c, two * (b + four * d)
+        y0[q] = a
+        y1[q] = s02 + s13
+        y2[q] = s02 - s13
+        y3[q] = t02 + t13
+        y4[q] = t02 - t13
+        y5[q] = d
+
+
 @kernel
 def input_transform4(x, v, n_start, n_count, ph, pw, th, tw):
     """v[c, ξ, t] = (Bᵀ d B)[ξ] for the 6x6 input tile d of output tile t = (n, ty, tx), which starts
@@ -275,7 +305,6 @@ def input_transform4(x, v, n_start, n_count, ph, pw, th, tw):
     t_all = n_count * th * tw
     d = np.empty((36, t_all), dtype=x.dtype)
     e = np.empty((36, t_all), dtype=x.dtype)  # Bᵀ d, row 6 k + j
-    four, five, two = x.dtype.type(4), x.dtype.type(5), x.dtype.type(2)
     zero = x.dtype.type(0)
     for c in range(c_all):
         for n in range(n_count):
@@ -290,32 +319,14 @@ def input_transform4(x, v, n_start, n_count, ph, pw, th, tw):
                             col = 4 * tx - pw + j
                             d[6 * i + j, t] = plane[h, col] if inside and 0 <= col < w_in else zero
         for j in range(6):  # Bᵀ down the columns of every tile
-            d0, d1, d2 = d[j, :t_all], d[6 + j, :t_all], d[12 + j, :t_all]
-            d3, d4, d5 = d[18 + j, :t_all], d[24 + j, :t_all], d[30 + j, :t_all]
-            e0, e1, e2 = e[j, :t_all], e[6 + j, :t_all], e[12 + j, :t_all]
-            e3, e4, e5 = e[18 + j, :t_all], e[24 + j, :t_all], e[30 + j, :t_all]
-            for q in range(t_all):
-                a, b, c_, dd, f, g = d0[q], d1[q], d2[q], d3[q], d4[q], d5[q]
-                e0[q] = four * a - five * c_ + f
-                e1[q] = f + dd - four * (b + c_)
-                e2[q] = f - dd + four * (b - c_)
-                e3[q] = f - c_ + two * (dd - b)
-                e4[q] = f - c_ - two * (dd - b)
-                e5[q] = four * b - five * dd + g
+            bt_rows(d[j, :t_all], d[6 + j, :t_all], d[12 + j, :t_all], d[18 + j, :t_all], d[24 + j, :t_all],
+                    d[30 + j, :t_all], e[j, :t_all], e[6 + j, :t_all], e[12 + j, :t_all], e[18 + j, :t_all],
+                    e[24 + j, :t_all], e[30 + j, :t_all])
         vc = v[c]
         for k in range(6):  # then B along the rows
-            a_, b_, c2 = e[6 * k, :t_all], e[6 * k + 1, :t_all], e[6 * k + 2, :t_all]
-            d_, f_, g_ = e[6 * k + 3, :t_all], e[6 * k + 4, :t_all], e[6 * k + 5, :t_all]
-            o0, o1, o2 = vc[6 * k + 0, :t_all], vc[6 * k + 1, :t_all], vc[6 * k + 2, :t_all]
-            o3, o4, o5 = vc[6 * k + 3, :t_all], vc[6 * k + 4, :t_all], vc[6 * k + 5, :t_all]
-            for q in range(t_all):
-                a, b, c_, dd, f, g = a_[q], b_[q], c2[q], d_[q], f_[q], g_[q]
-                o0[q] = four * a - five * c_ + f
-                o1[q] = f + dd - four * (b + c_)
-                o2[q] = f - dd + four * (b - c_)
-                o3[q] = f - c_ + two * (dd - b)
-                o4[q] = f - c_ - two * (dd - b)
-                o5[q] = four * b - five * dd + g
+            bt_rows(e[6 * k, :t_all], e[6 * k + 1, :t_all], e[6 * k + 2, :t_all], e[6 * k + 3, :t_all],
+                    e[6 * k + 4, :t_all], e[6 * k + 5, :t_all], vc[6 * k, :t_all], vc[6 * k + 1, :t_all],
+                    vc[6 * k + 2, :t_all], vc[6 * k + 3, :t_all], vc[6 * k + 4, :t_all], vc[6 * k + 5, :t_all])
 
 
 @kernel
@@ -427,7 +438,7 @@ def grad_output_transform4(gy, z, n_start, n_count, th, tw):
     t_all = n_count * th * tw
     d = np.empty((16, t_all), dtype=gy.dtype)  # the 4x4 blocks, row 4 i + j
     e = np.empty((24, t_all), dtype=gy.dtype)  # A down the columns, row 4 k + j
-    zero, two, four = gy.dtype.type(0), gy.dtype.type(2), gy.dtype.type(4)
+    zero = gy.dtype.type(0)
     for o in range(o_all):
         for n in range(n_count):
             plane = gy[n_start + n, o]
@@ -441,33 +452,13 @@ def grad_output_transform4(gy, z, n_start, n_count, th, tw):
                             col = 4 * tx + j
                             d[4 * i + j, t] = plane[h, col] if inside and col < ow else zero
         for j in range(4):  # A down the columns
-            e0, e1, e2, e3 = d[j, :t_all], d[4 + j, :t_all], d[8 + j, :t_all], d[12 + j, :t_all]
-            c0, c1, c2 = e[j, :t_all], e[4 + j, :t_all], e[8 + j, :t_all]
-            c3, c4, c5 = e[12 + j, :t_all], e[16 + j, :t_all], e[20 + j, :t_all]
-            for q in range(t_all):
-                s02, s13 = e0[q] + e2[q], e1[q] + e3[q]
-                t02, t13 = e0[q] + four * e2[q], two * (e1[q] + four * e3[q])
-                c0[q] = e0[q]
-                c1[q] = s02 + s13
-                c2[q] = s02 - s13
-                c3[q] = t02 + t13
-                c4[q] = t02 - t13
-                c5[q] = e3[q]
+            a_rows(d[j, :t_all], d[4 + j, :t_all], d[8 + j, :t_all], d[12 + j, :t_all], e[j, :t_all], e[4 + j, :t_all],
+                   e[8 + j, :t_all], e[12 + j, :t_all], e[16 + j, :t_all], e[20 + j, :t_all])
         zo = z[o]
         for k in range(6):  # then along the rows
-            a_, b_, c_, d_ = e[4 * k, :t_all], e[4 * k + 1, :t_all], e[4 * k + 2, :t_all], e[4 * k + 3, :t_all]
-            o0, o1, o2 = zo[6 * k + 0, :t_all], zo[6 * k + 1, :t_all], zo[6 * k + 2, :t_all]
-            o3, o4, o5 = zo[6 * k + 3, :t_all], zo[6 * k + 4, :t_all], zo[6 * k + 5, :t_all]
-            for q in range(t_all):
-                a, b, c, dd = a_[q], b_[q], c_[q], d_[q]
-                s02, s13 = a + c, b + dd
-                t02, t13 = a + four * c, two * (b + four * dd)
-                o0[q] = a
-                o1[q] = s02 + s13
-                o2[q] = s02 - s13
-                o3[q] = t02 + t13
-                o4[q] = t02 - t13
-                o5[q] = dd
+            a_rows(e[4 * k, :t_all], e[4 * k + 1, :t_all], e[4 * k + 2, :t_all], e[4 * k + 3, :t_all], zo[6 * k, :t_all],
+                   zo[6 * k + 1, :t_all], zo[6 * k + 2, :t_all], zo[6 * k + 3, :t_all], zo[6 * k + 4, :t_all],
+                   zo[6 * k + 5, :t_all])
 
 
 @inline
