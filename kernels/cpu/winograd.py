@@ -292,6 +292,24 @@ def a_rows(x0, x1, x2, x3, y0, y1, y2, y3, y4, y5):
         y5[q] = d
 
 
+@inline
+def gather_tiles(plane, d, t0, th, tw, size, ph, pw):
+    """d[size*i + j, t0 + ty*tw + tx] = plane[4 ty - ph + i, 4 tx - pw + j] (0 outside the plane) for
+    the th x tw tiles of side ``size`` (stride 4) of one plane: a tile's values one per row of d,
+    so the transforms then run along rows of all the tiles."""
+    h_in, w_in = plane.shape
+    zero = plane.dtype.type(0)
+    for ty in range(th):
+        for i in range(size):
+            h = 4 * ty - ph + i
+            inside = 0 <= h < h_in
+            for tx in range(tw):
+                t = t0 + ty * tw + tx
+                for j in range(size):
+                    col = 4 * tx - pw + j
+                    d[size * i + j, t] = plane[h, col] if inside and 0 <= col < w_in else zero
+
+
 @kernel
 def input_transform4(x, v, n_start, n_count, ph, pw, th, tw):
     """v[c, ξ, t] = (Bᵀ d B)[ξ] for the 6x6 input tile d of output tile t = (n, ty, tx), which starts
@@ -301,23 +319,13 @@ def input_transform4(x, v, n_start, n_count, ph, pw, th, tw):
     AlexNet's 13x13 maps have only 4 tiles per row, too few to vectorise over, so unlike
     ``input_transform`` this one gathers the 36 values of every tile of a channel first (d, one
     row per tile position) and then applies Bᵀ and B along rows of all the chunk's tiles."""
-    c_all, h_in, w_in = x.shape[1], x.shape[2], x.shape[3]
+    c_all = x.shape[1]
     t_all = n_count * th * tw
     d = np.empty((36, t_all), dtype=x.dtype)
     e = np.empty((36, t_all), dtype=x.dtype)  # Bᵀ d, row 6 k + j
-    zero = x.dtype.type(0)
     for c in range(c_all):
         for n in range(n_count):
-            plane = x[n_start + n, c]
-            for ty in range(th):
-                for i in range(6):
-                    h = 4 * ty - ph + i
-                    inside = 0 <= h < h_in
-                    for tx in range(tw):
-                        t = (n * th + ty) * tw + tx
-                        for j in range(6):
-                            col = 4 * tx - pw + j
-                            d[6 * i + j, t] = plane[h, col] if inside and 0 <= col < w_in else zero
+            gather_tiles(x[n_start + n, c], d, n * th * tw, th, tw, 6, ph, pw)
         for j in range(6):  # Bᵀ down the columns of every tile
             bt_rows(d[j, :t_all], d[6 + j, :t_all], d[12 + j, :t_all], d[18 + j, :t_all], d[24 + j, :t_all],
                     d[30 + j, :t_all], e[j, :t_all], e[6 + j, :t_all], e[12 + j, :t_all], e[18 + j, :t_all],
@@ -434,23 +442,13 @@ def grad_output_transform4(gy, z, n_start, n_count, th, tw):
     Like ``input_transform4``: the blocks of all the chunk's tiles of a channel are gathered
     first, then A is applied along rows of all of them (on conv1's 55x55 maps 2x faster than
     transforming strips of four rows, whose 14 tiles make short loops)."""
-    o_all, oh, ow = gy.shape[1], gy.shape[2], gy.shape[3]
+    o_all = gy.shape[1]
     t_all = n_count * th * tw
     d = np.empty((16, t_all), dtype=gy.dtype)  # the 4x4 blocks, row 4 i + j
     e = np.empty((24, t_all), dtype=gy.dtype)  # A down the columns, row 4 k + j
-    zero = gy.dtype.type(0)
     for o in range(o_all):
         for n in range(n_count):
-            plane = gy[n_start + n, o]
-            for ty in range(th):
-                for i in range(4):
-                    h = 4 * ty + i
-                    inside = h < oh
-                    for tx in range(tw):
-                        t = (n * th + ty) * tw + tx
-                        for j in range(4):
-                            col = 4 * tx + j
-                            d[4 * i + j, t] = plane[h, col] if inside and col < ow else zero
+            gather_tiles(gy[n_start + n, o], d, n * th * tw, th, tw, 4, 0, 0)
         for j in range(4):  # A down the columns
             a_rows(d[j, :t_all], d[4 + j, :t_all], d[8 + j, :t_all], d[12 + j, :t_all], e[j, :t_all], e[4 + j, :t_all],
                    e[8 + j, :t_all], e[12 + j, :t_all], e[16 + j, :t_all], e[20 + j, :t_all])
