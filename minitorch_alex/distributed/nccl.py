@@ -81,9 +81,8 @@ class NcclComm:
     def iallreduce_(self, array):
         """Queue the in-place sum of the contiguous CuPy ``array`` over all ranks; returns a
         handle whose ``wait()`` orders the current stream after it."""
-        _check_device_array(array, "iallreduce_")
+        ptr = _device_pointer(array, "iallreduce_")
         self._after_current_stream()
-        ptr = array.data.ptr
         self.comm.allReduce(ptr, ptr, array.size, self._type(array), self._nccl.NCCL_SUM, self.stream.ptr)
         return self._finished()
 
@@ -94,15 +93,17 @@ class NcclComm:
 
     def broadcast_(self, array, root: int = 0):
         """Overwrite ``array`` with rank ``root``'s, in place (ordered as ``allreduce_``)."""
-        _check_device_array(array, "broadcast_")
+        ptr = _device_pointer(array, "broadcast_")
         self._after_current_stream()
-        ptr = array.data.ptr
         self.comm.broadcast(ptr, ptr, array.size, self._type(array), root, self.stream.ptr)
         self._finished().wait()
         return array
 
 
-def _check_device_array(array, what):
-    flags = getattr(array, "flags", None)
-    if not hasattr(getattr(array, "data", None), "ptr") or flags is None or not flags.c_contiguous:
-        raise TypeError(f"NcclComm.{what}: expected a C-contiguous CuPy array, got {type(array).__name__}")
+def _device_pointer(array, what) -> int:
+    """Address of a C-contiguous device array (CuPy, or anything with the CUDA array interface)."""
+    interface = getattr(array, "__cuda_array_interface__", None)
+    if interface is None or not array.flags.c_contiguous:
+        raise TypeError(f"NcclComm.{what}: expected a C-contiguous CuPy array, got {type(array).__name__}"
+                        f"{' (not contiguous)' if interface is not None else ''}")
+    return interface["data"][0]
