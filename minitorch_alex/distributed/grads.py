@@ -39,9 +39,10 @@ MODES = ("flat", "buckets", "overlap")
 class _Bucket:
     """Parameters whose gradients travel in one flat buffer (one dtype, one device)."""
 
-    def __init__(self, items, xp, dtype):
+    def __init__(self, items, param):
         self.items = items  # [(param index, offset, size)]
-        self.buffer = xp.empty(sum(n for _, _, n in items), dtype=dtype)
+        with param.device.context():  # on the parameters' GPU, whichever one is current
+            self.buffer = param.xp.empty(sum(n for _, _, n in items), dtype=param.dtype)
         self.ready = 0
         self.handle = None
 
@@ -91,11 +92,11 @@ class GradientAverager:
             k = (p.dtype, str(p.device))
             size_bytes = p.size * p.dtype.itemsize
             if items and (k != key or nbytes + size_bytes > limit):
-                buckets.append(_Bucket(items, self.params[items[0][0]].xp, key[0]))
+                buckets.append(_Bucket(items, self.params[items[0][0]]))
                 items, nbytes = [], 0
             items.append((i, sum(n for _, _, n in items), p.size))
             key, nbytes = k, nbytes + size_bytes
-        buckets.append(_Bucket(items, self.params[items[0][0]].xp, key[0]))
+        buckets.append(_Bucket(items, self.params[items[0][0]]))
         return buckets
 
     # -- the hook (mode="overlap") ----------------------------------------------------------------
@@ -163,10 +164,11 @@ class GradientAverager:
             bucket.handle.wait()
             for i, off, n in bucket.items:
                 p, view = self.params[i], bucket.buffer[off:off + n].reshape(self.params[i].shape)
-                if p.grad is None:
-                    p.grad = Tensor._wrap(view.copy(), p.device)
-                else:
-                    p.grad.data[...] = view
+                with p.device.context():
+                    if p.grad is None:
+                        p.grad = Tensor._wrap(view.copy(), p.device)
+                    else:
+                        p.grad.data[...] = view
         self._active = False
 
     def sync(self, weight: float | None = None):
@@ -175,10 +177,11 @@ class GradientAverager:
 
     def _pack(self, i, off, n, bucket):
         p, out = self.params[i], bucket.buffer[off:off + n]
-        if p.grad is None:
-            out[...] = 0
-        else:
-            p.xp.multiply(p.grad.data.reshape(-1), self._weight, out=out)
+        with p.device.context():
+            if p.grad is None:
+                out[...] = 0
+            else:
+                p.xp.multiply(p.grad.data.reshape(-1), self._weight, out=out)
 
     def _launch_ready(self):
         while self._next < len(self.buckets):
