@@ -14,6 +14,13 @@ Measured (needs mpi4py and mpiexec: pip install -e '.[dist]'), after one untimed
 * ``np.copyto`` of the same buffer in one process, the memory bandwidth to compare against
   (local ranks communicate through shared memory: each byte is copied at least twice).
 
+With ``--steps K``: K training steps of AlexNet (``--batch`` images per rank) in each mode of
+``distributed.GradientAverager`` and without averaging: forward, backward and the time left in
+``finish()`` after backward (the communication not hidden behind backward), so "flat" and
+"buckets" (after backward) compare with "overlap" (buckets sent during backward). MPICH only
+progresses a non-blocking collective inside MPI calls; the averager tests its requests from the
+backward hook, and ``MPIR_CVAR_ASYNC_PROGRESS=1`` in the environment adds a progress thread.
+
 On paper (no MPI needed): a ring allreduce sends and receives ``2 (N-1)/N * S`` bytes per rank
 per step for ``S`` gradient bytes; at a link of ``B`` bit/s that is ``16 (N-1)/N * S / B``
 seconds of bandwidth plus ``2 (N-1)`` message latencies. The table gives it for 8, 64 and 256
@@ -46,6 +53,8 @@ def parse_args(argv=None):
     ap.add_argument("--repeat", type=int, default=5, help="timed rounds (the median is reported)")
     ap.add_argument("--bucket-mb", type=float, default=25.0)
     ap.add_argument("--latency-us", type=float, default=5.0, help="per-message latency for the paper table")
+    ap.add_argument("--steps", type=int, default=0, help="also time K AlexNet training steps per averaging mode")
+    ap.add_argument("--batch", type=int, default=2, help="images per rank in --steps")
     ap.add_argument("--measure-only", action="store_true", help="measure (run under mpiexec); no table")
     ap.add_argument("--paper-only", action="store_true", help="print the on-paper table only")
     return ap.parse_args(argv)
@@ -87,6 +96,50 @@ def measure(args) -> None:
                   f"bus {2 * (n - 1) / n * nbytes / t / 1e9:6.2f} GB/s")
         print(f"  {'np.copyto, one process':32s} {copy:8.3f} s   memory    {2 * nbytes / copy / 1e9:6.2f} GB/s "
               "(read + write)")
+    if args.steps:
+        measure_steps(args, world)
+
+
+def measure_steps(args, world) -> None:
+    """Forward / backward / finish() times of AlexNet steps per averaging mode (median of --steps)."""
+    import minitorch_alex as mt
+    import minitorch_alex.distributed as dist
+    import minitorch_alex.nn.functional as F
+
+    mt.manual_seed(0)
+    model = mt.models.alexnet()
+    rng = np.random.default_rng(world.rank)
+    x = mt.tensor(rng.normal(size=(args.batch, 3, 224, 224)).astype(np.float32))
+    y = rng.integers(0, 1000, args.batch)
+    if world.rank == 0:
+        print(f"\nAlexNet steps, {args.batch} images per rank x {world.size} ranks, median of {args.steps}:")
+        print(f"  {'mode':8s} {'forward':>8s} {'backward':>9s} {'finish':>8s} {'step':>8s} {'images/s':>9s} {'exposed comm':>13s}")
+    for mode in ("none",) + dist.MODES:
+        averager = None if mode == "none" else dist.GradientAverager(model.parameters(), mode=mode,
+                                                                        bucket_mb=args.bucket_mb)
+        rows = []
+        for i in range(args.steps + 1):  # the first step is untimed (compilation, allocation)
+            for p in model.parameters():
+                p.grad = None
+            world.barrier()
+            t0 = time.perf_counter()
+            loss = F.cross_entropy(model(x), y)
+            t1 = time.perf_counter()
+            if averager is not None:
+                averager.begin()
+            loss.backward()
+            t2 = time.perf_counter()
+            if averager is not None:
+                averager.finish()
+            t3 = time.perf_counter()
+            if i:
+                rows.append((t1 - t0, t2 - t1, t3 - t2, t3 - t0))
+        if averager is not None:
+            averager.close()
+        fwd, bwd, fin, step = np.median(np.array(rows), axis=0)
+        if world.rank == 0:
+            print(f"  {mode:8s} {fwd:8.3f} {bwd:9.3f} {fin:8.3f} {step:8.3f} {world.size * args.batch / step:9.2f} "
+                  f"{fin / step:12.0%}")
 
 
 def paper_table(count: int, latency_us: float) -> None:
@@ -117,11 +170,12 @@ def main(argv=None) -> int:
             print("needs mpi4py and mpiexec for the measurement: pip install -e '.[dist]' (table only)")
         else:
             cmd = ["mpiexec", "-n", str(args.ranks), sys.executable, os.path.abspath(__file__), "--measure-only",
-                   "--count", str(args.count), "--repeat", str(args.repeat), "--bucket-mb", str(args.bucket_mb)]
+                   "--count", str(args.count), "--repeat", str(args.repeat), "--bucket-mb", str(args.bucket_mb),
+                   "--steps", str(args.steps), "--batch", str(args.batch)]
             env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(HERE), os.environ.get("PYTHONPATH", "")]))
             if subprocess.run(cmd, env=env).returncode != 0:
                 return 1
-    paper_table(args.count, args.latency_us)
+    paper_table(ALEXNET_PARAMS, args.latency_us)
     return 0
 
 

@@ -236,6 +236,7 @@ def test_two_ranks_train_as_one_process(tmp_path):
     assert code == 0, output
     ranks = [np.load(tmp_path / f"rank{r}.npz") for r in (0, 1)]
     assert int(ranks[0]["world_size"]) == 2
+    assert [int(r["local_rank"]) for r in ranks] == [0, 1]  # one node: the local rank is the rank
     train, val = common.make_split(common.N_TRAIN, 1), common.make_split(common.N_VAL, 2)
     single = common.train_single(train)  # the ordinary DataLoader, one process
     reference = common.parameters(single)
@@ -265,3 +266,14 @@ def test_a_failing_rank_ends_the_job(how):
         assert "rank 1 of 2 failed" in output and "rank 1 failed on purpose" in output, output
     else:
         assert "Killed (signal 9)" in output, output
+
+
+@needs_mpi
+def test_bench_allreduce_runs():
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_allreduce.py"), "--count", "1000",
+                           "--repeat", "1", "--bucket-mb", "0.001"], capture_output=True, text=True, timeout=120,
+                          env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "one Allreduce" in proc.stdout and "4 x Iallreduce of 0.001 MB" in proc.stdout
+    assert "244 MB of float32 gradients" in proc.stdout and "256    100" in proc.stdout  # on paper

@@ -15,7 +15,7 @@ import minitorch_alex.distributed as dist
 def main(out):
     world = dist.init()
     train, val = common.make_split(common.N_TRAIN, 1), common.make_split(common.N_VAL, 2)
-    results = {"world_size": np.array(world.size)}
+    results = {"world_size": np.array(world.size), "local_rank": np.array(world.local_rank)}
     for mode in dist.MODES:
         model = common.train_distributed(train, mode, world)
         for name, value in common.parameters(model).items():
