@@ -277,3 +277,19 @@ def test_bench_allreduce_runs():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "one Allreduce" in proc.stdout and "4 x Iallreduce of 0.001 MB" in proc.stdout
     assert "244 MB of float32 gradients" in proc.stdout and "256    100" in proc.stdout  # on paper
+
+
+def test_overlap_hook_stays_with_its_parameter():
+    import copy
+
+    model = common.make_model(1)
+    averager = dist.GradientAverager(model.parameters(), comm=TwinComm(), mode="overlap", bucket_mb=0.002)
+    twin = copy.deepcopy(model)  # e.g. an EMA or a checkpoint copy: its gradients are its own
+    averager.begin()
+    _loss(twin).backward()
+    assert all(p.grad is None for p in model.parameters())
+    assert all(b.ready == 0 for b in averager.buckets)
+    _loss(model).backward()
+    averager.finish()
+    for p, g in zip(model.parameters(), _reference_grads()):
+        np.testing.assert_allclose(p.grad.data, g, rtol=1e-15)

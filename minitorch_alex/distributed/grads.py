@@ -27,6 +27,8 @@ DDP); a parameter used twice in one forward is reported with a clear error: use 
 """
 from __future__ import annotations
 
+import types
+
 import numpy as np
 
 from ..autograd import no_grad
@@ -101,13 +103,15 @@ class GradientAverager:
 
     # -- the hook (mode="overlap") ----------------------------------------------------------------
     def _hooked_add_grad(self, p, i):
-        original = type(p)._add_grad
+        averager = self
 
-        def add_grad(g, owned=False):
-            original(p, g, owned)
-            if self._active:
-                self._gradient_final(i)
-        return add_grad
+        def add_grad(tensor, g, owned=False):
+            type(tensor)._add_grad(tensor, g, owned)
+            # a bound method: a copy of the parameter (copy.deepcopy) gets its own, which
+            # accumulates into the copy and does not report to this averager
+            if averager._active and tensor is averager.params[i]:
+                averager._gradient_final(i)
+        return types.MethodType(add_grad, p)
 
     def _gradient_final(self, i):
         bucket, off, n = self._where[i]
