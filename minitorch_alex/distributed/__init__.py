@@ -21,8 +21,18 @@ world of one, needs no mpi4py and behaves as without this module)::
     correct, total = dist.all_reduce_sum([correct, total])   # metrics over all ranks
     if world.is_main: ...                                  # print, save
 
-On GPUs, one per rank: ``comm = dist.NcclComm(world)`` and ``GradientAverager(params,
-comm=comm)``, ``broadcast_parameters(params, comm=comm)``.
+On GPUs, one per rank: put the model on ``cuda:<world.local_rank>``, then ``comm =
+dist.NcclComm(world)`` (under that device) and ``GradientAverager(params, comm=comm)``,
+``broadcast_parameters(params, comm=comm)``; the gradients never leave the GPUs.
+
+Several machines (MPICH's launcher, hydra): a hostfile with one ``host:ranks`` line per machine,
+then ``mpiexec -f hosts -n 16 python train.py``. Every rank must find the prepared store at the
+same path: a shared filesystem, or a copy on each machine. The dataset order and augmentation
+depend only on the seed, never on which rank or machine makes a batch.
+
+Failures: an uncaught exception on any rank prints ``rank R of N failed`` with its traceback and
+aborts the whole job (``MPI_Abort``); a rank killed by a signal makes mpiexec end the others
+(it reports the PID and the signal).
 """
 from .grads import MODES, GradientAverager, all_reduce_sum, broadcast_parameters
 from .nccl import NcclComm
