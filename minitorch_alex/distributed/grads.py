@@ -33,9 +33,10 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..tensor import Tensor
-from .world import get_world
+from .world import _Done, get_world
 
 MODES = ("flat", "buckets", "overlap")
+_DONE = _Done()  # the handle of a blocking collective
 
 
 class _Bucket:
@@ -160,7 +161,8 @@ class GradientAverager:
                     self._pack(i, off, n, bucket)
                     bucket.ready += 1
             if self.mode == "flat":
-                bucket.handle = _Blocking(self.comm.allreduce_(bucket.buffer))
+                self.comm.allreduce_(bucket.buffer)
+                bucket.handle = _DONE
                 self._next += 1
             else:
                 self._launch_ready()
@@ -194,17 +196,6 @@ class GradientAverager:
                 return
             bucket.handle = self.comm.iallreduce_(bucket.buffer)
             self._next += 1
-
-
-class _Blocking:
-    def __init__(self, _):
-        pass
-
-    def wait(self):
-        return None
-
-    def test(self):
-        return True
 
 
 class _Sync:
