@@ -1,11 +1,14 @@
-"""Run under ``mpiexec -n 2``: rank 1 fails mid-step (an exception, or SIGKILL with ``kill``)
-while rank 0 waits in the step's gradient allreduce, which would block it forever.
+"""Run under ``mpiexec -n 2``: rank 1 fails mid-step (an exception; an exception in a helper
+thread, e.g. a data prefetcher, with ``thread``; SIGKILL with ``kill``) while rank 0 waits in
+the step's gradient allreduce, which would block it forever.
 
-usage: mpiexec -n 2 python tests/dist_scripts/fail_rank.py raise|kill
+usage: mpiexec -n 2 python tests/dist_scripts/fail_rank.py raise|thread|kill
 """
 import os
 import signal
 import sys
+import threading
+import time
 
 import numpy as np
 
@@ -19,6 +22,11 @@ def main(how):
     if world.rank == 1:
         if how == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
+        if how == "thread":
+            def prefetch():
+                raise ValueError("rank 1 failed on purpose in a prefetch thread")
+            threading.Thread(target=prefetch, name="prefetch").start()
+            time.sleep(60)  # the main thread would carry on; the job must end anyway
         raise ValueError("rank 1 failed on purpose in the middle of a step")
     world.allreduce_(grads)  # never completes: rank 1 is gone
     print("rank 0 finished the step: the failure went unnoticed", flush=True)
