@@ -86,17 +86,18 @@ def test_sampler_resumes_mid_epoch():
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 3])
-@pytest.mark.parametrize("train", [True, False])
-def test_shard_batch_gives_the_loader_rows(world_size, train):
+@pytest.mark.parametrize("train, ten_crop", [(True, False), (False, False), (False, True)])
+def test_shard_batch_gives_the_loader_rows(world_size, train, ten_crop):
     split = common.make_split(14, 3)
-    loader = DataLoader(split, 6, train=train, seed=9, crop=common.CROP)
+    loader = DataLoader(split, 6, train=train, seed=9, crop=common.CROP, ten_crop=ten_crop)
     loader.set_epoch(2)
     samplers = [dist.ShardedSampler(14, 6, seed=9, shuffle=train, rank=r, world_size=world_size)
                 for r in range(world_size)]
     for s in samplers:
         s.set_epoch(2)
     for b, (images, labels) in enumerate(loader):  # the same crops, flips and PCA shifts, bit for bit
-        parts = [dist.shard_batch(split, s.shard(b), 9, train=train, crop=common.CROP) for s in samplers]
+        parts = [dist.shard_batch(split, s.shard(b), 9, train=train, crop=common.CROP, ten_crop=ten_crop)
+                 for s in samplers]
         assert np.array_equal(np.concatenate([p[0] for p in parts]), images)
         assert np.array_equal(np.concatenate([p[1] for p in parts]), labels)
 

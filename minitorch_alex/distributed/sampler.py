@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.augment import center_crop, crop_to_chw, default_crop, pca_shift, sample_train_params, ten_crop
+from ..data.augment import center_crop, crop_to_chw, default_crop, pca_shift, sample_train_params
+from ..data.augment import ten_crop as ten_crops
 from ..data.loader import epoch_order
 
 
@@ -126,12 +127,12 @@ class ShardedSampler:
 
 
 def shard_batch(split, shard: Shard, seed: int, train: bool = True, crop: int | None = None,
-                ten_crop_: bool = False, alpha_std: float = 0.1, scale: float = 1.0):
+                ten_crop: bool = False, alpha_std: float = 0.1, scale: float = 1.0):
     """Images and labels of ``shard`` from a ``StoreSplit``: rows ``start:stop`` of what
     ``DataLoader(split, batch_size, train=train, seed=seed, ...)`` yields for the shard's
     global batch, bit for bit.
 
-    Returns ``images`` float32 ``(k, 3, C, C)`` (``(k, 10, 3, C, C)`` with ``ten_crop_``) and
+    Returns ``images`` float32 ``(k, 3, C, C)`` (``(k, 10, 3, C, C)`` with ``ten_crop``) and
     ``labels`` int64 ``(k,)``.
     """
     crop = default_crop(split.size) if crop is None else crop
@@ -145,8 +146,8 @@ def shard_batch(split, shard: Shard, seed: int, train: bool = True, crop: int | 
         out = np.empty((len(idx), 3, crop, crop), np.float32)
         images = crop_to_chw(split.images, p.ys[rows], p.xs[rows], p.flips[rows], crop, split.mean, shifts,
                              scale, out, idx)
-    elif ten_crop_:
-        images = ten_crop(split.images, split.mean, crop, scale, index=idx)
+    elif ten_crop:
+        images = ten_crops(split.images, split.mean, crop, scale, index=idx)
     else:
         images = center_crop(split.images, split.mean, crop, scale, out=np.empty((len(idx), 3, crop, crop),
                                                                                  np.float32), index=idx)
