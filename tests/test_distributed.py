@@ -3,6 +3,7 @@ and 2-rank jobs under ``mpiexec`` (skipped when mpi4py or mpiexec is missing; th
 extra installs both through the ``dist`` extra)."""
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -267,6 +268,11 @@ def test_a_failing_rank_ends_the_job(how):
         assert "rank 1 of 2 failed" in output and "rank 1 failed on purpose" in output, output
     else:
         assert "signal 9" in output, output  # MPICH: "Killed (signal 9)"; Open MPI: "exited on signal 9"
+        killed = re.search(r"PID (\d+) RUNNING", output)  # MPICH names the process by pid only ...
+        if killed:  # ... and rank 0's start-up line says which rank had that pid
+            assert re.search(rf"\b1: pid {killed.group(1)} on ", output), output
+        else:  # Open MPI: "process rank 1 with PID ..."
+            assert "rank 1" in output, output
 
 
 @needs_mpi

@@ -32,7 +32,7 @@ depend only on the seed, never on which rank or machine makes a batch.
 
 Failures: an uncaught exception on any rank prints ``rank R of N failed`` with its traceback and
 aborts the whole job (``MPI_Abort``); a rank killed by a signal makes mpiexec end the others
-(it reports the PID and the signal).
+(MPICH reports the pid and the signal; rank 0's start-up line maps each rank to its pid and host).
 """
 from .grads import MODES, GradientAverager, all_reduce_sum, broadcast_parameters
 from .nccl import NcclComm

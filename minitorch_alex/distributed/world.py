@@ -16,11 +16,14 @@ Collectives here take contiguous host (NumPy) arrays and use mpi4py's buffer met
 Faults: with more than one rank, ``init`` installs ``sys.excepthook`` and
 ``threading.excepthook`` handlers that print the traceback prefixed with the failing rank and
 then call ``MPI_Abort``, so an exception on one rank ends every rank (which would otherwise
-wait forever in their next collective) with a message naming the rank.
+wait forever in their next collective) with a message naming the rank. A rank killed by a
+signal runs no Python code: mpiexec ends the others and names its pid, which rank 0's start-up
+line (``N ranks (0: pid P on HOST, ...)``) maps to the rank.
 """
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import threading
 import traceback
@@ -84,6 +87,18 @@ class World:
             node = comm.Split_type(mpi.COMM_TYPE_SHARED, key=self.rank)  # the ranks sharing this node's memory
             self.local_rank, self.local_size = node.Get_rank(), node.Get_size()
             node.Free()
+        self.pids, self.hosts = self._where_ranks_run()
+
+    def _where_ranks_run(self):
+        """Every rank's process id and host name: mpiexec names a killed process by pid and
+        host only, so rank 0 prints this table at start-up to tell which rank that was."""
+        pids, hosts = np.zeros(self.size, np.int64), np.zeros((self.size, 64), np.uint8)
+        pids[self.rank] = os.getpid()
+        name = socket.gethostname().encode()[:64]
+        hosts[self.rank, :len(name)] = np.frombuffer(name, np.uint8)
+        self.allreduce_(pids)  # each row is non-zero on one rank only: the sum gathers them
+        self.allreduce_(hosts)
+        return pids.tolist(), [bytes(h).rstrip(b"\0").decode(errors="replace") for h in hosts]
 
     def __repr__(self):
         return f"World(rank={self.rank}, size={self.size}, local_rank={self.local_rank}, mpi={self.comm is not None})"
@@ -161,6 +176,10 @@ def init(use_mpi: bool | None = None) -> World:
     world = World(MPI.COMM_WORLD, MPI)
     if world.size > 1:
         install_abort_on_exception(world)
+        if world.rank == 0:
+            table = ", ".join(f"{r}: pid {pid} on {host}" for r, (pid, host) in enumerate(zip(world.pids, world.hosts)))
+            sys.stderr.write(f"[minitorch_alex.distributed] {world.size} ranks ({table})\n")
+            sys.stderr.flush()
     _world = world
     return world
 
