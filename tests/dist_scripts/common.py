@@ -27,24 +27,24 @@ def make_split(n, seed):
                       eigvals=np.array([0.05, 0.01, 0.002], np.float32), eigvecs=q.astype(np.float32))
 
 
-def make_model(seed):
-    """conv-relu-pool-conv-relu-linear in float64 (no dropout): (N, 3, 8, 8) -> (N, 5)."""
+def make_model(seed, dtype=np.float64):
+    """conv-relu-pool-conv-relu-linear (no dropout): (N, 3, 8, 8) -> (N, 5)."""
     mt.manual_seed(seed)
-    f64 = np.float64
-    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, dtype=f64), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(4, 6, 3, padding=1, dtype=f64), nn.ReLU(), nn.Flatten(),
-                         nn.Linear(6 * 4 * 4, CLASSES, dtype=f64))
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(4, 6, 3, padding=1, dtype=dtype), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(6 * 4 * 4, CLASSES, dtype=dtype))
 
 
 def step(model, optimizer, images, labels):
-    loss = F.cross_entropy(model(mt.tensor(images.astype(np.float64))), labels)
+    dtype = next(model.parameters()).dtype
+    loss = F.cross_entropy(model(mt.tensor(images.astype(dtype))), labels)
     loss.backward()
     return loss
 
 
-def train_single(train_split):
+def train_single(train_split, dtype=np.float64):
     """The 1-rank run: the ordinary DataLoader with the global batch."""
-    model = make_model(100)
+    model = make_model(100, dtype)
     opt = mt.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     loader = DataLoader(train_split, BATCH, train=True, seed=SEED, crop=CROP)
     for epoch in range(EPOCHS):
@@ -56,9 +56,9 @@ def train_single(train_split):
     return model
 
 
-def train_distributed(train_split, mode, world):
+def train_distributed(train_split, mode, world, dtype=np.float64):
     """The N-rank run: each rank starts from different weights, broadcast from rank 0."""
-    model = make_model(100 + world.rank)
+    model = make_model(100 + world.rank, dtype)
     dist.broadcast_parameters(model.parameters())
     opt = mt.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     sampler = dist.ShardedSampler(len(train_split), BATCH, seed=SEED)

@@ -21,6 +21,8 @@ def main(out):
         for name, value in common.parameters(model).items():
             results[f"{mode}/{name}"] = value
         results[f"{mode}/val"] = common.evaluate(model, val, world)
+    for name, value in common.parameters(common.train_distributed(train, "overlap", world, np.float32)).items():
+        results[f"float32/{name}"] = value
     path = os.path.join(out, f"rank{world.rank}.npz")
     np.savez(path + ".tmp.npz", **results)
     os.replace(path + ".tmp.npz", path)
