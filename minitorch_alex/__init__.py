@@ -10,7 +10,7 @@
 """
 import numpy as _np
 
-from . import models, nn, optim
+from . import models, nn, onnx, optim
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .device import Device
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
@@ -62,5 +62,5 @@ def randn(*shape, dtype=float32, device=None, requires_grad=False, generator=Non
 __all__ = [
     "Device", "Function", "GradcheckError", "GradcheckReport", "Tensor", "concat", "device", "enable_grad",
     "float32", "float64", "from_numpy", "gradcheck", "int64", "is_grad_enabled", "manual_seed", "matmul", "models", "nn",
-    "no_grad", "ones", "optim", "randn", "set_grad_enabled", "split", "tensor", "zeros",
+    "no_grad", "onnx", "ones", "optim", "randn", "set_grad_enabled", "split", "tensor", "zeros",
 ]
