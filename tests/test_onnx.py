@@ -51,3 +51,23 @@ def test_exported_torchvision_variant_gives_the_frameworks_logits(images, tmp_pa
     np.testing.assert_allclose(run_onnx(path, images), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     with pytest.raises(TypeError, match="expected AlexNet, AlexNetTwoTower or AlexNetTorchvision, got Linear"):
         mt.onnx.export(mt.nn.Linear(2, 2), tmp_path / "x.onnx")
+
+
+def test_the_example_exports_a_checkpoint(images, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from minitorch_alex.train.checkpoint import save_checkpoint
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    mt.manual_seed(3)
+    model = mt.models.alexnet(num_classes=4)
+    save_checkpoint(str(tmp_path / "best.npz"), model, meta={"classes": list("abcd")})
+    run = subprocess.run([sys.executable, os.path.join(root, "examples", "export_onnx.py"), "--checkpoint",
+                          str(tmp_path / "best.npz"), "--out", str(tmp_path / "best.onnx")],
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=root))
+    assert run.returncode == 0, run.stderr
+    expected = logits(model, images)
+    np.testing.assert_allclose(run_onnx(tmp_path / "best.onnx", images), expected, rtol=1e-4,
+                               atol=1e-4 * np.abs(expected).max())
