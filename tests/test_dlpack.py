@@ -57,7 +57,7 @@ def test_cpu_tensors_have_no_cuda_array_interface_and_the_package_never_imports_
     assert not hasattr(mt.tensor([1.0]), "__cuda_array_interface__")
     code = ("import numpy as np, sys, minitorch_alex as mt; t = mt.from_dlpack(np.zeros(3)); np.from_dlpack(t); "
             "import minitorch_alex.onnx; assert 'torch' not in sys.modules, 'torch imported'")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
 
 

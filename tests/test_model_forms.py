@@ -4,8 +4,8 @@ import pytest
 
 import minitorch_alex as mt
 from minitorch_alex import amp
-from minitorch_alex.models.alexnet import LAYERS, param_shapes
 from minitorch_alex.models import convert_parameter_list, convert_state_dict, parameter_names
+from minitorch_alex.models.alexnet import LAYERS, param_shapes
 
 
 def test_param_shapes_and_both_models_derive_from_the_layer_table():

@@ -36,7 +36,7 @@ def dummy_split(n, num_classes=1000, size=256, name="train", seed=0) -> DummySpl
     """``n`` random (size, size, 3) uint8 images with random labels in [0, num_classes)."""
     if n < 1 or num_classes < 1 or size < 1:
         raise ValueError(f"dummy_split: expected n, num_classes and size >= 1, got {n}, {num_classes}, {size}")
-    rng = np.random.default_rng([seed, SPLIT_IDS[name] if name in SPLIT_IDS else 2])
+    rng = np.random.default_rng([seed, SPLIT_IDS.get(name, 2)])
     image_bytes = size * size * 3
     buffer = rng.integers(0, 256, (n - 1) * STRIDE + image_bytes, dtype=np.uint8)
     images = np.lib.stride_tricks.as_strided(buffer, (n, size, size, 3), (STRIDE, size * 3, 3, 1), writeable=False)

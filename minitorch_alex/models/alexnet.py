@@ -38,6 +38,7 @@ from ..ops.linear import linear_relu
 from ..ops.pool import max_pool2d
 from ..ops.shape import flatten
 
+
 @dataclass(frozen=True)
 class Layer:
     """One learned layer of the paper's AlexNet as the grouped single-device model holds it.

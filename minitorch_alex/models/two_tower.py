@@ -27,10 +27,10 @@ import numpy as np
 
 from .. import nn
 from ..device import Device, enable_peer_access
+from ..nn.module import check_state_dict
 from ..ops.activation import relu
 from ..ops.pool import max_pool2d
 from ..ops.shape import ToDevice, concat, flatten
-from ..nn.module import check_state_dict
 from .alexnet import LAYER_NAMES, LAYERS, LRN, initial_values, layers, param_shapes
 
 
