@@ -103,3 +103,15 @@ def test_a_converted_torchvision_checkpoint_predicts_what_torch_does(tmp_path):
     with torch.no_grad():
         expected = torch.softmax(net(torch.from_numpy(x.transpose(2, 0, 1)[None].copy())), -1)[0].numpy()
     np.testing.assert_allclose(clf.probabilities(img), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_a_two_tower_checkpoint_classifies_on_one_device(tmp_path):
+    mt.manual_seed(8)
+    split = mt.models.alexnet(num_classes=3, devices=("cpu:0", "cpu:1"), init="kaiming").eval()
+    path = str(tmp_path / "two_tower.npz")
+    save_checkpoint(path, split, meta={"classes": CLASSES, "mean": [120.0, 110.0, 100.0]})
+    clf = mt.models.Classifier.from_checkpoint(path)
+    assert isinstance(clf.model, mt.models.AlexNet)
+    img = np.random.default_rng(3).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    expected = reference_probs(split, clf.preprocess(img))[0]
+    np.testing.assert_allclose(clf.probabilities(img), expected, rtol=1e-4)
