@@ -115,7 +115,8 @@ def make_config(args, preset):
         weight_decay=pick("weight_decay"), patience=pick("patience"), init=pick("init"),
         input_scale=pick("input_scale"), warmup_steps=pick("warmup"), schedule=pick("schedule"), amp=args.amp, tf32=args.tf32, workers=args.workers, devices=devices,
         out=args.out, seed=args.seed, print_freq=args.print_freq, max_steps=pick("max_steps"),
-        max_val_batches=args.max_val_batches if args.evaluate else pick("max_val_batches"), save_every=args.save_every, ten_crop=args.ten_crop,
+        max_val_batches=args.max_val_batches if args.evaluate else pick("max_val_batches"),
+        save_every=args.save_every, ten_crop=args.ten_crop,
         plots=not args.no_plots, progress=not args.no_progress,
     )
 
