@@ -88,3 +88,16 @@ def test_adaptive_avg_pool_matches_torch(shape):
     x = np.random.default_rng(1).standard_normal((2, 3) + shape)
     expected = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(x), (6, 6)).numpy()
     np.testing.assert_allclose(adaptive_avg_pool2d(mt.tensor(x), (6, 6)).numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_the_paper_and_kaiming_initialisations_apply_to_the_variant():
+    mt.manual_seed(0)
+    paper = mt.models.get_model("alexnet-torchvision", num_classes=10, init="paper")
+    sd = paper.state_dict()
+    assert np.all(sd["features.3.bias"] == 1) and np.all(sd["features.0.bias"] == 0)
+    assert abs(float(sd["classifier.1.weight"].std()) - 0.01) < 1e-3
+    kaiming = mt.models.alexnet_torchvision(num_classes=10, init="kaiming").state_dict()
+    assert abs(float(kaiming["features.0.weight"].std()) - np.sqrt(2 / 363)) < 2e-3
+    assert abs(float(kaiming["classifier.6.weight"].std()) - 0.01) < 1e-3
+    with pytest.raises(ValueError, match="init must be 'torchvision', 'paper' or 'kaiming', got 'he'"):
+        mt.models.alexnet_torchvision(init="he")

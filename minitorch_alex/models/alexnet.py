@@ -173,17 +173,24 @@ def initial_values(num_classes=1000, init="paper", dtype=np.float32, generator=N
     short runs. (The paper's biases of 1 were there to make tiny-weight ReLUs fire; on top of He
     weights they push every layer's output up, and the first steps blow up.)
     """
+    return draw_values(param_shapes(num_classes), BIAS_ONE, "fc8", init, dtype, generator)
+
+
+def draw_values(shapes, bias_one, last, init="paper", dtype=np.float32, generator=None):
+    """``initial_values``'s rules for any layer list: ``shapes`` (name, shape) pairs named
+    ``<layer>.weight``/``<layer>.bias``, ``bias_one`` the layers whose paper bias is 1, ``last`` the
+    classifier layer (N(0, 0.01^2) under "kaiming" too)."""
     if init not in ("paper", "kaiming"):
         raise ValueError(f"init must be 'paper' or 'kaiming', got {init!r}")
     values = {}
-    for name, shape in param_shapes(num_classes):
-        layer, kind = name.split(".")
+    for name, shape in shapes:
+        layer, kind = name.rsplit(".", 1)
         if kind == "bias":
-            one = init == "paper" and layer in BIAS_ONE
+            one = init == "paper" and layer in bias_one
             values[name] = np.full(shape, 1.0 if one else 0.0, dtype)
         else:
             fan_in = int(np.prod(shape[1:]))
-            std = 0.01 if init == "paper" or layer == "fc8" else float(np.sqrt(2.0 / fan_in))
+            std = 0.01 if init == "paper" or layer == last else float(np.sqrt(2.0 / fan_in))
             values[name] = mt_random.normal(shape, 0.0, std, dtype, generator=generator)
     return values
 

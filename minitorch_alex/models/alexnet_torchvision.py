@@ -28,6 +28,7 @@ from .. import nn
 from ..ops.conv import conv2d_relu
 from ..ops.linear import linear_relu
 from ..ops.shape import concat, flatten
+from .alexnet import draw_values
 
 TORCHVISION_MEAN = (0.485, 0.456, 0.406)
 TORCHVISION_STD = (0.229, 0.224, 0.225)
@@ -59,9 +60,19 @@ class AdaptiveAvgPool2d(nn.Module):
         return f"output_size={self.output_size}"
 
 
+# the layers in the places of the paper's conv2, conv4, conv5, fc6, fc7 (bias 1 under init="paper")
+BIAS_ONE = ("features.3", "features.8", "features.10", "classifier.1", "classifier.4")
+
+
 class AlexNetTorchvision(nn.Module):
-    def __init__(self, num_classes=1000, dropout=0.5, dtype=np.float32, device=None):
+    """``init``: "torchvision" (PyTorch's default U(+-1/sqrt(fan_in)) for weights and biases), or
+    the paper's AlexNet rules "paper" / "kaiming" (``alexnet.initial_values``) on the same layers."""
+
+    def __init__(self, num_classes=1000, dropout=0.5, init="torchvision", dtype=np.float32, device=None,
+                 generator=None):
         super().__init__()
+        if init not in ("torchvision", "paper", "kaiming"):
+            raise ValueError(f"AlexNetTorchvision: init must be 'torchvision', 'paper' or 'kaiming', got {init!r}")
         conv = lambda *a, **k: nn.Conv2d(*a, **k, dtype=dtype, device=device)  # noqa: E731
         fc = lambda *a: nn.Linear(*a, dtype=dtype, device=device)  # noqa: E731
         self.features = nn.Sequential(
@@ -77,6 +88,9 @@ class AlexNetTorchvision(nn.Module):
             nn.Dropout(dropout), fc(4096, 4096), nn.ReLU(),
             fc(4096, num_classes),
         )
+        if init != "torchvision":
+            shapes = [(name, p.shape) for name, p in self.named_parameters()]
+            self.load_state_dict(draw_values(shapes, BIAS_ONE, "classifier.6", init, dtype, generator))
 
     @property
     def num_classes(self):
