@@ -133,7 +133,7 @@ class AlexNetTwoTower(nn.Module):
     def load_state_dict(self, state_dict, strict=True):
         """Load a state dict of the single-device ``AlexNet`` (this model's ``state_dict``) or one in
         this model's own per-tower names (``tower0.conv1.weight``, ...: ``named_parameters``)."""
-        if any(k.startswith(("tower0.", "tower1.")) for k in state_dict):
+        if _form_of(state_dict) == "two_tower":
             state_dict = convert_state_dict(state_dict, to="grouped")
         expected = OrderedDict(param_shapes(self.fc8.out_features))
         missing, unexpected = check_state_dict(type(self).__name__, expected, state_dict, strict)
@@ -163,8 +163,8 @@ def convert_state_dict(state, to="grouped"):
 
     ``to="grouped"``: each layer's two tower halves joined along the outputs (axis 0), so a model
     trained on two devices evaluates on one. ``to="two_tower"``: each grouped layer split in half
-    (views, no copy). A dict already in the target form comes back as it is. Keys other than the
-    layers' parameters pass through unchanged; values come back as NumPy arrays.
+    (views, no copy). A dict already in the target form comes back as it is. The layers' values come
+    back as NumPy arrays; other keys pass through unchanged.
     """
     if to not in FORMS:
         raise ValueError(f"convert_state_dict: to must be one of {FORMS}, got {to!r}")
