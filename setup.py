@@ -17,6 +17,8 @@ setup(
         "dist": DIST,
         # torch is the test and benchmark oracle only; the package never imports it
         "dev": ["pytest>=7", "hypothesis>=6.80", "torch==2.13.0", "pytest-xdist>=3",
-                "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29", *DIST],
+                "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29",
+                # ONNX export (mt.onnx) and its check in onnxruntime
+                "onnx>=1.15", "onnxruntime>=1.17", *DIST],
     },
 )

@@ -10,7 +10,7 @@
 """
 import numpy as _np
 
-from . import models, nn, optim
+from . import models, nn, onnx, optim
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .device import Device
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
@@ -41,6 +41,35 @@ def from_numpy(array, device=None):
     return Tensor._wrap(array, device)
 
 
+def from_dlpack(obj, device=None):
+    """A tensor sharing the memory of any DLPack producer, without a copy: a NumPy or CuPy array,
+    a PyTorch tensor (detach it first if it requires grad), another framework's tensor.
+
+    Host memory becomes a cpu tensor (NumPy data), CUDA memory a ``cuda:i`` tensor (CuPy data, on
+    the producer's GPU). ``device``: where the tensor should be; a different one costs a copy.
+    """
+    from .device import as_device, transfer
+
+    if not hasattr(obj, "__dlpack__"):
+        raise TypeError(f"from_dlpack: expected an object with __dlpack__ (NumPy, CuPy, PyTorch, ...), got {type(obj).__name__}")
+    kind, index = obj.__dlpack_device__()
+    if int(kind) == 1:  # kDLCPU
+        array, here = _np.from_dlpack(obj), Device("cpu")
+    elif int(kind) in (2, 13):  # kDLCUDA, kDLCUDAManaged
+        from .device import _import_cupy
+
+        array, here = _import_cupy().from_dlpack(obj), Device(f"cuda:{int(index)}")
+    else:
+        raise ValueError(f"from_dlpack: DLPack device type {int(kind)} is neither the CPU (1) nor CUDA (2)")
+    if device is not None:
+        dst = as_device(device)
+        if dst.type == "cpu" and here.type == "cpu":
+            here = dst  # cpu:0 and cpu:1 share host memory: no copy
+        elif dst != here:
+            array, here = transfer(array, here, dst), dst
+    return Tensor._wrap(array, here)
+
+
 def zeros(*shape, dtype=float32, device=None, requires_grad=False):
     shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     return Tensor(_np.zeros(shape, dtype=dtype), requires_grad=requires_grad, device=device)
@@ -61,6 +90,6 @@ def randn(*shape, dtype=float32, device=None, requires_grad=False, generator=Non
 
 __all__ = [
     "Device", "Function", "GradcheckError", "GradcheckReport", "Tensor", "concat", "device", "enable_grad",
-    "float32", "float64", "from_numpy", "gradcheck", "int64", "is_grad_enabled", "manual_seed", "matmul", "models", "nn",
-    "no_grad", "ones", "optim", "randn", "set_grad_enabled", "split", "tensor", "zeros",
+    "float32", "float64", "from_dlpack", "from_numpy", "gradcheck", "int64", "is_grad_enabled", "manual_seed", "matmul", "models", "nn",
+    "no_grad", "onnx", "ones", "optim", "randn", "set_grad_enabled", "split", "tensor", "zeros",
 ]

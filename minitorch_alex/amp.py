@@ -36,7 +36,7 @@ import numpy as np
 
 from .autograd import no_grad
 from .device import get_array_module
-from .nn.module import Parameter
+from .nn.module import Parameter, check_state_dict
 from .tensor import Tensor
 
 HALF_DTYPES = ("float16", "bfloat16")
@@ -195,14 +195,8 @@ class MixedPrecision:
     def load_state_dict(self, state):
         """Load float32 (or float64) values into the masters and their 16-bit copies into the model."""
         names = [name for name, _ in self.model.named_parameters()]
-        missing = [n for n in names if n not in state]
-        if missing or len(state) != len(names):
-            extra = sorted(set(state) - set(names))
-            raise KeyError(f"MixedPrecision.load_state_dict: missing {missing[:5]}, unexpected {extra[:5]}")
+        check_state_dict("MixedPrecision", {name: m.shape for name, m in zip(names, self.master)}, state)
         for name, m in zip(names, self.master):
             value = state[name]
-            if tuple(value.shape) != tuple(m.shape):
-                raise ValueError(f"MixedPrecision.load_state_dict: {name} expected shape {tuple(m.shape)}, "
-                                 f"got {tuple(value.shape)}")
             m.data = get_array_module(m.data).asarray(value, dtype=self.master_dtype)
         self.copy_master_to_model()

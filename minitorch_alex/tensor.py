@@ -134,6 +134,25 @@ class Tensor:
         a = self.numpy()
         return a if dtype is None else a.astype(dtype)
 
+    # ----- zero-copy exchange (DLPack, CUDA array interface) -------------------------------------
+    def __dlpack__(self, *args, **kwargs):
+        """Export the data without a copy to ``np.from_dlpack``, ``torch.from_dlpack``,
+        ``cupy.from_dlpack``, ...: the consumer shares this tensor's memory (writes show on both
+        sides) and sees the values only, detached from the autograd graph."""
+        return self.data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        """(device type, index) in DLPack's codes: (1, 0) for the CPU, (2, i) for cuda:i."""
+        return self.data.__dlpack_device__()
+
+    @property
+    def __cuda_array_interface__(self):
+        """Numba/CuPy/PyTorch's CUDA array interface, on CUDA tensors only (an AttributeError on the
+        CPU, so ``hasattr`` tells consumers which protocol to use)."""
+        if self.device.type != "cuda":
+            raise AttributeError(f"__cuda_array_interface__: only CUDA tensors have it; this one is on {self.device}")
+        return self.data.__cuda_array_interface__
+
     def item(self):
         if self.size != 1:
             raise ValueError(f"item(): expected a single-element tensor, got shape {self.shape}")

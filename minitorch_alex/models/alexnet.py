@@ -27,6 +27,8 @@ and fc7 (to give the ReLUs positive inputs early on), 0 in conv1, conv3 and fc8.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 from .. import nn
@@ -36,25 +38,74 @@ from ..ops.linear import linear_relu
 from ..ops.pool import max_pool2d
 from ..ops.shape import flatten
 
-LAYER_NAMES = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
-BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")
+
+@dataclass(frozen=True)
+class Layer:
+    """One learned layer of the paper's AlexNet as the grouped single-device model holds it.
+
+    ``kernel`` 0 means fully connected. ``groups`` 2: each tower sees only its own half of the
+    input (conv2, conv4, conv5). ``split``: the outputs are divided between the towers (every
+    layer but fc8, which sits on the first device). ``bias_one``: the paper's bias of 1.
+    """
+
+    name: str
+    in_features: int  # input channels (conv) or features (fc)
+    out_features: int
+    kernel: int = 0
+    stride: int = 1
+    padding: int = 0
+    groups: int = 1
+    bias_one: bool = False
+    split: bool = True
+
+    def weight_shape(self):
+        """(out, in/groups, k, k) for a conv, (out, in) for a fully connected layer."""
+        if self.kernel:
+            return (self.out_features, self.in_features // self.groups, self.kernel, self.kernel)
+        return (self.out_features, self.in_features)
+
+    def tower_half(self):
+        """The layer one tower of the two-device model holds: half the outputs; a groups=2 layer
+        reads its own tower's half of the inputs, so it becomes an ungrouped one on half of them."""
+        return replace(self, in_features=self.in_features // self.groups, out_features=self.out_features // 2, groups=1)
+
+    def build(self, dtype=np.float32, device=None):
+        """A fresh ``nn.Conv2d`` or ``nn.Linear`` of this shape (values set by ``initial_values``)."""
+        if self.kernel:
+            return nn.Conv2d(self.in_features, self.out_features, self.kernel, stride=self.stride,
+                             padding=self.padding, groups=self.groups, dtype=dtype, device=device)
+        return nn.Linear(self.in_features, self.out_features, dtype=dtype, device=device)
+
+
+# The one statement of the architecture: the grouped model, the two-tower model, param_shapes,
+# initial_values and the ONNX exporter all read it.
+LAYERS = (
+    Layer("conv1", 3, 96, 11, stride=4, padding=2),
+    Layer("conv2", 96, 256, 5, padding=2, groups=2, bias_one=True),
+    Layer("conv3", 256, 384, 3, padding=1),
+    Layer("conv4", 384, 384, 3, padding=1, groups=2, bias_one=True),
+    Layer("conv5", 384, 256, 3, padding=1, groups=2, bias_one=True),
+    Layer("fc6", 256 * 6 * 6, 4096, bias_one=True),
+    Layer("fc7", 4096, 4096, bias_one=True),
+    Layer("fc8", 4096, 1000, split=False),
+)
+LAYER_NAMES = tuple(layer.name for layer in LAYERS)
+BIAS_ONE = tuple(layer.name for layer in LAYERS if layer.bias_one)
+LRN = dict(size=5, alpha=1e-4, beta=0.75, k=2.0)  # section 3.3; alpha multiplies the sum
+
+
+def layers(num_classes=1000):
+    """``LAYERS`` with fc8 sized for ``num_classes``."""
+    return LAYERS[:-1] + (replace(LAYERS[-1], out_features=num_classes),)
 
 
 class AlexNet(nn.Module):
     def __init__(self, num_classes=1000, dropout=0.5, paper_dropout=True, lrn_groups=2, init="paper",
                  dtype=np.float32, device=None, generator=None):
         super().__init__()
-        conv = lambda *a, **k: nn.Conv2d(*a, **k, dtype=dtype, device=device)  # noqa: E731
-        fc = lambda *a: nn.Linear(*a, dtype=dtype, device=device)  # noqa: E731
-        self.conv1 = conv(3, 96, 11, stride=4, padding=2)
-        self.conv2 = conv(96, 256, 5, padding=2, groups=2)
-        self.conv3 = conv(256, 384, 3, padding=1)
-        self.conv4 = conv(384, 384, 3, padding=1, groups=2)
-        self.conv5 = conv(384, 256, 3, padding=1, groups=2)
-        self.fc6 = fc(256 * 6 * 6, 4096)
-        self.fc7 = fc(4096, 4096)
-        self.fc8 = fc(4096, num_classes)
-        self.lrn = nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0, groups=lrn_groups)
+        for layer in layers(num_classes):
+            setattr(self, layer.name, layer.build(dtype, device))
+        self.lrn = nn.LocalResponseNorm(**LRN, groups=lrn_groups)
         self.drop = nn.Dropout(dropout, inverted=not paper_dropout)
         self.reset_parameters(init, generator)
 
@@ -108,16 +159,8 @@ def _linear_relu(fc, x):
 
 def param_shapes(num_classes=1000):
     """(name, shape) of every parameter of the single-device AlexNet, in order."""
-    return [
-        ("conv1.weight", (96, 3, 11, 11)), ("conv1.bias", (96,)),
-        ("conv2.weight", (256, 48, 5, 5)), ("conv2.bias", (256,)),
-        ("conv3.weight", (384, 256, 3, 3)), ("conv3.bias", (384,)),
-        ("conv4.weight", (384, 192, 3, 3)), ("conv4.bias", (384,)),
-        ("conv5.weight", (256, 192, 3, 3)), ("conv5.bias", (256,)),
-        ("fc6.weight", (4096, 9216)), ("fc6.bias", (4096,)),
-        ("fc7.weight", (4096, 4096)), ("fc7.bias", (4096,)),
-        ("fc8.weight", (num_classes, 4096)), ("fc8.bias", (num_classes,)),
-    ]
+    return [(f"{layer.name}.{kind}", layer.weight_shape() if kind == "weight" else (layer.out_features,))
+            for layer in layers(num_classes) for kind in ("weight", "bias")]
 
 
 def initial_values(num_classes=1000, init="paper", dtype=np.float32, generator=None):
@@ -130,17 +173,24 @@ def initial_values(num_classes=1000, init="paper", dtype=np.float32, generator=N
     short runs. (The paper's biases of 1 were there to make tiny-weight ReLUs fire; on top of He
     weights they push every layer's output up, and the first steps blow up.)
     """
+    return draw_values(param_shapes(num_classes), BIAS_ONE, "fc8", init, dtype, generator)
+
+
+def draw_values(shapes, bias_one, last, init="paper", dtype=np.float32, generator=None):
+    """``initial_values``'s rules for any layer list: ``shapes`` (name, shape) pairs named
+    ``<layer>.weight``/``<layer>.bias``, ``bias_one`` the layers whose paper bias is 1, ``last`` the
+    classifier layer (N(0, 0.01^2) under "kaiming" too)."""
     if init not in ("paper", "kaiming"):
         raise ValueError(f"init must be 'paper' or 'kaiming', got {init!r}")
     values = {}
-    for name, shape in param_shapes(num_classes):
-        layer, kind = name.split(".")
+    for name, shape in shapes:
+        layer, kind = name.rsplit(".", 1)
         if kind == "bias":
-            one = init == "paper" and layer in BIAS_ONE
+            one = init == "paper" and layer in bias_one
             values[name] = np.full(shape, 1.0 if one else 0.0, dtype)
         else:
             fan_in = int(np.prod(shape[1:]))
-            std = 0.01 if init == "paper" or layer == "fc8" else float(np.sqrt(2.0 / fan_in))
+            std = 0.01 if init == "paper" or layer == last else float(np.sqrt(2.0 / fan_in))
             values[name] = mt_random.normal(shape, 0.0, std, dtype, generator=generator)
     return values
 

@@ -27,10 +27,11 @@ import numpy as np
 
 from .. import nn
 from ..device import Device, enable_peer_access
+from ..nn.module import check_state_dict
 from ..ops.activation import relu
 from ..ops.pool import max_pool2d
 from ..ops.shape import ToDevice, concat, flatten
-from .alexnet import LAYER_NAMES, initial_values, param_shapes
+from .alexnet import LAYER_NAMES, LAYERS, LRN, initial_values, layers, param_shapes
 
 
 @dataclass
@@ -64,18 +65,13 @@ class CrossTowerCopy(ToDevice):
 
 
 class Tower(nn.Module):
-    """One half of every layer (fc8 lives beside the towers, on the first device)."""
+    """One half of every layer (fc8 lives beside the towers, on the first device): the layers of
+    ``alexnet.LAYERS`` halved by ``Layer.tower_half``."""
 
     def __init__(self, dtype, device):
         super().__init__()
-        conv = lambda *a, **k: nn.Conv2d(*a, **k, dtype=dtype, device=device)  # noqa: E731
-        self.conv1 = conv(3, 48, 11, stride=4, padding=2)
-        self.conv2 = conv(48, 128, 5, padding=2)
-        self.conv3 = conv(256, 192, 3, padding=1)  # both towers' pool2
-        self.conv4 = conv(192, 192, 3, padding=1)
-        self.conv5 = conv(192, 128, 3, padding=1)
-        self.fc6 = nn.Linear(2 * 128 * 6 * 6, 2048, dtype=dtype, device=device)  # both towers' pool5
-        self.fc7 = nn.Linear(2 * 2048, 2048, dtype=dtype, device=device)  # both towers' fc6
+        for layer in LAYERS[:-1]:
+            setattr(self, layer.name, layer.tower_half().build(dtype, device))
 
 
 class AlexNetTwoTower(nn.Module):
@@ -88,8 +84,8 @@ class AlexNetTwoTower(nn.Module):
         self.dtype = np.dtype(dtype)
         self.tower0 = Tower(dtype, self.devices[0])
         self.tower1 = Tower(dtype, self.devices[1])
-        self.fc8 = nn.Linear(2 * 2048, num_classes, dtype=dtype, device=self.devices[0])
-        self.lrn = nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)  # over one tower's maps
+        self.fc8 = layers(num_classes)[-1].build(dtype, self.devices[0])
+        self.lrn = nn.LocalResponseNorm(**LRN)  # over one tower's maps
         self.drop = nn.Dropout(dropout, inverted=not paper_dropout)
         self.traffic = Traffic()
         enable_peer_access(*self.devices)
@@ -132,34 +128,92 @@ class AlexNetTwoTower(nn.Module):
     # ----- the single-device model's state dict -----------------------------------------------------
     def state_dict(self):
         """``AlexNet``'s names and shapes: each layer's two halves joined along its outputs."""
-        xp_of = lambda p: p.data if p.device.type == "cpu" else p.numpy()  # noqa: E731
-        out = OrderedDict()
-        for layer in LAYER_NAMES[:-1]:
-            for kind in ("weight", "bias"):
-                halves = [xp_of(getattr(getattr(tw, layer), kind)) for tw in self.towers]
-                out[f"{layer}.{kind}"] = np.concatenate(halves, axis=0)
-        out["fc8.weight"], out["fc8.bias"] = xp_of(self.fc8.weight), xp_of(self.fc8.bias)
-        return out
+        return convert_state_dict(super().state_dict(), to="grouped")
 
     def load_state_dict(self, state_dict, strict=True):
-        """Load a state dict of the single-device ``AlexNet`` (or of this model's ``state_dict``)."""
+        """Load a state dict of the single-device ``AlexNet`` (this model's ``state_dict``) or one in
+        this model's own per-tower names (``tower0.conv1.weight``, ...: ``named_parameters``)."""
+        if _form_of(state_dict) == "two_tower":
+            state_dict = convert_state_dict(state_dict, to="grouped")
         expected = OrderedDict(param_shapes(self.fc8.out_features))
-        missing = [k for k in expected if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in expected]
-        if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict for AlexNetTwoTower: missing keys {missing}, unexpected keys {unexpected}")
-        mismatched = [f"{k}: expected {expected[k]}, got {tuple(np.shape(v))}" for k, v in state_dict.items()
-                      if k in expected and tuple(np.shape(v)) != expected[k]]
-        if mismatched:
-            raise ValueError("load_state_dict for AlexNetTwoTower: shape mismatch for " + "; ".join(mismatched))
-        per_tower = [OrderedDict(), OrderedDict()]
-        for key, value in state_dict.items():
-            if key not in expected or key.startswith("fc8."):
-                continue
-            value = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
-            half = value.shape[0] // 2
-            per_tower[0][key], per_tower[1][key] = value[:half], value[half:]
-        for tw, sd in zip(self.towers, per_tower):
-            tw.load_state_dict(sd, strict=False)
-        self.fc8.load_state_dict({k[4:]: v for k, v in state_dict.items() if k.startswith("fc8.")}, strict=False)
+        missing, unexpected = check_state_dict(type(self).__name__, expected, state_dict, strict)
+        known = {k: v for k, v in state_dict.items() if k in expected}
+        super().load_state_dict(convert_state_dict(known, to="two_tower"), strict=False)
         return missing, unexpected
+
+
+# ----- moving state between the two forms ---------------------------------------------------------
+FORMS = ("grouped", "two_tower")
+
+
+def _host(value):
+    """A NumPy array of ``value`` (array, CuPy array or Tensor); no copy for NumPy data."""
+    if hasattr(value, "numpy"):
+        return value.numpy()
+    return value.get() if hasattr(value, "get") else np.asarray(value)
+
+
+def _form_of(state):
+    return "two_tower" if any(k.startswith(("tower0.", "tower1.")) for k in state) else "grouped"
+
+
+def convert_state_dict(state, to="grouped"):
+    """Map a state dict between the grouped single-device ``AlexNet`` and ``AlexNetTwoTower``'s own
+    per-tower parameters (``named_parameters``: tower0.conv1.weight, ..., tower1.fc7.bias, fc8.*).
+
+    ``to="grouped"``: each layer's two tower halves joined along the outputs (axis 0), so a model
+    trained on two devices evaluates on one. ``to="two_tower"``: each grouped layer split in half
+    (views, no copy). A dict already in the target form comes back as it is. The layers' values come
+    back as NumPy arrays; other keys pass through unchanged.
+    """
+    if to not in FORMS:
+        raise ValueError(f"convert_state_dict: to must be one of {FORMS}, got {to!r}")
+    if _form_of(state) == to:
+        return OrderedDict(state)
+    out = OrderedDict()
+    split = {f"{layer}.{kind}" for layer in LAYER_NAMES[:-1] for kind in ("weight", "bias")}
+    if to == "grouped":
+        for key in split:
+            halves = [state.get(f"tower{t}.{key}") for t in (0, 1)]
+            if any(h is None for h in halves):
+                raise KeyError(f"convert_state_dict: expected tower0.{key} and tower1.{key}, got only "
+                               f"{[f'tower{t}.{key}' for t in (0, 1) if halves[t] is not None]}")
+        for key in (k for k, _ in param_shapes()):
+            if key in split:
+                out[key] = np.concatenate([_host(state[f"tower{t}.{key}"]) for t in (0, 1)], axis=0)
+            elif key in state:
+                out[key] = _host(state[key])
+        towers = {f"tower{t}.{key}" for t in (0, 1) for key in split}
+        out.update((k, v) for k, v in state.items() if k not in towers and k not in out)
+        return out
+    for t in (0, 1):
+        for key, value in state.items():
+            if key in split:
+                value = _host(value)
+                half = value.shape[0] // 2
+                out[f"tower{t}.{key}"] = value[:half] if t == 0 else value[half:]
+    out.update((k, _host(v) if k.startswith("fc8.") else v) for k, v in state.items() if k not in split)
+    return out
+
+
+def parameter_names(form="grouped", num_classes=1000):
+    """The names of ``model.parameters()``, in order, for the grouped or the two-tower model."""
+    if form == "grouped":
+        return [name for name, _ in param_shapes(num_classes)]
+    if form == "two_tower":
+        return [f"tower{t}.{layer}.{kind}" for t in (0, 1) for layer in LAYER_NAMES[:-1]
+                for kind in ("weight", "bias")] + ["fc8.weight", "fc8.bias"]
+    raise ValueError(f"parameter_names: form must be one of {FORMS}, got {form!r}")
+
+
+def convert_parameter_list(values, to="grouped"):
+    """Per-parameter arrays in the *other* form's ``parameters()`` order (e.g. SGD velocities: 30
+    for the two-tower model, 16 for the grouped one) -> the same in ``to``'s order."""
+    if to not in FORMS:
+        raise ValueError(f"convert_parameter_list: to must be one of {FORMS}, got {to!r}")
+    source = FORMS[1 - FORMS.index(to)]
+    names = parameter_names(source)
+    if len(values) != len(names):
+        raise ValueError(f"convert_parameter_list: expected {len(names)} arrays of the {source} model, got {len(values)}")
+    converted = convert_state_dict(dict(zip(names, values)), to=to)
+    return [converted[name] for name in parameter_names(to)]

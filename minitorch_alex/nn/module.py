@@ -13,6 +13,27 @@ from ..device import Device, transfer
 from ..tensor import Tensor
 
 
+def check_state_dict(owner, expected, state_dict, strict=True):
+    """Compare ``state_dict`` (name -> array or Tensor) with ``expected`` (name -> shape) before
+    anything is loaded; returns ``(missing, unexpected)`` key lists.
+
+    Raises KeyError naming the missing and unexpected keys (when ``strict``) and ValueError naming
+    every shape mismatch, both prefixed "load_state_dict for <owner>". Every loader (``Module``,
+    the two-tower AlexNet, ``amp.MixedPrecision``) checks through here, so one mistake reads the
+    same everywhere.
+    """
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    if strict and (missing or unexpected):
+        raise KeyError(f"load_state_dict for {owner}: missing keys {missing}, unexpected keys {unexpected}")
+    shape = lambda v: tuple(v.shape) if hasattr(v, "shape") else np.shape(v)  # noqa: E731 (no GPU copy)
+    mismatched = [f"{k}: expected {tuple(expected[k])}, got {shape(v)}"
+                  for k, v in state_dict.items() if k in expected and shape(v) != tuple(expected[k])]
+    if mismatched:
+        raise ValueError(f"load_state_dict for {owner}: shape mismatch for " + "; ".join(mismatched))
+    return missing, unexpected
+
+
 class Parameter(Tensor):
     """A leaf tensor that a Module owns and an optimizer updates (requires grad by default)."""
 
@@ -113,19 +134,8 @@ class Module:
         every shape mismatch; nothing is changed unless everything fits.
         """
         own = dict(self.named_parameters())
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        if strict and (missing or unexpected):
-            raise KeyError(
-                f"load_state_dict for {type(self).__name__}: missing keys {missing}, unexpected keys {unexpected}"
-            )
-        mismatched = [
-            f"{k}: expected {own[k].shape}, got {tuple(np.shape(v))}"
-            for k, v in state_dict.items()
-            if k in own and tuple(np.shape(v)) != own[k].shape
-        ]
-        if mismatched:
-            raise ValueError(f"load_state_dict for {type(self).__name__}: shape mismatch for " + "; ".join(mismatched))
+        missing, unexpected = check_state_dict(type(self).__name__, {k: p.shape for k, p in own.items()},
+                                               state_dict, strict)
         for k, v in state_dict.items():
             if k in own:
                 p = own[k]
