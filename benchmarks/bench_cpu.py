@@ -309,6 +309,13 @@ def main(argv=None):
                         classes=args.classes, framework=MT)
             extras["cold"] = run_task(task, args.threads, {"NUMBA_CACHE_DIR": cache})
             print(f"  cold numba cache: first step {extras['cold']['first_s']:.1f} s", flush=True)
+    extras["sgemm"] = {}
+    for threads in sorted({1, args.threads}):  # what the BLAS can do, for the GEMM floor of each layer
+        task = dict(kind="sgemm", batch=0, warmup=0, repeats=3 if args.quick else 7, threads=threads,
+                    classes=args.classes, framework=MT)
+        extras["sgemm"][threads] = run_task(task, threads)["sgemm_gflops"]
+        print(f"  sgemm, {threads} thread(s): " + ", ".join(f"{k} {v:.0f}" for k, v in extras["sgemm"][threads].items())
+              + " GFLOP/s", flush=True)
     if not args.no_loader:
         with tempfile.TemporaryDirectory() as data_dir:
             task = dict(kind="loader", batch=max(args.batches), threads=args.threads, classes=args.classes,

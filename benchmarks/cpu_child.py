@@ -365,8 +365,10 @@ def _measure(task, kind, framework, n, warmup, repeats, config, result):
             result["gemm"] = _gemm_floor(n, repeats)
     elif kind == "loader":
         result.update(_measure_loader(task))
+    elif kind == "sgemm":
+        result["sgemm_gflops"] = _measure_sgemm(max(3, repeats))
     else:
-        raise ValueError(f"unknown task kind: expected train, eval, layers or loader, got {kind!r}")
+        raise ValueError(f"unknown task kind: expected train, eval, layers, loader or sgemm, got {kind!r}")
 
 
 # (name, C, H, O, k, stride, padding, groups) of AlexNet's convolutions
@@ -406,6 +408,30 @@ def _gemm_floor(n, repeats):
         t = sum(min(_timed(f)[0] for _ in range(max(2, repeats))) for f in products)
         macs = n * o * kg * p  # one product, all groups, whole batch
         out[name] = {"gemm_s": t * g * n / nb, "flops": 2 * macs * len(products)}
+    return out
+
+
+# (M, K, N) of GEMMs that bound the layers: the square reference; one of the 36 per-position
+# GEMMs of an F(4x4, 3x3) chunk (~32 images of 16 tiles) of conv3 and of one tower of conv4 and
+# conv5, as kernels/cpu/conv.py runs them (serially, one chunk per thread); fc6 at batch 128.
+SGEMM_SHAPES = {"2048x2048x2048": (2048, 2048, 2048), "conv3 Winograd 384x256x512": (384, 256, 512),
+                "conv4 Winograd 192x192x512": (192, 192, 512), "conv5 Winograd 128x192x512": (128, 192, 512),
+                "fc6 forward 128x9216x4096": (128, 9216, 4096)}
+
+
+def _measure_sgemm(repeats):
+    """GFLOP/s of NumPy's float32 matmul (the BLAS, with the threads its environment gives it)
+    on each of SGEMM_SHAPES, the best of ``repeats``."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    out = {}
+    for name, (m, k, n) in SGEMM_SHAPES.items():
+        a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+        c = np.empty((m, n), np.float32)
+        np.matmul(a, b, out=c)
+        best = min(_timed(lambda: np.matmul(a, b, out=c))[0] for _ in range(repeats))  # noqa: B023  (called here)
+        out[name] = 2 * m * k * n / best / 1e9
     return out
 
 

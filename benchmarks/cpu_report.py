@@ -22,6 +22,8 @@ TARGETS = {
     "conv_time_ratio": 0.8, "lrn_speedup": 5.0, "pool_speedup": 2.0, "loader_over_trainer": 5.0,
 }
 CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
+# multiply-adds of minitorch_alex's algorithm per layer over an im2col convolution's (kernels/cpu/conv.py)
+CONV_MACS_RATIO = {"conv1": 0.31, "conv2": 0.10, "conv3": 0.38, "conv4": 0.38, "conv5": 0.38}
 NAN = float("nan")
 
 
@@ -97,8 +99,16 @@ def build_report(args, machine, command, started, others, raw, extras, participa
         lines += ["", f"First training step with an *empty* numba cache (compiling every kernel; once per machine, "
                       f"then cached next to the source): {extras['cold']['first_s']:.1f} s at batch {min(args.batches)}."]
     layer_label = next((k for k in raw if k.startswith("layers")), None)
+    sgemm = extras.get("sgemm") or {}
+    if sgemm:
+        lines += ["", "## NumPy sgemm (the BLAS), GFLOP/s, best of the repeats", "",
+                  "| GEMM (M x K x N) | " + " | ".join(f"{t} thread(s)" for t in sorted(sgemm)) + " |",
+                  "|---" * (len(sgemm) + 1) + "|"]
+        for shape in next(iter(sgemm.values())):
+            lines.append(f"| {shape} | " + " | ".join(f"{sgemm[t][shape]:.0f}" for t in sorted(sgemm)) + " |")
     if layer_label:
-        _layers(lines, checks, raw[layer_label], torch_names, args.layer_batch)
+        rate = (sgemm.get(args.threads) or {}).get("2048x2048x2048")
+        _layers(lines, checks, raw[layer_label], torch_names, args.layer_batch, rate)
     if "loader" in extras:
         _loader(lines, checks, extras["loader"], trainer_ips)
     if checks:
@@ -190,7 +200,7 @@ def _layer_totals(per, p, name):
             median([t for r in res for t in r["layers"][name]["bwd"]]))
 
 
-def _layers(lines, checks, per, torch_names, batch):
+def _layers(lines, checks, per, torch_names, batch, sgemm_rate=None):
     lines += ["", f"## Layers, forward + backward, batch {batch} (ms)", "",
               "| layer | mt fwd | mt bwd | mt total | " + " | ".join(column(p) for p in torch_names)
               + " | fastest PyTorch | mt / fastest time | speedup vs fastest | vs default |",
@@ -218,23 +228,29 @@ def _layers(lines, checks, per, torch_names, batch):
             goal = TARGETS["lrn_speedup" if name.startswith("lrn") else "pool_speedup"]
             checks.append((f"{name} >= {goal}x faster than the fastest PyTorch", f"{1 / ratio:.1f}x ({column(best)})",
                            _verdict(1 / ratio >= goal), _x(vs_def, 1)))
-    lines += _conv_profile(per, torch_names)
+    lines += _conv_profile(per, torch_names, sgemm_rate)
 
 
-def _conv_profile(per, torch_names):
-    """The convolution layers against what plain GEMMs can do on this machine (cpu_child._gemm_floor)."""
+def _conv_profile(per, torch_names, sgemm_rate=None):
+    """The convolution layers against what plain GEMMs can do on this machine (cpu_child._gemm_floor):
+    ``sgemm_rate`` (GFLOP/s, default: the layers child's own 2048^3 measurement) sets the floor of
+    minitorch_alex's algorithm, its multiply-adds (CONV_MACS_RATIO) at that rate."""
     gemm = next((r["gemm"] for r in ok_results(per.get(MT)) if "gemm" in r), None)
     if not gemm:
         return []
+    rate = sgemm_rate or gemm["sgemm_2048_gflops"]
+    algos = ", ".join(f"{n} {r:.2f}x" for n, r in CONV_MACS_RATIO.items())
     lines = ["", "### Convolutions against the GEMM floor", "",
-             f"NumPy's sgemm (OpenBLAS) reaches {gemm['sgemm_2048_gflops']:.0f} GFLOP/s at 2048^3 here. "
+             f"NumPy's sgemm (OpenBLAS) reaches {rate:.0f} GFLOP/s at 2048^3 here. "
              "'im2col GEMMs' is the time of the forward, weight-gradient and input-gradient GEMMs alone "
              "(conv1: no input gradient) of a direct im2col convolution of the batch; GFLOP/s count "
              "direct-convolution FLOPs, so layers computed with fewer multiply-adds can exceed the GEMM rate: "
-             "conv1 as a 3x3 convolution of its polyphase components by Winograd's F(4x4, 3x3) (0.31x), "
-             "conv2 in the frequency domain (0.10x), conv3-5 by F(4x4, 3x3) (0.38x).", "",
-             "| layer | direct GFLOP | im2col GEMMs alone (ms) | mt total (ms) | mt GFLOP/s | fastest torch (ms) | "
-             "its GFLOP/s | torch default (ms) | fastest torch / GEMMs alone |", "|---" * 9 + "|"]
+             "conv1 as a 3x3 convolution of its polyphase components by Winograd's F(4x4, 3x3), "
+             "conv2 in the frequency domain, conv3-5 by F(4x4, 3x3); their multiply-adds over im2col's: "
+             f"{algos}. 'mt floor' is those multiply-adds at {rate:.0f} GFLOP/s: the time of the GEMMs alone, "
+             "without the transforms.", "",
+             "| layer | direct GFLOP | im2col GEMMs alone (ms) | mt floor (ms) | mt total (ms) | mt GFLOP/s | "
+             "fastest torch (ms) | its GFLOP/s | torch default (ms) | fastest torch / GEMMs alone |", "|---" * 10 + "|"]
     for name in CONV_LAYERS:
         if name not in gemm:
             continue
@@ -243,7 +259,8 @@ def _conv_profile(per, torch_names):
         tot = {p: sum(_layer_totals(per, p, name)) for p in torch_names}
         best, best_t = fastest_torch(tot, torch_names)
         gf = g["flops"] / 1e9
-        row = [name, f"{gf:.1f}", f"{g['gemm_s'] * 1e3:.0f}", f"{mine * 1e3:.0f}", f"{gf / mine:.0f}"]
+        row = [name, f"{gf:.1f}", f"{g['gemm_s'] * 1e3:.0f}", f"{gf * CONV_MACS_RATIO[name] / rate * 1e3:.0f}",
+               f"{mine * 1e3:.0f}", f"{gf / mine:.0f}"]
         row += ([f"{best_t * 1e3:.0f} ({column(best)})", f"{gf / best_t:.0f}"] if best else ["-", "-"])
         row.append(f"{tot[DEFAULT] * 1e3:.0f}" if DEFAULT in tot and math.isfinite(tot[DEFAULT]) else "-")
         row.append(f"{best_t / g['gemm_s']:.2f}" if best else "-")

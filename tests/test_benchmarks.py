@@ -29,7 +29,7 @@ def test_bench_cpu_quick_mode_runs_and_writes_every_column(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = out.read_text()
     for heading in ("## Whole network", "### Peak RSS", "## Layers, forward + backward", "## Data loader",
-                    "| machine | |"):
+                    "| machine | |", "## NumPy sgemm", "| 1 thread(s) | 2 thread(s) |", "| mt floor (ms) |"):
         assert heading in report
     for row in ("| train b2 |", "| eval b2 |", "| conv1 |", "| lrn2 |", "| pool5 |", "| fc6 |", "| sgd update |"):
         assert row in report, row
