@@ -59,7 +59,42 @@ def _backend_name(mt):
     return mt.backend.get_backend()
 
 
-class MinitorchSide:
+class Side:
+    """What both frameworks' sides share: the training step and the evaluation forward, written
+    the way a user writes them, through each side's model(), batch(n) (images (n, 3, 224, 224),
+    labels (n,)), net(model), sgd(params), loss(logits, y) and no_grad()."""
+
+    def net(self, model):  # the module a step calls (PyTorch: maybe compiled)
+        return model
+
+    def train_step_fn(self, n):
+        model = self.model()
+        net, opt = self.net(model), self.sgd(model.parameters())
+        x, y = self.batch(n)
+
+        def step():
+            opt.zero_grad()
+            loss = self.loss(net(x), y)
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        return step
+
+    def eval_fn(self, n):
+        model = self.model()
+        model.eval()
+        net = self.net(model)
+        x, _ = self.batch(n)
+
+        def forward():
+            with self.no_grad():
+                return net(x).numpy()
+
+        return forward
+
+
+class MinitorchSide(Side):
     """The framework under test, driven the way a user trains with it."""
 
     def __init__(self, num_classes):
@@ -81,30 +116,14 @@ class MinitorchSide:
         x = self.mt.tensor(rng.standard_normal((n, 3, 224, 224), dtype=self.np.float32))
         return x, rng.integers(0, self.num_classes, n)
 
-    def train_step_fn(self, n):
-        model = self.model()
-        opt = self.mt.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-        x, y = self.batch(n)
+    def sgd(self, params):
+        return self.mt.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4)
 
-        def step():
-            opt.zero_grad()
-            loss = self.F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss.item()
+    def loss(self, logits, y):
+        return self.F.cross_entropy(logits, y)
 
-        return step
-
-    def eval_fn(self, n):
-        model = self.model()
-        model.eval()
-        x, _ = self.batch(n)
-
-        def forward():
-            with self.mt.no_grad():
-                return model(x).numpy()
-
-        return forward
+    def no_grad(self):
+        return self.mt.no_grad()
 
     def layers(self, n):
         """(name, make) pairs; make() returns (forward, backward, reset) closures for one layer."""
@@ -136,7 +155,7 @@ class MinitorchSide:
 
         def sgd():
             model = self.model()
-            opt = mt.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+            opt = self.sgd(model.parameters())
             for p in model.parameters():
                 p.grad = mt.tensor(np.full(p.shape, 1e-3, np.float32))
             return opt.step, lambda: None, lambda: None
@@ -144,7 +163,7 @@ class MinitorchSide:
         return _layer_table(conv, lrn, pool, fc, relu, sgd, self.num_classes)
 
 
-class TorchSide:
+class TorchSide(Side):
     """PyTorch CPU running the same network, written the way a PyTorch user would, in one of the
     configurations of ``bench_cpu.TORCH_CONFIGS``: ``channels_last`` puts every 4-D tensor (images,
     activations, conv weights) in NHWC memory order; ``compile`` runs the model (or each layer's
@@ -209,32 +228,17 @@ class TorchSide:
         x = self.torch.from_numpy(rng.standard_normal((n, 3, 224, 224), dtype=self.np.float32))
         return self._fmt(x), self.torch.from_numpy(rng.integers(0, self.num_classes, n))
 
-    def train_step_fn(self, n):
-        model = self.model()
-        net = self._compiled(model)
-        opt = self.torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-        x, y = self.batch(n)
+    def net(self, model):
+        return self._compiled(model)
 
-        def step():
-            opt.zero_grad()
-            loss = self.tf.cross_entropy(net(x), y)
-            loss.backward()
-            opt.step()
-            return loss.item()
+    def sgd(self, params):
+        return self.torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4)
 
-        return step
+    def loss(self, logits, y):
+        return self.tf.cross_entropy(logits, y)
 
-    def eval_fn(self, n):
-        model = self.model()
-        model.eval()
-        net = self._compiled(model)
-        x, _ = self.batch(n)
-
-        def forward():
-            with self.torch.no_grad():
-                return net(x).numpy()
-
-        return forward
+    def no_grad(self):
+        return self.torch.no_grad()
 
     def layers(self, n):
         torch, tf, np = self.torch, self.tf, self.np
@@ -264,7 +268,7 @@ class TorchSide:
 
         def sgd():
             model = self.model()
-            opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+            opt = self.sgd(model.parameters())
             for p in model.parameters():
                 p.grad = torch.full_like(p, 1e-3)
             return opt.step, lambda: None, lambda: None

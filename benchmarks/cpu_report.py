@@ -161,7 +161,7 @@ def _whole_network(lines, checks, raw, torch_names, args):
         ips = {p: n / t for p, t in times.items()}
         rss = {p: max([r["peak_rss_mb"] for r in ok_results(per.get(p))], default=NAN) for p in cols}
         first = {p: median([r["first_s"] for r in ok_results(per.get(p))]) for p in cols}
-        best, best_t = fastest_torch(times, torch_names)
+        best, _ = fastest_torch(times, torch_names)
         vs_best = times[best] / times[MT] if best else NAN
         vs_def = times[DEFAULT] / times[MT] if DEFAULT in times else NAN
         cells = [f"{ips[p]:.1f} ({times[p] * 1e3:.0f} ms)" if math.isfinite(times[p]) else _failed_cell(per.get(p))
