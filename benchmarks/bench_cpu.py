@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """minitorch_alex against PyTorch at its best on the CPU, side by side, on the paper's AlexNet.
 
-    python benchmarks/bench_cpu.py --rounds 5   # the full run (about an hour on 2 cores)
+    python benchmarks/bench_cpu.py --rounds 5   # the full run (about 75 minutes on 2 cores)
     python benchmarks/bench_cpu.py --quick      # a smoke run on tiny sizes (checks that it works)
 
 Both frameworks run the same network (groups, LRN within each tower, dropout), the same batch

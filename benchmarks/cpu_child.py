@@ -26,15 +26,19 @@ def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
-def enable_retained_memory():
-    """minitorch_alex's allocator setting for training, turned on explicitly, in this one place:
-    glibc never mmaps and never trims, so freed activations are reused by the next step
-    (``kernels/cpu/memory.py``). True when it is in effect."""
+def enable_retained_memory(mt):
+    """minitorch_alex's allocator setting for training, turned on explicitly, in this one place
+    (importing the framework must change nothing process-wide): glibc never mmaps and never trims,
+    so freed activations are reused by the next step (``kernels/cpu/memory.py``). Through
+    ``mt.config`` where this tree has the settings object. True when it is in effect."""
+    config = getattr(mt, "config", None)
+    if config is not None and hasattr(config, "retain_freed_memory"):
+        config.set(retain_freed_memory=True)
     try:
         from kernels.cpu.memory import retain_freed_memory
     except ImportError:  # no numba kernels: the reference backend, malloc left alone
         return False
-    return retain_freed_memory()
+    return retain_freed_memory()  # applies the setting once; after that only says whether it is on
 
 
 def allocator_in_use():
@@ -105,7 +109,7 @@ class MinitorchSide(Side):
 
         self.np, self.mt, self.F, self.num_classes = np, mt, F, num_classes
         self.backend = _backend_name(mt)
-        self.retained = enable_retained_memory()
+        self.retained = enable_retained_memory(mt)
 
     def model(self):
         self.mt.manual_seed(0)
@@ -344,7 +348,7 @@ def _measure(task, kind, framework, n, warmup, repeats, config, result):
         result["backend"] = side.backend
         result["retain_freed_memory"] = side.retained
         if side.retained:  # set by mallopt from inside, not by the environment
-            result["allocator"] += " + mallopt(M_MMAP_MAX=0, M_TRIM_THRESHOLD=2^31-1)"
+            result["allocator"] = result["allocator"].replace(" defaults", "") + " mallopt(M_MMAP_MAX=0, M_TRIM_THRESHOLD=2^31-1)"
     if kind in ("train", "eval"):
         fn = side.train_step_fn(n) if kind == "train" else side.eval_fn(n)
         result["first_s"], _ = _timed(fn)
