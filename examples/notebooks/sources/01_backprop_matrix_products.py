@@ -25,10 +25,12 @@ CELLS = [
         backprop hands the layer $dY = \partial L/\partial Y$, **the same shape as $Y$**. The layer must
         return $dX = \partial L / \partial X$ (shape of $X$) and $dW$ (shape of $W$).
 
-        $Y$ is linear in $X$, so $dX$ is linear in $dY$ and involves $W$. There is exactly one way to
-        multiply an $(N, M)$ matrix and a $(D, M)$ matrix into an $(N, D)$ one: $dX = dY\,W^\top$.
-        Likewise $dW$ must be $(D, M)$, built from $X$ $(N, D)$ and $dY$ $(N, M)$: $dW = X^\top dY$.
-        The shapes leave no other choice, and the index form confirms it:
+        $Y$ is linear in $X$, so $dX$ is linear in $dY$ and involves $W$. When $N$, $D$ and $M$ all
+        differ there is exactly one way to multiply an $(N, M)$ matrix and a $(D, M)$ matrix into an
+        $(N, D)$ one: $dX = dY\,W^\top$. Likewise $dW$ must be $(D, M)$, built from $X$ $(N, D)$ and
+        $dY$ $(N, M)$: $dW = X^\top dY$. The shapes are a mnemonic, not a proof: when two sizes are
+        equal (fc7 is $4096\times4096$, so $D = M$) the wrong product $dY\,W$ has the right shape too.
+        The index form is the proof:
 
         $$Y_{nm} = \sum_d X_{nd} W_{dm}
           \quad\Rightarrow\quad
@@ -80,15 +82,15 @@ CELLS = [
         computes $y = x W^\top + b$. Substituting $W^\top$ for $W$ above gives its backward:
         $dx = dy\,W$, $dW = dy^\top x$, and $db = \sum_n dy_n$ because the bias is added to every
         row (broadcasting is multiplication by a column of ones, and its transpose is a sum).
-        (In this and later listings, a branch on `use_fast` or `self.fast` hands the work to the
-        package's optional numba kernels; the first cell selected the NumPy code after it.)
+        (`listing` prints an op's NumPy reference code, the code the first cell selected; the
+        package's optional numba and CUDA kernels are separate implementations of the same ops.)
         """
     ),
     code(
         """
         from minitorch_alex.ops.linear import Linear
 
-        print(inspect.getsource(Linear))
+        listing(Linear)
         """
     ),
     md(
@@ -126,7 +128,7 @@ CELLS = [
         # Self-check: compares with the framework's autograd on a few shapes.
         matmul_backward = resolve(my_matmul_backward)
         rng = np.random.default_rng(1)
-        for n, d, m in [(4, 3, 5), (1, 7, 2), (6, 6, 6)]:
+        for n, d, m in [(3, 5, 5), (4, 3, 5), (1, 7, 2), (6, 6, 6)]:  # D = M first: there shapes cannot catch dy @ w
             x = mt.tensor(rng.standard_normal((n, d)), requires_grad=True)
             w = mt.tensor(rng.standard_normal((d, m)), requires_grad=True)
             dy = rng.standard_normal((n, m))
@@ -136,7 +138,7 @@ CELLS = [
                 f"got shapes {np.shape(dx)} and {np.shape(dw)}, want {x.shape} and {w.shape}"
             assert np.allclose(dx, x.grad.numpy()), "dx differs from autograd's"
             assert np.allclose(dw, w.grad.numpy()), "dw differs from autograd's"
-        print("✓ my_matmul_backward agrees with autograd")
+        passed(matmul_backward, "dx and dw agree with autograd")
         """,
         "check",
     ),
@@ -155,6 +157,14 @@ CELLS = [
         It costs two evaluations of $f$ per input entry, which is why gradient checks use small inputs.
 
         ### Exercise 1.2: central differences
+
+        Perturb one entry of `x` at a time, in place, with the step `eps` you are given, and put the
+        entry back **exactly** before moving on: save it and assign it back (`x[i] = orig`).
+        Undoing the step arithmetically (`+= eps`, `-= 2 * eps`, `+= eps`) does not give back the same
+        float, because each addition rounds. The damage is tiny, about $10^{-16}$ per entry, but it is
+        silent: every later entry is then measured at a shifted point, and the caller's array has
+        changed under it. The check also runs with a large step, $\varepsilon = 0.1$, where central
+        and forward differences differ by orders of magnitude, so the formula has to be the central one.
         """
     ),
     code(
@@ -176,11 +186,19 @@ CELLS = [
         exact = np.cos(x) * x**2 + 2 * x * np.sin(x)
         got = numerical_gradient(f, x, eps=1e-4)
         assert np.shape(got) == x.shape, f"got shape {np.shape(got)}, want {x.shape}"
-        assert np.array_equal(x, x_before), "x must be restored after each perturbation"
+        assert np.array_equal(x, x_before), \\
+            f"x changed by up to {np.abs(x - x_before).max():.1e}: put each entry back by assigning the saved value"
         err = np.abs(got - exact).max()
         # central: off by ~eps²·|f'''|/6 ~ 1e-8 here; forward differences would be off by ~eps·|f''|/2 ~ 1e-4
         assert err < 1e-6, f"max error {err:.1e}: forward instead of central differences?"
-        print(f"✓ central differences, max error {err:.1e}")
+        # at eps = 0.1 the central formula is off by ~1e-3 and the forward one by ~0.1, so the answer must be
+        # the central formula evaluated at the step it is given
+        big = 0.1
+        steps = np.eye(x.size).reshape(x.size, *x.shape) * big
+        central = np.array([(f(x + e) - f(x - e)) / (2 * big) for e in steps]).reshape(x.shape)
+        gap = np.abs(np.asarray(numerical_gradient(f, x, eps=big)) - central).max()
+        assert gap < 1e-10, f"at eps = {big} the answer is {gap:.1e} from the central difference: forward differences? a fixed step?"
+        passed(numerical_gradient, f"central differences, max error {err:.1e}")
         """,
         "check",
     ),
@@ -289,8 +307,10 @@ CELLS = [
         Consequences for testing a backward pass:
 
         * In float32 **no step** gets the relative error below about $10^{-5}$, and at $\varepsilon = 10^{-6}$ it
-          is of order $10^{-1}$. A bug whose effect on the gradient is $10^{-4}$ relative (notebook 4 has one:
-          LRN's backward without its cross-channel term, at the paper's $\alpha = 10^{-4}$) hides in that noise.
+          is of order $10^{-1}$. A bug whose effect on the gradient is smaller than that hides in the noise.
+          Notebook 4 has one: LRN's backward without its cross-channel terms, whose relative error is about
+          $28\,\alpha a^2$ for activations of size $a$, so from $3\cdot10^{-3}$ down to $3\cdot10^{-7}$ at the
+          paper's $\alpha = 10^{-4}$ as $a$ goes from 1 to 0.01.
         * In float64 at $\varepsilon = 10^{-6}$ the error is around $10^{-10}$, so a check can demand
           `rtol=1e-6` and still leave more than three orders of magnitude of margin. That is what `mt.gradcheck`
           does, and why it refuses float32 inputs. (The ops are dtype-generic, so the float64 check

@@ -11,10 +11,12 @@ CELLS = [
         columns") it becomes one matrix product, which a BLAS library runs near the machine's peak.
         This notebook
 
-        1. prints the unrolled matrix for a tiny input and the output-size formula;
-        2. builds AlexNet's conv1 as a $363 \times 3025$ matrix per image;
-        3. proves a naive loop and im2col equal, then times them;
-        4. applies hand-made filters (edges, colour) to a photo.
+        1. states the output-size formula and has you write the convolution as loops;
+        2. prints the unrolled matrix of a tiny input, has you build it with loops, then shows the
+           library's version (one strided copy per kernel tap);
+        3. builds AlexNet's conv1 as a $363 \times 3025$ matrix per image;
+        4. proves the naive loop and im2col equal, then times them;
+        5. applies hand-made filters (edges, colour) to a photo.
         """
     ),
     SETUP,
@@ -37,7 +39,78 @@ CELLS = [
         fixed output pixel $(r, q)$ the triple sum is a dot product between the filter and one
         **window** of the input. im2col copies every window into a column of a matrix; then all the dot
         products of all the filters are a single matrix product.
+        """
+    ),
+    md(
+        r"""
+        ## The output size
 
+        Along one axis the window's first pixel can sit at $0, s, 2s, \dots$ as long as the window fits
+        in the padded length $n + 2p$, i.e. up to $n + 2p - k$. That gives
+
+        $$n_{\text{out}} = \left\lfloor \frac{n + 2p - k}{s} \right\rfloor + 1 .$$
+
+        When $s$ does not divide $n + 2p - k$ the floor drops the last few pixels. The paper's
+        "224×224 input, 55×55 conv1 output" is an instance: without padding the formula gives
+        $\lfloor 53.25 \rfloor + 1 = 54$. There are three ways to get 55: pad conv1 by 2 (this package),
+        feed 227×227 crops (Caffe), or round up instead of down, $\lceil (n + 2p - k)/s \rceil + 1$, which
+        is what cuda-convnet's output-size rule, the paper's own code, does for an unpadded 224 (its last
+        window then hangs over the edge and sees zeros).
+        """
+    ),
+    code(
+        """
+        cases = [
+            ("conv1 11x11/4, 224 input, padding 2 (this package)", 224, 11, 4, 2),
+            ("conv1 11x11/4, 224 input, no padding", 224, 11, 4, 0),
+            ("conv1 11x11/4, 227 input, no padding (Caffe)", 227, 11, 4, 0),
+            ("pool1 3x3/2", 55, 3, 2, 0),
+            ("conv2 5x5, padding 2", 27, 5, 1, 2),
+            ("pool2 3x3/2", 27, 3, 2, 0),
+            ("conv3, conv4, conv5 3x3, padding 1", 13, 3, 1, 1),
+            ("pool5 3x3/2", 13, 3, 2, 0),
+        ]
+        for name, n, k, s, p in cases:
+            exact = (n + 2 * p - k) / s + 1
+            print(f"{name:52s} ({n} + 2·{p} - {k}) // {s} + 1 = {conv_output_size(n, k, s, p):3d}   (without the floor: {exact:.2f})")
+        """
+    ),
+    EXERCISE_NOTE,
+    md(
+        r"""
+        ### Exercise 2.1: a convolution with loops
+
+        Before any trick, write the definition above as loops: for each image, each filter and each output
+        pixel, one dot product between the filter and the window under it, plus the bias. Pad with
+        `np.pad` and use the output-size formula. No flipping: this is a cross-correlation.
+        """
+    ),
+    code(
+        '''
+        def my_conv_forward(x, w, b, stride=1, padding=0):
+            """y = conv2d(x, w, b, stride, padding) with loops. x (N, C, H, W), w (O, C, kh, kw), b (O,) -> (N, O, OH, OW)."""
+            raise NotImplementedError  # your code here
+        ''',
+        "exercise",
+    ),
+    code(
+        """
+        # Self-check: against F.conv2d on shapes with non-square kernels, strides and padding.
+        conv_forward = resolve(my_conv_forward)
+        rng = np.random.default_rng(6)
+        for n, c, h, wd, o, kh, kw, s, p in [(1, 1, 5, 5, 1, 3, 3, 1, 0), (2, 3, 7, 6, 4, 3, 2, 1, 1),
+                                             (1, 2, 9, 9, 3, 3, 3, 2, 1), (2, 3, 15, 15, 2, 5, 4, 4, 2)]:
+            x, w, b = rng.standard_normal((n, c, h, wd)), rng.standard_normal((o, c, kh, kw)), rng.standard_normal(o)
+            want = F.conv2d(mt.tensor(x), mt.tensor(w), mt.tensor(b), stride=s, padding=p).numpy()
+            got = conv_forward(x, w, b, s, p)
+            assert np.shape(got) == want.shape, f"got shape {np.shape(got)}, want {want.shape} (the output-size formula?)"
+            assert np.allclose(got, want), f"values differ for w {w.shape}, stride {s}, padding {p}: the bias? a flipped filter?"
+        passed(conv_forward, "matches F.conv2d")
+        """,
+        "check",
+    ),
+    md(
+        r"""
         ## The unrolled matrix of a tiny input
 
         One image, two channels of $4\times4$, filled with $0, 1, 2, \dots$ so every entry says where
@@ -60,6 +133,46 @@ CELLS = [
         r"""
         * **Column** $(r, q)$ is the window under output pixel $(r, q)$, flattened channel by channel:
           the first column holds 0 1 2 / 4 5 6 / 8 9 10 from channel 0, then 16 17 18 / ... from channel 1.
+
+        Build that matrix yourself before reading on.
+        """
+    ),
+    md(
+        r"""
+        ### Exercise 2.2: im2col with loops
+
+        For **one** image `x` of shape `(C, H, W)`, no padding, return the `(C·kh·kw, OH·OW)` matrix
+        with the library's layout: rows ordered `(c, i, j)`, columns ordered `(r, q)` (row-major over
+        the output pixels). Loops are fine.
+        """
+    ),
+    code(
+        '''
+        def my_im2col(x, kh, kw, stride=1):
+            """x (C, H, W) -> (C*kh*kw, OH*OW): column r*OW + q is the window under output pixel (r, q)."""
+            raise NotImplementedError  # your code here
+        ''',
+        "exercise",
+    ),
+    code(
+        """
+        # Self-check: against the library's im2col on several shapes and strides.
+        im2col_fn = resolve(my_im2col)
+        rng = np.random.default_rng(4)
+        for c, h, w, kh, kw, s in [(1, 4, 4, 3, 3, 1), (2, 5, 6, 3, 2, 1), (3, 7, 7, 3, 3, 2), (2, 9, 8, 4, 3, 3)]:
+            x = rng.standard_normal((c, h, w))
+            got = im2col_fn(x, kh, kw, s)
+            want = im2col(x[None], (kh, kw), (s, s))
+            assert np.shape(got) == want.shape, f"got shape {np.shape(got)}, want {want.shape}"
+            assert np.allclose(got, want), f"values differ for C={c}, {h}x{w}, kernel {kh}x{kw}, stride {s}: is the row order (c, i, j)?"
+        passed(im2col_fn, "matches the library's im2col")
+        """,
+        "check",
+    ),
+    md(
+        r"""
+        Now the library's way.
+
         * **Row** $(c, i, j)$ is what kernel tap $(i, j)$ of channel $c$ sees in every window. That is a
           strided slice of the input, `x[:, c, i : i + s·OH : s, j : j + s·OW : s]`. So the library does not
           loop over the $N \cdot OH \cdot OW$ windows but over the $k_h k_w$ taps, copying one slice each:
@@ -67,9 +180,11 @@ CELLS = [
     ),
     code(
         """
+        x = np.arange(2 * 4 * 4, dtype=np.float64).reshape(1, 2, 4, 4)  # the tiny input again
+        col = im2col(x, (3, 3))
         row = 1 * 9 + 2 * 3 + 0  # row (c=1, i=2, j=0)
         assert np.array_equal(col[row], x[0, 1, 2:4, 0:2].ravel())
-        print(inspect.getsource(im2col))
+        listing(im2col)
         """
     ),
     md(
@@ -89,37 +204,6 @@ CELLS = [
         y_conv = F.conv2d(mt.tensor(x), mt.tensor(w)).numpy()
         print(y_conv[0])
         assert np.allclose(y_gemm, y_conv)
-        """
-    ),
-    md(
-        r"""
-        ## The output size
-
-        Along one axis the window's first pixel can sit at $0, s, 2s, \dots$ as long as the window fits
-        in the padded length $n + 2p$, i.e. up to $n + 2p - k$. That gives
-
-        $$n_{\text{out}} = \left\lfloor \frac{n + 2p - k}{s} \right\rfloor + 1 .$$
-
-        When $s$ does not divide $n + 2p - k$ the floor drops the last few pixels. The paper's
-        "224×224 input, 55×55 conv1 output" is an instance: without padding it would be 54.25, which no
-        network can produce; this package pads conv1 by 2, cuda-convnet and Caffe fed 227×227 crops.
-        """
-    ),
-    code(
-        """
-        cases = [
-            ("conv1 11x11/4, 224 input, padding 2 (this package)", 224, 11, 4, 2),
-            ("conv1 11x11/4, 224 input, no padding", 224, 11, 4, 0),
-            ("conv1 11x11/4, 227 input, no padding (Caffe)", 227, 11, 4, 0),
-            ("pool1 3x3/2", 55, 3, 2, 0),
-            ("conv2 5x5, padding 2", 27, 5, 1, 2),
-            ("pool2 3x3/2", 27, 3, 2, 0),
-            ("conv3, conv4, conv5 3x3, padding 1", 13, 3, 1, 1),
-            ("pool5 3x3/2", 13, 3, 2, 0),
-        ]
-        for name, n, k, s, p in cases:
-            exact = (n + 2 * p - k) / s + 1
-            print(f"{name:52s} ({n} + 2·{p} - {k}) // {s} + 1 = {conv_output_size(n, k, s, p):3d}   (without the floor: {exact:.2f})")
         """
     ),
     md(
@@ -151,12 +235,16 @@ CELLS = [
     md(
         """
         The price of im2col is memory: every pixel is copied into each window that contains it.
-        Implementations that cannot afford it tile the work or use other algorithms (FFT, Winograd);
-        this package keeps the readable version.
+        Implementations that cannot afford it build the columns one tile at a time, or never build them:
+        an *implicit GEMM* gathers each window while it multiplies (cuDNN's default), a *direct*
+        convolution loops over the image in place. FFT and Winograd convolutions answer a different cost,
+        the arithmetic (Winograd's F(2×2, 3×3) needs 2.25 times fewer multiplications), and need
+        workspace of their own. This package keeps the readable version.
 
-        ## A naive loop, proven equal, then timed
+        ## The naive loop, proven equal, then timed
 
-        The definition, transcribed literally: one dot product per (image, filter, output pixel).
+        The definition transcribed literally, as in exercise 2.1 (compare it with yours): one dot
+        product per (image, filter, output pixel).
         """
     ),
     code(
@@ -272,11 +360,14 @@ CELLS = [
         ]
         for ax, (image, title, cmap, lim) in zip(axes.flat, panels):
             if lim is None:
-                ax.imshow(image, cmap=cmap)
+                shown = ax.imshow(image, cmap=cmap)
             else:  # signed responses: a symmetric colour scale, white at zero
-                ax.imshow(image, cmap=cmap, vmin=-lim, vmax=lim)
+                shown = ax.imshow(image, cmap=cmap, vmin=-lim, vmax=lim)
+            if cmap is not None:  # the filter responses: a colour bar gives their scale
+                fig.colorbar(shown, ax=ax, shrink=0.75)
             ax.set_title(title)
-            ax.axis("off")
+            ax.set_xticks([])
+            ax.set_yticks([])
         plt.tight_layout()
         plt.show()
         """
@@ -289,42 +380,9 @@ CELLS = [
         hand-designing them (notebook 5 trains a small one).
         """
     ),
-    EXERCISE_NOTE,
     md(
         r"""
-        ### Exercise 2.1: im2col with loops
-
-        For **one** image `x` of shape `(C, H, W)`, no padding, return the `(C·kh·kw, OH·OW)` matrix
-        with the library's layout: rows ordered `(c, i, j)`, columns ordered `(r, q)` (row-major over
-        the output pixels). Loops are fine.
-        """
-    ),
-    code(
-        '''
-        def my_im2col(x, kh, kw, stride=1):
-            """x (C, H, W) -> (C*kh*kw, OH*OW): column r*OW + q is the window under output pixel (r, q)."""
-            raise NotImplementedError  # your code here
-        ''',
-        "exercise",
-    ),
-    code(
-        """
-        # Self-check: against the library's im2col on several shapes and strides.
-        im2col_fn = resolve(my_im2col)
-        rng = np.random.default_rng(4)
-        for c, h, w, kh, kw, s in [(1, 4, 4, 3, 3, 1), (2, 5, 6, 3, 2, 1), (3, 7, 7, 3, 3, 2), (2, 9, 8, 4, 3, 3)]:
-            x = rng.standard_normal((c, h, w))
-            got = im2col_fn(x, kh, kw, s)
-            want = im2col(x[None], (kh, kw), (s, s))
-            assert np.shape(got) == want.shape, f"got shape {np.shape(got)}, want {want.shape}"
-            assert np.allclose(got, want), f"values differ for C={c}, {h}x{w}, kernel {kh}x{kw}, stride {s}: is the row order (c, i, j)?"
-        print("✓ my_im2col matches the library's im2col")
-        """,
-        "check",
-    ),
-    md(
-        r"""
-        ### Exercise 2.2: a box blur as a convolution weight
+        ### Exercise 2.3: a box blur as a convolution weight
 
         Return a `conv2d` weight of shape `(C, C, k, k)` that blurs each colour channel **on its own**:
         output channel $c$ is the mean of the $k\times k$ window of input channel $c$, with no mixing
@@ -352,7 +410,7 @@ CELLS = [
             # the mean of every k x k window of one channel: im2col of that channel alone, averaged over rows
             want = np.stack([im2col(x[:, c : c + 1], (k, k)).mean(axis=0).reshape(12 - k + 1, 10 - k + 1) for c in range(3)])
             assert np.allclose(y[0], want), "output channel c must be the k x k mean of input channel c alone"
-        print("✓ my_box_blur_weight blurs each channel separately")
+        passed(blur_weight, "blurs each channel separately")
         """,
         "check",
     ),

@@ -12,14 +12,15 @@ CELLS = [
         $$dW = dY\cdot\text{col}^\top, \qquad d\,\text{col} = W^\top dY, \qquad dx = \text{col2im}(d\,\text{col}).$$
 
         The new piece is **col2im**, which turns the gradient of the columns back into the gradient of
-        the image. This notebook shows
+        the image. You write the backward pass with loops first, then col2im; then the notebook shows
 
         1. why col2im must *add* where windows overlap, and what breaks when it assigns;
         2. that the input gradient is itself a convolution, of $dY$ with the flipped filters (a "full" or
            transposed convolution);
         3. gradient checks against finite differences;
         4. the adjoint identity $\langle \text{im2col}(x), c\rangle = \langle x, \text{col2im}(c)\rangle$,
-           an exact test of a linear op's backward.
+           an exact test of a linear op's backward;
+        5. the same `+=` inside the autograd engine, where a tensor used twice collects two gradients.
         """
     ),
     SETUP,
@@ -30,16 +31,84 @@ CELLS = [
         """,
         "setup",
     ),
+    EXERCISE_NOTE,
     md(
-        """
-        The library's convolution, forward and backward (one product per group of channels; the
-        `self.fast` branches are the optional numba kernels, not used here):
+        r"""
+        ### Exercise 3.1: the backward pass of a convolution, with loops
+
+        Take notebook 2's loop, $y[n, o, r, q] = b[o] + \sum_{c,i,j} w[o, c, i, j]\, x_{\text{pad}}[n, c, rs + i, qs + j]$,
+        and run it backwards: every term that the forward pass added to $y[n, o, r, q]$ sends
+        $dy[n, o, r, q]$ times its other factor back to each of its two factors. So for each output
+        pixel, the window of $x_{\text{pad}}$ under it collects $dy \cdot w[o]$, and $dw[o]$ collects
+        $dy \cdot$ window; $db[o]$ is the sum of $dy[:, o]$. Return `dx` (cropped back to $x$'s shape),
+        `dw` and `db`.
         """
     ),
     code(
+        '''
+        def my_conv_backward(x, w, dy, stride=1, padding=0):
+            """(dx, dw, db) of y = conv2d(x, w, b, stride, padding) given dy = dL/dy. x (N, C, H, W), w (O, C, kh, kw)."""
+            raise NotImplementedError  # your code here
+        ''',
+        "exercise",
+    ),
+    code(
         """
-        print(inspect.getsource(Conv2d))
+        # Self-check: against autograd, with overlapping windows (stride < kernel), strides and padding.
+        conv_backward = resolve(my_conv_backward)
+        rng = np.random.default_rng(8)
+        for n, c, h, wd, o, kh, kw, s, p in [(1, 1, 5, 5, 1, 3, 3, 1, 0), (2, 3, 7, 6, 4, 3, 2, 1, 1),
+                                             (1, 2, 9, 9, 3, 3, 3, 2, 1), (2, 2, 11, 11, 2, 5, 5, 3, 2)]:
+            x = mt.tensor(rng.standard_normal((n, c, h, wd)), requires_grad=True)
+            w = mt.tensor(rng.standard_normal((o, c, kh, kw)), requires_grad=True)
+            b = mt.tensor(rng.standard_normal(o), requires_grad=True)
+            y = F.conv2d(x, w, b, stride=s, padding=p)
+            dy = rng.standard_normal(y.shape)
+            y.backward(dy)
+            dx, dw, db = conv_backward(x.numpy(), w.numpy(), dy, s, p)
+            for name, got, want in (("dx", dx, x.grad), ("dw", dw, w.grad), ("db", db, b.grad)):
+                assert np.shape(got) == want.shape, f"{name}: got shape {np.shape(got)}, want {want.shape}"
+                assert np.allclose(got, want.numpy()), \\
+                    f"{name} differs from autograd (w {w.shape}, stride {s}, padding {p}): do overlapping windows add up?"
+        passed(conv_backward, "dx, dw and db agree with autograd")
+        """,
+        "check",
+    ),
+    md(
+        r"""
+        ### Exercise 3.2: col2im with loops
+
+        The adjoint of notebook 2's `my_im2col` (exercise 2.2): one image, no padding, `col` of shape
+        `(C·kh·kw, OH·OW)` back to `(C, H, W)`, adding up where windows overlap. Loops are fine. (Exercise 3.1's `dx` is
+        this operation applied to the columns' gradient.)
         """
+    ),
+    code(
+        '''
+        def my_col2im(col, x_shape, kh, kw, stride=1):
+            """col (C*kh*kw, OH*OW) -> (C, H, W) with x_shape = (C, H, W); overlapping windows add up."""
+            raise NotImplementedError  # your code here
+        ''',
+        "exercise",
+    ),
+    code(
+        """
+        # Self-check: against the library's col2im, and the adjoint identity with its im2col.
+        col2im_fn = resolve(my_col2im)
+        rng = np.random.default_rng(6)
+        for c, h, w, kh, kw, s in [(1, 5, 5, 3, 3, 1), (2, 6, 7, 3, 2, 1), (3, 7, 7, 3, 3, 2), (2, 8, 9, 2, 3, 3)]:
+            oh, ow = (h - kh) // s + 1, (w - kw) // s + 1
+            col = rng.standard_normal((c * kh * kw, oh * ow))
+            got = col2im_fn(col, (c, h, w), kh, kw, s)
+            want = col2im(col, (1, c, h, w), (kh, kw), (s, s))[0]
+            assert np.shape(got) == want.shape, f"got shape {np.shape(got)}, want {want.shape}"
+            assert np.allclose(got, want), f"differs from col2im (kernel {kh}x{kw}, stride {s}): do overlapping windows add up?"
+            x = rng.standard_normal((c, h, w))
+            lhs, rhs = np.vdot(im2col(x[None], (kh, kw), (s, s)), col), np.vdot(x, got)
+            assert np.isclose(lhs, rhs), f"adjoint identity fails: <im2col(x), col> = {lhs:.6f} but <x, my_col2im(col)> = {rhs:.6f}"
+        passed(col2im_fn, "col2im is the adjoint of im2col")
+        """,
+        "check",
     ),
     md(
         r"""
@@ -53,7 +122,7 @@ CELLS = [
     ),
     code(
         """
-        print(inspect.getsource(col2im))
+        listing(col2im)
         """
     ),
     md(
@@ -114,8 +183,22 @@ CELLS = [
         axes[0].set_title("conv1: windows containing each pixel")
         axes[1].imshow(count[:32, :32], cmap="viridis", vmin=count.min(), vmax=count.max())
         axes[1].set_title("top-left 32×32 corner")
-        fig.colorbar(im, ax=axes, shrink=0.8)
+        for ax in axes:
+            ax.set_xlabel("pixel column")
+            ax.set_ylabel("pixel row")
+        fig.colorbar(im, ax=axes, shrink=0.8, label="number of 11×11 windows")
         plt.show()
+        """
+    ),
+    md(
+        """
+        The library's convolution, forward and backward: the three products of the first cell, one per
+        group of channels, with col2im for the input gradient.
+        """
+    ),
+    code(
+        """
+        listing(Conv2d)
         """
     ),
     md(
@@ -168,24 +251,22 @@ CELLS = [
         the weight gradient, would pass it. That is why the package's tests draw kernel sizes,
         strides and paddings at random (with hypothesis) and check both. Max pooling (notebook 4)
         reuses col2im, and AlexNet's 3×3 pools with stride 2 overlap too.
-
-        ## The input gradient is a convolution with flipped weights
-
-        In one dimension, with one channel, $y[r] = \sum_i w[i]\,x[r + i]$. Pixel $x[t]$ appears in the
-        outputs $r = t - i$, so
-
-        $$dx[t] = \sum_i dy[t - i]\; w[i] = \sum_{i'} dy[t - (k-1) + i']\; w[k - 1 - i'] \qquad (i' = k - 1 - i),$$
-
-        with $dy$ taken as 0 outside its range. That is again a cross-correlation, of $dy$ zero-padded by
-        $k - 1$ on both sides (a **full** convolution) with the **flipped** kernel $w[k-1-i']$. With
-        channels, input channel $c$ collects from every output channel $o$, so the weight's two channel
-        axes swap: $dx = \text{conv2d}(dy,\ \text{flip}(w)^{\top_{0,1}},\ \text{padding} = k - 1 - p)$.
         """
     ),
-    EXERCISE_NOTE,
     md(
         r"""
-        ### Exercise 3.1: the input gradient as a convolution (stride 1)
+        ## The input gradient is a convolution
+
+        Exercise 3.1's `dx` scatters $dy \cdot w$ into every window. The same sum can be read the other
+        way round, as a gather: each input pixel collects from the outputs whose windows contain it,
+        and that gather is a convolution of $dy$. Work it out in one dimension with one channel,
+        $y[r] = \sum_i w[i]\, x[r + i]$: which outputs $r$ read pixel $x[t]$, and with which weight? Then
+        write the stride-1 case with channels as one call of `F.conv2d`.
+        """
+    ),
+    md(
+        r"""
+        ### Exercise 3.3: the input gradient as a convolution (stride 1)
 
         Given `dy` $(N, O, OH, OW)$ and `w` $(O, C, k_h, k_w)$ of a stride-1 convolution with padding
         `padding`, return `dx` $(N, C, H, W)$ by calling `F.conv2d` once. (Assume `padding <= k - 1`.)
@@ -213,14 +294,30 @@ CELLS = [
             got = input_grad(dy, w, p)
             assert np.shape(got) == x.shape, f"got shape {np.shape(got)}, want {x.shape}"
             assert np.allclose(got, x.grad.numpy()), f"differs from autograd (C={c}, O={o}, kernel {k}, padding {p}): flipped? channels swapped?"
-        print("✓ my_conv_input_grad agrees with autograd")
+        passed(input_grad, "the input gradient agrees with autograd")
         """,
         "check",
     ),
     md(
         r"""
+        **The derivation.**
+
+        In one dimension, with one channel, $y[r] = \sum_i w[i]\,x[r + i]$. Pixel $x[t]$ appears in the
+        outputs $r = t - i$, so
+
+        $$dx[t] = \sum_i dy[t - i]\; w[i] = \sum_{i'} dy[t - (k-1) + i']\; w[k - 1 - i'] \qquad (i' = k - 1 - i),$$
+
+        with $dy$ taken as 0 outside its range. That is again a cross-correlation, of $dy$ zero-padded by
+        $k - 1$ on both sides (a **full** convolution) with the **flipped** kernel $w[k-1-i']$. With
+        channels, input channel $c$ collects from every output channel $o$, so the weight's two channel
+        axes swap: $dx = \text{conv2d}(dy,\ \text{flip}(w)^{\top_{0,1}},\ \text{padding} = k - 1 - p)$.
+        """
+    ),
+    md(
+        r"""
         With a stride $s > 1$ the outputs sit $s$ pixels apart, so first spread $dy$ out, inserting
-        $s - 1$ zeros between its entries ("dilating" it), then proceed as above. Rows and columns at the
+        $s - 1$ zeros between its entries (*zero insertion*; a convolution read this way is said to have
+        a fractional stride $1/s$, not to be confused with a dilated kernel), then proceed as above. Rows and columns at the
         bottom/right that no window reached (when the floor in the output size dropped them) get
         gradient zero. This combination is what deep-learning libraries call a **transposed convolution**
         (`ConvTranspose2d`, once misnamed "deconvolution"): the forward pass of the layer that upsamples
@@ -233,7 +330,7 @@ CELLS = [
             n, o, oh, ow = dy.shape
             _, c, kh, kw = w.shape
             h, wd = x_shape[2:]
-            # 1. dilate: dy's entries go where the windows started, stride apart
+            # 1. insert zeros: dy's entries go where the windows started, stride apart
             d = np.zeros((n, o, (oh - 1) * stride + 1, (ow - 1) * stride + 1))
             d[:, :, ::stride, ::stride] = dy
             # 2. pad by k - 1 ("full"), plus the bottom/right rows and columns no window reached
@@ -332,37 +429,73 @@ CELLS = [
     ),
     md(
         r"""
-        ### Exercise 3.2: col2im with loops
+        ## The same `+=` in the autograd engine
 
-        The adjoint of exercise 2.1's `my_im2col`: one image, no padding, `col` of shape
-        `(C·kh·kw, OH·OW)` back to `(C, H, W)`, adding up where windows overlap. Loops are fine.
+        col2im adds because a pixel feeds several windows. The autograd engine has the same rule one
+        level up: a tensor used by several ops gets a gradient from each, and they **add**. And it
+        must visit the ops in an order in which every op comes after all the ops that use its output
+        (a reverse topological order), so that a gradient is complete before it is passed on. Here is
+        that whole engine for scalars in a dozen lines, micrograd style, with a switch that makes it
+        assign instead of add:
         """
     ),
     code(
-        '''
-        def my_col2im(col, x_shape, kh, kw, stride=1):
-            """col (C*kh*kw, OH*OW) -> (C, H, W) with x_shape = (C, H, W); overlapping windows add up."""
-            raise NotImplementedError  # your code here
-        ''',
-        "exercise",
+        """
+        class Value:
+            def __init__(self, data, parents=(), local_grads=()):
+                self.data, self.parents, self.local_grads, self.grad = data, parents, local_grads, 0.0
+
+            def __add__(self, other):
+                return Value(self.data + other.data, (self, other), (1.0, 1.0))
+
+            def __mul__(self, other):
+                return Value(self.data * other.data, (self, other), (other.data, self.data))
+
+            def backward(self, add=True):
+                order, seen = [], set()
+                def visit(v):  # depth-first: a node is appended after everything it depends on
+                    if id(v) not in seen:
+                        seen.add(id(v))
+                        for p in v.parents:
+                            visit(p)
+                        order.append(v)
+                visit(self)
+                self.grad = 1.0
+                for v in reversed(order):  # every node after all the nodes that use it
+                    for p, local in zip(v.parents, v.local_grads):
+                        if add:
+                            p.grad += v.grad * local  # the chain rule, summed over every use of p
+                        else:
+                            p.grad = v.grad * local  # the col2im_assign bug, one level up
+
+        for add in (True, False):
+            a, b = Value(2.0), Value(3.0)
+            d = a * b + a  # a is used twice
+            L = d * d
+            L.backward(add=add)
+            print(f"{'adding' if add else 'assigning'}: dL/da = {a.grad}, dL/db = {b.grad}")
+        # L = (ab + a)², so dL/da = 2(ab + a)(b + 1) = 64 and dL/db = 2(ab + a)·a = 32
+        x = mt.tensor(np.array(2.0), requires_grad=True)
+        y = mt.tensor(np.array(3.0), requires_grad=True)
+        d = x * y + x
+        (d * d).backward()
+        print(f"minitorch_alex: dL/da = {x.grad.item()}, dL/db = {y.grad.item()}")
+        assert x.grad.item() == 64.0 and y.grad.item() == 32.0 and a.grad != 64.0
+        """
+    ),
+    md(
+        """
+        The package's engine does the same with arrays: `_topological_order` (iterative, so graphs of
+        any depth work) and `_accumulate`, which adds a new gradient to the one already collected for
+        the same tensor:
+        """
     ),
     code(
         """
-        # Self-check: against the library's col2im, and the adjoint identity with its im2col.
-        col2im_fn = resolve(my_col2im)
-        rng = np.random.default_rng(6)
-        for c, h, w, kh, kw, s in [(1, 5, 5, 3, 3, 1), (2, 6, 7, 3, 2, 1), (3, 7, 7, 3, 3, 2), (2, 8, 9, 2, 3, 3)]:
-            oh, ow = (h - kh) // s + 1, (w - kw) // s + 1
-            col = rng.standard_normal((c * kh * kw, oh * ow))
-            got = col2im_fn(col, (c, h, w), kh, kw, s)
-            want = col2im(col, (1, c, h, w), (kh, kw), (s, s))[0]
-            assert np.shape(got) == want.shape, f"got shape {np.shape(got)}, want {want.shape}"
-            assert np.allclose(got, want), f"differs from col2im (kernel {kh}x{kw}, stride {s}): do overlapping windows add up?"
-            x = rng.standard_normal((c, h, w))
-            lhs, rhs = np.vdot(im2col(x[None], (kh, kw), (s, s)), col), np.vdot(x, got)
-            assert np.isclose(lhs, rhs), f"adjoint identity fails: <im2col(x), col> = {lhs:.6f} but <x, my_col2im(col)> = {rhs:.6f}"
-        print("✓ my_col2im is the adjoint of im2col")
-        """,
-        "check",
+        from minitorch_alex.autograd import _accumulate, _topological_order
+
+        listing(_topological_order)
+        listing(_accumulate)
+        """
     ),
 ]

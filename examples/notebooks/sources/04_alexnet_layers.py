@@ -8,8 +8,9 @@ CELLS = [
 
         Between its convolutions and fully connected layers AlexNet uses five more ops. For each:
         the forward pass, its derivative, the library's implementation, and a gradient check,
-        including the checks' blind spots: kinks and ties where the function has no derivative, a
-        bug that hides at the paper's LRN constant, and randomness that must be held fixed.
+        including the checks' blind spots: kinks and ties where the function has no derivative, an
+        LRN bug whose size is $\\alpha a^2$ and hides when that product is small, and randomness that
+        must be held fixed.
         """
     ),
     SETUP,
@@ -26,7 +27,7 @@ CELLS = [
         """
         from minitorch_alex.ops.activation import ReLU
 
-        print(inspect.getsource(ReLU))
+        listing(ReLU)
         x = mt.tensor(np.array([-1.5, -0.2, 0.3, 2.0]), requires_grad=True)
         print(mt.gradcheck(F.relu, [x]))
         at_kink = mt.tensor(np.array([-1.0, 0.0, 1.0]), requires_grad=True)
@@ -48,16 +49,63 @@ CELLS = [
         AlexNet pools $3\times3$ windows with stride 2, so neighbouring windows overlap by one row or
         column (the paper reports this lowered its error rates by 0.4% and 0.3% compared with
         $2\times2$ windows with stride 2). The output is the largest entry of each window; the
-        derivative is 1 for that entry and 0 for the rest. The library unrolls the windows with
-        im2col, remembers the argmax of each column, and in backward sends each output's gradient to
-        its winner, with col2im adding up the pixels that win several windows:
+        derivative is 1 for that entry and 0 for the rest. Write its backward pass before reading the
+        library's.
+        """
+    ),
+    EXERCISE_NOTE,
+    md(
+        r"""
+        ### Exercise 4.1: max-pool backward
+
+        Given `x` $(N, C, H, W)$ and `dy`, the gradient of $y$ = `F.max_pool2d(x, k, stride)` (no padding),
+        return `dx`: each output's gradient goes to the entry of its window that holds the maximum, and a
+        pixel that is the maximum of several overlapping windows collects the gradient of each. Loops
+        are fine; the check uses inputs without ties.
+        """
+    ),
+    code(
+        '''
+        def my_maxpool_backward(x, dy, k=3, stride=2):
+            """dL/dx of y = max_pool2d(x, k, stride), given dy = dL/dy. x (N, C, H, W), dy (N, C, OH, OW)."""
+            raise NotImplementedError  # your code here
+        ''',
+        "exercise",
+    ),
+    code(
+        """
+        # Self-check: against autograd, with overlapping windows (stride < k) and a pixel that wins four of them.
+        maxpool_backward = resolve(my_maxpool_backward)
+        rng = np.random.default_rng(10)
+        winner = rng.permutation(25).reshape(1, 1, 5, 5).astype(np.float64)
+        winner[0, 0, 2, 2] = 99.0  # the centre lies in all four 3x3 windows of stride 2
+        cases = [(winner, 3, 2)] + [(rng.permutation(n * c * h * w).reshape(n, c, h, w) / 7.0, k, s)
+                                     for n, c, h, w, k, s in [(2, 3, 7, 7, 3, 2), (1, 2, 6, 8, 2, 2), (1, 1, 6, 6, 3, 1)]]
+        for x_values, k, s in cases:  # distinct values: no ties
+            x = mt.tensor(x_values, requires_grad=True)
+            y = F.max_pool2d(x, k, stride=s)
+            dy = rng.standard_normal(y.shape)
+            y.backward(dy)
+            got = maxpool_backward(x_values, dy, k, s)
+            assert np.shape(got) == x.shape, f"got shape {np.shape(got)}, want {x.shape}"
+            assert np.allclose(got, x.grad.numpy()), \
+                f"differs from autograd (x {x.shape}, {k}x{k} windows, stride {s}): does a pixel that wins several windows add them up?"
+        passed(maxpool_backward, "the max-pool gradient agrees with autograd")
+        """,
+        "check",
+    ),
+    md(
+        """
+        The library unrolls the windows with im2col (pad value $-\\infty$), remembers the argmax of each
+        column, and in backward sends each output's gradient to its winner, with col2im adding up
+        the pixels that win several windows:
         """
     ),
     code(
         """
         from minitorch_alex.ops.pool import MaxPool2d
 
-        print(inspect.getsource(MaxPool2d))
+        listing(MaxPool2d)
         """
     ),
     code(
@@ -147,15 +195,56 @@ CELLS = [
         \frac{\partial L}{\partial a_j} = g_j s_j^{-\beta} \;-\; 2\alpha\beta\, a_j \sum_{i:\, j \in \mathcal{N}(i)} g_i\, a_i\, s_i^{-\beta-1}.$$
 
         The second sum runs over the channels whose window contains $j$: for an odd $n$ that is the same
-        window around $j$, for an even $n$ it is the window mirrored. In the library (`window_sum` adds
-        shifted copies along the channel axis):
+        window around $j$, for an even $n$ it is the window mirrored.
+        """
+    ),
+    md(
+        r"""
+        ### Exercise 4.2: LRN backward
+
+        Implement the formula above in NumPy for `a`, `g` of shape $(N, C, H, W)$ with window
+        `size` (the window of channel $i$ covers $i - \lfloor n/2\rfloor \dots i + \lfloor (n-1)/2 \rfloor$,
+        clipped at the ends; the paper's convention, $\alpha$ times the sum). The check uses $\alpha = 1$
+        and an even window size, for reasons the next section shows.
+        """
+    ),
+    code(
+        '''
+        def my_lrn_backward(a, g, size=5, alpha=1e-4, beta=0.75, k=2.0):
+            """dL/da of b = local_response_norm(a, size, alpha, beta, k), given g = dL/db."""
+            raise NotImplementedError  # your code here
+        ''',
+        "exercise",
+    ),
+    code(
+        """
+        # Self-check: against autograd, with alpha large enough that every term matters.
+        lrn_backward = resolve(my_lrn_backward)
+        rng = np.random.default_rng(8)
+        alpha = 1.0  # at the paper's 1e-4 a backward without the cross-channel terms would pass (see below)
+        for size, c in [(5, 8), (3, 4), (4, 6), (1, 3)]:
+            a = rng.standard_normal((2, c, 3, 3))
+            g = rng.standard_normal(a.shape)
+            x = mt.tensor(a, requires_grad=True)
+            F.local_response_norm(x, size, alpha, 0.75, 2.0).backward(g)
+            got = lrn_backward(a, g, size, alpha, 0.75, 2.0)
+            assert np.shape(got) == a.shape, f"got shape {np.shape(got)}, want {a.shape}"
+            err = np.abs(got - x.grad.numpy()).max()
+            assert err < 1e-9, f"size {size}: max difference from autograd {err:.1e} (cross-channel terms? the mirrored window for even sizes?)"
+        passed(lrn_backward, "the LRN gradient agrees with autograd")
+        """,
+        "check",
+    ),
+    md(
+        """
+        The library's LRN (`window_sum` adds shifted copies along the channel axis):
         """
     ),
     code(
         """
         from minitorch_alex.ops.lrn import LocalResponseNorm
 
-        print(inspect.getsource(LocalResponseNorm))
+        listing(LocalResponseNorm)
         """
     ),
     md(
@@ -163,7 +252,8 @@ CELLS = [
         **Why the check needs a large $\alpha$.** A tempting shortcut treats each channel as if it
         normalised only itself, keeping the $i = j$ term of the sum and dropping the **cross-channel**
         terms $i \ne j$. Every term of the sum carries a factor $\alpha a_i a_j$, so the part the
-        shortcut loses is of relative size about $\alpha a^2$ for activations of size $a$. Here is that
+        shortcut loses is proportional to $\alpha a^2$ for activations of size $a$ (the table measures
+        the constant). Here is that
         wrong backward under the package's strict check (float64, `rtol=1e-6`), for several $\alpha$ and
         three activation scales:
         """
@@ -186,7 +276,7 @@ CELLS = [
         rng = np.random.default_rng(1)
         base = rng.standard_normal((2, 8, 3, 3))
         scales = (1.0, 0.1, 0.01)
-        passed = {}
+        verdict = {}
         print("wrong backward: max relative error, and the verdict of mt.gradcheck (rtol=1e-6)")
         print(f"{'alpha':>7s} | " + " | ".join(f"activations ~{scale:<5}" for scale in scales) + " | library's LRN")
         for alpha in (1e-4, 1e-3, 1e-2, 1e-1, 1.0):
@@ -196,26 +286,30 @@ CELLS = [
                 wrong = mt.gradcheck(lambda x: LRNWithoutCrossTerm.apply(x, size=5, alpha=alpha, beta=0.75, k=2.0),
                                      [x], raise_exception=False)
                 right = mt.gradcheck(lambda x: F.local_response_norm(x, 5, alpha, 0.75, 2.0), [x], raise_exception=False)
-                passed[alpha, scale] = wrong.ok
+                verdict[alpha, scale] = wrong.ok
                 library_ok &= right.ok
                 cells.append(f"{wrong.max_rel_error:7.1e} {'passes' if wrong.ok else 'FAILS ':6s}")
             print(f"{alpha:7.0e} | " + " | ".join(f"{c:18s}" for c in cells) + f" | {'passes' if library_ok else 'FAILS'}")
             assert library_ok
 
-        assert passed[1e-4, 0.01], "the paper's alpha with small activations: the bug passes"
-        assert not passed[1.0, 0.01] and not passed[1.0, 1.0], "alpha = 1: the same inputs expose it"
+        assert verdict[1e-4, 0.01], "alpha * a**2 = 1e-8: the bug passes"
+        assert not verdict[1e-4, 1.0] and not verdict[1e-4, 0.1], "the paper's alpha with activations ~1 or ~0.1: it fails"
+        assert not verdict[1.0, 0.01] and not verdict[1.0, 1.0], "alpha = 1: the same inputs expose it"
         """
     ),
     md(
         r"""
         The error of the wrong backward grows like $\alpha a^2$: 10× per row down each column, 100× less
-        per column across each row, until it saturates. With the paper's $\alpha = 10^{-4}$ and
-        activations around 0.01 it is below $10^{-6}$ and **passes the strict float64 check**; with
-        activations around 0.1 it is a few times $10^{-5}$, which a float32-style tolerance (`rtol=1e-3`,
-        notebook 1) would pass as well. The same inputs fail at $\alpha = 1$. A test cannot count on the
-        size of the activations a layer will see, so the package's tests check LRN at a large
-        $\alpha$ (0.3), with this bug as a test that the check can fail. The general lesson: **choose a
-        check's inputs and constants so that every term of the derivative matters**.
+        per column across each row, until it saturates; here it is about $28\,\alpha a^2$ (the largest
+        entry of a sum over four neighbours). What matters is the product $\alpha a^2$, not $\alpha$ alone:
+        at the paper's $\alpha = 10^{-4}$ the strict check **fails** the bug for activations around 1 and
+        0.1, and passes it only for activations around 0.01, where $\alpha a^2 = 10^{-8}$ and the error is
+        below $10^{-6}$. A looser tolerance hides more: a float32 comparison cannot ask for better than
+        about $10^{-5}$ relative (notebook 1's best float32 finite difference) and in practice allows
+        $10^{-3}$, which would pass the ~0.1 column as well. A test cannot count on the size of the
+        activations a layer will see, so the package's tests check LRN at a large $\alpha$ (0.3), with
+        this bug as a test that the check can fail. The general lesson: **choose a check's inputs and
+        constants so that every term of the derivative matters**.
 
         ## Dropout
 
@@ -230,7 +324,7 @@ CELLS = [
         """
         from minitorch_alex.ops.dropout import Dropout
 
-        print(inspect.getsource(Dropout))
+        listing(Dropout)
         rng = np.random.default_rng(2)
         x = mt.tensor(rng.standard_normal((4, 6)), requires_grad=True)
         mask = rng.random((4, 6)) >= 0.5
@@ -274,66 +368,12 @@ CELLS = [
         Since $\log p_{nt} = z_{nt} - \log\sum_{c'} e^{z_{nc'}}$ and the derivative of the log-sum-exp is
         the softmax, $\partial L/\partial z_{nc} = (p_{nc} - [c = t_n])/N$: fusing the softmax with the loss
         makes the gradient one subtraction. For the forward pass, subtracting each row's maximum before
-        exponentiating changes nothing mathematically and keeps $e^{z}$ from overflowing:
+        exponentiating changes nothing mathematically and keeps $e^{z}$ from overflowing.
         """
-    ),
-    code(
-        """
-        from minitorch_alex.ops.loss import CrossEntropy
-
-        print(inspect.getsource(CrossEntropy))
-        z = np.array([[1000.0, 0.0, -5.0]])
-        with np.errstate(over="ignore", invalid="ignore"):
-            print("naive softmax:   ", np.exp(z) / np.exp(z).sum())
-        print("F.softmax:       ", F.softmax(mt.tensor(z)).numpy())
-
-        rng = np.random.default_rng(3)
-        logits = mt.tensor(rng.standard_normal((5, 7)) * 3, requires_grad=True)
-        target = rng.integers(0, 7, 5)
-        print(mt.gradcheck(lambda z: F.cross_entropy(z, target), [logits]))
-        """
-    ),
-    EXERCISE_NOTE,
-    md(
-        r"""
-        ### Exercise 4.1: LRN backward
-
-        Implement the formula above in NumPy for `a`, `g` of shape $(N, C, H, W)$ with window
-        `size` (the window of channel $i$ covers $i - \lfloor n/2\rfloor \dots i + \lfloor (n-1)/2 \rfloor$,
-        clipped at the ends; the paper's convention, $\alpha$ times the sum). The check uses $\alpha = 1$
-        and an even window size, for the reasons above.
-        """
-    ),
-    code(
-        '''
-        def my_lrn_backward(a, g, size=5, alpha=1e-4, beta=0.75, k=2.0):
-            """dL/da of b = local_response_norm(a, size, alpha, beta, k), given g = dL/db."""
-            raise NotImplementedError  # your code here
-        ''',
-        "exercise",
-    ),
-    code(
-        """
-        # Self-check: against autograd, with alpha large enough that every term matters.
-        lrn_backward = resolve(my_lrn_backward)
-        rng = np.random.default_rng(8)
-        alpha = 1.0  # at the paper's 1e-4 a backward without the cross-channel terms would pass (see above)
-        for size, c in [(5, 8), (3, 4), (4, 6), (1, 3)]:
-            a = rng.standard_normal((2, c, 3, 3))
-            g = rng.standard_normal(a.shape)
-            x = mt.tensor(a, requires_grad=True)
-            F.local_response_norm(x, size, alpha, 0.75, 2.0).backward(g)
-            got = lrn_backward(a, g, size, alpha, 0.75, 2.0)
-            assert np.shape(got) == a.shape, f"got shape {np.shape(got)}, want {a.shape}"
-            err = np.abs(got - x.grad.numpy()).max()
-            assert err < 1e-9, f"size {size}: max difference from autograd {err:.1e} (cross-channel terms? the mirrored window for even sizes?)"
-        print("✓ my_lrn_backward agrees with autograd")
-        """,
-        "check",
     ),
     md(
         r"""
-        ### Exercise 4.2: the gradient of softmax cross-entropy
+        ### Exercise 4.3: the gradient of softmax cross-entropy
 
         Return $\partial L/\partial z$ for the **mean** cross-entropy of `logits` $(N, C)$ against integer
         `target` $(N,)$, in NumPy. Make it work for logits in the hundreds.
@@ -361,8 +401,29 @@ CELLS = [
                 got = ce_grad(z, t)
             assert np.shape(got) == z.shape, f"got shape {np.shape(got)}, want {z.shape}"
             assert np.allclose(got, zt.grad.numpy()), f"differs from autograd for N={n}, logits of scale {scale} (the mean over N? overflow?)"
-        print("✓ my_cross_entropy_grad agrees with autograd")
+        passed(ce_grad, "the cross-entropy gradient agrees with autograd")
         """,
         "check",
+    ),
+    md(
+        """
+        The library's loss, and what the row maximum buys:
+        """
+    ),
+    code(
+        """
+        from minitorch_alex.ops.loss import CrossEntropy
+
+        listing(CrossEntropy)
+        z = np.array([[1000.0, 0.0, -5.0]])
+        with np.errstate(over="ignore", invalid="ignore"):
+            print("naive softmax:   ", np.exp(z) / np.exp(z).sum())
+        print("F.softmax:       ", F.softmax(mt.tensor(z)).numpy())
+
+        rng = np.random.default_rng(3)
+        logits = mt.tensor(rng.standard_normal((5, 7)) * 3, requires_grad=True)
+        target = rng.integers(0, 7, 5)
+        print(mt.gradcheck(lambda z: F.cross_entropy(z, target), [logits]))
+        """
     ),
 ]

@@ -18,20 +18,17 @@ def code(text, *tags):
 
 SETUP = code(
     """
-    import inspect
-    import os
     import time
-
-    # Run the readable NumPy reference ops, the code these notebooks show (the package can also hand
-    # some ops to optional numba kernels, its "fast" backend; the listings' `fast` branches are those).
-    os.environ["MINITORCH_ALEX_BACKEND"] = "reference"
 
     import numpy as np
     import matplotlib.pyplot as plt
 
     import minitorch_alex as mt
     import minitorch_alex.nn.functional as F
-    from exercises import resolve  # the glue between exercise stubs and solutions.py
+    from course import listing, use_reference_ops  # listing(obj): an op's NumPy reference source
+    from exercises import passed, resolve  # the glue between exercise stubs and solutions.py
+
+    use_reference_ops()  # run the readable NumPy reference ops, the code these notebooks print
 
     np.set_printoptions(precision=4, suppress=True, linewidth=110)
     """,
