@@ -143,7 +143,7 @@ CELLS = [
             net = model if init == "paper" else mt.models.alexnet(init="kaiming")
             net.eval()
             settings[label] = signal(net, inputs)
-        del net
+        he = net  # kept for the SGD step below
 
         print(f"{'stage':6s}" + "".join(f" | {label:^22s}" for label in settings))
         print(f"{'':6s}" + " | {:>9s} {:>12s}".format("rms", "difference") * len(settings))
@@ -192,11 +192,8 @@ CELLS = [
         after = {}
         loss, step_time, after["paper init, unit"] = one_step(model, unit, labels)
         print(f"one step with a batch of 2: {step_time:.1f} s (the paper's batch of 128: about {step_time * 64:.0f} s per step)")
-        del model
-        mt.manual_seed(0)
-        he = mt.models.alexnet(init="kaiming")
         _, _, after["He init, unit"] = one_step(he, unit, labels)
-        del he
+        del model, he, net
         for label, p in after.items():
             print(f"{label:16s}: image 0 (label {labels[0]}): p({labels[0]}) = {p[0, 0]:.4f}, p({labels[1]}) = {p[0, 1]:.4f};  "
                   f"image 1 (label {labels[1]}): p({labels[0]}) = {p[1, 0]:.4f}, p({labels[1]}) = {p[1, 1]:.4f}")
@@ -330,45 +327,15 @@ CELLS = [
         Same layer pattern (11×11 stride-4 conv1, ReLU, LRN with `groups=2`, overlapping 3×3/2 max-pools,
         grouped conv2/4/5, three fully connected layers with dropout), with a quarter to a third of the
         convolutions' channels and 256-unit fully connected layers, for 64×64 inputs: conv1 gives
-        15×15 maps, the pools 7×7, 3×3 and 1×1.
+        15×15 maps, the pools 7×7, 3×3 and 1×1. It lives in `small_net.py` beside this notebook
+        (notebook 6 uses it too):
         """
     ),
     code(
         """
-        from minitorch_alex import nn
-        from minitorch_alex.nn import init
+        from small_net import CLASSES, MiniAlexNet, evaluate, filter_grid, show, stripes
 
-        class MiniAlexNet(nn.Module):
-            def __init__(self, num_classes=8, widths=(32, 64, 96, 96, 64), hidden=256, dropout=0.5):
-                super().__init__()
-                c1, c2, c3, c4, c5 = widths
-                self.conv1 = nn.Conv2d(3, c1, 11, stride=4, padding=2)
-                self.conv2 = nn.Conv2d(c1, c2, 5, padding=2, groups=2)
-                self.conv3 = nn.Conv2d(c2, c3, 3, padding=1)
-                self.conv4 = nn.Conv2d(c3, c4, 3, padding=1, groups=2)
-                self.conv5 = nn.Conv2d(c4, c5, 3, padding=1, groups=2)
-                self.fc6, self.fc7, self.fc8 = nn.Linear(c5, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, num_classes)
-                self.lrn = nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0, groups=2)
-                self.drop = nn.Dropout(dropout)
-                # He initialisation, N(0, 2/fan_in), keeps the signal's scale through the ReLUs, so the output
-                # depends on the input from the first step (see the initialisation lesson above). conv1 keeps
-                # the paper's 0.01, so its filters start as faint noise and what they learn stands out.
-                for name, p in self.named_parameters():
-                    if name.endswith("bias"):
-                        init.constant_(p, 0.0)
-                    else:
-                        std = 0.01 if name.startswith("conv1") else np.sqrt(2.0 / np.prod(p.shape[1:]))
-                        init.normal_(p, 0.0, std)
-
-            def forward(self, x):
-                x = F.max_pool2d(self.lrn(F.relu(self.conv1(x))), 3, 2)
-                x = F.max_pool2d(self.lrn(F.relu(self.conv2(x))), 3, 2)
-                x = F.relu(self.conv5(F.relu(self.conv4(F.relu(self.conv3(x))))))
-                x = F.flatten(F.max_pool2d(x, 3, 2), 1)
-                x = F.relu(self.fc6(x))
-                x = F.relu(self.fc7(self.drop(x)))
-                return self.fc8(self.drop(x))
-
+        listing(MiniAlexNet)
         mt.manual_seed(0)
         print(f"MiniAlexNet: {MiniAlexNet().num_parameters():,} parameters")
         """
@@ -382,23 +349,7 @@ CELLS = [
     ),
     code(
         """
-        ANGLES = np.deg2rad([0, 45, 90, 135])  # the direction the stripes' brightness varies along
-        COLOURS = np.array([[1.0, 0.35, 0.0], [0.0, 0.45, 1.0]])  # orange, blue
-        CLASSES = [f"{colour} {angle}°" for colour in ("orange", "blue") for angle in (0, 45, 90, 135)]
-
-        def stripes(n, rng, size=64):
-            labels = rng.integers(0, len(CLASSES), n)
-            yy, xx = np.mgrid[0:size, 0:size] / size
-            images = np.empty((n, 3, size, size), np.float32)
-            for i, label in enumerate(labels):
-                theta = ANGLES[label % 4] + rng.normal(0, 0.1)
-                phase = 2 * np.pi * rng.uniform(3, 6) * (xx * np.cos(theta) + yy * np.sin(theta)) + rng.uniform(0, 2 * np.pi)
-                images[i] = COLOURS[label // 4][:, None, None] * np.sin(phase) + rng.normal(0, 0.3, (3, size, size))
-            return images, labels
-
-        def show(image):  # (3, H, W) around 0 -> (H, W, 3) in [0, 1]
-            return np.clip(image.transpose(1, 2, 0) * 0.35 + 0.5, 0, 1)
-
+        listing(stripes)
         images, labels = stripes(64, np.random.default_rng(10))
         first = [int(np.flatnonzero(labels == c)[0]) for c in range(len(CLASSES))]  # one example of each class
         fig, axes = plt.subplots(1, 8, figsize=(12, 1.9))
@@ -455,8 +406,8 @@ CELLS = [
         ## conv1's filters before and after training
 
         Now a short real training run: 150 steps, each on a fresh batch of 32 images, dropout on, the
-        paper's SGD settings, with the loss and accuracy on a fixed validation set of 256 other images
-        measured every 10 steps (dropout off for those). Then each conv1 filter is shown as an 11×11
+        paper's SGD settings, with the loss and accuracy on a fixed validation set of 128 other images
+        measured every 25 steps (dropout off for those). Then each conv1 filter is shown as an 11×11
         colour image, scaled to its own range.
         """
     ),
@@ -467,18 +418,11 @@ CELLS = [
         net = MiniAlexNet(dropout=0.5)
         before = net.conv1.weight.numpy().copy()
         opt = mt.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-        X_val, Y_val = stripes(256, np.random.default_rng(98))
-
-        def evaluate(net, X, Y):
-            net.eval()
-            with mt.no_grad():
-                logits = net(mt.tensor(X))
-            net.train()
-            return F.cross_entropy(logits, Y).item(), (logits.numpy().argmax(1) == Y).mean()
+        X_val, Y_val = stripes(128, np.random.default_rng(98))
 
         losses, curve, start = [], [], time.perf_counter()
         for step in range(150):
-            if step % 10 == 0:
+            if step % 25 == 0:
                 curve.append((step, *evaluate(net, X_val, Y_val)))
             X, Y = stripes(32, rng)
             loss = F.cross_entropy(net(mt.tensor(X)), Y)
@@ -496,7 +440,7 @@ CELLS = [
         steps, val_loss, val_accuracy = np.array(curve).T
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.5))
         ax1.plot(np.arange(1, 151), losses, lw=0.8, alpha=0.6, label="training batch (dropout on)")
-        ax1.plot(steps, val_loss, "o-", label="validation, 256 images (dropout off)")
+        ax1.plot(steps, val_loss, "o-", label="validation, 128 images (dropout off)")
         ax1.axhline(np.log(8), ls="--", color="gray", label="ln 8 (chance)")
         ax1.set_xlabel("step")
         ax1.set_ylabel("cross-entropy loss")
@@ -513,18 +457,6 @@ CELLS = [
     ),
     code(
         """
-        def filter_grid(w, cols=8):
-            # (O, 3, k, k) -> one RGB image, each filter min-max scaled on its own, 1-pixel white gaps
-            o, _, k, _ = w.shape
-            rows = -(-o // cols)
-            grid = np.ones((rows * (k + 1) + 1, cols * (k + 1) + 1, 3))
-            for i, f in enumerate(w):
-                f = f.transpose(1, 2, 0)
-                f = (f - f.min()) / (f.max() - f.min() + 1e-12)
-                r, c = divmod(i, cols)
-                grid[1 + r * (k + 1) : 1 + r * (k + 1) + k, 1 + c * (k + 1) : 1 + c * (k + 1) + k] = f
-            return grid
-
         fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
         for ax, w, title in zip(axes, (before, after, after - before), ("before: N(0, 0.01²) noise", "after 150 steps", "after − before")):
             ax.imshow(filter_grid(w), interpolation="nearest")
