@@ -162,6 +162,13 @@ def test_committed_notebook_is_generated_and_fully_executed(name):
         assert "raise NotImplementedError  # your code here" in cell.source
 
 
+def mutant(name, old, new):
+    """The reference solution ``name`` with one plausible mistake: ``old`` (once in its source) -> ``new``."""
+    source = inspect.getsource(getattr(solutions, name))
+    assert source.count(old) == 1, f"{name}: {old!r} must occur once in the reference"
+    return source.replace(old, new)
+
+
 # Plausible mistakes for every exercise; each must fail its notebook's self-check.
 WRONG_ANSWERS = {
     "my_matmul_backward": ['''
@@ -204,34 +211,10 @@ def my_numerical_gradient(f, x, eps=1e-6):
         grad[idx] = (f_plus - f_minus) / (2 * eps)
     return grad
 '''],
-    "my_conv_forward": ['''
-def my_conv_forward(x, w, b, stride=1, padding=0):
-    n, c, h, wd = x.shape
-    o, _, kh, kw = w.shape
-    oh, ow = (h + 2 * padding - kh) // stride + 1, (wd + 2 * padding - kw) // stride + 1
-    xpad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    y = np.zeros((n, o, oh, ow))
-    for i in range(n):
-        for f in range(o):
-            for r in range(oh):
-                for q in range(ow):  # a true convolution: the filter flipped
-                    window = xpad[i, :, r * stride : r * stride + kh, q * stride : q * stride + kw]
-                    y[i, f, r, q] = np.sum(window * w[f, :, ::-1, ::-1]) + b[f]
-    return y
-''', '''
-def my_conv_forward(x, w, b, stride=1, padding=0):
-    n, c, h, wd = x.shape
-    o, _, kh, kw = w.shape
-    oh, ow = (h + 2 * padding - kh) // stride + 1, (wd + 2 * padding - kw) // stride + 1
-    xpad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    y = np.zeros((n, o, oh, ow))
-    for i in range(n):
-        for f in range(o):
-            for r in range(oh):
-                for q in range(ow):  # forgets the bias
-                    y[i, f, r, q] = np.sum(xpad[i, :, r * stride : r * stride + kh, q * stride : q * stride + kw] * w[f])
-    return y
-'''],
+    "my_conv_forward": [
+        mutant("my_conv_forward", "np.sum(window * w[f])", "np.sum(window * w[f, :, ::-1, ::-1])"),  # a true convolution
+        mutant("my_conv_forward", "np.sum(window * w[f]) + b[f]", "np.sum(window * w[f])"),  # forgets the bias
+    ],
     "my_im2col": ['''
 def my_im2col(x, kh, kw, stride=1):
     c, h, w = x.shape
@@ -246,37 +229,10 @@ def my_im2col(x, kh, kw, stride=1):
 def my_box_blur_weight(channels=3, k=5):
     return np.full((channels, channels, k, k), 1.0 / (channels * k * k))  # mixes the colours
 '''],
-    "my_conv_backward": ['''
-def my_conv_backward(x, w, dy, stride=1, padding=0):
-    n, c, h, wd = x.shape
-    o, _, kh, kw = w.shape
-    _, _, oh, ow = dy.shape
-    xpad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    dxpad, dw = np.zeros_like(xpad), np.zeros_like(w)
-    for i in range(n):
-        for r in range(oh):
-            for q in range(ow):
-                rows, cols = slice(r * stride, r * stride + kh), slice(q * stride, q * stride + kw)
-                g = dy[i, :, r, q]
-                dw += g[:, None, None, None] * xpad[i, :, rows, cols][None]
-                dxpad[i, :, rows, cols] = np.tensordot(g, w, axes=1)  # assigns where overlapping windows must add
-    return dxpad[:, :, padding : padding + h, padding : padding + wd], dw, dy.sum(axis=(0, 2, 3))
-''', '''
-def my_conv_backward(x, w, dy, stride=1, padding=0):
-    n, c, h, wd = x.shape
-    o, _, kh, kw = w.shape
-    _, _, oh, ow = dy.shape
-    xpad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    dxpad, dw = np.zeros_like(xpad), np.zeros_like(w)
-    for i in range(n):
-        for r in range(oh):
-            for q in range(ow):
-                rows, cols = slice(r * stride, r * stride + kh), slice(q * stride, q * stride + kw)
-                g = dy[i, :, r, q]
-                dw += g[:, None, None, None] * xpad[i, :, rows, cols][None]
-                dxpad[i, :, rows, cols] += np.tensordot(g, w, axes=1)
-    return dxpad[:, :, padding : padding + h, padding : padding + wd], dw, dy[0].sum(axis=(1, 2))  # db of image 0 only
-'''],
+    "my_conv_backward": [
+        mutant("my_conv_backward", "dxpad[i, :, rows, cols] +=", "dxpad[i, :, rows, cols] ="),  # assigns where windows overlap
+        mutant("my_conv_backward", "db = dy.sum(axis=(0, 2, 3))", "db = dy[0].sum(axis=(1, 2))"),  # db of the first image only
+    ],
     "my_col2im": ['''
 def my_col2im(col, x_shape, kh, kw, stride=1):
     c, h, w = x_shape
@@ -292,31 +248,10 @@ def my_conv_input_grad(dy, w, padding=0):
     k = w.shape[2]  # channels swapped but the kernel not flipped
     return F.conv2d(mt.tensor(dy), mt.tensor(w.transpose(1, 0, 2, 3)), padding=k - 1 - padding).numpy()
 '''],
-    "my_maxpool_backward": ['''
-def my_maxpool_backward(x, dy, k=3, stride=2):
-    n, c, oh, ow = dy.shape
-    dx = np.zeros_like(x, dtype=float)
-    for i in range(n):
-        for ch in range(c):
-            for r in range(oh):
-                for q in range(ow):  # assigns: a pixel that wins two windows keeps only the last gradient
-                    window = x[i, ch, r * stride : r * stride + k, q * stride : q * stride + k]
-                    a, b = np.unravel_index(np.argmax(window), window.shape)
-                    dx[i, ch, r * stride + a, q * stride + b] = dy[i, ch, r, q]
-    return dx
-''', '''
-def my_maxpool_backward(x, dy, k=3, stride=2):
-    n, c, oh, ow = dy.shape
-    dx = np.zeros_like(x, dtype=float)
-    for i in range(n):
-        for ch in range(c):
-            for r in range(oh):
-                for q in range(ow):
-                    window = x[i, ch, r * stride : r * stride + k, q * stride : q * stride + k]
-                    b, a = divmod(np.argmax(window), k)  # row and column of the winner swapped
-                    dx[i, ch, r * stride + a, q * stride + b] += dy[i, ch, r, q]
-    return dx
-'''],
+    "my_maxpool_backward": [
+        mutant("my_maxpool_backward", "+= dy[i, ch, r, q]", "= dy[i, ch, r, q]"),  # a pixel winning two windows keeps one
+        mutant("my_maxpool_backward", "a, b = np.unravel_index", "b, a = np.unravel_index"),  # row and column swapped
+    ],
     "my_lrn_backward": ['''
 def my_lrn_backward(a, g, size=5, alpha=1e-4, beta=0.75, k=2.0):
     s = np.full_like(a, k)

@@ -467,9 +467,11 @@ CELLS = [
     ),
     md(
         """
-        The filters have become oriented stripes in orange and blue, the colours and orientations of
-        the data, with some initial noise still visible; the change alone (right) shows the learned
-        structure cleanly. On ImageNet, AlexNet's 96 conv1 filters became edge detectors at many
+        The filters have become oriented colour edges: an orange or blue band beside a dark or
+        opposite-coloured one, at the orientations of the data, with some initial noise still
+        visible; the change alone (right) shows the learned structure cleanly. They are edges, not
+        stripes, because an 11×11 filter spans at most about one period of stripes that repeat every
+        11 to 21 pixels: a filter sees one light-dark transition at a time. On ImageNet, AlexNet's 96 conv1 filters became edge detectors at many
         orientations and frequencies plus colour blobs (Figure 3 of the paper), for the same reason:
         those are the patterns that the first layer can use to tell its data apart.
         """

@@ -31,11 +31,15 @@ CELLS = [
         listing(SmallConvNet)
         X_val, Y_val = stripes(300, np.random.default_rng(1), size=32, noise=0.6)
 
-        def train(net, steps, batch, lr, momentum=0.9, weight_decay=5e-4):
-            # SGD on batch(step) -> (images, labels); returns the training error of every step's batch
+        def train(net, steps, batch, lr, momentum=0.9, weight_decay=5e-4, validate=None):
+            # SGD on batch(step) -> (images, labels); returns the training error of every step's batch.
+            # validate=(train images, labels, validation images, labels): also record every 20 steps
+            # (step, training loss, accuracy, validation loss, accuracy), all in eval mode
             opt = mt.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-            errors = []
+            errors, net.curve = [], []
             for step in range(steps):
+                if validate is not None and step % 20 == 0:
+                    net.curve.append((step, *evaluate(net, *validate[:2]), *evaluate(net, *validate[2:])))
                 X, Y = batch(step)
                 logits = net(mt.tensor(X))
                 loss = F.cross_entropy(logits, Y)
@@ -249,18 +253,34 @@ CELLS = [
         for augment in (False, True):
             mt.manual_seed(0)
             net = SmallConvNet()
-            errors = train(net, 200, augmented_batches(augment), 0.03)
-            results[augment] = (errors[-20:].mean(), *evaluate(net, val, Y_other))
-        for augment, (train_error, val_loss, val_accuracy) in results.items():
+            train_set = center_crop(small, st.mean, 32, scale=SCALE)
+            errors = train(net, 200, augmented_batches(augment), 0.03, validate=(train_set, Y_small, val, Y_other))
+            results[augment] = (errors[-20:].mean(), *evaluate(net, val, Y_other), np.array(net.curve))
+        for augment, (train_error, val_loss, val_accuracy, _) in results.items():
             print(f"{'crops + PCA colour' if augment else 'centre crops only':18s}: training error {train_error:.0%}, "
                   f"validation loss {val_loss:.3f}, validation accuracy {val_accuracy:.0%}")
+
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.5), sharey=True)
+        for ax, augment in zip(axes, (False, True)):
+            curve = results[augment][3]  # step, training (loss, accuracy), validation (loss, accuracy)
+            ax.semilogy(curve[:, 0], curve[:, 1], "o-", label="the 64 training images")
+            ax.semilogy(curve[:, 0], curve[:, 3], "s-", label="validation, 300 new images")
+            ax.set_title("crops + PCA colour" if augment else "centre crops only")
+            ax.set_xlabel("step")
+            ax.legend(fontsize=8)
+        axes[0].set_ylabel("cross-entropy loss")
+        fig.suptitle("64 training images, with and without augmentation")
+        plt.show()
         assert results[False][0] < 0.05 and results[True][2] > results[False][2] + 0.3
+        no_aug = results[False][3]
+        assert no_aug[-1, 1] < 0.01 and no_aug[-1, 3] > 100 * no_aug[-1, 1]  # memorised: a wide gap
         """
     ),
     md(
         r"""
-        Without augmentation the network memorises the 64 images (training error 0) and fails on new
-        ones: it has learned these particular stripes, not the orientations. Random crops are, for
+        Without augmentation the network memorises the 64 images (training error 0, training loss
+        towards 0) and fails on new ones, its validation loss staying orders of magnitude above the
+        training loss: it has learned these particular stripes, not the orientations. Random crops are, for
         stripes, shifts of phase, and the colour noise varies the shades: with them the same 64 images
         are enough to generalise. On ImageNet the paper reports that without augmentation the network
         "suffers from substantial overfitting", and that the colour noise alone cut the top-1 error by
