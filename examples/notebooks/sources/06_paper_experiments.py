@@ -26,7 +26,7 @@ CELLS = [
     SETUP,
     code(
         """
-        from small_net import CLASSES, SmallConvNet, evaluate, filter_grid, show, stripes
+        from small_net import SmallConvNet, evaluate, filter_grid, show, stripes
 
         listing(SmallConvNet)
         X_val, Y_val = stripes(300, np.random.default_rng(1), size=32, noise=0.6)
@@ -81,7 +81,7 @@ CELLS = [
 
         x = mt.tensor(np.linspace(-2, 2, 7), requires_grad=True)
         assert mt.gradcheck(lambda x: Tanh.apply(x), [x]).ok
-        tanh = lambda x: Tanh.apply(x)  # noqa: E731
+        tanh = Tanh.apply  # called as tanh(x), like F.relu
 
         runs, start = {}, time.perf_counter()
         for name, activation in (("ReLU", F.relu), ("tanh", tanh)):
@@ -270,6 +270,7 @@ CELLS = [
             ax.legend(fontsize=8)
         axes[0].set_ylabel("cross-entropy loss")
         fig.suptitle("64 training images, with and without augmentation")
+        fig.tight_layout()
         plt.show()
         assert results[False][0] < 0.05 and results[True][2] > results[False][2] + 0.3
         no_aug = results[False][3]
