@@ -405,9 +405,9 @@ CELLS = [
         r"""
         ## conv1's filters before and after training
 
-        Now a short real training run: 150 steps, each on a fresh batch of 32 images, dropout on, the
+        Now a short real training run: 100 steps, each on a fresh batch of 32 images, dropout on, the
         paper's SGD settings, with the loss and accuracy on a fixed validation set of 128 other images
-        measured every 25 steps (dropout off for those). Then each conv1 filter is shown as an 11×11
+        measured every 20 steps (dropout off for those). Then each conv1 filter is shown as an 11×11
         colour image, scaled to its own range.
         """
     ),
@@ -421,8 +421,8 @@ CELLS = [
         X_val, Y_val = stripes(128, np.random.default_rng(98))
 
         losses, curve, start = [], [], time.perf_counter()
-        for step in range(150):
-            if step % 25 == 0:
+        for step in range(100):
+            if step % 20 == 0:
                 curve.append((step, *evaluate(net, X_val, Y_val)))
             X, Y = stripes(32, rng)
             loss = F.cross_entropy(net(mt.tensor(X)), Y)
@@ -430,16 +430,16 @@ CELLS = [
             loss.backward()
             opt.step()
             losses.append(loss.item())
-        curve.append((150, *evaluate(net, X_val, Y_val)))
+        curve.append((100, *evaluate(net, X_val, Y_val)))
         after = net.conv1.weight.numpy().copy()
         X_test, Y_test = stripes(512, np.random.default_rng(99))
         test_loss, test_accuracy = evaluate(net, X_test, Y_test)
-        print(f"150 steps in {time.perf_counter() - start:.1f} s; mean loss of the last 20 steps {np.mean(losses[-20:]):.3f}; "
+        print(f"100 steps in {time.perf_counter() - start:.1f} s; mean loss of the last 20 steps {np.mean(losses[-20:]):.3f}; "
               f"accuracy on 512 new images {test_accuracy:.1%} (chance 12.5%)")
 
         steps, val_loss, val_accuracy = np.array(curve).T
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.5))
-        ax1.plot(np.arange(1, 151), losses, lw=0.8, alpha=0.6, label="training batch (dropout on)")
+        ax1.plot(np.arange(1, len(losses) + 1), losses, lw=0.8, alpha=0.6, label="training batch (dropout on)")
         ax1.plot(steps, val_loss, "o-", label="validation, 128 images (dropout off)")
         ax1.axhline(np.log(8), ls="--", color="gray", label="ln 8 (chance)")
         ax1.set_xlabel("step")
@@ -458,7 +458,7 @@ CELLS = [
     code(
         """
         fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
-        for ax, w, title in zip(axes, (before, after, after - before), ("before: N(0, 0.01²) noise", "after 150 steps", "after − before")):
+        for ax, w, title in zip(axes, (before, after, after - before), ("before: N(0, 0.01²) noise", "after 100 steps", "after − before")):
             ax.imshow(filter_grid(w), interpolation="nearest")
             ax.set_title(title)
             ax.axis("off")
