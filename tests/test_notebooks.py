@@ -266,6 +266,15 @@ def my_cross_entropy_grad(logits, target):
     p[np.arange(len(target)), target] -= 1
     return p  # the gradient of the sum, not of the mean
 '''],
+    "my_sgd_update": [
+        mutant("my_sgd_update", "v = momentum * v - weight_decay * lr * w - lr * g", "v = momentum * v - lr * g"),  # no decay
+        '''
+def my_sgd_update(w, v, g, lr, momentum=0.9, weight_decay=5e-4):
+    # PyTorch's form with the velocity carried in the caller's units: the same steps until lr changes
+    v = momentum * v - weight_decay * w - g
+    return w + lr * v, v
+''',
+    ],
     "my_alexnet_shapes": ['''
 def my_alexnet_shapes(size=224, conv1_padding=2):
     out = lambda n, k, s, p: (n + 2 * p - k) // s + 1

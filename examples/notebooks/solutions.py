@@ -195,3 +195,14 @@ def my_alexnet_shapes(size=224, conv1_padding=2):
     n = out(n, 3, 2, 0)
     shapes["pool5"] = (256, n, n)
     return shapes
+
+
+# ---- 06_paper_experiments --------------------------------------------------------------------------
+
+def my_sgd_update(w, v, g, lr, momentum=0.9, weight_decay=5e-4):
+    """One step of the paper's rule (section 5): v <- momentum v - weight_decay lr w - lr g; w <- w + v.
+
+    w, v, g: arrays of one shape; returns the new (w, v), leaving the inputs unchanged.
+    """
+    v = momentum * v - weight_decay * lr * w - lr * g  # the learning rate inside the velocity
+    return w + v, v

@@ -1,5 +1,5 @@
 """The cells of 06_paper_experiments.ipynb: edit them here, then run ``python build_notebooks.py 06``."""
-from cells import SETUP, code, md
+from cells import EXERCISE_NOTE, SETUP, code, md
 
 CELLS = [
     md(
@@ -10,7 +10,8 @@ CELLS = [
         Each is repeated here on a small network and generated data, in seconds on a laptop CPU:
 
         1. **ReLU vs tanh** (Figure 1): how much faster a network with ReLUs trains;
-        2. **the update rule** (section 5): momentum and weight decay, checked against the optimiser;
+        2. **the update rule** (section 5): momentum and weight decay, which you write (exercise 6.1)
+           and check against the optimiser;
         3. **data augmentation** (section 4.1): random crops and PCA colour noise, with the package's
            own augmentation code, on a training set small enough to memorise;
         4. **dropout as an ensemble** (section 4.2): the test-time "multiply by 0.5" rule against
@@ -129,26 +130,56 @@ CELLS = [
         \qquad w \leftarrow w + v,$$
 
         learning rate $\varepsilon$, momentum 0.9 and weight decay 0.0005; the paper notes that the
-        weight decay is not only a regulariser: it reduced the model's *training* error. `mt.optim.SGD`
-        implements this form (PyTorch's puts the learning rate outside the velocity, which differs only
-        when the rate changes). Check it step by step against the formula, with a gradient that
-        changes every step:
+        weight decay is not only a regulariser: it reduced the model's *training* error.
+        """
+    ),
+    EXERCISE_NOTE,
+    md(
+        r"""
+        ### Exercise 6.1: the paper's update rule
+
+        Write one step of the rule for a parameter `w`, its velocity `v` and its gradient `g` (NumPy
+        arrays), returning the new `(w, v)`. The check runs it beside `mt.optim.SGD` for a few steps,
+        and drops the learning rate from 0.1 to 0.01 half-way, as the paper's schedule does.
         """
     ),
     code(
+        '''
+        def my_sgd_update(w, v, g, lr, momentum=0.9, weight_decay=5e-4):
+            """One step of the paper's rule: returns the new (w, v)."""
+            raise NotImplementedError  # your code here
+        ''',
+        "exercise",
+    ),
+    code(
         """
+        # Self-check: step by step against the package's optimiser, with a gradient that changes every step.
+        sgd_update = resolve(my_sgd_update)
         rng = np.random.default_rng(3)
         w = mt.tensor(rng.standard_normal(5), requires_grad=True)
         opt = mt.optim.SGD([w], lr=0.1, momentum=0.9, weight_decay=5e-4)
-        w_ref, v_ref = w.numpy().copy(), np.zeros(5)
-        for step in range(4):
+        w_mine, v_mine = w.numpy().copy(), np.zeros(5)
+        for step, lr in enumerate((0.1, 0.1, 0.01, 0.01), start=1):
             g = rng.standard_normal(5)
             w.grad = mt.tensor(g)
+            opt.lr = lr
             opt.step()
-            v_ref = 0.9 * v_ref - 5e-4 * 0.1 * w_ref - 0.1 * g  # the paper's rule, written out
-            w_ref = w_ref + v_ref
-            print(f"step {step + 1}: w = {w.numpy().round(6)}, formula - w = {np.abs(w_ref - w.numpy()).max():.1e}")
-        assert np.allclose(w.numpy(), w_ref, rtol=1e-12, atol=1e-15)
+            w_mine, v_mine = sgd_update(w_mine, v_mine, g, lr, 0.9, 5e-4)
+            gap = np.abs(np.asarray(w_mine) - w.numpy()).max()
+            print(f"step {step} (lr {lr}): w = {w.numpy().round(6)}, yours - SGD's = {gap:.1e}")
+            assert gap <= 1e-12 * np.abs(w.numpy()).max(), \\
+                f"step {step}, lr {lr}: yours differs from mt.optim.SGD by {gap:.1e} (the weight decay term? the learning rate inside v?)"
+        passed(sgd_update, "the paper's update rule, step by step")
+        """,
+        "check",
+    ),
+    md(
+        r"""
+        PyTorch's SGD writes the same rule with the learning rate outside the velocity,
+        $v \leftarrow 0.9\,v + g + 0.0005\,w$, $w \leftarrow w - \varepsilon v$. While $\varepsilon$ is
+        constant the two produce the same steps (the velocities differ by the factor $-\varepsilon$);
+        when the rate drops they part: the paper's velocity still carries steps taken at the old rate,
+        PyTorch's rescales them at once. That is why the check drops the rate.
         """
     ),
     md(
