@@ -6,9 +6,10 @@
 * the committed notebooks are the ones build_notebooks.py generates, executed top to bottom
   in one run with every self-check passing (so their outputs are not hand-edited or stale
   relative to their code; their numbers are not compared, see examples/notebooks/README.md);
-* every exercise's self-check fails on a plausible wrong answer, passes on the reference
-  answer typed in as the student's code, and falls back to the reference while the stub is
-  untouched.
+* every exercise's self-check fails on each of its plausible wrong answers, passes on the
+  reference answer typed in as the student's code, and falls back to the reference while the stub
+  is untouched, saying so in its tick;
+* the listings print the reference code only (no backend branch).
 """
 import importlib.util
 import inspect
@@ -49,6 +50,7 @@ def _load(name):
 
 build_notebooks = _load("build_notebooks")
 solutions = _load("solutions")
+course = _load("course")
 
 
 @pytest.fixture
@@ -88,8 +90,24 @@ def exercise_name(cell):
     return cell.source.split("def ", 1)[1].split("(", 1)[0]
 
 
-def test_there_are_five_notebooks():
-    assert NOTEBOOKS == list(build_notebooks.NOTEBOOKS)
+def test_every_notebook_has_a_source():
+    assert NOTEBOOKS == list(build_notebooks.NOTEBOOKS) and len(NOTEBOOKS) >= 5
+
+
+def test_sources_are_reviewable():
+    """One source module per notebook, each (like every Python file here) at most 600 lines."""
+    for path in NB_DIR.glob("**/*.py"):
+        assert len(path.read_text().splitlines()) <= 600, f"{path.name} is over 600 lines"
+
+
+def test_listings_print_the_reference_code_only():
+    from minitorch_alex.ops import activation, conv, dropout, linear, lrn, pool
+
+    for op in (conv.Conv2d, linear.Linear, activation.ReLU, pool.MaxPool2d, lrn.LocalResponseNorm, dropout.Dropout):
+        source, _ = course.reference_source(op)
+        assert not any(m in source for m in course.BACKEND_MARKERS), f"{op.__name__}: {source}"
+        compile(source, op.__name__, "exec")  # what is left is still valid Python
+        assert "def forward" in source and "def backward" in source
 
 
 def test_kernel_is_this_interpreter(kernel_env):
@@ -132,7 +150,7 @@ def test_committed_notebook_is_generated_and_fully_executed(name):
     fresh = build_notebooks.build(name)
     assert [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in committed.cells] == \
            [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in fresh.cells], \
-        f"{name} differs from build_notebooks.py: edit the cells there and run it (it re-executes the notebook)"
+        f"{name} differs from its source, sources/{name[:-6]}.py: edit the cells there and run build_notebooks.py (it re-executes the notebook)"
     assert committed.metadata["kernelspec"]["name"] == "python3"
     code = [c for c in committed.cells if c.cell_type == "code"]
     assert [c.execution_count for c in code] == list(range(1, len(code) + 1)), \
@@ -144,13 +162,23 @@ def test_committed_notebook_is_generated_and_fully_executed(name):
         assert "raise NotImplementedError  # your code here" in cell.source
 
 
-# A plausible mistake for every exercise; each must fail its notebook's self-check.
+def mutant(name, old, new):
+    """The reference solution ``name`` with one plausible mistake: ``old`` (once in its source) -> ``new``."""
+    source = inspect.getsource(getattr(solutions, name))
+    assert source.count(old) == 1, f"{name}: {old!r} must occur once in the reference"
+    return source.replace(old, new)
+
+
+# Plausible mistakes for every exercise; each must fail its notebook's self-check.
 WRONG_ANSWERS = {
-    "my_matmul_backward": '''
+    "my_matmul_backward": ['''
 def my_matmul_backward(x, w, dy):
     return dy @ w.T, dy.T @ x  # dw transposed: (M, D) instead of (D, M)
-''',
-    "my_numerical_gradient": '''
+''', '''
+def my_matmul_backward(x, w, dy):
+    return dy @ w, x.T @ dy  # dx = dy·W, not dy·Wᵀ: the right shape only when D = M
+'''],
+    "my_numerical_gradient": ['''
 def my_numerical_gradient(f, x, eps=1e-6):
     grad, fx = np.zeros_like(x), f(x)
     for idx in np.ndindex(x.shape):  # forward differences: error ~ eps, not eps**2
@@ -159,8 +187,35 @@ def my_numerical_gradient(f, x, eps=1e-6):
         grad[idx] = (f(x) - fx) / eps
         x[idx] = orig
     return grad
-''',
-    "my_im2col": '''
+''', '''
+def my_numerical_gradient(f, x, eps=1e-6):
+    grad, step = np.zeros_like(x), 1e-6  # central differences, but a fixed step, ignoring eps
+    for idx in np.ndindex(x.shape):
+        orig = x[idx]
+        x[idx] = orig + step
+        f_plus = f(x)
+        x[idx] = orig - step
+        f_minus = f(x)
+        x[idx] = orig
+        grad[idx] = (f_plus - f_minus) / (2 * step)
+    return grad
+''', '''
+def my_numerical_gradient(f, x, eps=1e-6):
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):  # restores x arithmetically: rounding leaves it slightly changed
+        x[idx] += eps
+        f_plus = f(x)
+        x[idx] -= 2 * eps
+        f_minus = f(x)
+        x[idx] += eps
+        grad[idx] = (f_plus - f_minus) / (2 * eps)
+    return grad
+'''],
+    "my_conv_forward": [
+        mutant("my_conv_forward", "np.sum(window * w[f])", "np.sum(window * w[f, :, ::-1, ::-1])"),  # a true convolution
+        mutant("my_conv_forward", "np.sum(window * w[f]) + b[f]", "np.sum(window * w[f])"),  # forgets the bias
+    ],
+    "my_im2col": ['''
 def my_im2col(x, kh, kw, stride=1):
     c, h, w = x.shape
     oh, ow = (h - kh) // stride + 1, (w - kw) // stride + 1
@@ -169,12 +224,16 @@ def my_im2col(x, kh, kw, stride=1):
         for s in range(ow):  # rows ordered (i, j, c) instead of (c, i, j)
             col[:, r * ow + s] = x[:, r * stride : r * stride + kh, s * stride : s * stride + kw].transpose(1, 2, 0).ravel()
     return col
-''',
-    "my_box_blur_weight": '''
+'''],
+    "my_box_blur_weight": ['''
 def my_box_blur_weight(channels=3, k=5):
     return np.full((channels, channels, k, k), 1.0 / (channels * k * k))  # mixes the colours
-''',
-    "my_col2im": '''
+'''],
+    "my_conv_backward": [
+        mutant("my_conv_backward", "dxpad[i, :, rows, cols] +=", "dxpad[i, :, rows, cols] ="),  # assigns where windows overlap
+        mutant("my_conv_backward", "db = dy.sum(axis=(0, 2, 3))", "db = dy[0].sum(axis=(1, 2))"),  # db of the first image only
+    ],
+    "my_col2im": ['''
 def my_col2im(col, x_shape, kh, kw, stride=1):
     c, h, w = x_shape
     oh, ow = (h - kh) // stride + 1, (w - kw) // stride + 1
@@ -183,27 +242,40 @@ def my_col2im(col, x_shape, kh, kw, stride=1):
         for s in range(ow):  # assigns where overlapping windows must add
             x[:, r * stride : r * stride + kh, s * stride : s * stride + kw] = col[:, r * ow + s].reshape(c, kh, kw)
     return x
-''',
-    "my_conv_input_grad": '''
+'''],
+    "my_conv_input_grad": ['''
 def my_conv_input_grad(dy, w, padding=0):
     k = w.shape[2]  # channels swapped but the kernel not flipped
     return F.conv2d(mt.tensor(dy), mt.tensor(w.transpose(1, 0, 2, 3)), padding=k - 1 - padding).numpy()
-''',
-    "my_lrn_backward": '''
+'''],
+    "my_maxpool_backward": [
+        mutant("my_maxpool_backward", "+= dy[i, ch, r, q]", "= dy[i, ch, r, q]"),  # a pixel winning two windows keeps one
+        mutant("my_maxpool_backward", "a, b = np.unravel_index", "b, a = np.unravel_index"),  # row and column swapped
+    ],
+    "my_lrn_backward": ['''
 def my_lrn_backward(a, g, size=5, alpha=1e-4, beta=0.75, k=2.0):
     s = np.full_like(a, k)
     for i in range(a.shape[1]):
         s[:, i] += alpha * (a[:, max(0, i - size // 2) : i + (size - 1) // 2 + 1] ** 2).sum(axis=1)
     return g * s**-beta - 2 * alpha * beta * a * a * g * s ** (-beta - 1)  # no cross-channel terms
-''',
-    "my_cross_entropy_grad": '''
+'''],
+    "my_cross_entropy_grad": ['''
 def my_cross_entropy_grad(logits, target):
     z = logits - logits.max(axis=1, keepdims=True)
     p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     p[np.arange(len(target)), target] -= 1
     return p  # the gradient of the sum, not of the mean
+'''],
+    "my_sgd_update": [
+        mutant("my_sgd_update", "v = momentum * v - weight_decay * lr * w - lr * g", "v = momentum * v - lr * g"),  # no decay
+        '''
+def my_sgd_update(w, v, g, lr, momentum=0.9, weight_decay=5e-4):
+    # PyTorch's form with the velocity carried in the caller's units: the same steps until lr changes
+    v = momentum * v - weight_decay * w - g
+    return w + lr * v, v
 ''',
-    "my_alexnet_shapes": '''
+    ],
+    "my_alexnet_shapes": ['''
 def my_alexnet_shapes(size=224, conv1_padding=2):
     out = lambda n, k, s, p: (n + 2 * p - k) // s + 1
     n1 = out(size, 11, 4, 0)  # forgets conv1's padding
@@ -212,7 +284,7 @@ def my_alexnet_shapes(size=224, conv1_padding=2):
     p5 = out(p2, 3, 2, 0)
     return {"conv1": (96, n1, n1), "pool1": (96, p1, p1), "conv2": (256, p1, p1), "pool2": (256, p2, p2),
             "conv3": (384, p2, p2), "conv4": (384, p2, p2), "conv5": (256, p2, p2), "pool5": (256, p5, p5)}
-''',
+'''],
 }
 
 
@@ -230,18 +302,19 @@ def _exercises(name):
 
 def test_every_exercise_has_a_solution_and_a_wrong_answer():
     names = [exercise_name(stub) for nb in NOTEBOOKS for stub, _ in _exercises(nb)[1]]
-    assert len(names) == len(set(names)) >= 9
+    assert len(names) == len(set(names)) >= 12
     assert set(names) == set(WRONG_ANSWERS)
+    assert all(isinstance(v, list) and v for v in WRONG_ANSWERS.values())
     for n in names:
         assert inspect.isfunction(getattr(solutions, n)), f"solutions.py has no {n}"
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_self_checks_catch_wrong_answers(name, kernel_env):
-    """In the student's mode (no MINITORCH_SOLUTIONS), for each exercise: a wrong answer fails the
-    check's assert, the untouched stub falls back to the reference, and the reference typed in as
-    the student's own code passes without falling back. One kernel per notebook: the setup cells,
-    then stub/check pairs with the stub replaced."""
+    """In the student's mode (no MINITORCH_SOLUTIONS), for each exercise: every wrong answer fails
+    the check's assert, the untouched stub falls back to the reference and the tick says that the
+    reference answered, and the reference typed in as the student's own code passes without falling
+    back. One kernel per notebook: the setup cells, then stub/check pairs with the stub replaced."""
     kernel_env.delenv("MINITORCH_SOLUTIONS", raising=False)
     setup, pairs = _exercises(name)
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": build_notebooks.KERNELSPEC})
@@ -249,8 +322,9 @@ def test_self_checks_catch_wrong_answers(name, kernel_env):
     expectations = []  # (check cell, exercise, variant)
     for stub, check in pairs:
         ex = exercise_name(stub)
-        variants = {"wrong": WRONG_ANSWERS[ex], "stub": stub.source, "typed-in reference": inspect.getsource(getattr(solutions, ex))}
-        for variant, source in variants.items():
+        variants = [(f"wrong {i}", w) for i, w in enumerate(WRONG_ANSWERS[ex], start=1)]
+        variants += [("stub", stub.source), ("typed-in reference", inspect.getsource(getattr(solutions, ex)))]
+        for variant, source in variants:
             nb.cells.append(nbformat.v4.new_code_cell(source))
             nb.cells.append(nbformat.v4.new_code_cell(check.source))
             expectations.append((nb.cells[-1], ex, variant))
@@ -260,11 +334,14 @@ def test_self_checks_catch_wrong_answers(name, kernel_env):
         assert not errors_of(cell), f"{name}: a setup cell failed: {errors_of(cell)}"
     for cell, ex, variant in expectations:
         errors, out = errors_of(cell), text_of(cell)
-        if variant == "wrong":
+        if variant.startswith("wrong"):
             assert errors and errors[0]["ename"] == "AssertionError", \
-                f"{name}: the check of {ex} did not fail its assert on a wrong answer (errors: {errors}, output: {out!r})"
+                f"{name}: the check of {ex} did not fail its assert on {variant} (errors: {errors}, output: {out!r})"
         else:
             assert not errors, f"{name}: the check of {ex} failed on the {variant}: {errors[0]['ename']}: {errors[0]['evalue']}"
-            assert "✓" in out
+            tick = [line for line in out.splitlines() if line.startswith("✓")]
+            assert len(tick) == 1, f"{name}: {ex} ({variant}) printed {out!r}"
             fell_back = "is still a stub" in out
             assert fell_back == (variant == "stub"), f"{name}: {ex} ({variant}) fallback was {fell_back}: {out!r}"
+            says_reference = "by the reference answer" in tick[0]
+            assert says_reference == (variant == "stub"), f"{name}: {ex} ({variant}): the tick {tick[0]!r}"

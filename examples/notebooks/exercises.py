@@ -13,6 +13,10 @@ and the self-check cell after it calls ``resolve(my_im2col)``, which returns
   the reference answers in its place (so a fresh notebook runs from top to bottom).
 
 Anything else the student writes is checked as written: a wrong answer fails the assert.
+
+The check cell ends with ``passed(fn, "what was shown")``, which prints the tick and says whose
+answer earned it: the student's, or the reference standing in for an untouched stub (so a tick
+never pretends that a stub was checked).
 """
 import functools
 import os
@@ -44,3 +48,15 @@ def resolve(student_fn):
 
     student_or_reference.fell_back = False
     return student_or_reference
+
+
+def passed(checked_fn, message):
+    """Print the check's tick for ``checked_fn`` (what ``resolve`` returned), saying whose answer it was."""
+    name = checked_fn.__name__
+    if solutions_forced():
+        print(f"✓ {message} (the reference solutions.{name}, as MINITORCH_SOLUTIONS=1 asks)")
+    elif checked_fn.fell_back:
+        print(f"✓ {message}, but by the reference answer: {name} is still a stub, so nothing of yours "
+              f"was checked yet")
+    else:
+        print(f"✓ {message}: your {name} passes")

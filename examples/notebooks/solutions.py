@@ -40,6 +40,22 @@ def my_numerical_gradient(f, x, eps=1e-6):
 
 # ---- 02_im2col ---------------------------------------------------------------------------------------
 
+def my_conv_forward(x, w, b, stride=1, padding=0):
+    """The definition as loops: x (N, C, H, W), w (O, C, kh, kw), b (O,) -> y (N, O, OH, OW)."""
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    oh, ow = (h + 2 * padding - kh) // stride + 1, (wd + 2 * padding - kw) // stride + 1
+    xpad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    y = np.empty((n, o, oh, ow), dtype=np.result_type(x, w, b))
+    for i in range(n):
+        for f in range(o):
+            for r in range(oh):
+                for q in range(ow):
+                    window = xpad[i, :, r * stride : r * stride + kh, q * stride : q * stride + kw]  # (C, kh, kw)
+                    y[i, f, r, q] = np.sum(window * w[f]) + b[f]  # no flip: a cross-correlation
+    return y
+
+
 def my_im2col(x, kh, kw, stride=1):
     """One image x (C, H, W), no padding -> (C*kh*kw, OH*OW), rows ordered (c, i, j), columns
     ordered (r, q) over the output pixels: the same layout as ``minitorch_alex.ops.im2col.im2col``."""
@@ -63,6 +79,28 @@ def my_box_blur_weight(channels=3, k=5):
 
 
 # ---- 03_conv_backward ------------------------------------------------------------------------------
+
+def my_conv_backward(x, w, dy, stride=1, padding=0):
+    """(dx, dw, db) of y = conv2d(x, w, b, stride, padding), given dy (N, O, OH, OW), with loops.
+
+    Each output pixel's dy sends dy * w[o] back to the window it read and dy * window to w[o].
+    """
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    _, _, oh, ow = dy.shape
+    xpad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    dxpad, dw = np.zeros_like(xpad), np.zeros_like(w)
+    for i in range(n):
+        for r in range(oh):
+            for q in range(ow):
+                rows, cols = slice(r * stride, r * stride + kh), slice(q * stride, q * stride + kw)
+                g = dy[i, :, r, q]  # (O,): this pixel's gradient in every output channel
+                dw += g[:, None, None, None] * xpad[i, :, rows, cols][None]
+                dxpad[i, :, rows, cols] += np.tensordot(g, w, axes=1)  # +=: windows overlap when stride < kernel
+    db = dy.sum(axis=(0, 2, 3))
+    dx = dxpad[:, :, padding : padding + h, padding : padding + wd]  # the padding was not part of x
+    return dx, dw, db
+
 
 def my_col2im(col, x_shape, kh, kw, stride=1):
     """The adjoint of my_im2col: col (C*kh*kw, OH*OW) -> (C, H, W), adding up overlaps."""
@@ -91,6 +129,21 @@ def my_conv_input_grad(dy, w, padding=0):
 
 
 # ---- 04_alexnet_layers -----------------------------------------------------------------------------
+
+def my_maxpool_backward(x, dy, k=3, stride=2):
+    """dL/dx of y = max_pool2d(x, k, stride) (no padding), given dy: each output's gradient goes to
+    its window's maximum (the first one in row-major order if tied), adding up where windows overlap."""
+    n, c, oh, ow = dy.shape
+    dx = np.zeros_like(x, dtype=np.result_type(x, dy))
+    for i in range(n):
+        for ch in range(c):
+            for r in range(oh):
+                for q in range(ow):
+                    window = x[i, ch, r * stride : r * stride + k, q * stride : q * stride + k]
+                    a, b = np.unravel_index(np.argmax(window), window.shape)
+                    dx[i, ch, r * stride + a, q * stride + b] += dy[i, ch, r, q]  # a pixel may win several windows
+    return dx
+
 
 def my_lrn_backward(a, g, size=5, alpha=1e-4, beta=0.75, k=2.0):
     """Gradient of LRN (the paper's convention, alpha times the sum) for a, g of shape (N, C, H, W).
@@ -142,3 +195,14 @@ def my_alexnet_shapes(size=224, conv1_padding=2):
     n = out(n, 3, 2, 0)
     shapes["pool5"] = (256, n, n)
     return shapes
+
+
+# ---- 06_paper_experiments --------------------------------------------------------------------------
+
+def my_sgd_update(w, v, g, lr, momentum=0.9, weight_decay=5e-4):
+    """One step of the paper's rule (section 5): v <- momentum v - weight_decay lr w - lr g; w <- w + v.
+
+    w, v, g: arrays of one shape; returns the new (w, v), leaving the inputs unchanged.
+    """
+    v = momentum * v - weight_decay * lr * w - lr * g  # the learning rate inside the velocity
+    return w + v, v
