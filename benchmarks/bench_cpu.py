@@ -68,6 +68,7 @@ class MinitorchSide:
         import minitorch_alex.nn.functional as F
 
         self.np, self.mt, self.F, self.num_classes = np, mt, F, num_classes
+        mt.config.apply_retain_freed_memory()  # keep freed memory, as a training run (Trainer.fit) does
         self.backend = mt.backend.get_backend()
 
     def model(self):

@@ -2,7 +2,8 @@
 
 Inputs come from hypothesis-chosen shapes and settings; values are spaced apart so no
 finite-difference step crosses a ReLU kink or changes a max-pool winner, and dropout masks are
-fixed.
+fixed. Every check runs on the reference backend (the code of minitorch_alex/ops) unless it
+names another: ``test_backends.py`` compares the other backends with the reference.
 """
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
 from strategies import distinct_values
 
+pytestmark = pytest.mark.usefixtures("reference_backend")
 RTOL = 1e-6  # the project's bar for single ops
 
 
@@ -56,15 +58,15 @@ def test_conv2d_gradcheck(cfg):
 
 @pytest.mark.parametrize("algorithm, k, stride, padding", [("im2col", 5, 3, 1), ("fourier", 5, 1, 2), ("winograd4", 3, 1, 1),
                                                            ("polyphase", 5, 2, 1)])
-def test_conv2d_gradcheck_on_each_algorithm_of_the_fast_backend(algorithm, k, stride, padding):
-    """The fast backend's convolution paths (im2col, DFT products, Winograd F(4x4, 3x3), polyphase) each
+def test_conv2d_gradcheck_on_each_algorithm_of_the_numba_backend(algorithm, k, stride, padding):
+    """The numba backend's convolution paths (im2col, DFT products, Winograd F(4x4, 3x3), polyphase) each
     checked against finite differences, not only against the reference."""
     from kernels.cpu import conv as conv_kernels
 
     assert conv_kernels.choose_algorithm((k, k), (stride, stride), (padding, padding)) == algorithm
     rng = np.random.default_rng(k + stride)
     x, w, b = t64(rng.standard_normal((2, 4, 7, 6))), t64(rng.standard_normal((4, 2, k, k))), t64(rng.standard_normal(4))
-    with mt.backend.use_backend("fast"):
+    with mt.config.using(backend="numba"):
         check(lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=padding, groups=2), x, w, b)
 
 
@@ -96,10 +98,10 @@ def test_local_response_norm_gradcheck(size, groups, c_per_group, beta, seed):
     check(lambda x: F.local_response_norm(x, size, alpha=0.3, beta=beta, k=2.0, groups=groups), x)
 
 
-@pytest.mark.parametrize("backend", ["reference", "fast"])
+@pytest.mark.parametrize("backend", ["reference", "numba"])
 def test_lrn_gradcheck_catches_missing_cross_channel_term(monkeypatch, backend):
     """The check above can fail: drop the cross-channel part of the gradient and it does, on
-    either backend (the fast one computes the gradient in a numba kernel)."""
+    either backend (the numba one computes the gradient in a numba kernel)."""
     from minitorch_alex.ops import lrn
 
     def wrong_reference_backward(self, gy):
@@ -111,9 +113,11 @@ def test_lrn_gradcheck_catches_missing_cross_channel_term(monkeypatch, backend):
     if backend == "reference":
         monkeypatch.setattr(lrn.LocalResponseNorm, "backward", wrong_reference_backward)
     else:
-        monkeypatch.setattr(mt.backend.cpu_kernels(), "lrn_backward", wrong_kernel)
+        from kernels.cpu import lrn as lrn_kernels
+
+        monkeypatch.setattr(lrn_kernels, "lrn_backward", wrong_kernel)
     x = t64(np.random.default_rng(0).standard_normal((1, 4, 2, 2)))
-    with mt.backend.use_backend(backend), pytest.raises(mt.GradcheckError, match="worst entry"):
+    with mt.config.using(backend=backend), pytest.raises(mt.GradcheckError, match="worst entry"):
         mt.gradcheck(lambda x: F.local_response_norm(x, 3, alpha=0.3), [x])
 
 

@@ -1,12 +1,12 @@
 """The numba kernels (``kernels.cpu``) against the readable NumPy references, float32 and float64,
-on hypothesis-generated shapes; and the backend switch that chooses between them.
+on hypothesis-generated shapes; and the settings (``mt.config``) and dispatch that choose between them.
 
 Every kernel is compared with the reference it replaces: im2col/col2im with
 ``minitorch_alex.ops.im2col``; convolution (im2col and Winograd, one or many chunks), linear,
 LRN and max-pool with the ops run under the 'reference' backend; ReLU, dropout and the SGD
 update with the NumPy expressions of the core. Then the thread pool and the malloc setting, the
-backend switch, and op-level tests that run each differentiable op (and a whole AlexNet step)
-under both backends, so the dispatch code in ``minitorch_alex/ops`` is covered too.
+settings and the dispatch, and op-level tests that run each differentiable op (and a whole
+AlexNet step) on both backends, so the interface classes of ``kernels/cpu`` are covered too.
 """
 import contextlib
 import os
@@ -21,7 +21,6 @@ from hypothesis import given, strategies as st
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
 from minitorch_alex.autograd import grad_fn_name
-from minitorch_alex.backend import use_backend, use_fast
 from minitorch_alex.ops import im2col as ref_im2col
 from strategies import distinct_values
 
@@ -136,7 +135,7 @@ def reference_op(fn, inputs, gy):
 
 def run_op(fn, inputs, gy, backend):
     tensors = [mt.tensor(a, requires_grad=True) if a is not None else None for a in inputs]
-    with use_backend(backend):
+    with mt.config.using(backend=backend):
         y = fn(*tensors)
         y.backward(mt.tensor(gy))
     return y.numpy(), [t.grad.numpy() if t is not None else None for t in tensors]
@@ -527,7 +526,7 @@ def test_maxpool_kernels_equal_reference(geo, ties, dtype, seed):
 def test_maxpool_kernel_nan_wins_like_reference():
     x = np.array([[[[1.0, np.nan, 3.0], [np.nan, 2.0, 0.0], [5.0, 1.0, 2.0]]]])
     y, argmax = K.maxpool_forward(x, (2, 2), (1, 1), (0, 0))
-    with use_backend("reference"):
+    with mt.config.using(backend="reference"):
         y_ref = F.max_pool2d(mt.tensor(x), 2, 1).numpy()
     np.testing.assert_array_equal(y, y_ref)  # NaNs compare equal in assert_array_equal
     assert argmax[0, 0, 0, 0] == 1  # the first NaN in row-major order
@@ -639,60 +638,125 @@ def test_split_range_covers_everything_once():
         assert all(a < b for a, b in ranges) and all(r[1] == s[0] for r, s in zip(ranges, ranges[1:]))
 
 
-def test_retain_freed_memory_can_be_turned_off():
-    code = "import kernels.cpu as K; print(K.retain_freed_memory())"
-    env = dict(os.environ)
-    on = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip()
-    env["MINITORCH_ALEX_RETAIN_MEMORY"] = "0"
-    off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip()
-    assert off == "False" and on in ("True", "False")  # True with glibc; other C libraries keep their malloc
+def run_python(code, **env_changes):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINITORCH_ALEX_")}
+    env.update(env_changes)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
 
 
-# ----- the backend switch -------------------------------------------------------------------------
-def test_switch_api_and_context_manager():
-    start = mt.backend.get_backend()
-    with use_backend("reference"):
-        assert mt.backend.get_backend() == "reference"
-        with pytest.raises(ZeroDivisionError), use_backend("fast"):
-            assert mt.backend.get_backend() == "fast"
+def test_importing_the_kernels_leaves_malloc_alone_and_the_setting_applies_it():
+    """Importing kernels.cpu (or minitorch_alex) changes nothing process-wide; a training run
+    applies mt.config.retain_freed_memory (on unless MINITORCH_ALEX_RETAIN_MEMORY=0)."""
+    code = ("import kernels.cpu as K, minitorch_alex as mt; import kernels.cpu.memory as M; "
+            "print(K.retaining(), M._mallopt is None, mt.config.apply_retain_freed_memory(), K.retaining())")
+    imported, untouched, applied, after = run_python(code).stdout.split()
+    assert imported == "False" and untouched == "True"  # libc's mallopt was not even looked up at import
+    assert applied == after and applied in ("True", "False")  # True with glibc; other C libraries keep their malloc
+    off = run_python(code, MINITORCH_ALEX_RETAIN_MEMORY="0").stdout.split()
+    assert off == ["False", "True", "False", "False"]
+    toggled = run_python("import minitorch_alex as mt, kernels.cpu as K; mt.config.set(retain_freed_memory=True); "
+                         "a = K.retaining(); mt.config.set(retain_freed_memory=False); print(a, K.retaining())")
+    assert toggled.stdout.split()[1] == "False"
+    with pytest.raises(ValueError, match="process-wide"), mt.config.using(retain_freed_memory=True):
+        pass
+
+
+# ----- the settings and the backend switch ---------------------------------------------------------
+def test_config_using_is_scoped_restored_and_validated():
+    start = mt.config.backend
+    with mt.config.using(backend="reference"):
+        assert mt.config.backend == "reference"
+        with pytest.raises(ZeroDivisionError), mt.config.using(backend="numba", tf32=True):
+            assert (mt.config.backend, mt.config.tf32) == ("numba", True)
             1 / 0
-        assert mt.backend.get_backend() == "reference"  # restored even after an exception
+        assert (mt.config.backend, mt.config.tf32) == ("reference", False)  # restored even after an exception
+    assert mt.config.backend == start
+    with pytest.raises(ValueError, match="unknown backend 'gpu'"), mt.config.using(backend="gpu"):
+        pass
+    with pytest.raises(TypeError, match="tf32 must be True or False"):
+        mt.config.set(tf32="yes")
+    with pytest.raises(AttributeError, match=r"mt.config.backend is read-only: use mt.config.set\(backend"):
+        mt.config.backend = "reference"
+    previous = mt.config.set(backend="reference")
+    try:
+        assert mt.config.backend == "reference"
+    finally:
+        mt.config.set(**previous)
+    assert mt.config.backend == start
+
+
+def test_config_using_is_per_thread_and_set_is_process_wide():
+    import threading
+
+    seen = {}
+    with mt.config.using(backend="reference"):
+        worker = threading.Thread(target=lambda: seen.update(backend=mt.config.backend))
+        worker.start()
+        worker.join()
+    assert seen["backend"] == "auto"  # the other thread never saw this thread's override
+    previous = mt.config.set(tf32=True)
+    try:
+        worker = threading.Thread(target=lambda: seen.update(tf32=mt.config.tf32))
+        worker.start()
+        worker.join()
+    finally:
+        mt.config.set(**previous)
+    assert seen["tf32"] is True
+
+
+def test_default_backend_is_auto_and_env_vars_give_start_values():
+    code = "import minitorch_alex as mt; print(mt.config.backend, mt.config.tf32, mt.backend.get_backend())"
+    assert run_python(code).stdout.split() == ["auto", "False", "fast"]  # numba is installed here
+    assert run_python(code, MINITORCH_ALEX_BACKEND="reference").stdout.split() == ["reference", "False", "reference"]
+    assert run_python(code, MINITORCH_ALEX_BACKEND="fast", MINITORCH_ALEX_TF32="1").stdout.split() == [
+        "auto", "True", "fast"]  # the old name of 'auto'
+    bad = run_python(code, MINITORCH_ALEX_BACKEND="turbo")
+    assert bad.returncode != 0 and "MINITORCH_ALEX_BACKEND='turbo'" in bad.stderr
+
+
+def test_deprecated_backend_module_still_switches():
+    start = mt.backend.get_backend()
+    with mt.backend.use_backend("reference"):
+        assert mt.backend.get_backend() == "reference" and mt.config.backend == "reference"
+        with pytest.raises(ZeroDivisionError), mt.backend.use_backend("fast"):
+            assert mt.backend.get_backend() == "fast" and mt.config.backend == "auto"
+            1 / 0
+        assert mt.backend.get_backend() == "reference"
     assert mt.backend.get_backend() == start
     with pytest.raises(ValueError, match="unknown backend 'gpu'"):
         mt.backend.set_backend("gpu")
 
 
-def test_default_backend_is_fast_and_env_var_selects():
-    code = "import minitorch_alex as mt; print(mt.backend.get_backend())"
-    env = {k: v for k, v in os.environ.items() if k != "MINITORCH_ALEX_BACKEND"}
-    run = lambda env: subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)  # noqa: E731
-    assert run(env).stdout.strip() == "fast"  # numba is installed here
-    assert run({**env, "MINITORCH_ALEX_BACKEND": "reference"}).stdout.strip() == "reference"
-    bad = run({**env, "MINITORCH_ALEX_BACKEND": "turbo"})
-    assert bad.returncode != 0 and "MINITORCH_ALEX_BACKEND='turbo'" in bad.stderr
+def test_numba_only_for_numpy_float_arrays():
+    from minitorch_alex.dispatch import backend_for
 
+    for setting in ("auto", "numba"):
+        with mt.config.using(backend=setting):
+            assert backend_for("ReLU", (np.zeros(3, np.float32), np.zeros(3), None)) == "numba"
+            assert backend_for("ReLU", (np.zeros(3, np.int64),)) == "reference"
+            assert backend_for("ReLU", (np.zeros(3, np.float16),)) == "reference"
 
-def test_fast_path_only_for_numpy_float_arrays():
-    with use_backend("fast"):
-        assert use_fast(np.zeros(3, np.float32), np.zeros(3), None)
-        assert not use_fast(np.zeros(3, np.int64))
-        assert not use_fast(np.zeros(3, np.float16))
+            class NotNumpy:  # e.g. a CuPy array: never handed to the CPU kernels
+                dtype = np.dtype(np.float32)
 
-        class NotNumpy:  # e.g. a CuPy array: never handed to the CPU kernels
-            dtype = np.dtype(np.float32)
-
-        assert not use_fast(np.zeros(3, np.float32), NotNumpy())
-    with use_backend("reference"):
-        assert not use_fast(np.zeros(3, np.float32))
+            assert backend_for("ReLU", (np.zeros(3, np.float32), NotNumpy())) == "reference"
+            # an op's own condition: dropout's kernels take a boolean keep-mask only
+            x = np.zeros(3, np.float32)
+            assert backend_for("Dropout", (x,), {"mask": np.ones(3, bool)}) == "numba"
+            assert backend_for("Dropout", (x,), {"mask": np.ones(3, np.float32)}) == "reference"
+    for setting in ("reference", "cuda"):  # 'cuda' takes no NumPy array: the reference does
+        with mt.config.using(backend=setting):
+            assert backend_for("ReLU", (np.zeros(3, np.float32),)) == "reference"
+    assert mt.backend.use_fast(np.zeros(3, np.float32)) and not mt.backend.use_cuda(np.zeros(3, np.float32))
 
 
 def test_backward_uses_the_path_chosen_at_forward():
     rng = np.random.default_rng(0)
     x = mt.tensor(rng.standard_normal((2, 4, 5, 5)), requires_grad=True)
-    with use_backend("fast"):
+    with mt.config.using(backend="numba"):
         y = F.local_response_norm(x, 3, alpha=0.3)
-    assert y._node.fast
-    with use_backend("reference"):
+    assert y._node.backend == "numba" and type(y._node.impl) is K.LocalResponseNorm
+    with mt.config.using(backend="reference"):
         y.backward(mt.tensor(np.ones(y.shape)))
     _, (gx_ref,) = reference_op(lambda x: F.local_response_norm(x, 3, alpha=0.3), [x.numpy()], np.ones(y.shape))
     np.testing.assert_allclose(x.grad.numpy(), gx_ref, rtol=1e-12)
@@ -726,22 +790,22 @@ def test_op_fast_and_reference_agree(op, dtype):
     make, fn = OPS[op]
     rng = np.random.default_rng(1)
     inputs = [np.asarray(a, dtype=dtype) for a in make(rng, dtype)]
-    with mt.no_grad(), use_backend("reference"):
+    with mt.no_grad(), mt.config.using(backend="reference"):
         out_shape = fn(*map(mt.tensor, inputs)).shape
     gy = rng.standard_normal(out_shape).astype(dtype)
     y_ref, g_ref = run_op(fn, inputs, gy, "reference")
-    y_fast, g_fast = run_op(fn, inputs, gy, "fast")
+    y_fast, g_fast = run_op(fn, inputs, gy, "numba")
     close(y_fast, y_ref, dtype, scale=10)
     for a, b in zip(g_fast, g_ref):
         close(a, b, dtype, scale=10)
 
 
-@pytest.mark.parametrize("backend", ["reference", "fast"])
+@pytest.mark.parametrize("backend", ["reference", "numba"])
 def test_leaf_keeps_an_op_made_gradient_without_copying_but_never_a_shared_one(backend):
     rng = np.random.default_rng(0)
     w = mt.tensor(rng.standard_normal((3, 4)), requires_grad=True)
     x = mt.tensor(rng.standard_normal((2, 4)))
-    with use_backend(backend):
+    with mt.config.using(backend=backend):
         F.linear(x, w).sum().backward()
     np.testing.assert_allclose(w.grad.numpy(), np.ones((2, 3)).T @ x.numpy())
     # Add hands the same array to both inputs: each leaf must get its own copy
@@ -753,64 +817,68 @@ def test_leaf_keeps_an_op_made_gradient_without_copying_but_never_a_shared_one(b
 
 
 
-def test_fused_relu_ops_only_on_the_fast_path():
-    """conv2d_relu / linear_relu are one fused node with the fast backend, and exactly the
-    reference's two ops (conv or linear, then ReLU) otherwise or without a bias."""
+def test_fused_relu_ops_are_one_node_on_every_backend():
+    """conv2d_relu / linear_relu with a bias are one fused node (Conv2dReLU / LinearReLU), run
+    by the numba kernels or by the reference; without a bias, exactly the two ops."""
     rng = np.random.default_rng(0)
     x = mt.tensor(rng.standard_normal((1, 2, 5, 5)).astype(np.float32), requires_grad=True)
     w = mt.tensor(rng.standard_normal((2, 2, 3, 3)).astype(np.float32), requires_grad=True)
     b = mt.tensor(np.zeros(2, np.float32), requires_grad=True)
     v = mt.tensor(rng.standard_normal((3, 4)).astype(np.float32), requires_grad=True)
     fw, fb = mt.tensor(rng.standard_normal((5, 4)).astype(np.float32)), mt.tensor(np.zeros(5, np.float32))
-    with use_backend("fast"):
-        assert grad_fn_name(F.conv2d_relu(x, w, b, padding=1)) == "Conv2dReLU"
-        assert grad_fn_name(F.linear_relu(v, fw, fb)) == "LinearReLU"
-        assert grad_fn_name(F.conv2d_relu(x, w, None, padding=1)) == "ReLU"
-    with use_backend("reference"):
-        assert grad_fn_name(F.conv2d_relu(x, w, b, padding=1)) == "ReLU"
-        assert grad_fn_name(F.linear_relu(v, fw, fb)) == "ReLU"
+    for backend in ("numba", "reference"):
+        with mt.config.using(backend=backend):
+            y = F.conv2d_relu(x, w, b, padding=1)
+            assert (grad_fn_name(y), y._node.backend) == ("Conv2dReLU", backend)
+            y = F.linear_relu(v, fw, fb)
+            assert (grad_fn_name(y), y._node.backend) == ("LinearReLU", backend)
+            assert grad_fn_name(F.conv2d_relu(x, w, None, padding=1)) == "ReLU"
+            assert grad_fn_name(F.linear_relu(v, fw, None)) == "ReLU"
     with pytest.raises(ValueError, match="conv2d: expected bias of shape"):
         F.conv2d_relu(x, w, mt.tensor(np.zeros(3, np.float32)))
 
 
 def test_op_records_which_path_it_took():
     x = mt.tensor(np.ones((1, 2, 4, 4), np.float32), requires_grad=True)
-    with use_backend("fast"):
-        assert F.max_pool2d(x, 2)._node.fast
-    with use_backend("reference"):
-        assert not F.max_pool2d(x, 2)._node.fast
+    with mt.config.using(backend="numba"):
+        node = F.max_pool2d(x, 2)._node
+        assert node.backend == "numba" and type(node.impl) is K.MaxPool2d
+    with mt.config.using(backend="reference"):
+        node = F.max_pool2d(x, 2)._node
+        assert node.backend == "reference" and "impl" not in node.__dict__
+    assert (x + x)._node.backend == "reference"  # ops with one implementation
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_sgd_step_fast_and_reference_agree(dtype):
     results = {}
-    for backend in ("reference", "fast"):
+    for backend in ("reference", "numba"):
         rng = np.random.default_rng(0)
         params = [mt.nn.Parameter(rng.standard_normal(s), dtype=dtype) for s in [(3, 4), (5,)]]
         opt = mt.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=5e-4)
-        with use_backend(backend):
+        with mt.config.using(backend=backend):
             for _ in range(3):
                 for p in params:
                     p.grad = mt.tensor(rng.standard_normal(p.shape), dtype=dtype)
                 opt.step()
         results[backend] = [p.numpy().copy() for p in params] + [v.copy() for v in opt.velocity]
-    for a, b in zip(results["fast"], results["reference"]):
+    for a, b in zip(results["numba"], results["reference"]):
         close(a, b, dtype)
 
 
 def test_alexnet_training_step_agrees_between_backends():
     """A whole float64 training step of the paper's network (with dropout) on both backends."""
     results = {}
-    for backend in ("reference", "fast"):
+    for backend in ("reference", "numba"):
         mt.manual_seed(0)
         model = mt.models.alexnet(num_classes=10).to(dtype=np.float64)
         opt = mt.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
         x = mt.tensor(np.random.default_rng(0).standard_normal((2, 3, 224, 224)))
-        with use_backend(backend):
+        with mt.config.using(backend=backend):
             loss = F.cross_entropy(model(x), [3, 7])
             loss.backward()
             opt.step()
         results[backend] = (loss.item(), {n: p.numpy().copy() for n, p in model.named_parameters()})
-    assert results["fast"][0] == pytest.approx(results["reference"][0], rel=1e-10)
-    for name, p in results["fast"][1].items():
+    assert results["numba"][0] == pytest.approx(results["reference"][0], rel=1e-10)
+    for name, p in results["numba"][1].items():
         np.testing.assert_allclose(p, results["reference"][1][name], rtol=1e-9, atol=1e-13, err_msg=name)

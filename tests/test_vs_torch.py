@@ -10,6 +10,7 @@ from strategies import distinct_values
 
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("reference_backend")  # the reference code; test_backends.py checks the others
 
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=2e-4, atol=2e-5)}
 dtypes = st.sampled_from([np.float64, np.float32])
@@ -69,21 +70,21 @@ def test_conv2d_matches_torch(cfg):
     check_conv2d_against_torch(*shapes, np.random.default_rng(seed))
 
 
-# geometries that make the fast backend's 'auto' take each of its convolution algorithms
+# geometries that make the numba backend's 'auto' take each of its convolution algorithms
 CONV_ALGORITHM_CASES = [("polyphase", (11, 11), 4, 2, 23), ("fourier", (5, 5), 1, 2, 11),
                         ("winograd4", (3, 3), 1, 1, 13), ("im2col", (3, 3), 2, 1, 9)]
 
 
 @pytest.mark.parametrize("algorithm, k, stride, padding, size", CONV_ALGORITHM_CASES, ids=[c[0] for c in CONV_ALGORITHM_CASES])
 @given(groups=st.integers(1, 2), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
-def test_conv2d_matches_torch_with_each_algorithm_of_the_fast_backend(algorithm, k, stride, padding, size, groups, bias,
+def test_conv2d_matches_torch_with_each_algorithm_of_the_numba_backend(algorithm, k, stride, padding, size, groups, bias,
                                                                        dtype, seed):
     """AlexNet's three kinds of convolution layer, at small sizes, each on the path it trains with,
     and a strided layer that takes im2col."""
     from kernels.cpu import conv as conv_kernels
 
     assert conv_kernels.choose_algorithm(k, (stride, stride), (padding, padding)) == algorithm
-    with mt.backend.use_backend("fast"):
+    with mt.config.using(backend="numba"):
         check_conv2d_against_torch(3, 2 * groups, 3 * groups, size, size, k, (stride, stride), (padding, padding), groups,
                                    bias, dtype, np.random.default_rng(seed))
 

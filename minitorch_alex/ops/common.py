@@ -16,6 +16,11 @@ def sum_to(grad, shape):
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
+def conv_output_size(size, kernel, stride, padding):
+    """Number of window positions along one axis: floor((size + 2*padding - kernel) / stride) + 1."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
 def pair(value, name, op):
     """An int or a pair of ints -> a pair of ints (for kernel sizes, strides, paddings)."""
     if isinstance(value, int) and not isinstance(value, bool):
