@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
-from strategies import distinct_values
+from strategies import conv_arrays, conv_geometries, distinct_values, pool_geometries
 
 pytestmark = pytest.mark.usefixtures("reference_backend")
 RTOL = 1e-6  # the project's bar for single ops
@@ -26,30 +26,11 @@ def check(fn, *inputs, samples=None):
     assert report.ok and report.checked > 0
 
 
-@st.composite
-def conv_configs(draw):
-    groups = draw(st.integers(1, 3))
-    cin = groups * draw(st.integers(1, 2))
-    cout = groups * draw(st.integers(1, 2))
-    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
-    h = draw(st.integers(max(1, kh - 2 * ph), 8))
-    w = draw(st.integers(max(1, kw - 2 * pw), 8))
-    n = draw(st.integers(1, 2))
-    bias = draw(st.booleans())
-    seed = draw(st.integers(0, 2**16))
-    return dict(n=n, cin=cin, cout=cout, h=h, w=w, k=(kh, kw), stride=(sh, sw), padding=(ph, pw), groups=groups,
-                bias=bias, seed=seed)
-
-
-@given(conv_configs())
-def test_conv2d_gradcheck(cfg):
-    rng = np.random.default_rng(cfg["seed"])
-    x = t64(rng.standard_normal((cfg["n"], cfg["cin"], cfg["h"], cfg["w"])))
-    w = t64(rng.standard_normal((cfg["cout"], cfg["cin"] // cfg["groups"], *cfg["k"])))
-    b = t64(rng.standard_normal(cfg["cout"])) if cfg["bias"] else None
-    kw = dict(stride=cfg["stride"], padding=cfg["padding"], groups=cfg["groups"])
+@given(geo=conv_geometries(max_per_group=2, max_kernel=4, max_stride=3, max_size=8, max_batch=2), bias=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_conv2d_gradcheck(geo, bias, seed):
+    x, w, b = (t64(a) if a is not None else None for a in conv_arrays(geo, bias, np.random.default_rng(seed)))
+    kw = dict(stride=geo["stride"], padding=geo["padding"], groups=geo["groups"])
     if b is None:
         check(lambda x, w: F.conv2d(x, w, **kw), x, w)
     else:
@@ -70,22 +51,10 @@ def test_conv2d_gradcheck_on_each_algorithm_of_the_numba_backend(algorithm, k, s
         check(lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=padding, groups=2), x, w, b)
 
 
-@st.composite
-def pool_configs(draw):
-    k = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    stride = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    padding = draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2))
-    h = draw(st.integers(max(1, k[0] - 2 * padding[0]), 9))
-    w = draw(st.integers(max(1, k[1] - 2 * padding[1]), 9))
-    return dict(shape=(draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w), k=k, stride=stride, padding=padding,
-                seed=draw(st.integers(0, 2**16)))
-
-
-@given(pool_configs())
-def test_max_pool2d_gradcheck(cfg):
-    rng = np.random.default_rng(cfg["seed"])
-    x = t64(distinct_values(rng, cfg["shape"]))
-    check(lambda x: F.max_pool2d(x, cfg["k"], cfg["stride"], cfg["padding"]), x)
+@given(geo=pool_geometries(max_size=9, max_batch=2, max_channels=3), seed=st.integers(0, 2**16))
+def test_max_pool2d_gradcheck(geo, seed):
+    x = t64(distinct_values(np.random.default_rng(seed), geo["shape"]))
+    check(lambda x: F.max_pool2d(x, geo["k"], geo["stride"], geo["padding"]), x)
 
 
 @given(size=st.integers(1, 7), groups=st.sampled_from([1, 2]), c_per_group=st.integers(1, 6),

@@ -22,39 +22,23 @@ import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
 from minitorch_alex.autograd import grad_fn_name
 from minitorch_alex.ops import im2col as ref_im2col
-from strategies import distinct_values
+from minitorch_alex.ops.common import conv_output_size
+from strategies import DTYPES, KERNEL_TOL, assert_close, conv_arrays, conv_geometries, distinct_values, dtypes, pool_geometries
 
 K = pytest.importorskip("kernels.cpu")
 conv_kernels = pytest.importorskip("kernels.cpu.conv")
 fourier = pytest.importorskip("kernels.cpu.fourier")
 
-DTYPES = [np.float32, np.float64]
-dtypes = st.sampled_from(DTYPES)
-# float64 kernels must agree with the reference to rounding; float32 to a few ulps of the sums
-TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=2e-5, atol=2e-6)}
 
 
 def close(actual, expected, dtype, scale=1.0):
+    """float64 kernels agree with the reference to rounding; float32 to a few ulps of the sums."""
     assert actual.dtype == np.dtype(dtype)
-    np.testing.assert_allclose(actual, expected, rtol=TOL[dtype]["rtol"], atol=TOL[dtype]["atol"] * scale)
-
-
-@st.composite
-def conv_geometries(draw, max_groups=3):
-    """A convolution's shapes, stride, padding and groups."""
-    groups = draw(st.integers(1, max_groups))
-    cin, cout = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
-    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    sh, sw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
-    h = draw(st.integers(max(1, kh - 2 * ph), 11))
-    w = draw(st.integers(max(1, kw - 2 * pw), 11))
-    n = draw(st.integers(1, 4))
-    return dict(n=n, cin=cin, cout=cout, h=h, w=w, k=(kh, kw), stride=(sh, sw), padding=(ph, pw), groups=groups)
+    assert_close(actual, expected, dtype, KERNEL_TOL, scale)
 
 
 def out_size(g):
-    return tuple((s + 2 * p - k) // st_ + 1 for s, k, st_, p in zip((g["h"], g["w"]), g["k"], g["stride"], g["padding"]))
+    return tuple(conv_output_size(s, k, st_, p) for s, k, st_, p in zip((g["h"], g["w"]), g["k"], g["stride"], g["padding"]))
 
 
 # ----- im2col / col2im ----------------------------------------------------------------------------
@@ -155,13 +139,6 @@ def conv_chunking(many_chunks):
         yield
 
 
-def conv_inputs(geo, bias, dtype, rng):
-    """x, weight and bias (or None) of a convolution geometry drawn by the strategies here."""
-    x = rng.standard_normal((geo["n"], geo["cin"], geo["h"], geo["w"])).astype(dtype)
-    w = rng.standard_normal((geo["cout"], geo["cin"] // geo["groups"], *geo["k"])).astype(dtype)
-    return x, w, rng.standard_normal(geo["cout"]).astype(dtype) if bias else None
-
-
 # F(4x4, 3x3)'s transforms have coefficients up to 8 and 1/24: in float32 its error is several times
 # that of the other algorithms (~1e-6 of the output's scale; the same trade cuDNN and oneDNN make)
 ATOL_FACTOR = {name: {np.float32: 5.0, np.float64: 1.0} for name in ("winograd4", "polyphase")}
@@ -208,7 +185,7 @@ def check_fused_relu_conv(x, w, b, stride, padding, groups, dtype, rng, algorith
 def test_conv2d_kernels_equal_reference(many_chunks, geo, bias, dtype, seed):
     rng = np.random.default_rng(seed)
     with conv_chunking(many_chunks):
-        check_conv(*conv_inputs(geo, bias, dtype, rng), geo["stride"], geo["padding"], geo["groups"], dtype, rng)
+        check_conv(*conv_arrays(geo, bias, rng, dtype), geo["stride"], geo["padding"], geo["groups"], dtype, rng)
 
 
 @pytest.mark.parametrize("many_chunks", [False, True], ids=["own chunks", "one image per chunk"])
@@ -216,7 +193,7 @@ def test_conv2d_kernels_equal_reference(many_chunks, geo, bias, dtype, seed):
 def test_conv2d_kernels_fused_with_relu_equal_reference(many_chunks, geo, bias, dtype, seed):
     rng = np.random.default_rng(seed)
     with conv_chunking(many_chunks):
-        check_fused_relu_conv(*conv_inputs(geo, bias, dtype, rng), geo["stride"], geo["padding"], geo["groups"], dtype, rng)
+        check_fused_relu_conv(*conv_arrays(geo, bias, rng, dtype), geo["stride"], geo["padding"], geo["groups"], dtype, rng)
 
 
 @st.composite
@@ -235,7 +212,7 @@ def winograd_geometries(draw):
 def test_conv2d_3x3_kernels_equal_reference_with_either_algorithm(algorithm, geo, bias, relu, saved, dtype, seed):
     rng = np.random.default_rng(seed)
     assert conv_kernels.choose_algorithm((3, 3), (1, 1), geo["padding"], algorithm) == algorithm
-    check_conv(*conv_inputs(geo, bias, dtype, rng), (1, 1), geo["padding"], geo["groups"], dtype, rng, algorithm, relu,
+    check_conv(*conv_arrays(geo, bias, rng, dtype), (1, 1), geo["padding"], geo["groups"], dtype, rng, algorithm, relu,
                saved=saved)
 
 
@@ -265,7 +242,7 @@ def test_winograd_backward_transforms_x_again_only_without_the_forwards_saved_ch
 @given(geo=winograd_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_conv2d_3x3_kernels_fused_with_relu_equal_reference(algorithm, geo, bias, dtype, seed):
     rng = np.random.default_rng(seed)
-    check_fused_relu_conv(*conv_inputs(geo, bias, dtype, rng), (1, 1), geo["padding"], geo["groups"], dtype, rng, algorithm)
+    check_fused_relu_conv(*conv_arrays(geo, bias, rng, dtype), (1, 1), geo["padding"], geo["groups"], dtype, rng, algorithm)
 
 
 @st.composite
@@ -285,13 +262,13 @@ def stride1_geometries(draw):
 def test_conv2d_fourier_kernels_equal_reference(many_chunks, geo, bias, relu, dtype, seed):
     rng = np.random.default_rng(seed)
     with conv_chunking(many_chunks):
-        check_conv(*conv_inputs(geo, bias, dtype, rng), (1, 1), geo["padding"], geo["groups"], dtype, rng, "fourier", relu)
+        check_conv(*conv_arrays(geo, bias, rng, dtype), (1, 1), geo["padding"], geo["groups"], dtype, rng, "fourier", relu)
 
 
 @given(geo=stride1_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_conv2d_fourier_kernels_fused_with_relu_equal_reference(geo, bias, dtype, seed):
     rng = np.random.default_rng(seed)
-    check_fused_relu_conv(*conv_inputs(geo, bias, dtype, rng), (1, 1), geo["padding"], geo["groups"], dtype, rng, "fourier")
+    check_fused_relu_conv(*conv_arrays(geo, bias, rng, dtype), (1, 1), geo["padding"], geo["groups"], dtype, rng, "fourier")
 
 
 @st.composite
@@ -313,14 +290,14 @@ def test_conv2d_polyphase_kernels_equal_reference(many_chunks, geo, bias, relu, 
     rng = np.random.default_rng(seed)
     assert conv_kernels.choose_algorithm(geo["k"], geo["stride"], geo["padding"]) == "polyphase"
     with conv_chunking(many_chunks):
-        check_conv(*conv_inputs(geo, bias, dtype, rng), geo["stride"], geo["padding"], geo["groups"], dtype, rng,
+        check_conv(*conv_arrays(geo, bias, rng, dtype), geo["stride"], geo["padding"], geo["groups"], dtype, rng,
                    "polyphase", relu)
 
 
 @given(geo=polyphase_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_conv2d_polyphase_kernels_fused_with_relu_equal_reference(geo, bias, dtype, seed):
     rng = np.random.default_rng(seed)
-    check_fused_relu_conv(*conv_inputs(geo, bias, dtype, rng), geo["stride"], geo["padding"], geo["groups"], dtype, rng,
+    check_fused_relu_conv(*conv_arrays(geo, bias, rng, dtype), geo["stride"], geo["padding"], geo["groups"], dtype, rng,
                           "polyphase")
 
 
@@ -336,7 +313,7 @@ def test_polyphase_split_and_merge_are_adjoint(geo, dtype, seed):
     g = rng.standard_normal(xs.shape).astype(dtype)
     gx = np.empty_like(x)
     polyphase.merge_phase_grads(g, gx, 0, x.shape[0], *geo["stride"], *geo["padding"])
-    np.testing.assert_allclose(np.vdot(xs, g), np.vdot(x, gx), rtol=TOL[dtype]["rtol"] * 10)
+    np.testing.assert_allclose(np.vdot(xs, g), np.vdot(x, gx), rtol=KERNEL_TOL[dtype]["rtol"] * 10)
     w = rng.standard_normal((geo["cout"], geo["cin"] // geo["groups"], *geo["k"])).astype(dtype)
     ws = polyphase.split_weight(w, geo["stride"])
     np.testing.assert_array_equal(polyphase.merge_weight_grad(ws, geo["k"], geo["stride"]), w)
@@ -499,20 +476,10 @@ def test_lrn_kernel_has_no_cross_group_leak():
 
 
 # ----- max-pool -----------------------------------------------------------------------------------
-@st.composite
-def pool_geometries(draw):
-    k = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    stride = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    padding = draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2))
-    h = draw(st.integers(max(1, k[0] - 2 * padding[0]), 12))
-    w = draw(st.integers(max(1, k[1] - 2 * padding[1]), 12))
-    return (draw(st.integers(1, 3)), draw(st.integers(1, 4)), h, w), k, stride, padding
-
-
 @given(geo=pool_geometries(), ties=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_maxpool_kernels_equal_reference(geo, ties, dtype, seed):
     """Including ties (small integers repeat a lot): the gradient must go to the same winner."""
-    shape, k, stride, padding = geo
+    shape, k, stride, padding = geo["shape"], geo["k"], geo["stride"], geo["padding"]
     rng = np.random.default_rng(seed)
     x = (rng.integers(-2, 3, shape) if ties else distinct_values(rng, shape)).astype(dtype)
     y, argmax = K.maxpool_forward(x, k, stride, padding)
