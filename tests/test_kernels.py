@@ -849,3 +849,18 @@ def test_alexnet_training_step_agrees_between_backends():
     assert results["numba"][0] == pytest.approx(results["reference"][0], rel=1e-10)
     for name, p in results["numba"][1].items():
         np.testing.assert_allclose(p, results["reference"][1][name], rtol=1e-9, atol=1e-13, err_msg=name)
+
+
+def test_constructing_a_trainer_changes_nothing_process_wide(tmp_path):
+    """The Trainer draws from its own generator (seeded by its config) and scopes TF32 to its
+    own calls: the caller's global generator and settings are as they were."""
+    from minitorch_alex.train.trainer import TrainConfig, Trainer
+
+    model = mt.nn.Sequential(mt.nn.Linear(2, 2))
+    mt.manual_seed(7)
+    expected = np.random.default_rng(7).random(3)
+    cfg = TrainConfig(out=str(tmp_path), devices=("cpu",), seed=0, tf32=True, plots=False, progress=False)
+    trainer = Trainer(cfg, None, None, ["a", "b"], model=model)
+    np.testing.assert_array_equal(mt.random.default_generator().random(3), expected)
+    assert mt.config.tf32 is False
+    np.testing.assert_array_equal(trainer.rng.random(3), np.random.default_rng(0).random(3))
