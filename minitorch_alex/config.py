@@ -92,26 +92,36 @@ def _start_backend():
     return name
 
 
+class _Overrides(threading.local):
+    values = None  # this thread's ``using`` overrides (a dict), None outside any ``using`` block
+
+
+def _setting(name, doc):
+    def get(self):  # read on every hot op call: kept to two lookups
+        overrides = self._local.values
+        if overrides is not None and name in overrides:
+            return overrides[name]
+        return self._defaults[name]
+
+    return property(get, doc=doc)
+
+
 class Config:
     """The settings object (``mt.config``); see the module docstring."""
+
+    backend = _setting("backend", "'auto', 'reference', 'numba' or 'cuda': which implementation runs the hot ops")
+    tf32 = _setting("tf32", "float32 GEMMs of the CUDA kernels on TF32 tensor cores")
+    retain_freed_memory = _setting("retain_freed_memory", "training runs keep freed memory (process-wide)")
 
     def __init__(self):
         values = {"backend": _start_backend(), "tf32": _flag("tf32", False),
                   "retain_freed_memory": _flag("retain_freed_memory", True)}
         object.__setattr__(self, "_defaults", values)
-        object.__setattr__(self, "_local", threading.local())
+        object.__setattr__(self, "_local", _Overrides())
         object.__setattr__(self, "_lock", threading.Lock())
 
-    def _overrides(self):
-        return getattr(self._local, "overrides", None)
-
-    def __getattr__(self, name):  # only called for names that are not ordinary attributes
-        if name not in _ENV:
-            raise AttributeError(f"mt.config has no setting {name!r}: expected one of {tuple(_ENV)}")
-        overrides = self._overrides()
-        if overrides and name in overrides:
-            return overrides[name]
-        return self._defaults[name]
+    def __getattr__(self, name):  # only called for names that are neither settings nor methods
+        raise AttributeError(f"mt.config has no setting {name!r}: expected one of {tuple(_ENV)}")
 
     def __setattr__(self, name, value):
         raise AttributeError(f"mt.config.{name} is read-only: use mt.config.set({name}=...) for the process "
@@ -140,12 +150,12 @@ class Config:
                 raise ValueError(f"mt.config.using: {name} is process-wide (malloc's settings); "
                                  f"use mt.config.set({name}=...)")
         checked = {name: _check(name, value) for name, value in values.items()}
-        previous = self._overrides()
-        self._local.overrides = {**(previous or {}), **checked}
+        previous = self._local.values
+        self._local.values = {**(previous or {}), **checked}
         try:
             yield self
         finally:
-            self._local.overrides = previous
+            self._local.values = previous
 
     def apply_retain_freed_memory(self) -> bool:
         """Apply ``retain_freed_memory`` to malloc now (training entry points call this); True

@@ -96,14 +96,19 @@ def op_of(cls):
         return op
 
 
+_NUMPY_DTYPES = {key: frozenset(np.dtype(d) for d in names) for key, names in
+                 [("numba", DTYPES["numba"])] + [(k, v) for k, v in OP_DTYPES.items() if k[1] == "numba"]}
+
+
 def _takes(backend, op, arrays):
     """Does ``backend`` take these arrays (all of one kind and a kernel dtype; None entries skipped)?"""
-    dtypes = OP_DTYPES.get((op, backend), DTYPES[backend])
     if backend == "numba":
+        dtypes = _NUMPY_DTYPES.get((op, backend)) or _NUMPY_DTYPES["numba"]
         return numba_available() and all(
-            isinstance(a, np.ndarray) and a.dtype.name in dtypes for a in arrays if a is not None)
+            isinstance(a, np.ndarray) and a.dtype in dtypes for a in arrays if a is not None)
     from .device import _cupy  # CuPy is never imported here: a CuPy array exists only once it has been
 
+    dtypes = OP_DTYPES.get((op, backend), DTYPES[backend])
     return _cupy is not None and all(
         isinstance(a, _cupy.ndarray) and a.dtype.name in dtypes for a in arrays if a is not None)
 
@@ -131,8 +136,9 @@ def select(cls, arrays, params):
     backend = backend_for(op, arrays, params)
     if backend == "reference":
         return backend, None
-    options = {name: getattr(config, name) for name in OPTIONS.get(backend, ())}
-    return backend, load(op, backend)(**options)
+    options = OPTIONS.get(backend)
+    impl = load(op, backend)
+    return backend, impl(**{name: getattr(config, name) for name in options}) if options else impl()
 
 
 def function(op, *arrays, **params):

@@ -106,6 +106,31 @@ def test_linear_gradcheck(n, fin, fout, bias, seed):
         check(F.linear, x, w)
 
 
+@given(geo=conv_geometries(max_per_group=2, max_kernel=4, max_stride=3, max_size=8, max_batch=2),
+       n=st.integers(1, 6), fin=st.integers(1, 7), fout=st.integers(1, 7), seed=st.integers(0, 2**16))
+def test_fused_relu_references_are_exactly_the_two_checked_ops(geo, n, fin, fout, seed):
+    """The reference Conv2dReLU / LinearReLU (one node each) give the bits of relu(conv2d) and
+    relu(linear), forward and backward, so the gradient checks of those ops cover them (a check
+    of their own would trip on ReLU kinks)."""
+    rng = np.random.default_rng(seed)
+    kw = dict(stride=geo["stride"], padding=geo["padding"], groups=geo["groups"])
+    cases = [(lambda x, w, b: F.conv2d_relu(x, w, b, **kw), lambda x, w, b: F.relu(F.conv2d(x, w, b, **kw)),
+              conv_arrays(geo, True, rng), "Conv2dReLU"),
+             (F.linear_relu, lambda x, w, b: F.relu(F.linear(x, w, b)),
+              (rng.standard_normal((n, fin)), rng.standard_normal((fout, fin)), rng.standard_normal(fout)), "LinearReLU")]
+    for fused, two_ops, arrays, name in cases:
+        results = []
+        for fn in (fused, two_ops):
+            tensors = [t64(a) for a in arrays]
+            y = fn(*tensors)
+            results.append((type(y._node).__name__, y.numpy().copy()))
+            y.backward(mt.tensor(np.random.default_rng(seed).standard_normal(y.shape)))
+            results[-1] += tuple(t.grad.numpy() for t in tensors)
+        assert results[0][0] == name and results[1][0] == "ReLU"
+        for a, b in zip(results[0][1:], results[1][1:]):
+            np.testing.assert_array_equal(a, b)
+
+
 @given(n=st.integers(1, 6), c=st.integers(2, 8), seed=st.integers(0, 2**16))
 def test_cross_entropy_gradcheck(n, c, seed):
     rng = np.random.default_rng(seed)
