@@ -30,6 +30,14 @@ def pair(value, name, op):
     raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
 
 
+def check_window_fits(size, kernel, padding, op):
+    """Raise unless a (kh, kw) window fits the (h, w) input padded by (ph, pw) on each side."""
+    (h, w), (kh, kw) = size, kernel
+    hp, wp = h + 2 * padding[0], w + 2 * padding[1]
+    if kh > hp or kw > wp:
+        raise ValueError(f"{op}: kernel {kh}x{kw} is larger than the padded input {hp}x{wp} (input {h}x{w}, padding {padding})")
+
+
 def check_rank(t, rank, layout, op):
     if t.ndim != rank:
         raise ValueError(f"{op}: expected input of rank {rank} {layout}, got shape {t.shape}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..device import get_array_module
-from .common import check_float, check_rank, conv_output_size, pair
+from .common import check_float, check_rank, check_window_fits, conv_output_size, pair
 from .im2col import col2im, im2col
 
 
@@ -91,9 +91,7 @@ def _check_conv2d(x, weight, bias, stride, padding, groups, op):
         raise ValueError(
             f"{op}: input has {c} channels but weight expects {cg * groups} (in_channels/groups={cg} x groups={groups})"
         )
-    hp, wp = h + 2 * padding[0], w + 2 * padding[1]
-    if kh > hp or kw > wp:
-        raise ValueError(f"{op}: kernel {kh}x{kw} is larger than the padded input {hp}x{wp} (input {h}x{w}, padding {padding})")
+    check_window_fits((h, w), (kh, kw), padding, op)
     if bias is not None and bias.shape != (o,):
         raise ValueError(f"{op}: expected bias of shape ({o},), got {bias.shape}")
     return stride, padding

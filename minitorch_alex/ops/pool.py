@@ -13,7 +13,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..device import get_array_module
-from .common import check_float, check_rank, conv_output_size, pair
+from .common import check_float, check_rank, check_window_fits, conv_output_size, pair
 from .im2col import col2im, im2col
 
 
@@ -56,8 +56,5 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
         raise ValueError(f"{op}: expected kernel_size >= 1 and stride >= 1, got {kernel_size} and {stride}")
     if any(2 * p > k for p, k in zip(padding, kernel_size)) or min(padding) < 0:
         raise ValueError(f"{op}: padding must be between 0 and half the kernel size {kernel_size}, got {padding}")
-    h, w = x.shape[2:]
-    hp, wp = h + 2 * padding[0], w + 2 * padding[1]
-    if kernel_size[0] > hp or kernel_size[1] > wp:
-        raise ValueError(f"{op}: kernel {kernel_size[0]}x{kernel_size[1]} is larger than the padded input {hp}x{wp}")
+    check_window_fits(x.shape[2:], kernel_size, padding, op)
     return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
