@@ -753,7 +753,7 @@ OPS = {
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("op", sorted(OPS))
-def test_op_fast_and_reference_agree(op, dtype):
+def test_op_numba_and_reference_agree(op, dtype):
     make, fn = OPS[op]
     rng = np.random.default_rng(1)
     inputs = [np.asarray(a, dtype=dtype) for a in make(rng, dtype)]
@@ -761,9 +761,9 @@ def test_op_fast_and_reference_agree(op, dtype):
         out_shape = fn(*map(mt.tensor, inputs)).shape
     gy = rng.standard_normal(out_shape).astype(dtype)
     y_ref, g_ref = run_op(fn, inputs, gy, "reference")
-    y_fast, g_fast = run_op(fn, inputs, gy, "numba")
-    close(y_fast, y_ref, dtype, scale=10)
-    for a, b in zip(g_fast, g_ref):
+    y_numba, g_numba = run_op(fn, inputs, gy, "numba")
+    close(y_numba, y_ref, dtype, scale=10)
+    for a, b in zip(g_numba, g_ref):
         close(a, b, dtype, scale=10)
 
 
@@ -817,7 +817,7 @@ def test_op_records_which_path_it_took():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_sgd_step_fast_and_reference_agree(dtype):
+def test_sgd_step_numba_and_reference_agree(dtype):
     results = {}
     for backend in ("reference", "numba"):
         rng = np.random.default_rng(0)
