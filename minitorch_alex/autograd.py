@@ -15,11 +15,11 @@ own); the answer is kept on the node (``node.backend``: 'reference', 'numba' or 
 ``node.impl``: the instance, when not the node itself), so backward calls the same code. Before
 forward the implementation's ``needs_input_grad`` is set (all False when no graph is recorded,
 so it may skip saving state). Then forward runs and, when gradients are wanted, the node is
-recorded: the output
-tensors point to the node, the node points to its input tensors. ``backward`` then visits the
-nodes from the loss towards the leaves. The order is computed iteratively (no recursion), so
-graphs of any depth work, and each node's saved arrays are dropped as soon as its backward has
-run, so intermediate buffers are freed during the backward pass.
+recorded: the output tensors point to the node, the node points to its input tensors.
+``backward`` then visits the nodes from the loss towards the leaves. The order is computed
+iteratively (no recursion), so graphs of any depth work, and each node's saved arrays are
+dropped as soon as its backward has run, so intermediate buffers are freed during the backward
+pass.
 """
 from __future__ import annotations
 

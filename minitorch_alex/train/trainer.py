@@ -6,14 +6,13 @@ rate divided by 10 when the validation error stops improving, checkpoints every 
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-
-import functools
 
 from .. import random as mt_random
 from ..autograd import no_grad
