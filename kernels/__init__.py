@@ -4,12 +4,15 @@
   transforms and DFTs as GEMMs (products in the frequency domain) for convolution, fused LRN,
   max-pool with argmax, ReLU, dropout, the fused SGD update, and the thread pool that runs them
   next to a single-threaded BLAS.
-  ``minitorch_alex.backend`` decides whether the ops call them ("fast") or run their readable
-  NumPy reference ("reference").
+  The 'numba' backend of ``minitorch_alex.dispatch``.
 * ``kernels.cuda``: CUDA kernels (``kernels/cuda/*.cu``: im2col/col2im gathers, LRN, max-pool
   with argmax, dropout, bias+ReLU, the SGD update) for CuPy arrays, built by ``cupy.RawModule``
-  on first use; GEMMs go to cuBLAS. The same backend switch sends CuPy arrays there ("fast") or
-  to the reference code, which also runs unchanged on CuPy ("reference").
+  on first use; GEMMs go to cuBLAS. The 'cuda' backend of ``minitorch_alex.dispatch`` (the
+  reference code also runs unchanged on CuPy, with the 'reference' backend).
+
+Each op has one file per backend (``kernels/cpu/<op>.py``, ``kernels/cuda/<op>.py``) holding a
+class with the interface of ``minitorch_alex/dispatch.py``: ``forward(*arrays, **params)`` and
+``backward(gy)``, the same names and arguments as the reference op in ``minitorch_alex/ops``.
 
 This package never imports minitorch_alex: kernels see only arrays and plain numbers, so each one
 can be tested and benchmarked on its own against the NumPy reference.

@@ -10,8 +10,9 @@
 """
 import numpy as _np
 
-from . import models, nn, onnx, optim
+from . import backend, dispatch, models, nn, onnx, optim  # backend: the deprecated switch (mt.config replaces it)
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .config import config
 from .device import Device
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .ops.shape import concat, split
@@ -89,7 +90,8 @@ def randn(*shape, dtype=float32, device=None, requires_grad=False, generator=Non
 
 
 __all__ = [
-    "Device", "Function", "GradcheckError", "GradcheckReport", "Tensor", "concat", "device", "enable_grad",
-    "float32", "float64", "from_dlpack", "from_numpy", "gradcheck", "int64", "is_grad_enabled", "manual_seed", "matmul", "models", "nn",
-    "no_grad", "onnx", "ones", "optim", "randn", "set_grad_enabled", "split", "tensor", "zeros",
+    "Device", "Function", "GradcheckError", "GradcheckReport", "Tensor", "concat", "config", "device", "dispatch",
+    "enable_grad", "float32", "float64", "from_dlpack", "from_numpy", "gradcheck", "int64", "is_grad_enabled",
+    "manual_seed", "matmul", "models", "nn", "no_grad", "onnx", "ones", "optim", "randn", "set_grad_enabled", "split",
+    "tensor", "zeros",
 ]

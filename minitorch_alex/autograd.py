@@ -9,16 +9,24 @@ Every differentiable op is a subclass of ``Function`` with two methods that work
 * ``backward(self, *grad_outputs) -> tuple`` with one gradient array (or ``None``) per input,
   each of the input's shape.
 
-``Function.apply`` runs forward and, when gradients are wanted, records the node: the output
-tensors point to the node, the node points to its input tensors. ``backward`` then visits the
-nodes from the loss towards the leaves. The order is computed iteratively (no recursion), so
-graphs of any depth work, and each node's saved arrays are dropped as soon as its backward has
-run, so intermediate buffers are freed during the backward pass.
+``Function.apply`` first asks ``minitorch_alex.dispatch`` which implementation runs this call
+(for the hot ops, a numba or CUDA class with the same two methods may replace the reference's
+own); the answer is kept on the node (``node.backend``: 'reference', 'numba' or 'cuda';
+``node.impl``: the instance, when not the node itself), so backward calls the same code. Before
+forward the implementation's ``needs_input_grad`` is set (all False when no graph is recorded,
+so it may skip saving state). Then forward runs and, when gradients are wanted, the node is
+recorded: the output tensors point to the node, the node points to its input tensors.
+``backward`` then visits the nodes from the loss towards the leaves. The order is computed
+iteratively (no recursion), so graphs of any depth work, and each node's saved arrays are
+dropped as soon as its backward has run, so intermediate buffers are freed during the backward
+pass.
 """
 from __future__ import annotations
 
 import contextlib
 import threading
+
+from .dispatch import select
 
 _state = threading.local()  # per thread, so two towers may run in two threads
 
@@ -83,21 +91,29 @@ class Function:
         if cls.same_dtype:
             check_same_dtype(tensors, cls.__name__)
 
+        arrays = tuple(t.data for t in tensors)
         fn = cls()
+        backend, impl = select(cls, arrays, params)  # the one decision; backward uses the same impl
+        fn.backend = backend
+        if impl is None:
+            impl = fn
+        else:
+            fn.impl = impl
+        requires_grad = is_grad_enabled() and any(t.requires_grad for t in tensors)
+        impl.needs_input_grad = tuple(requires_grad and t.requires_grad for t in tensors)
         if device.type == "cuda":  # launch under the operands' GPU, whichever one is current
             with device.context():
-                outputs = fn.forward(*(t.data for t in tensors), **params)
+                outputs = impl.forward(*arrays, **params)
         else:
-            outputs = fn.forward(*(t.data for t in tensors), **params)
+            outputs = impl.forward(*arrays, **params)
         multiple = isinstance(outputs, tuple)
         outputs = outputs if multiple else (outputs,)
         device = fn.output_device(device)
 
-        requires_grad = is_grad_enabled() and any(t.requires_grad for t in tensors)
         results = tuple(Tensor._wrap(y, device, requires_grad) for y in outputs)
         if requires_grad:
             fn.inputs = tensors
-            fn.needs_input_grad = tuple(t.requires_grad for t in tensors)
+            fn.needs_input_grad = impl.needs_input_grad
             fn.output_meta = tuple((y.shape, y.dtype) for y in outputs)
             fn.output_xp = device.xp  # for zero gradients of unused outputs (graphs may span devices)
             for i, r in enumerate(results):
@@ -178,11 +194,12 @@ def backward(tensor, grad=None, retain_graph=False):
             for g, (shape, dtype) in zip(grads_out, node.output_meta)
         ]
         device = node.inputs[0].device
+        impl = node.__dict__.get("impl", node)  # the implementation that ran forward (dispatch.select)
         if device.type == "cuda":  # as in apply: the node's kernels run on its inputs' GPU
             with device.context():
-                grads_in = node.backward(*grads_out)
+                grads_in = impl.backward(*grads_out)
         else:
-            grads_in = node.backward(*grads_out)
+            grads_in = impl.backward(*grads_out)
         if not isinstance(grads_in, tuple):
             grads_in = (grads_in,)
         for x, g, needed in zip(node.inputs, grads_in, node.needs_input_grad):

@@ -5,6 +5,8 @@ same numbers on every device.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from .device import CPU, transfer
@@ -34,6 +36,18 @@ def set_state(state: dict) -> None:
     bit_generator = getattr(np.random, state["bit_generator"])()
     bit_generator.state = state
     _generator = np.random.Generator(bit_generator)
+
+
+@contextlib.contextmanager
+def use_generator(generator: np.random.Generator):
+    """Make ``generator`` the global one for a block, then put the previous one back (a training
+    run draws from its own generator and leaves the caller's alone)."""
+    global _generator
+    previous, _generator = _generator, generator
+    try:
+        yield generator
+    finally:
+        _generator = previous
 
 
 def _on_device(array, device):

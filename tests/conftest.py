@@ -16,3 +16,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="module")
+def reference_backend():
+    """Pin a module to the reference backend (``pytestmark = pytest.mark.usefixtures("reference_backend")``):
+    gradient checks and PyTorch comparisons test the code in minitorch_alex/ops, not whichever
+    backend 'auto' would pick. A test inside may still select another with ``mt.config.using``."""
+    import minitorch_alex as mt
+
+    with mt.config.using(backend="reference"):
+        yield

@@ -210,3 +210,56 @@ def test_repr_names_the_op():
     x = mt.tensor([1.0], requires_grad=True)
     assert "grad_fn=Mul" in repr(x * 2.0)
     assert "requires_grad=True" in repr(x)
+
+
+class _TwiceReLU:
+    """A stand-in backend implementation of ReLU (plain class, the dispatch interface) that
+    doubles its output, and records what the engine told it."""
+
+    seen = []
+
+    def forward(self, x):
+        _TwiceReLU.seen.append(self.needs_input_grad)
+        self.positive = x > 0
+        return 2 * x * self.positive
+
+    def backward(self, gy):
+        return (2 * gy * self.positive,)
+
+
+@pytest.fixture
+def fake_numba_relu(monkeypatch):
+    """Dispatch sends ReLU on NumPy float arrays to ``_TwiceReLU`` (as if it were the numba backend)."""
+    from minitorch_alex import dispatch
+
+    monkeypatch.setitem(dispatch.TABLE, "ReLU", {**dispatch.TABLE["ReLU"], "numba": f"{__name__}:_TwiceReLU"})
+    monkeypatch.setattr(dispatch, "_loaded", {})
+    monkeypatch.setattr(dispatch, "numba_available", lambda: True)
+    _TwiceReLU.seen.clear()
+    return _TwiceReLU
+
+
+def test_dispatch_is_decided_once_per_call_and_backward_uses_that_implementation(fake_numba_relu):
+    x = mt.tensor(np.array([-1.0, 2.0, 3.0]), requires_grad=True)
+    with mt.config.using(backend="numba"):
+        y = F.relu(x)
+    assert y._node.backend == "numba" and isinstance(y._node.impl, fake_numba_relu)
+    assert type(y._node).__name__ == "ReLU"  # the node is the reference class: grad_fn names stay
+    np.testing.assert_array_equal(y.numpy(), [0.0, 4.0, 6.0])
+    with mt.config.using(backend="reference"):  # switching now changes nothing for this graph
+        y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 2.0, 2.0])
+    with mt.config.using(backend="reference"):
+        z = F.relu(x)
+    assert z._node.backend == "reference" and "impl" not in z._node.__dict__
+    np.testing.assert_array_equal(z.numpy(), [0.0, 2.0, 3.0])
+
+
+def test_the_implementation_learns_which_gradients_are_wanted_before_forward(fake_numba_relu):
+    x = mt.tensor(np.array([1.0, -2.0]), requires_grad=True)
+    with mt.config.using(backend="numba"):
+        F.relu(x)
+        F.relu(mt.tensor(np.array([1.0])))
+        with mt.no_grad():
+            F.relu(x)
+    assert fake_numba_relu.seen == [(True,), (False,), (False,)]

@@ -2,7 +2,8 @@
 
 Inputs come from hypothesis-chosen shapes and settings; values are spaced apart so no
 finite-difference step crosses a ReLU kink or changes a max-pool winner, and dropout masks are
-fixed.
+fixed. Every check runs on the reference backend (the code of minitorch_alex/ops) unless it
+names another: ``test_backends.py`` compares the other backends with the reference.
 """
 import numpy as np
 import pytest
@@ -10,8 +11,9 @@ from hypothesis import given, strategies as st
 
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
-from strategies import distinct_values
+from strategies import conv_arrays, conv_geometries, distinct_values, pool_geometries
 
+pytestmark = pytest.mark.usefixtures("reference_backend")
 RTOL = 1e-6  # the project's bar for single ops
 
 
@@ -24,30 +26,11 @@ def check(fn, *inputs, samples=None):
     assert report.ok and report.checked > 0
 
 
-@st.composite
-def conv_configs(draw):
-    groups = draw(st.integers(1, 3))
-    cin = groups * draw(st.integers(1, 2))
-    cout = groups * draw(st.integers(1, 2))
-    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
-    h = draw(st.integers(max(1, kh - 2 * ph), 8))
-    w = draw(st.integers(max(1, kw - 2 * pw), 8))
-    n = draw(st.integers(1, 2))
-    bias = draw(st.booleans())
-    seed = draw(st.integers(0, 2**16))
-    return dict(n=n, cin=cin, cout=cout, h=h, w=w, k=(kh, kw), stride=(sh, sw), padding=(ph, pw), groups=groups,
-                bias=bias, seed=seed)
-
-
-@given(conv_configs())
-def test_conv2d_gradcheck(cfg):
-    rng = np.random.default_rng(cfg["seed"])
-    x = t64(rng.standard_normal((cfg["n"], cfg["cin"], cfg["h"], cfg["w"])))
-    w = t64(rng.standard_normal((cfg["cout"], cfg["cin"] // cfg["groups"], *cfg["k"])))
-    b = t64(rng.standard_normal(cfg["cout"])) if cfg["bias"] else None
-    kw = dict(stride=cfg["stride"], padding=cfg["padding"], groups=cfg["groups"])
+@given(geo=conv_geometries(max_per_group=2, max_kernel=4, max_stride=3, max_size=8, max_batch=2), bias=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_conv2d_gradcheck(geo, bias, seed):
+    x, w, b = (t64(a) if a is not None else None for a in conv_arrays(geo, bias, np.random.default_rng(seed)))
+    kw = dict(stride=geo["stride"], padding=geo["padding"], groups=geo["groups"])
     if b is None:
         check(lambda x, w: F.conv2d(x, w, **kw), x, w)
     else:
@@ -56,34 +39,22 @@ def test_conv2d_gradcheck(cfg):
 
 @pytest.mark.parametrize("algorithm, k, stride, padding", [("im2col", 5, 3, 1), ("fourier", 5, 1, 2), ("winograd4", 3, 1, 1),
                                                            ("polyphase", 5, 2, 1)])
-def test_conv2d_gradcheck_on_each_algorithm_of_the_fast_backend(algorithm, k, stride, padding):
-    """The fast backend's convolution paths (im2col, DFT products, Winograd F(4x4, 3x3), polyphase) each
+def test_conv2d_gradcheck_on_each_algorithm_of_the_numba_backend(algorithm, k, stride, padding):
+    """The numba backend's convolution paths (im2col, DFT products, Winograd F(4x4, 3x3), polyphase) each
     checked against finite differences, not only against the reference."""
     from kernels.cpu import conv as conv_kernels
 
     assert conv_kernels.choose_algorithm((k, k), (stride, stride), (padding, padding)) == algorithm
     rng = np.random.default_rng(k + stride)
     x, w, b = t64(rng.standard_normal((2, 4, 7, 6))), t64(rng.standard_normal((4, 2, k, k))), t64(rng.standard_normal(4))
-    with mt.backend.use_backend("fast"):
+    with mt.config.using(backend="numba"):
         check(lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=padding, groups=2), x, w, b)
 
 
-@st.composite
-def pool_configs(draw):
-    k = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    stride = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    padding = draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2))
-    h = draw(st.integers(max(1, k[0] - 2 * padding[0]), 9))
-    w = draw(st.integers(max(1, k[1] - 2 * padding[1]), 9))
-    return dict(shape=(draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w), k=k, stride=stride, padding=padding,
-                seed=draw(st.integers(0, 2**16)))
-
-
-@given(pool_configs())
-def test_max_pool2d_gradcheck(cfg):
-    rng = np.random.default_rng(cfg["seed"])
-    x = t64(distinct_values(rng, cfg["shape"]))
-    check(lambda x: F.max_pool2d(x, cfg["k"], cfg["stride"], cfg["padding"]), x)
+@given(geo=pool_geometries(max_size=9, max_batch=2, max_channels=3), seed=st.integers(0, 2**16))
+def test_max_pool2d_gradcheck(geo, seed):
+    x = t64(distinct_values(np.random.default_rng(seed), geo["shape"]))
+    check(lambda x: F.max_pool2d(x, geo["k"], geo["stride"], geo["padding"]), x)
 
 
 @given(size=st.integers(1, 7), groups=st.sampled_from([1, 2]), c_per_group=st.integers(1, 6),
@@ -96,10 +67,10 @@ def test_local_response_norm_gradcheck(size, groups, c_per_group, beta, seed):
     check(lambda x: F.local_response_norm(x, size, alpha=0.3, beta=beta, k=2.0, groups=groups), x)
 
 
-@pytest.mark.parametrize("backend", ["reference", "fast"])
+@pytest.mark.parametrize("backend", ["reference", "numba"])
 def test_lrn_gradcheck_catches_missing_cross_channel_term(monkeypatch, backend):
     """The check above can fail: drop the cross-channel part of the gradient and it does, on
-    either backend (the fast one computes the gradient in a numba kernel)."""
+    either backend (the numba one computes the gradient in a numba kernel)."""
     from minitorch_alex.ops import lrn
 
     def wrong_reference_backward(self, gy):
@@ -111,9 +82,11 @@ def test_lrn_gradcheck_catches_missing_cross_channel_term(monkeypatch, backend):
     if backend == "reference":
         monkeypatch.setattr(lrn.LocalResponseNorm, "backward", wrong_reference_backward)
     else:
-        monkeypatch.setattr(mt.backend.cpu_kernels(), "lrn_backward", wrong_kernel)
+        from kernels.cpu import lrn as lrn_kernels
+
+        monkeypatch.setattr(lrn_kernels, "lrn_backward", wrong_kernel)
     x = t64(np.random.default_rng(0).standard_normal((1, 4, 2, 2)))
-    with mt.backend.use_backend(backend), pytest.raises(mt.GradcheckError, match="worst entry"):
+    with mt.config.using(backend=backend), pytest.raises(mt.GradcheckError, match="worst entry"):
         mt.gradcheck(lambda x: F.local_response_norm(x, 3, alpha=0.3), [x])
 
 
@@ -131,6 +104,31 @@ def test_linear_gradcheck(n, fin, fout, bias, seed):
         check(F.linear, x, w, t64(rng.standard_normal(fout)))
     else:
         check(F.linear, x, w)
+
+
+@given(geo=conv_geometries(max_per_group=2, max_kernel=4, max_stride=3, max_size=8, max_batch=2),
+       n=st.integers(1, 6), fin=st.integers(1, 7), fout=st.integers(1, 7), seed=st.integers(0, 2**16))
+def test_fused_relu_references_are_exactly_the_two_checked_ops(geo, n, fin, fout, seed):
+    """The reference Conv2dReLU / LinearReLU (one node each) give the bits of relu(conv2d) and
+    relu(linear), forward and backward, so the gradient checks of those ops cover them (a check
+    of their own would trip on ReLU kinks)."""
+    rng = np.random.default_rng(seed)
+    kw = dict(stride=geo["stride"], padding=geo["padding"], groups=geo["groups"])
+    cases = [(lambda x, w, b: F.conv2d_relu(x, w, b, **kw), lambda x, w, b: F.relu(F.conv2d(x, w, b, **kw)),
+              conv_arrays(geo, True, rng), "Conv2dReLU"),
+             (F.linear_relu, lambda x, w, b: F.relu(F.linear(x, w, b)),
+              (rng.standard_normal((n, fin)), rng.standard_normal((fout, fin)), rng.standard_normal(fout)), "LinearReLU")]
+    for fused, two_ops, arrays, name in cases:
+        results = []
+        for fn in (fused, two_ops):
+            tensors = [t64(a) for a in arrays]
+            y = fn(*tensors)
+            results.append((type(y._node).__name__, y.numpy().copy()))
+            y.backward(mt.tensor(np.random.default_rng(seed).standard_normal(y.shape)))
+            results[-1] += tuple(t.grad.numpy() for t in tensors)
+        assert results[0][0] == name and results[1][0] == "ReLU"
+        for a, b in zip(results[0][1:], results[1][1:]):
+            np.testing.assert_array_equal(a, b)
 
 
 @given(n=st.integers(1, 6), c=st.integers(2, 8), seed=st.integers(0, 2**16))

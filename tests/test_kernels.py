@@ -1,12 +1,12 @@
 """The numba kernels (``kernels.cpu``) against the readable NumPy references, float32 and float64,
-on hypothesis-generated shapes; and the backend switch that chooses between them.
+on hypothesis-generated shapes; and the settings (``mt.config``) and dispatch that choose between them.
 
 Every kernel is compared with the reference it replaces: im2col/col2im with
 ``minitorch_alex.ops.im2col``; convolution (im2col and Winograd, one or many chunks), linear,
 LRN and max-pool with the ops run under the 'reference' backend; ReLU, dropout and the SGD
 update with the NumPy expressions of the core. Then the thread pool and the malloc setting, the
-backend switch, and op-level tests that run each differentiable op (and a whole AlexNet step)
-under both backends, so the dispatch code in ``minitorch_alex/ops`` is covered too.
+settings and the dispatch, and op-level tests that run each differentiable op (and a whole
+AlexNet step) on both backends, so the interface classes of ``kernels/cpu`` are covered too.
 """
 import contextlib
 import os
@@ -21,41 +21,24 @@ from hypothesis import given, strategies as st
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
 from minitorch_alex.autograd import grad_fn_name
-from minitorch_alex.backend import use_backend, use_fast
 from minitorch_alex.ops import im2col as ref_im2col
-from strategies import distinct_values
+from minitorch_alex.ops.common import conv_output_size
+from strategies import DTYPES, KERNEL_TOL, assert_close, conv_arrays, conv_geometries, distinct_values, dtypes, pool_geometries
 
 K = pytest.importorskip("kernels.cpu")
 conv_kernels = pytest.importorskip("kernels.cpu.conv")
 fourier = pytest.importorskip("kernels.cpu.fourier")
 
-DTYPES = [np.float32, np.float64]
-dtypes = st.sampled_from(DTYPES)
-# float64 kernels must agree with the reference to rounding; float32 to a few ulps of the sums
-TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=2e-5, atol=2e-6)}
 
 
 def close(actual, expected, dtype, scale=1.0):
+    """float64 kernels agree with the reference to rounding; float32 to a few ulps of the sums."""
     assert actual.dtype == np.dtype(dtype)
-    np.testing.assert_allclose(actual, expected, rtol=TOL[dtype]["rtol"], atol=TOL[dtype]["atol"] * scale)
-
-
-@st.composite
-def conv_geometries(draw, max_groups=3):
-    """A convolution's shapes, stride, padding and groups."""
-    groups = draw(st.integers(1, max_groups))
-    cin, cout = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
-    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    sh, sw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
-    h = draw(st.integers(max(1, kh - 2 * ph), 11))
-    w = draw(st.integers(max(1, kw - 2 * pw), 11))
-    n = draw(st.integers(1, 4))
-    return dict(n=n, cin=cin, cout=cout, h=h, w=w, k=(kh, kw), stride=(sh, sw), padding=(ph, pw), groups=groups)
+    assert_close(actual, expected, dtype, KERNEL_TOL, scale)
 
 
 def out_size(g):
-    return tuple((s + 2 * p - k) // st_ + 1 for s, k, st_, p in zip((g["h"], g["w"]), g["k"], g["stride"], g["padding"]))
+    return tuple(conv_output_size(s, k, st_, p) for s, k, st_, p in zip((g["h"], g["w"]), g["k"], g["stride"], g["padding"]))
 
 
 # ----- im2col / col2im ----------------------------------------------------------------------------
@@ -136,7 +119,7 @@ def reference_op(fn, inputs, gy):
 
 def run_op(fn, inputs, gy, backend):
     tensors = [mt.tensor(a, requires_grad=True) if a is not None else None for a in inputs]
-    with use_backend(backend):
+    with mt.config.using(backend=backend):
         y = fn(*tensors)
         y.backward(mt.tensor(gy))
     return y.numpy(), [t.grad.numpy() if t is not None else None for t in tensors]
@@ -154,13 +137,6 @@ def conv_chunking(many_chunks):
             patch.setattr(conv_kernels, "WINOGRAD_MIN_TILES", 1)
             patch.setattr(conv_kernels, "WINOGRAD_TARGET_BYTES", 1)
         yield
-
-
-def conv_inputs(geo, bias, dtype, rng):
-    """x, weight and bias (or None) of a convolution geometry drawn by the strategies here."""
-    x = rng.standard_normal((geo["n"], geo["cin"], geo["h"], geo["w"])).astype(dtype)
-    w = rng.standard_normal((geo["cout"], geo["cin"] // geo["groups"], *geo["k"])).astype(dtype)
-    return x, w, rng.standard_normal(geo["cout"]).astype(dtype) if bias else None
 
 
 # F(4x4, 3x3)'s transforms have coefficients up to 8 and 1/24: in float32 its error is several times
@@ -209,7 +185,7 @@ def check_fused_relu_conv(x, w, b, stride, padding, groups, dtype, rng, algorith
 def test_conv2d_kernels_equal_reference(many_chunks, geo, bias, dtype, seed):
     rng = np.random.default_rng(seed)
     with conv_chunking(many_chunks):
-        check_conv(*conv_inputs(geo, bias, dtype, rng), geo["stride"], geo["padding"], geo["groups"], dtype, rng)
+        check_conv(*conv_arrays(geo, bias, rng, dtype), geo["stride"], geo["padding"], geo["groups"], dtype, rng)
 
 
 @pytest.mark.parametrize("many_chunks", [False, True], ids=["own chunks", "one image per chunk"])
@@ -217,7 +193,7 @@ def test_conv2d_kernels_equal_reference(many_chunks, geo, bias, dtype, seed):
 def test_conv2d_kernels_fused_with_relu_equal_reference(many_chunks, geo, bias, dtype, seed):
     rng = np.random.default_rng(seed)
     with conv_chunking(many_chunks):
-        check_fused_relu_conv(*conv_inputs(geo, bias, dtype, rng), geo["stride"], geo["padding"], geo["groups"], dtype, rng)
+        check_fused_relu_conv(*conv_arrays(geo, bias, rng, dtype), geo["stride"], geo["padding"], geo["groups"], dtype, rng)
 
 
 @st.composite
@@ -236,7 +212,7 @@ def winograd_geometries(draw):
 def test_conv2d_3x3_kernels_equal_reference_with_either_algorithm(algorithm, geo, bias, relu, saved, dtype, seed):
     rng = np.random.default_rng(seed)
     assert conv_kernels.choose_algorithm((3, 3), (1, 1), geo["padding"], algorithm) == algorithm
-    check_conv(*conv_inputs(geo, bias, dtype, rng), (1, 1), geo["padding"], geo["groups"], dtype, rng, algorithm, relu,
+    check_conv(*conv_arrays(geo, bias, rng, dtype), (1, 1), geo["padding"], geo["groups"], dtype, rng, algorithm, relu,
                saved=saved)
 
 
@@ -266,7 +242,7 @@ def test_winograd_backward_transforms_x_again_only_without_the_forwards_saved_ch
 @given(geo=winograd_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_conv2d_3x3_kernels_fused_with_relu_equal_reference(algorithm, geo, bias, dtype, seed):
     rng = np.random.default_rng(seed)
-    check_fused_relu_conv(*conv_inputs(geo, bias, dtype, rng), (1, 1), geo["padding"], geo["groups"], dtype, rng, algorithm)
+    check_fused_relu_conv(*conv_arrays(geo, bias, rng, dtype), (1, 1), geo["padding"], geo["groups"], dtype, rng, algorithm)
 
 
 @st.composite
@@ -286,13 +262,13 @@ def stride1_geometries(draw):
 def test_conv2d_fourier_kernels_equal_reference(many_chunks, geo, bias, relu, dtype, seed):
     rng = np.random.default_rng(seed)
     with conv_chunking(many_chunks):
-        check_conv(*conv_inputs(geo, bias, dtype, rng), (1, 1), geo["padding"], geo["groups"], dtype, rng, "fourier", relu)
+        check_conv(*conv_arrays(geo, bias, rng, dtype), (1, 1), geo["padding"], geo["groups"], dtype, rng, "fourier", relu)
 
 
 @given(geo=stride1_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_conv2d_fourier_kernels_fused_with_relu_equal_reference(geo, bias, dtype, seed):
     rng = np.random.default_rng(seed)
-    check_fused_relu_conv(*conv_inputs(geo, bias, dtype, rng), (1, 1), geo["padding"], geo["groups"], dtype, rng, "fourier")
+    check_fused_relu_conv(*conv_arrays(geo, bias, rng, dtype), (1, 1), geo["padding"], geo["groups"], dtype, rng, "fourier")
 
 
 @st.composite
@@ -314,14 +290,14 @@ def test_conv2d_polyphase_kernels_equal_reference(many_chunks, geo, bias, relu, 
     rng = np.random.default_rng(seed)
     assert conv_kernels.choose_algorithm(geo["k"], geo["stride"], geo["padding"]) == "polyphase"
     with conv_chunking(many_chunks):
-        check_conv(*conv_inputs(geo, bias, dtype, rng), geo["stride"], geo["padding"], geo["groups"], dtype, rng,
+        check_conv(*conv_arrays(geo, bias, rng, dtype), geo["stride"], geo["padding"], geo["groups"], dtype, rng,
                    "polyphase", relu)
 
 
 @given(geo=polyphase_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_conv2d_polyphase_kernels_fused_with_relu_equal_reference(geo, bias, dtype, seed):
     rng = np.random.default_rng(seed)
-    check_fused_relu_conv(*conv_inputs(geo, bias, dtype, rng), geo["stride"], geo["padding"], geo["groups"], dtype, rng,
+    check_fused_relu_conv(*conv_arrays(geo, bias, rng, dtype), geo["stride"], geo["padding"], geo["groups"], dtype, rng,
                           "polyphase")
 
 
@@ -337,7 +313,7 @@ def test_polyphase_split_and_merge_are_adjoint(geo, dtype, seed):
     g = rng.standard_normal(xs.shape).astype(dtype)
     gx = np.empty_like(x)
     polyphase.merge_phase_grads(g, gx, 0, x.shape[0], *geo["stride"], *geo["padding"])
-    np.testing.assert_allclose(np.vdot(xs, g), np.vdot(x, gx), rtol=TOL[dtype]["rtol"] * 10)
+    np.testing.assert_allclose(np.vdot(xs, g), np.vdot(x, gx), rtol=KERNEL_TOL[dtype]["rtol"] * 10)
     w = rng.standard_normal((geo["cout"], geo["cin"] // geo["groups"], *geo["k"])).astype(dtype)
     ws = polyphase.split_weight(w, geo["stride"])
     np.testing.assert_array_equal(polyphase.merge_weight_grad(ws, geo["k"], geo["stride"]), w)
@@ -500,20 +476,10 @@ def test_lrn_kernel_has_no_cross_group_leak():
 
 
 # ----- max-pool -----------------------------------------------------------------------------------
-@st.composite
-def pool_geometries(draw):
-    k = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    stride = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    padding = draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2))
-    h = draw(st.integers(max(1, k[0] - 2 * padding[0]), 12))
-    w = draw(st.integers(max(1, k[1] - 2 * padding[1]), 12))
-    return (draw(st.integers(1, 3)), draw(st.integers(1, 4)), h, w), k, stride, padding
-
-
 @given(geo=pool_geometries(), ties=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_maxpool_kernels_equal_reference(geo, ties, dtype, seed):
     """Including ties (small integers repeat a lot): the gradient must go to the same winner."""
-    shape, k, stride, padding = geo
+    shape, k, stride, padding = geo["shape"], geo["k"], geo["stride"], geo["padding"]
     rng = np.random.default_rng(seed)
     x = (rng.integers(-2, 3, shape) if ties else distinct_values(rng, shape)).astype(dtype)
     y, argmax = K.maxpool_forward(x, k, stride, padding)
@@ -527,7 +493,7 @@ def test_maxpool_kernels_equal_reference(geo, ties, dtype, seed):
 def test_maxpool_kernel_nan_wins_like_reference():
     x = np.array([[[[1.0, np.nan, 3.0], [np.nan, 2.0, 0.0], [5.0, 1.0, 2.0]]]])
     y, argmax = K.maxpool_forward(x, (2, 2), (1, 1), (0, 0))
-    with use_backend("reference"):
+    with mt.config.using(backend="reference"):
         y_ref = F.max_pool2d(mt.tensor(x), 2, 1).numpy()
     np.testing.assert_array_equal(y, y_ref)  # NaNs compare equal in assert_array_equal
     assert argmax[0, 0, 0, 0] == 1  # the first NaN in row-major order
@@ -639,60 +605,125 @@ def test_split_range_covers_everything_once():
         assert all(a < b for a, b in ranges) and all(r[1] == s[0] for r, s in zip(ranges, ranges[1:]))
 
 
-def test_retain_freed_memory_can_be_turned_off():
-    code = "import kernels.cpu as K; print(K.retain_freed_memory())"
-    env = dict(os.environ)
-    on = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip()
-    env["MINITORCH_ALEX_RETAIN_MEMORY"] = "0"
-    off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip()
-    assert off == "False" and on in ("True", "False")  # True with glibc; other C libraries keep their malloc
+def run_python(code, **env_changes):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINITORCH_ALEX_")}
+    env.update(env_changes)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
 
 
-# ----- the backend switch -------------------------------------------------------------------------
-def test_switch_api_and_context_manager():
-    start = mt.backend.get_backend()
-    with use_backend("reference"):
-        assert mt.backend.get_backend() == "reference"
-        with pytest.raises(ZeroDivisionError), use_backend("fast"):
-            assert mt.backend.get_backend() == "fast"
+def test_importing_the_kernels_leaves_malloc_alone_and_the_setting_applies_it():
+    """Importing kernels.cpu (or minitorch_alex) changes nothing process-wide; a training run
+    applies mt.config.retain_freed_memory (on unless MINITORCH_ALEX_RETAIN_MEMORY=0)."""
+    code = ("import kernels.cpu as K, minitorch_alex as mt; import kernels.cpu.memory as M; "
+            "print(K.retaining(), M._mallopt is None, mt.config.apply_retain_freed_memory(), K.retaining())")
+    imported, untouched, applied, after = run_python(code).stdout.split()
+    assert imported == "False" and untouched == "True"  # libc's mallopt was not even looked up at import
+    assert applied == after and applied in ("True", "False")  # True with glibc; other C libraries keep their malloc
+    off = run_python(code, MINITORCH_ALEX_RETAIN_MEMORY="0").stdout.split()
+    assert off == ["False", "True", "False", "False"]
+    toggled = run_python("import minitorch_alex as mt, kernels.cpu as K; mt.config.set(retain_freed_memory=True); "
+                         "a = K.retaining(); mt.config.set(retain_freed_memory=False); print(a, K.retaining())")
+    assert toggled.stdout.split()[1] == "False"
+    with pytest.raises(ValueError, match="process-wide"), mt.config.using(retain_freed_memory=True):
+        pass
+
+
+# ----- the settings and the backend switch ---------------------------------------------------------
+def test_config_using_is_scoped_restored_and_validated():
+    start = mt.config.backend
+    with mt.config.using(backend="reference"):
+        assert mt.config.backend == "reference"
+        with pytest.raises(ZeroDivisionError), mt.config.using(backend="numba", tf32=True):
+            assert (mt.config.backend, mt.config.tf32) == ("numba", True)
             1 / 0
-        assert mt.backend.get_backend() == "reference"  # restored even after an exception
+        assert (mt.config.backend, mt.config.tf32) == ("reference", False)  # restored even after an exception
+    assert mt.config.backend == start
+    with pytest.raises(ValueError, match="unknown backend 'gpu'"), mt.config.using(backend="gpu"):
+        pass
+    with pytest.raises(TypeError, match="tf32 must be True or False"):
+        mt.config.set(tf32="yes")
+    with pytest.raises(AttributeError, match=r"mt.config.backend is read-only: use mt.config.set\(backend"):
+        mt.config.backend = "reference"
+    previous = mt.config.set(backend="reference")
+    try:
+        assert mt.config.backend == "reference"
+    finally:
+        mt.config.set(**previous)
+    assert mt.config.backend == start
+
+
+def test_config_using_is_per_thread_and_set_is_process_wide():
+    import threading
+
+    seen = {}
+    with mt.config.using(backend="reference"):
+        worker = threading.Thread(target=lambda: seen.update(backend=mt.config.backend))
+        worker.start()
+        worker.join()
+    assert seen["backend"] == "auto"  # the other thread never saw this thread's override
+    previous = mt.config.set(tf32=True)
+    try:
+        worker = threading.Thread(target=lambda: seen.update(tf32=mt.config.tf32))
+        worker.start()
+        worker.join()
+    finally:
+        mt.config.set(**previous)
+    assert seen["tf32"] is True
+
+
+def test_default_backend_is_auto_and_env_vars_give_start_values():
+    code = "import minitorch_alex as mt; print(mt.config.backend, mt.config.tf32, mt.backend.get_backend())"
+    assert run_python(code).stdout.split() == ["auto", "False", "fast"]  # numba is installed here
+    assert run_python(code, MINITORCH_ALEX_BACKEND="reference").stdout.split() == ["reference", "False", "reference"]
+    assert run_python(code, MINITORCH_ALEX_BACKEND="fast", MINITORCH_ALEX_TF32="1").stdout.split() == [
+        "auto", "True", "fast"]  # the old name of 'auto'
+    bad = run_python(code, MINITORCH_ALEX_BACKEND="turbo")
+    assert bad.returncode != 0 and "MINITORCH_ALEX_BACKEND='turbo'" in bad.stderr
+
+
+def test_deprecated_backend_module_still_switches():
+    start = mt.backend.get_backend()
+    with mt.backend.use_backend("reference"):
+        assert mt.backend.get_backend() == "reference" and mt.config.backend == "reference"
+        with pytest.raises(ZeroDivisionError), mt.backend.use_backend("fast"):
+            assert mt.backend.get_backend() == "fast" and mt.config.backend == "auto"
+            1 / 0
+        assert mt.backend.get_backend() == "reference"
     assert mt.backend.get_backend() == start
     with pytest.raises(ValueError, match="unknown backend 'gpu'"):
         mt.backend.set_backend("gpu")
 
 
-def test_default_backend_is_fast_and_env_var_selects():
-    code = "import minitorch_alex as mt; print(mt.backend.get_backend())"
-    env = {k: v for k, v in os.environ.items() if k != "MINITORCH_ALEX_BACKEND"}
-    run = lambda env: subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)  # noqa: E731
-    assert run(env).stdout.strip() == "fast"  # numba is installed here
-    assert run({**env, "MINITORCH_ALEX_BACKEND": "reference"}).stdout.strip() == "reference"
-    bad = run({**env, "MINITORCH_ALEX_BACKEND": "turbo"})
-    assert bad.returncode != 0 and "MINITORCH_ALEX_BACKEND='turbo'" in bad.stderr
+def test_numba_only_for_numpy_float_arrays():
+    from minitorch_alex.dispatch import backend_for
 
+    for setting in ("auto", "numba"):
+        with mt.config.using(backend=setting):
+            assert backend_for("ReLU", (np.zeros(3, np.float32), np.zeros(3), None)) == "numba"
+            assert backend_for("ReLU", (np.zeros(3, np.int64),)) == "reference"
+            assert backend_for("ReLU", (np.zeros(3, np.float16),)) == "reference"
 
-def test_fast_path_only_for_numpy_float_arrays():
-    with use_backend("fast"):
-        assert use_fast(np.zeros(3, np.float32), np.zeros(3), None)
-        assert not use_fast(np.zeros(3, np.int64))
-        assert not use_fast(np.zeros(3, np.float16))
+            class NotNumpy:  # e.g. a CuPy array: never handed to the CPU kernels
+                dtype = np.dtype(np.float32)
 
-        class NotNumpy:  # e.g. a CuPy array: never handed to the CPU kernels
-            dtype = np.dtype(np.float32)
-
-        assert not use_fast(np.zeros(3, np.float32), NotNumpy())
-    with use_backend("reference"):
-        assert not use_fast(np.zeros(3, np.float32))
+            assert backend_for("ReLU", (np.zeros(3, np.float32), NotNumpy())) == "reference"
+            # an op's own condition: dropout's kernels take a boolean keep-mask only
+            x = np.zeros(3, np.float32)
+            assert backend_for("Dropout", (x,), {"mask": np.ones(3, bool)}) == "numba"
+            assert backend_for("Dropout", (x,), {"mask": np.ones(3, np.float32)}) == "reference"
+    for setting in ("reference", "cuda"):  # 'cuda' takes no NumPy array: the reference does
+        with mt.config.using(backend=setting):
+            assert backend_for("ReLU", (np.zeros(3, np.float32),)) == "reference"
+    assert mt.backend.use_fast(np.zeros(3, np.float32)) and not mt.backend.use_cuda(np.zeros(3, np.float32))
 
 
 def test_backward_uses_the_path_chosen_at_forward():
     rng = np.random.default_rng(0)
     x = mt.tensor(rng.standard_normal((2, 4, 5, 5)), requires_grad=True)
-    with use_backend("fast"):
+    with mt.config.using(backend="numba"):
         y = F.local_response_norm(x, 3, alpha=0.3)
-    assert y._node.fast
-    with use_backend("reference"):
+    assert y._node.backend == "numba" and type(y._node.impl) is K.LocalResponseNorm
+    with mt.config.using(backend="reference"):
         y.backward(mt.tensor(np.ones(y.shape)))
     _, (gx_ref,) = reference_op(lambda x: F.local_response_norm(x, 3, alpha=0.3), [x.numpy()], np.ones(y.shape))
     np.testing.assert_allclose(x.grad.numpy(), gx_ref, rtol=1e-12)
@@ -722,26 +753,26 @@ OPS = {
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("op", sorted(OPS))
-def test_op_fast_and_reference_agree(op, dtype):
+def test_op_numba_and_reference_agree(op, dtype):
     make, fn = OPS[op]
     rng = np.random.default_rng(1)
     inputs = [np.asarray(a, dtype=dtype) for a in make(rng, dtype)]
-    with mt.no_grad(), use_backend("reference"):
+    with mt.no_grad(), mt.config.using(backend="reference"):
         out_shape = fn(*map(mt.tensor, inputs)).shape
     gy = rng.standard_normal(out_shape).astype(dtype)
     y_ref, g_ref = run_op(fn, inputs, gy, "reference")
-    y_fast, g_fast = run_op(fn, inputs, gy, "fast")
-    close(y_fast, y_ref, dtype, scale=10)
-    for a, b in zip(g_fast, g_ref):
+    y_numba, g_numba = run_op(fn, inputs, gy, "numba")
+    close(y_numba, y_ref, dtype, scale=10)
+    for a, b in zip(g_numba, g_ref):
         close(a, b, dtype, scale=10)
 
 
-@pytest.mark.parametrize("backend", ["reference", "fast"])
+@pytest.mark.parametrize("backend", ["reference", "numba"])
 def test_leaf_keeps_an_op_made_gradient_without_copying_but_never_a_shared_one(backend):
     rng = np.random.default_rng(0)
     w = mt.tensor(rng.standard_normal((3, 4)), requires_grad=True)
     x = mt.tensor(rng.standard_normal((2, 4)))
-    with use_backend(backend):
+    with mt.config.using(backend=backend):
         F.linear(x, w).sum().backward()
     np.testing.assert_allclose(w.grad.numpy(), np.ones((2, 3)).T @ x.numpy())
     # Add hands the same array to both inputs: each leaf must get its own copy
@@ -753,64 +784,83 @@ def test_leaf_keeps_an_op_made_gradient_without_copying_but_never_a_shared_one(b
 
 
 
-def test_fused_relu_ops_only_on_the_fast_path():
-    """conv2d_relu / linear_relu are one fused node with the fast backend, and exactly the
-    reference's two ops (conv or linear, then ReLU) otherwise or without a bias."""
+def test_fused_relu_ops_are_one_node_on_every_backend():
+    """conv2d_relu / linear_relu with a bias are one fused node (Conv2dReLU / LinearReLU), run
+    by the numba kernels or by the reference; without a bias, exactly the two ops."""
     rng = np.random.default_rng(0)
     x = mt.tensor(rng.standard_normal((1, 2, 5, 5)).astype(np.float32), requires_grad=True)
     w = mt.tensor(rng.standard_normal((2, 2, 3, 3)).astype(np.float32), requires_grad=True)
     b = mt.tensor(np.zeros(2, np.float32), requires_grad=True)
     v = mt.tensor(rng.standard_normal((3, 4)).astype(np.float32), requires_grad=True)
     fw, fb = mt.tensor(rng.standard_normal((5, 4)).astype(np.float32)), mt.tensor(np.zeros(5, np.float32))
-    with use_backend("fast"):
-        assert grad_fn_name(F.conv2d_relu(x, w, b, padding=1)) == "Conv2dReLU"
-        assert grad_fn_name(F.linear_relu(v, fw, fb)) == "LinearReLU"
-        assert grad_fn_name(F.conv2d_relu(x, w, None, padding=1)) == "ReLU"
-    with use_backend("reference"):
-        assert grad_fn_name(F.conv2d_relu(x, w, b, padding=1)) == "ReLU"
-        assert grad_fn_name(F.linear_relu(v, fw, fb)) == "ReLU"
+    for backend in ("numba", "reference"):
+        with mt.config.using(backend=backend):
+            y = F.conv2d_relu(x, w, b, padding=1)
+            assert (grad_fn_name(y), y._node.backend) == ("Conv2dReLU", backend)
+            y = F.linear_relu(v, fw, fb)
+            assert (grad_fn_name(y), y._node.backend) == ("LinearReLU", backend)
+            assert grad_fn_name(F.conv2d_relu(x, w, None, padding=1)) == "ReLU"
+            assert grad_fn_name(F.linear_relu(v, fw, None)) == "ReLU"
     with pytest.raises(ValueError, match="conv2d: expected bias of shape"):
         F.conv2d_relu(x, w, mt.tensor(np.zeros(3, np.float32)))
 
 
 def test_op_records_which_path_it_took():
     x = mt.tensor(np.ones((1, 2, 4, 4), np.float32), requires_grad=True)
-    with use_backend("fast"):
-        assert F.max_pool2d(x, 2)._node.fast
-    with use_backend("reference"):
-        assert not F.max_pool2d(x, 2)._node.fast
+    with mt.config.using(backend="numba"):
+        node = F.max_pool2d(x, 2)._node
+        assert node.backend == "numba" and type(node.impl) is K.MaxPool2d
+    with mt.config.using(backend="reference"):
+        node = F.max_pool2d(x, 2)._node
+        assert node.backend == "reference" and "impl" not in node.__dict__
+    assert (x + x)._node.backend == "reference"  # ops with one implementation
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_sgd_step_fast_and_reference_agree(dtype):
+def test_sgd_step_numba_and_reference_agree(dtype):
     results = {}
-    for backend in ("reference", "fast"):
+    for backend in ("reference", "numba"):
         rng = np.random.default_rng(0)
         params = [mt.nn.Parameter(rng.standard_normal(s), dtype=dtype) for s in [(3, 4), (5,)]]
         opt = mt.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=5e-4)
-        with use_backend(backend):
+        with mt.config.using(backend=backend):
             for _ in range(3):
                 for p in params:
                     p.grad = mt.tensor(rng.standard_normal(p.shape), dtype=dtype)
                 opt.step()
         results[backend] = [p.numpy().copy() for p in params] + [v.copy() for v in opt.velocity]
-    for a, b in zip(results["fast"], results["reference"]):
+    for a, b in zip(results["numba"], results["reference"]):
         close(a, b, dtype)
 
 
 def test_alexnet_training_step_agrees_between_backends():
     """A whole float64 training step of the paper's network (with dropout) on both backends."""
     results = {}
-    for backend in ("reference", "fast"):
+    for backend in ("reference", "numba"):
         mt.manual_seed(0)
         model = mt.models.alexnet(num_classes=10).to(dtype=np.float64)
         opt = mt.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
         x = mt.tensor(np.random.default_rng(0).standard_normal((2, 3, 224, 224)))
-        with use_backend(backend):
+        with mt.config.using(backend=backend):
             loss = F.cross_entropy(model(x), [3, 7])
             loss.backward()
             opt.step()
         results[backend] = (loss.item(), {n: p.numpy().copy() for n, p in model.named_parameters()})
-    assert results["fast"][0] == pytest.approx(results["reference"][0], rel=1e-10)
-    for name, p in results["fast"][1].items():
+    assert results["numba"][0] == pytest.approx(results["reference"][0], rel=1e-10)
+    for name, p in results["numba"][1].items():
         np.testing.assert_allclose(p, results["reference"][1][name], rtol=1e-9, atol=1e-13, err_msg=name)
+
+
+def test_constructing_a_trainer_changes_nothing_process_wide(tmp_path):
+    """The Trainer draws from its own generator (seeded by its config) and scopes TF32 to its
+    own calls: the caller's global generator and settings are as they were."""
+    from minitorch_alex.train.trainer import TrainConfig, Trainer
+
+    model = mt.nn.Sequential(mt.nn.Linear(2, 2))
+    mt.manual_seed(7)
+    expected = np.random.default_rng(7).random(3)
+    cfg = TrainConfig(out=str(tmp_path), devices=("cpu",), seed=0, tf32=True, plots=False, progress=False)
+    trainer = Trainer(cfg, None, None, ["a", "b"], model=model)
+    np.testing.assert_array_equal(mt.random.default_generator().random(3), expected)
+    assert mt.config.tf32 is False
+    np.testing.assert_array_equal(trainer.rng.random(3), np.random.default_rng(0).random(3))

@@ -6,13 +6,12 @@ from hypothesis import given, strategies as st
 
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
-from strategies import distinct_values
+from strategies import TORCH_TOL, assert_close, conv_geometries, distinct_values, dtypes, pool_geometries
 
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("reference_backend")  # the reference code; test_backends.py checks the others
 
-TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=2e-4, atol=2e-5)}
-dtypes = st.sampled_from([np.float64, np.float32])
 
 
 def both(a, dtype):
@@ -28,21 +27,7 @@ def backward_both(y_mt, y_t, rng):
 
 
 def close(a_mt, a_t, dtype, scale=1.0):
-    tol = TOL[dtype]
-    np.testing.assert_allclose(a_mt.numpy(), a_t.detach().numpy(), rtol=tol["rtol"], atol=tol["atol"] * scale)
-
-
-@st.composite
-def conv_configs(draw):
-    groups = draw(st.integers(1, 3))
-    cin, cout = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
-    k = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    stride = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    padding = draw(st.integers(0, 2)), draw(st.integers(0, 2))
-    h = draw(st.integers(max(1, k[0] - 2 * padding[0]), 12))
-    w = draw(st.integers(max(1, k[1] - 2 * padding[1]), 12))
-    return (draw(st.integers(1, 3)), cin, cout, h, w, k, stride, padding, groups, draw(st.booleans()),
-            draw(dtypes), draw(st.integers(0, 2**16)))
+    assert_close(a_mt.numpy(), a_t.detach().numpy(), dtype, TORCH_TOL, scale)
 
 
 def check_conv2d_against_torch(n, cin, cout, h, w, k, stride, padding, groups, bias, dtype, rng):
@@ -63,44 +48,35 @@ def check_conv2d_against_torch(n, cin, cout, h, w, k, stride, padding, groups, b
         close(B.grad, Bt.grad, dtype, np.sqrt(area))
 
 
-@given(conv_configs())
-def test_conv2d_matches_torch(cfg):
-    *shapes, seed = cfg
-    check_conv2d_against_torch(*shapes, np.random.default_rng(seed))
+@given(geo=conv_geometries(max_size=12, max_batch=3), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_conv2d_matches_torch(geo, bias, dtype, seed):
+    g = geo
+    check_conv2d_against_torch(g["n"], g["cin"], g["cout"], g["h"], g["w"], g["k"], g["stride"], g["padding"], g["groups"],
+                               bias, dtype, np.random.default_rng(seed))
 
 
-# geometries that make the fast backend's 'auto' take each of its convolution algorithms
+# geometries that make the numba backend's 'auto' take each of its convolution algorithms
 CONV_ALGORITHM_CASES = [("polyphase", (11, 11), 4, 2, 23), ("fourier", (5, 5), 1, 2, 11),
                         ("winograd4", (3, 3), 1, 1, 13), ("im2col", (3, 3), 2, 1, 9)]
 
 
 @pytest.mark.parametrize("algorithm, k, stride, padding, size", CONV_ALGORITHM_CASES, ids=[c[0] for c in CONV_ALGORITHM_CASES])
 @given(groups=st.integers(1, 2), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
-def test_conv2d_matches_torch_with_each_algorithm_of_the_fast_backend(algorithm, k, stride, padding, size, groups, bias,
+def test_conv2d_matches_torch_with_each_algorithm_of_the_numba_backend(algorithm, k, stride, padding, size, groups, bias,
                                                                        dtype, seed):
     """AlexNet's three kinds of convolution layer, at small sizes, each on the path it trains with,
     and a strided layer that takes im2col."""
     from kernels.cpu import conv as conv_kernels
 
     assert conv_kernels.choose_algorithm(k, (stride, stride), (padding, padding)) == algorithm
-    with mt.backend.use_backend("fast"):
+    with mt.config.using(backend="numba"):
         check_conv2d_against_torch(3, 2 * groups, 3 * groups, size, size, k, (stride, stride), (padding, padding), groups,
                                    bias, dtype, np.random.default_rng(seed))
 
 
-@st.composite
-def pool_configs(draw):
-    k = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    stride = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    padding = draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2))
-    h = draw(st.integers(max(1, k[0] - 2 * padding[0]), 10))
-    w = draw(st.integers(max(1, k[1] - 2 * padding[1]), 10))
-    return (draw(st.integers(1, 3)), draw(st.integers(1, 4)), h, w), k, stride, padding, draw(dtypes), draw(st.integers(0, 2**16))
-
-
-@given(pool_configs())
-def test_max_pool2d_matches_torch(cfg):
-    shape, k, stride, padding, dtype, seed = cfg
+@given(geo=pool_geometries(max_size=10), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_max_pool2d_matches_torch(geo, dtype, seed):
+    shape, k, stride, padding = geo["shape"], geo["k"], geo["stride"], geo["padding"]
     rng = np.random.default_rng(seed)
     x, xt = both(distinct_values(rng, shape), dtype)
     y = F.max_pool2d(x, k, stride, padding)

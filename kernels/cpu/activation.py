@@ -48,3 +48,15 @@ def relu_backward(y, gy):
     y1, gy1, gx1 = y.reshape(-1), np.ascontiguousarray(gy).reshape(-1), gx.reshape(-1)
     run_parallel(lambda r: _relu_backward(y1[r[0]:r[1]], gy1[r[0]:r[1]], gx1[r[0]:r[1]]), elementwise_ranges(y.size))
     return gx
+
+
+class ReLU:
+    """ReLU for NumPy float32/float64 arrays, with the interface of ``minitorch_alex.dispatch`` (``forward``, ``backward``)."""
+
+    def forward(self, x):
+        # one parallel pass; keep the output (the next layer usually holds it anyway), not a mask
+        self.y = relu_forward(x if x.flags.c_contiguous else x.copy())
+        return self.y
+
+    def backward(self, gy):
+        return (relu_backward(self.y, gy),)

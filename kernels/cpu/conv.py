@@ -47,7 +47,7 @@ import numpy as np
 
 from . import fourier, polyphase, winograd
 from .activation import relu_backward
-from .im2col import col2im_into, im2col_into, nchw_to_rows, nchw_to_rows_relu, rows_to_nchw
+from .im2col import col2im_into, im2col_into, nchw_to_rows, nchw_to_rows_relu, output_size, rows_to_nchw
 from .parallel import get_num_threads, run_parallel, run_parallel_accumulate, split_range
 from .workspace import workspace
 
@@ -55,10 +55,6 @@ ALGORITHMS = ("auto", "im2col", "winograd", "winograd4", "fourier", "polyphase")
 
 TARGET_BYTES = 8 << 20  # column-matrix scratch per thread
 MIN_COLUMNS = 512  # fewer GEMM columns than this and the GEMM loses efficiency
-
-
-def output_size(size, kernel, stride, padding):
-    return (size + 2 * padding - kernel) // stride + 1
 
 
 def chunk_images(n, k_rows, p, itemsize, threads=None):
@@ -399,3 +395,46 @@ def _polyphase_backward(x, weight, gy, stride, padding, groups, need_x, need_wei
     if need_weight:
         gw = polyphase.merge_weight_grad(gws, kernel_size, stride)
     return gx, gw, gb
+
+
+# ----- the ops, with the interface of ``minitorch_alex.dispatch`` ----------------------------------
+class Conv2d:
+    """conv2d(x, weight) + bias: keeps x (C-contiguous), not the column matrix, and what the
+    forward leaves for the backward in ``saved`` (nothing when no gradient is wanted)."""
+
+    needs_input_grad = (True, True, True)
+
+    def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), groups=1):
+        x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
+        self.x, self.weight, self.stride, self.padding, self.groups = x, weight, stride, padding, groups
+        self.has_bias, self.saved = bias is not None, ({} if any(self.needs_input_grad) else None)
+        return conv2d_forward(x, weight, bias, stride, padding, groups, saved=self.saved)
+
+    def backward(self, gy):
+        need = self.needs_input_grad
+        gx, gw, gb = conv2d_backward(self.x, self.weight, gy, self.stride, self.padding, self.groups,
+                                     need_x=need[0], need_weight=need[1], need_bias=self.has_bias and need[2],
+                                     saved=self.saved)
+        return (gx, gw, gb) if self.has_bias else (gx, gw)
+
+
+class Conv2dReLU:
+    """relu(conv2d(x, weight) + bias) as one op: the ReLU rides along in the kernel that writes
+    the output, and its backward mask in the one that reads gy, so neither the pre-activation
+    map nor a separate ReLU pass (forward or backward) exists. Keeps x and the output, as conv +
+    ReLU did."""
+
+    needs_input_grad = (True, True, True)
+
+    def forward(self, x, weight, bias, stride=(1, 1), padding=(0, 0), groups=1):
+        x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
+        self.x, self.weight, self.stride, self.padding, self.groups = x, weight, stride, padding, groups
+        self.saved = {} if any(self.needs_input_grad) else None  # what the backward can reuse; nothing without one
+        self.y = conv2d_forward(x, weight, bias, stride, padding, groups, relu=True, saved=self.saved)
+        return self.y
+
+    def backward(self, gy):
+        need = self.needs_input_grad
+        return conv2d_backward(self.x, self.weight, gy, self.stride, self.padding, self.groups,
+                               need_x=need[0], need_weight=need[1], need_bias=need[2],
+                               relu_output=self.y, saved=self.saved)

@@ -24,3 +24,15 @@ def dropout_apply(x, keep, scale):
     x1, k1, y1, s = np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(keep).reshape(-1), y.reshape(-1), x.dtype.type(scale)
     run_parallel(lambda r: _masked_scale(x1[r[0]:r[1]], k1[r[0]:r[1]], s, y1[r[0]:r[1]]), elementwise_ranges(x.size))
     return y
+
+
+class Dropout:
+    """Dropout given its boolean keep-mask, with the interface of ``minitorch_alex.dispatch``."""
+
+    def forward(self, x, mask, scale):
+        # one pass: x * scale where kept; the boolean mask is all backward keeps
+        self.keep, self.scale = mask, scale
+        return dropout_apply(x, mask, scale)
+
+    def backward(self, gy):
+        return (dropout_apply(gy, self.keep, self.scale),)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import kernel
+from .activation import relu_backward
 from .parallel import get_num_threads, run_parallel, split_range
 from .workspace import workspace
 
@@ -71,3 +72,36 @@ def linear_backward(x, weight, gy, need_x=True, need_weight=True, need_bias=True
     run_parallel(part, tasks, uses_blas=True)
     gb = gy.sum(axis=0, dtype=np.float64).astype(gy.dtype) if need_bias else None
     return gx, gw, gb
+
+
+class Linear:
+    """y = x Wᵀ + b, with the interface of ``minitorch_alex.dispatch``. ``needs_input_grad`` (set by the
+    engine before forward) says which gradients backward computes."""
+
+    needs_input_grad = (True, True, True)
+
+    def forward(self, x, weight, bias=None):
+        self.x, self.weight, self.has_bias = x, weight, bias is not None
+        return linear_forward(x, weight, bias)
+
+    def backward(self, gy):
+        need = self.needs_input_grad
+        gx, gw, gb = linear_backward(self.x, self.weight, gy, need[0], need[1], self.has_bias and need[2])
+        return (gx, gw, gb) if self.has_bias else (gx, gw)
+
+
+class LinearReLU:
+    """relu(x Wᵀ + b) as one op: the ReLU is applied while the output is written, and backward
+    masks gy with the kept output before the layer's GEMMs."""
+
+    needs_input_grad = (True, True, True)
+
+    def forward(self, x, weight, bias):
+        self.x, self.weight = x, weight
+        self.y = linear_forward(x, weight, bias, relu=True)
+        return self.y
+
+    def backward(self, gy):
+        need = self.needs_input_grad
+        gy = relu_backward(self.y, gy)
+        return linear_backward(self.x, self.weight, gy, need[0], need[1], need[2])

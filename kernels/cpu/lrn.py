@@ -148,3 +148,14 @@ def lrn_backward(x, gy, size, alpha, beta, k, groups):
     run_parallel(lambda r: _lrn_backward(x3, gy3, gx3, groups, before, after, a, kk, nb, tab, one, fast, *r),
                  _block_ranges(n, groups, h * w))
     return gx
+
+
+class LocalResponseNorm:
+    """LRN across channels, with the interface of ``minitorch_alex.dispatch``: keeps only x (s is recomputed in backward)."""
+
+    def forward(self, x, size, alpha, beta, k, groups):
+        self.x, self.params = np.ascontiguousarray(x), (size, alpha, beta, k, groups)
+        return lrn_forward(self.x, *self.params)
+
+    def backward(self, gy):
+        return (lrn_backward(self.x, gy, *self.params),)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import kernel
-from .im2col import _gather, _inside_range, _scatter_add
+from .im2col import _gather, _inside_range, _scatter_add, output_size
 
 
 def reduced_kernel(kernel_size, stride):
@@ -40,7 +40,7 @@ def phase_shape(x_shape, kernel_size, stride, padding):
     n, c, h, w = x_shape
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     a, b = reduced_kernel(kernel_size, stride)
-    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
     return n, c * sh * sw, oh + a - 1, ow + b - 1
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import inline, kernel
-from .im2col import _inside_range
+from .im2col import _inside_range, output_size
 from .parallel import get_num_threads, run_parallel, split_range
 
 
@@ -132,7 +132,7 @@ def maxpool_forward(x, kernel_size, stride, padding):
     """(y, argmax) for x (N, C, H, W) C-contiguous; sizes are (height, width) pairs."""
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
-    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
     y = np.empty((n, c, oh, ow), dtype=x.dtype)
     argmax = np.empty((n, c, oh, ow), dtype=np.int32)
     if ph == 0 and pw == 0:
@@ -150,3 +150,15 @@ def maxpool_backward(gy, argmax, x_shape):
     gy3, am3, gx3 = np.ascontiguousarray(gy).reshape(n, c, p), argmax.reshape(n, c, p), gx.reshape(n, c, h * w)
     run_parallel(lambda r: _maxpool_backward(gy3, am3, gx3, *r), _plane_ranges(n, c))
     return gx
+
+
+class MaxPool2d:
+    """Max pooling, with the interface of ``minitorch_alex.dispatch``: keeps the winners' positions (int32) and x's shape."""
+
+    def forward(self, x, kernel_size, stride, padding):
+        y, self.argmax = maxpool_forward(np.ascontiguousarray(x), kernel_size, stride, padding)
+        self.x_shape = x.shape
+        return y
+
+    def backward(self, gy):
+        return (maxpool_backward(gy, self.argmax, self.x_shape),)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from ..autograd import Function
-from ..backend import cpu_kernels, cuda_kernels, use_cuda, use_fast
 from ..device import get_array_module
 from .common import check_float
 
@@ -13,23 +12,11 @@ class ReLU(Function):
     fresh_grads = True  # each input's gradient is a new array
 
     def forward(self, x):
-        self.fast = use_fast(x)
-        if self.fast:  # one parallel pass; keep the output (the next layer usually holds it anyway), not a mask
-            self.y = cpu_kernels().relu_forward(x if x.flags.c_contiguous else x.copy())
-            return self.y
-        self.cuda = use_cuda(x)
-        if self.cuda:
-            self.y = cuda_kernels().relu_forward(x)
-            return self.y
         y = get_array_module(x).maximum(x, 0)
         self.positive = y > 0
         return y
 
     def backward(self, gy):
-        if self.fast:
-            return (cpu_kernels().relu_backward(self.y, gy),)
-        if self.cuda:
-            return (cuda_kernels().relu_backward(self.y, gy),)
         return (gy * self.positive,)
 
 

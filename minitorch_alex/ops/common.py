@@ -16,6 +16,11 @@ def sum_to(grad, shape):
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
+def conv_output_size(size, kernel, stride, padding):
+    """Number of window positions along one axis: floor((size + 2*padding - kernel) / stride) + 1."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
 def pair(value, name, op):
     """An int or a pair of ints -> a pair of ints (for kernel sizes, strides, paddings)."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -23,6 +28,14 @@ def pair(value, name, op):
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         return tuple(value)
     raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+
+
+def check_window_fits(size, kernel, padding, op):
+    """Raise unless a (kh, kw) window fits the (h, w) input padded by (ph, pw) on each side."""
+    (h, w), (kh, kw) = size, kernel
+    hp, wp = h + 2 * padding[0], w + 2 * padding[1]
+    if kh > hp or kw > wp:
+        raise ValueError(f"{op}: kernel {kh}x{kw} is larger than the padded input {hp}x{wp} (input {h}x{w}, padding {padding})")
 
 
 def check_rank(t, rank, layout, op):

@@ -10,41 +10,21 @@ With col = im2col(x) of shape (C*kh*kw, N*OH*OW) and W_g the weight of group g f
 
 i.e. the same Y = X·W, dX = dY·Wᵀ, dW = Xᵀ·dY as a fully connected layer.
 
-With the 'fast' backend (``minitorch_alex.backend``) NumPy inputs go to ``kernels.cpu.conv``
-instead: the same products, computed a chunk of images at a time with numba im2col/col2im
-gathers, keeping only x (not the column matrix) for the backward pass; 3x3 stride-1 layers use
-Winograd's F(4x4, 3x3), which needs 0.38x the multiply-adds, and larger stride-1 kernels
-(conv2) products in the frequency domain (0.10x). CuPy inputs go to
-``kernels.cuda``: CUDA im2col/col2im gathers, the groups' GEMMs as one batched cuBLAS call, and
-the move to NCHW with the bias added in the same pass.
+This is the reference: what ``minitorch_alex.dispatch`` runs for the 'reference' backend and for
+arrays no kernel takes. It keeps the column matrix for the backward pass.
 """
 from __future__ import annotations
 
-import numpy as np
-
-from ..autograd import Function, is_grad_enabled
-from ..backend import cpu_kernels, cuda_kernels, use_cuda, use_fast
+from ..autograd import Function
 from ..device import get_array_module
-from .common import check_float, check_rank, pair
-from .im2col import col2im, conv_output_size, im2col
+from .common import check_float, check_rank, check_window_fits, conv_output_size, pair
+from .im2col import col2im, im2col
 
 
 class Conv2d(Function):
     fresh_grads = True  # each input's gradient is a new array
 
     def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), groups=1):
-        self.fast = use_fast(x, weight, bias)
-        if self.fast:
-            x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
-            self.x, self.weight, self.stride, self.padding, self.groups = x, weight, stride, padding, groups
-            self.has_bias, self.saved = bias is not None, ({} if is_grad_enabled() else None)
-            return cpu_kernels().conv2d_forward(x, weight, bias, stride, padding, groups, saved=self.saved)
-        self.cuda = use_cuda(x, weight, bias)
-        if self.cuda:  # keeps the column matrix, as the reference does
-            y, self.col = cuda_kernels().conv2d_forward(x, weight, bias, stride, padding, groups)
-            self.weight, self.x_shape, self.stride, self.padding, self.groups = weight, x.shape, stride, padding, groups
-            self.has_bias = bias is not None
-            return y
         xp = get_array_module(x)
         n, c, h, w = x.shape
         o, cg, kh, kw = weight.shape
@@ -61,18 +41,6 @@ class Conv2d(Function):
         return xp.ascontiguousarray(y)
 
     def backward(self, gy):
-        if self.fast:
-            need = self.needs_input_grad
-            gx, gw, gb = cpu_kernels().conv2d_backward(
-                self.x, self.weight, gy, self.stride, self.padding, self.groups,
-                need_x=need[0], need_weight=need[1], need_bias=self.has_bias and need[2], saved=self.saved)
-            return (gx, gw, gb) if self.has_bias else (gx, gw)
-        if self.cuda:
-            need = self.needs_input_grad
-            gx, gw, gb = cuda_kernels().conv2d_backward(
-                self.col, self.weight, gy, self.x_shape, self.stride, self.padding, self.groups,
-                need_x=need[0], need_weight=need[1], need_bias=self.has_bias and need[2])
-            return (gx, gw, gb) if self.has_bias else (gx, gw)
         xp = get_array_module(gy)
         col, weight, groups = self.col, self.weight, self.groups
         o, cg, kh, kw = weight.shape
@@ -89,26 +57,19 @@ class Conv2d(Function):
         return (gx, gw, gb) if self.has_bias else (gx, gw)
 
 
-class Conv2dReLU(Function):
-    """relu(conv2d(x, weight) + bias) as one op, for NumPy inputs on the 'fast' backend only
-    (``conv2d_relu`` picks it): the ReLU rides along in the kernel that writes the output, and
-    its backward mask in the one that reads gy, so neither the pre-activation map nor a separate
-    ReLU pass (forward or backward) exists. Keeps x and the output, as conv + ReLU did."""
-
-    fresh_grads = True
+class Conv2dReLU(Conv2d):
+    """relu(conv2d(x, weight) + bias) as one op (``conv2d_relu``). The reference is the two
+    steps in a row; the numba version fuses the ReLU into the pass that writes the output and
+    its mask into the one that reads gy, so neither the pre-activation map nor a separate ReLU
+    pass exists."""
 
     def forward(self, x, weight, bias, stride=(1, 1), padding=(0, 0), groups=1):
-        x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
-        self.x, self.weight, self.stride, self.padding, self.groups = x, weight, stride, padding, groups
-        self.saved = {} if is_grad_enabled() else None  # what the backward can reuse; nothing without one
-        self.y = cpu_kernels().conv2d_forward(x, weight, bias, stride, padding, groups, relu=True, saved=self.saved)
-        return self.y
+        y = get_array_module(x).maximum(super().forward(x, weight, bias, stride, padding, groups), 0)
+        self.positive = y > 0
+        return y
 
     def backward(self, gy):
-        need = self.needs_input_grad
-        return cpu_kernels().conv2d_backward(self.x, self.weight, gy, self.stride, self.padding, self.groups,
-                                             need_x=need[0], need_weight=need[1], need_bias=need[2],
-                                             relu_output=self.y, saved=self.saved)
+        return super().backward(gy * self.positive)
 
 
 def _check_conv2d(x, weight, bias, stride, padding, groups, op):
@@ -130,9 +91,7 @@ def _check_conv2d(x, weight, bias, stride, padding, groups, op):
         raise ValueError(
             f"{op}: input has {c} channels but weight expects {cg * groups} (in_channels/groups={cg} x groups={groups})"
         )
-    hp, wp = h + 2 * padding[0], w + 2 * padding[1]
-    if kh > hp or kw > wp:
-        raise ValueError(f"{op}: kernel {kh}x{kw} is larger than the padded input {hp}x{wp} (input {h}x{w}, padding {padding})")
+    check_window_fits((h, w), (kh, kw), padding, op)
     if bias is not None and bias.shape != (o,):
         raise ValueError(f"{op}: expected bias of shape ({o},), got {bias.shape}")
     return stride, padding
@@ -150,11 +109,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
 
 
 def conv2d_relu(x, weight, bias=None, stride=1, padding=0, groups=1):
-    """``relu(conv2d(x, weight, bias, ...))``: one fused op (``Conv2dReLU``) for NumPy
-    float32/float64 tensors with the 'fast' backend, else exactly the two ops."""
+    """``relu(conv2d(x, weight, bias, ...))``: one op (``Conv2dReLU``) when there is a bias,
+    else exactly the two ops."""
     from .activation import relu
 
     stride, padding = _check_conv2d(x, weight, bias, stride, padding, groups, "conv2d")
-    if bias is not None and use_fast(x.data, weight.data, bias.data) and x.dtype == weight.dtype == bias.dtype:
+    if bias is not None:
         return Conv2dReLU.apply(x, weight, bias, stride=stride, padding=padding, groups=groups)
     return relu(conv2d(x, weight, bias, stride, padding, groups))

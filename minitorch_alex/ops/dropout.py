@@ -7,13 +7,12 @@ Two conventions give the same network in expectation:
   multiplied by 1 - p ("multiply their outputs by 0.5").
 
 The mask can be given (gradient checks need it fixed) or drawn from a NumPy Generator; both
-backends draw the same numbers, so a seed gives the same masks on either.
+backends draw the same numbers, so a seed gives the same masks on any of them.
 """
 from __future__ import annotations
 
-from ..autograd import Function
-from ..backend import cpu_kernels, cuda_kernels, use_cuda, use_fast
 from .. import random as mt_random
+from ..autograd import Function
 
 
 class Dropout(Function):
@@ -22,23 +21,11 @@ class Dropout(Function):
     fresh_grads = True  # each input's gradient is a new array
 
     def forward(self, x, mask, scale):
-        self.fast = use_fast(x) and mask.dtype == bool
-        if self.fast:  # one pass: x * scale where kept; the boolean mask is all backward keeps
-            self.keep, self.scale = mask, scale
-            return cpu_kernels().dropout_apply(x, mask, scale)
-        self.cuda = use_cuda(x) and mask.dtype == bool
-        if self.cuda:  # the same boolean mask, drawn on the host (see dropout() below), applied on the GPU
-            self.keep, self.scale = mask, scale
-            return cuda_kernels().dropout_apply(x, mask, scale)
         mask = mask.astype(x.dtype)
         self.mask = mask * scale if scale != 1.0 else mask
         return x * self.mask
 
     def backward(self, gy):
-        if self.fast:
-            return (cpu_kernels().dropout_apply(gy, self.keep, self.scale),)
-        if self.cuda:
-            return (cuda_kernels().dropout_apply(gy, self.keep, self.scale),)
         return (gy * self.mask,)
 
 

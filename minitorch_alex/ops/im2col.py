@@ -8,18 +8,16 @@ Convolution becomes one matrix product once every receptive field is unrolled in
                            window offset (i, j)
     OH = (H + 2*ph - kh) // sh + 1,  OW likewise
 
-For AlexNet's conv1 (3 channels, 11x11 kernels, 55x55 outputs) the block of one image is a
+For AlexNet's conv1 (3 channels, 11x11 filters, 55x55 outputs) the block of one image is a
 363 x 3025 matrix. Rows are ordered channel first, so the rows of a channel group are a
 contiguous block: that is what makes grouped convolution one GEMM per group.
 """
 from __future__ import annotations
 
 from ..device import get_array_module
+from .common import conv_output_size
 
-
-def conv_output_size(size, kernel, stride, padding):
-    """Number of window positions along one axis: floor((size + 2*padding - kernel) / stride) + 1."""
-    return (size + 2 * padding - kernel) // stride + 1
+__all__ = ["col2im", "conv_output_size", "im2col"]
 
 
 def im2col(x, kernel_size, stride=(1, 1), padding=(0, 0), pad_value=0.0):

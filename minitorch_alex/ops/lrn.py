@@ -17,17 +17,11 @@ Backward, with s[c] = k + alpha * S[c]:
 
 The second sum runs over the *transposed* window j - (size-1)//2 ... j + size//2.
 
-With the 'fast' backend NumPy inputs go to ``kernels.cpu.lrn``: forward and backward are each
-one fused pass, the backward recomputes the scale from x instead of keeping it, and the paper's
-beta = 0.75 uses two square roots instead of a pow. CuPy inputs go to ``kernels.cuda``: one
-thread per element, the forward pass keeping s for the backward pass as the reference does.
+This is the reference: it keeps s for the backward pass (the numba kernel recomputes it).
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..autograd import Function
-from ..backend import cpu_kernels, cuda_kernels, use_cuda, use_fast
 from ..device import get_array_module
 from .common import check_float, check_rank
 
@@ -49,15 +43,6 @@ class LocalResponseNorm(Function):
     fresh_grads = True  # each input's gradient is a new array
 
     def forward(self, x, size, alpha, beta, k, groups):
-        self.fast = use_fast(x)
-        if self.fast:
-            self.x, self.params = np.ascontiguousarray(x), (size, alpha, beta, k, groups)
-            return cpu_kernels().lrn_forward(self.x, *self.params)
-        self.cuda = use_cuda(x)
-        if self.cuda:
-            y, self.scale = cuda_kernels().lrn_forward(x, size, alpha, beta, k, groups)
-            self.x, self.params = x, (size, alpha, beta, groups)
-            return y
         n, c, h, w = x.shape
         a = x.reshape(n, groups, c // groups, h, w)  # windows stay inside a group
         scale = k + alpha * window_sum(a * a, size // 2, (size - 1) // 2)
@@ -66,10 +51,6 @@ class LocalResponseNorm(Function):
         return y.reshape(x.shape)
 
     def backward(self, gy):
-        if self.fast:
-            return (cpu_kernels().lrn_backward(self.x, gy, *self.params),)
-        if self.cuda:
-            return (cuda_kernels().lrn_backward(self.x, self.scale, gy, *self.params),)
         a, scale = self.a, self.scale
         size, alpha, beta = self.params
         g = gy.reshape(a.shape)

@@ -5,36 +5,22 @@ Pooling is im2col with one channel at a time: unroll each channel's windows into
 row won. Backward sends each output gradient to the winner only; col2im adds them up where
 windows overlap. Ties go to the first entry of the window in row-major order.
 
-With the 'fast' backend NumPy inputs go to ``kernels.cpu.pool``: one pass over each plane that
-records the winner's position, and a backward pass that adds each gradient to its winner.
-CuPy inputs go to ``kernels.cuda``: one thread per output for the forward pass, and a gather
-(one thread per input pixel, no atomics) for the backward pass.
+This is the reference (``minitorch_alex.dispatch`` says which backend runs a call).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..autograd import Function
-from ..backend import cpu_kernels, cuda_kernels, use_cuda, use_fast
 from ..device import get_array_module
-from .common import check_float, check_rank, pair
-from .im2col import col2im, conv_output_size, im2col
+from .common import check_float, check_rank, check_window_fits, conv_output_size, pair
+from .im2col import col2im, im2col
 
 
 class MaxPool2d(Function):
     fresh_grads = True  # each input's gradient is a new array
 
     def forward(self, x, kernel_size, stride, padding):
-        self.fast = use_fast(x)
-        if self.fast:
-            y, self.argmax = cpu_kernels().maxpool_forward(np.ascontiguousarray(x), kernel_size, stride, padding)
-            self.x_shape = x.shape
-            return y
-        self.cuda = use_cuda(x)
-        if self.cuda:
-            y, self.argmax = cuda_kernels().maxpool_forward(x, kernel_size, stride, padding)
-            self.x_shape, self.kernel_size, self.stride, self.padding = x.shape, kernel_size, stride, padding
-            return y
         xp = get_array_module(x)
         n, c, h, w = x.shape
         oh, ow = (conv_output_size(s, k, st, p) for s, k, st, p in zip((h, w), kernel_size, stride, padding))
@@ -45,11 +31,6 @@ class MaxPool2d(Function):
         return y.reshape(n, c, oh, ow)
 
     def backward(self, gy):
-        if self.fast:
-            return (cpu_kernels().maxpool_backward(gy, self.argmax, self.x_shape),)
-        if self.cuda:
-            return (cuda_kernels().maxpool_backward(gy, self.argmax, self.x_shape, self.kernel_size, self.stride,
-                                                    self.padding),)
         xp = get_array_module(gy)
         n, c, h, w = self.x_shape
         kh, kw = self.kernel_size
@@ -75,8 +56,5 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
         raise ValueError(f"{op}: expected kernel_size >= 1 and stride >= 1, got {kernel_size} and {stride}")
     if any(2 * p > k for p, k in zip(padding, kernel_size)) or min(padding) < 0:
         raise ValueError(f"{op}: padding must be between 0 and half the kernel size {kernel_size}, got {padding}")
-    h, w = x.shape[2:]
-    hp, wp = h + 2 * padding[0], w + 2 * padding[1]
-    if kernel_size[0] > hp or kernel_size[1] > wp:
-        raise ValueError(f"{op}: kernel {kernel_size[0]}x{kernel_size[1]} is larger than the padded input {hp}x{wp}")
+    check_window_fits(x.shape[2:], kernel_size, padding, op)
     return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)

@@ -6,27 +6,24 @@
 This differs from PyTorch's SGD (v <- m v + grad + wd w; w <- w - lr v) only when the learning
 rate changes: here the velocity keeps the steps taken at the old rate.
 
-With the 'fast' backend (``minitorch_alex.backend``) each NumPy parameter is updated by one
-fused numba pass (``kernels.cpu.sgd``) that reads w, v and g once and writes w and v once; the
-three NumPy statements below make five passes. CuPy float32/float64 parameters get the same
-fused pass as a CUDA kernel (``kernels/cuda/sgd.cu``). Velocities are allocated once and reused.
+``sgd_momentum_update_`` below is the reference: three NumPy statements, five passes. The
+'numba' and 'cuda' backends (``minitorch_alex.dispatch``) have it as one fused pass that reads
+w, v and g once and writes w and v once (``kernels/cpu/sgd.py``; ``kernels/cuda/sgd.cu`` for
+float32/float64 CuPy parameters, the masters in mixed precision). Velocities are allocated once
+and reused.
 """
 from __future__ import annotations
 
+from .. import dispatch
 from ..autograd import no_grad
-from ..backend import cpu_kernels, cuda_kernels, use_cuda, use_fast
 
 
-def _fused_update_applies(w, v, g):
-    """The fused kernel walks w, v and g as flat C-ordered arrays of one dtype."""
-    return (use_fast(w, v, g) and w.dtype == v.dtype == g.dtype and w.shape == g.shape
-            and w.flags.c_contiguous and v.flags.c_contiguous and g.flags.c_contiguous)
-
-
-def _fused_cuda_update_applies(w, v, g):
-    """The CUDA kernel likewise, for float32/float64 CuPy arrays (master weights in mixed precision)."""
-    return (use_cuda(w, v, g) and w.dtype == v.dtype == g.dtype and w.dtype.itemsize >= 4 and w.shape == g.shape
-            and w.flags.c_contiguous and v.flags.c_contiguous and g.flags.c_contiguous)
+def sgd_momentum_update_(w, v, g, momentum, weight_decay, lr):
+    """v <- momentum * v - (weight_decay * lr) * w - lr * g;  w <- w + v, both in place."""
+    v *= momentum
+    v -= (weight_decay * lr) * w
+    v -= lr * g
+    w += v
 
 
 class SGD:
@@ -53,16 +50,8 @@ class SGD:
             v = self.velocity[i]
             if v is None:
                 v = self.velocity[i] = p.xp.zeros_like(p.data)
-            if _fused_update_applies(p.data, v, p.grad.data):
-                cpu_kernels().sgd_momentum_update_(p.data, v, p.grad.data, m, wd, lr)
-                continue
-            if _fused_cuda_update_applies(p.data, v, p.grad.data):
-                cuda_kernels().sgd_momentum_update_(p.data, v, p.grad.data, m, wd, lr)
-                continue
-            v *= m
-            v -= (wd * lr) * p.data
-            v -= lr * p.grad.data
-            p.data += v
+            _, update = dispatch.function("sgd_momentum_update_", p.data, v, p.grad.data)
+            update(p.data, v, p.grad.data, m, wd, lr)
 
     def state_dict(self):
         """Hyper-parameters and velocities (arrays; zeros for parameters not yet updated)."""

@@ -6,6 +6,7 @@ rate divided by 10 when the validation error stops improving, checkpoints every 
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -15,6 +16,7 @@ import numpy as np
 
 from .. import random as mt_random
 from ..autograd import no_grad
+from ..config import config as mt_config
 from ..models import alexnet
 from ..nn import functional as F
 from ..optim import SGD, ReduceLROnPlateau
@@ -64,23 +66,30 @@ def _tqdm(iterable, enabled, **kw):
     return tqdm(iterable, **kw)
 
 
+def _run_settings(method):
+    """Run ``method`` with the run's own generator (weights, dropout masks) and TF32 setting,
+    both scoped to the call: a Trainer changes nothing process-wide."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with mt_random.use_generator(self.rng), mt_config.using(tf32=bool(self.cfg.tf32)):
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, train_split, val_split, classes, model=None):
         """``model``: by default the paper's AlexNet (two towers when two devices are given);
         any Module mapping (N, 3, C, C) to (N, classes) logits works (tests use small ones)."""
         self.cfg = config
         self.train_split, self.val_split, self.classes = train_split, val_split, list(classes)
-        mt_random.manual_seed(config.seed)
+        self.rng = np.random.default_rng(config.seed)  # the run's own; the global generator is left alone
         devices = tuple(config.devices)
         if model is None:
             model = alexnet(num_classes=len(self.classes), devices=devices if len(devices) > 1 else devices[0],
-                            init=config.init)
+                            init=config.init, generator=self.rng)
         self.model = model
         self.input_device = devices[0]
-        if config.tf32:
-            from ..backend import set_tf32
-
-            set_tf32(True)
         self.mp = None  # the MixedPrecision wrapper with --amp
         if config.amp:
             from ..amp import MixedPrecision
@@ -108,7 +117,7 @@ class Trainer:
         return {
             "epoch": self.epoch, "batch": self.batch, "step": self.step, "running": self.running,
             "best_val_top1_err": self.best_val_top1_err,
-            "schedule": self.schedule.state_dict(), "rng": mt_random.get_state(),
+            "schedule": self.schedule.state_dict(), "rng": self.rng.bit_generator.state,
             "loss_scaler": self.mp.scaler.state_dict() if self.mp is not None else None,
             "classes": self.classes, "config": {k: v for k, v in asdict(self.cfg).items() if k != "extra"},
         }
@@ -129,7 +138,7 @@ class Trainer:
         self.running = dict(meta["running"])
         self.best_val_top1_err = float(meta["best_val_top1_err"])
         self.schedule.load_state_dict(meta["schedule"])
-        mt_random.set_state(meta["rng"])
+        self.rng.bit_generator.state = meta["rng"]
         return meta
 
     # ----- one epoch ------------------------------------------------------------------------------------
@@ -146,6 +155,7 @@ class Trainer:
 
         return from_numpy(images, self.input_device)
 
+    @_run_settings
     def train_epoch(self, loader):
         """One pass over the training data (from ``self.batch`` on, when resuming mid-epoch);
         returns the epoch's training metrics."""
@@ -230,6 +240,7 @@ class Trainer:
         finally:
             self.optimizer.lr = base
 
+    @_run_settings
     @no_grad()
     def evaluate(self, split=None, ten_crop=False):
         """Loss and top-1/top-5 error on ``split`` (default: validation). With ``ten_crop`` the
@@ -258,6 +269,7 @@ class Trainer:
 
     # ----- the whole run ------------------------------------------------------------------------------
     def fit(self, resume_from=None, echo=print):
+        mt_config.apply_retain_freed_memory()  # process-wide, so only a run does it (mt.config, kernels/cpu/memory.py)
         self.log = MetricsLog(self.cfg.out, resume=resume_from is not None)
         if resume_from is not None:
             self.resume(resume_from)
