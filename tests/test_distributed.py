@@ -23,6 +23,9 @@ SCRIPTS = os.path.join(ROOT, "tests", "dist_scripts")
 sys.path.insert(0, SCRIPTS)
 import common  # noqa: E402  (tests/dist_scripts/common.py: shared with the mpiexec scripts)
 
+# the ranks run the reference backend (see mpiexec below), so the single-process side does too
+pytestmark = pytest.mark.usefixtures("reference_backend")
+
 HAVE_MPI = importlib.util.find_spec("mpi4py") is not None and shutil.which("mpiexec") is not None
 needs_mpi = pytest.mark.skipif(not HAVE_MPI, reason="needs mpi4py and mpiexec: pip install -e '.[dist]'")
 

@@ -1,17 +1,18 @@
 """The small network, data and training loop shared by the 2-rank scripts (run under mpiexec)
 and by the single-process reference computed in tests/test_distributed.py."""
-import os
+import numpy as np
 
-os.environ.setdefault("MINITORCH_ALEX_BACKEND", "reference")  # no numba compile in every rank
+import minitorch_alex as mt
+import minitorch_alex.distributed as dist
+import minitorch_alex.nn as nn
+import minitorch_alex.nn.functional as F
+from minitorch_alex.data.loader import DataLoader
+from minitorch_alex.data.store import StoreSplit
 
-import numpy as np  # noqa: E402
-
-import minitorch_alex as mt  # noqa: E402
-import minitorch_alex.distributed as dist  # noqa: E402
-import minitorch_alex.nn as nn  # noqa: E402
-import minitorch_alex.nn.functional as F  # noqa: E402
-from minitorch_alex.data.loader import DataLoader  # noqa: E402
-from minitorch_alex.data.store import StoreSplit  # noqa: E402
+# The ranks run with MINITORCH_ALEX_BACKEND=reference (set by tests/test_distributed.py's mpiexec:
+# no numba compile in every rank); the single-process side pins the same backend with
+# mt.config.using. Setting the variable here, at import, would leak into pytest's environment
+# and so into every later test's subprocesses.
 
 N_TRAIN, N_VAL, SIZE, CROP, CLASSES = 21, 13, 10, 8, 5
 BATCH, VAL_BATCH, EPOCHS, SEED = 8, 4, 2, 7  # 21 = 8 + 8 + 5: the last batch splits 3 / 2 over 2 ranks
