@@ -84,10 +84,7 @@ class Function:
             check_same_dtype(tensors, cls.__name__)
 
         fn = cls()
-        if device.type == "cuda":  # launch under the operands' GPU, whichever one is current
-            with device.context():
-                outputs = fn.forward(*(t.data for t in tensors), **params)
-        else:
+        with device.context():  # launch under the operands' device, whichever one is current
             outputs = fn.forward(*(t.data for t in tensors), **params)
         multiple = isinstance(outputs, tuple)
         outputs = outputs if multiple else (outputs,)
@@ -152,9 +149,11 @@ def backward(tensor, grad=None, retain_graph=False):
     if grad is None:
         if tensor.size != 1:
             raise RuntimeError(f"backward: grad can be implied only for a single-element tensor, got shape {tensor.shape}")
-        grad = xp.ones(tensor.shape, dtype=tensor.dtype)
+        with tensor.device.context():  # allocated on the root's device, not the current one
+            grad = xp.ones(tensor.shape, dtype=tensor.dtype)
     else:
-        grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=tensor.dtype)
+        with tensor.device.context():
+            grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=tensor.dtype)
         if grad.shape != tensor.shape:
             raise ValueError(f"backward: grad must have the tensor's shape {tensor.shape}, got {grad.shape}")
 
@@ -172,16 +171,14 @@ def backward(tensor, grad=None, retain_graph=False):
             continue
         if not node.__dict__:
             raise RuntimeError(_FREED)
-        # an output that did not reach the root (e.g. one part of a split) gets a zero gradient
-        grads_out = [
-            g if g is not None else node.output_xp.zeros(shape, dtype=dtype)
-            for g, (shape, dtype) in zip(grads_out, node.output_meta)
-        ]
         device = node.inputs[0].device
-        if device.type == "cuda":  # as in apply: the node's kernels run on its inputs' GPU
-            with device.context():
-                grads_in = node.backward(*grads_out)
-        else:
+        with device.context():  # as in apply: the node's kernels run on its inputs' device
+            # an output that did not reach the root (e.g. one part of a split) gets a zero gradient
+            # (multi-output nodes keep their inputs' device, so it is allocated there)
+            grads_out = [
+                g if g is not None else node.output_xp.zeros(shape, dtype=dtype)
+                for g, (shape, dtype) in zip(grads_out, node.output_meta)
+            ]
             grads_in = node.backward(*grads_out)
         if not isinstance(grads_in, tuple):
             grads_in = (grads_in,)
@@ -194,7 +191,8 @@ def backward(tensor, grad=None, retain_graph=False):
                 x._add_grad(g, owned=node.fresh_grads and x._node is None)
             if x._node is not None:
                 slots = pending.setdefault(id(x._node), [None] * len(x._node.output_meta))
-                slots[x._index] = _accumulate(slots[x._index], g)
+                with x.device.context():  # the sum runs on the gradient's device
+                    slots[x._index] = _accumulate(slots[x._index], g)
         if not retain_graph:
             node.release()
 

@@ -56,7 +56,7 @@ def dropout(x, p=0.5, training=True, mask=None, inverted=True, generator=None):
     if not training:
         return x if inverted or p == 0.0 else x * (1.0 - p)
     if mask is None:
-        keep = mt_random.uniform(x.shape, x.device, generator) >= p
+        keep = mt_random.keep_mask(x.shape, p, x.device, generator)
     else:
         keep = mask.data if isinstance(mask, Tensor) else x.xp.asarray(mask)
         if keep.shape != x.shape:
