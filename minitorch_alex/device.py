@@ -162,7 +162,8 @@ class DeviceContextError(RuntimeError):
 
 def current_cpu_index() -> int:
     """The index k of this thread's current virtual device cpu:k (0 unless inside a context)."""
-    return getattr(_local, "cpu", 0)
+    index = getattr(_local, "cpu", None)
+    return 0 if index is None else index
 
 
 class _CpuContext:
@@ -174,7 +175,7 @@ class _CpuContext:
         self.index = index
 
     def __enter__(self):
-        self.previous = current_cpu_index()
+        self.previous = getattr(_local, "cpu", None)
         _local.cpu = self.index
         return self
 
@@ -192,18 +193,26 @@ def set_strict(enabled: bool) -> bool:
 
 @contextlib.contextmanager
 def strict_devices(enabled: bool = True):
-    """Strict device checks inside a block (see the module docstring)."""
-    previous = set_strict(enabled)
+    """Strict device checks inside a block (see the module docstring). The calling thread is
+    checked from the start (its current device is cpu:0 until a context says otherwise); another
+    thread only once it enters a device context: the worker threads that a kernel of
+    ``kernels.cpu`` starts for one op run on behalf of that op, on its device."""
+    previous, previous_cpu = set_strict(enabled), getattr(_local, "cpu", None)
+    if enabled and previous_cpu is None:
+        _local.cpu = 0
     try:
         yield
     finally:
         set_strict(previous)
+        _local.cpu = previous_cpu
 
 
 def _check(values):
     """Raise unless every strict array among ``values`` (one level of lists/tuples too) lives on
     the current virtual device."""
-    current = current_cpu_index()
+    current = getattr(_local, "cpu", None)
+    if current is None:  # a thread that never chose a device (see strict_devices)
+        return
     for v in values:
         items = v if isinstance(v, (list, tuple)) else (v,)
         for a in items:
