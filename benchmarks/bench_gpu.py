@@ -48,10 +48,10 @@ def parse_args(argv=None):
     return args
 
 
-def require_gpu():
+def require_gpu(prog="bench_gpu"):
     """The cupy module, or exit with a clear message: this benchmark needs an NVIDIA GPU."""
     def fail(why):
-        print(f"bench_gpu: {why}; the CPU benchmark is benchmarks/bench_cpu.py", file=sys.stderr)
+        print(f"{prog}: {why}; the CPU benchmark is benchmarks/bench_cpu.py", file=sys.stderr)
         sys.exit(2)
 
     try:

@@ -336,7 +336,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     start = time.perf_counter()
     bench = load_bench()
-    cp = bench.require_gpu()  # exits with the reason (status 2) without CuPy or a GPU
+    cp = bench.require_gpu("gpu_check")  # exits with the reason (status 2) without CuPy or a GPU
     rep = Report(args.out)
     rep.add("# GPU check", "", f"`python benchmarks/gpu_check.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
             f"started {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
