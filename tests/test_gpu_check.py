@@ -14,6 +14,7 @@ from test_cuda_emulated import emulated, libraries  # noqa: F401 (fixtures: host
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "gpu_check.py")
+SEEDS = int(os.environ.get("GPU_CHECK_SEEDS", "3"))
 
 
 def load():
@@ -32,11 +33,12 @@ def test_without_cupy_it_fails_fast_with_the_reason(tmp_path):
     assert "CuPy is not installed" in ran.stderr and not (tmp_path / "r.md").exists()
 
 
-def test_the_op_section_passes_on_the_emulated_kernels(emulated, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("seed", range(SEEDS))
+def test_the_op_section_passes_on_the_emulated_kernels(emulated, tmp_path, seed):  # noqa: F811
     check = load()
     cp = types.SimpleNamespace(asarray=np.asarray, asnumpy=np.asarray)
     report = check.Report(str(tmp_path / "r.md"))
-    report.section("ops", check.ops_vs_reference, cp)
+    report.section("ops", check.ops_vs_reference, cp, seed)
     text = (tmp_path / "r.md").read_text()
     assert report.failures == [], text
     for op in ("conv grouped", "linear + relu", "max pool 3/2", "LRN", "dropout", "sgd update"):

@@ -100,36 +100,18 @@ def conv2d_backward(col, weight, gy, x_shape, stride, padding, groups, need_x=Tr
     return gx, gw, gb
 
 
-class Conv2d:
+class Conv2d(L.GemmLayer):
     """conv2d(x, weight[, bias], stride=, padding=, groups=) -> y; keeps col for the backward pass."""
-
-    needs_input_grad = ()
-
-    def __init__(self, tf32=None):
-        self.tf32 = tf32
-
-    relu = False
 
     def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), groups=1):
         y, col = conv2d_forward(x, weight, bias, stride, padding, groups, relu=self.relu, tf32=self.tf32)
-        self.count = 2 if bias is None else 3
-        if any(L.needs(self, self.count)):
-            self.col, self.weight, self.x_shape = col, weight, x.shape
-            self.stride, self.padding, self.groups = stride, padding, groups
-            if self.relu:
-                self.y = y
+        self._save(y, bias, col=col, weight=weight, x_shape=x.shape, stride=stride, padding=padding, groups=groups)
         return y
 
     def backward(self, gy):
-        if self.relu:
-            from .activation import relu_backward  # noqa: PLC0415 (sibling module)
-
-            gy = relu_backward(self.y, gy)
-        need = L.needs(self, self.count)
-        gx, gw, gb = conv2d_backward(self.col, self.weight, gy, self.x_shape, self.stride, self.padding, self.groups,
-                                     need_x=need[0], need_weight=need[1], need_bias=self.count == 3 and need[2],
-                                     tf32=self.tf32)
-        return (gx, gw) if self.count == 2 else (gx, gw, gb)
+        gy, need_x, need_w, need_b = self._grad_in(gy)
+        return self._out(*conv2d_backward(self.col, self.weight, gy, self.x_shape, self.stride, self.padding,
+                                          self.groups, need_x, need_w, need_b, tf32=self.tf32))
 
 
 class Conv2dReLU(Conv2d):

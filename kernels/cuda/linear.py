@@ -50,35 +50,19 @@ def linear_backward(x, weight, gy, need_x=True, need_weight=True, need_bias=True
     return gx, gw, gb
 
 
-class Linear:
+class Linear(L.GemmLayer):
     """linear(x, weight[, bias]) -> x · weightᵀ + bias."""
-
-    needs_input_grad = ()
-    relu = False
-
-    def __init__(self, tf32=None):
-        self.tf32 = tf32
 
     def forward(self, x, weight, bias=None):
         if self.relu and bias is None:
             raise TypeError("LinearReLU: expected a bias, got None")
         y = linear_forward(x, weight, bias, relu=self.relu, tf32=self.tf32)
-        self.count = 2 if bias is None else 3
-        if any(L.needs(self, self.count)):
-            self.x, self.weight = x, weight
-            if self.relu:
-                self.y = y
+        self._save(y, bias, x=x, weight=weight)
         return y
 
     def backward(self, gy):
-        if self.relu:
-            from .activation import relu_backward  # noqa: PLC0415 (sibling module)
-
-            gy = relu_backward(self.y, gy)
-        need = L.needs(self, self.count)
-        gx, gw, gb = linear_backward(self.x, self.weight, gy, need[0], need[1], self.count == 3 and need[2],
-                                     tf32=self.tf32)
-        return (gx, gw) if self.count == 2 else (gx, gw, gb)
+        gy, need_x, need_w, need_b = self._grad_in(gy)
+        return self._out(*linear_backward(self.x, self.weight, gy, need_x, need_w, need_b, tf32=self.tf32))
 
 
 class LinearReLU(Linear):
