@@ -13,6 +13,7 @@ and races between threads (none by design: every kernel is a gather). Skipped wi
 """
 import ctypes
 import os
+import re
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -52,13 +53,34 @@ def libraries(tmp_path_factory):
         return dict(pool.map(build, kc.SOURCES))
 
 
-class _HostKernel:
-    """Called like a CuPy RawKernel, ``kernel(grid, block, args)``; runs the host build."""
+def signature(source, kernel):
+    """The C parameter kinds of ``kernel`` in ``source.cu``: 'ptr', 'int', 'long long', 'double'
+    (read from its INSTANTIATE macro, the entry points CuPy launches)."""
+    text = kc.source(source).replace("\\\n", " ")
+    match = re.search(r"KERNEL void " + kernel + r"_##S\(([^)]*)\)", text)
+    assert match, f"{kernel} not found in {source}.cu"
+    kinds = []
+    for param in match.group(1).split(","):
+        param = " ".join(param.split())
+        kinds.append("ptr" if "*" in param else "long long" if param.startswith("long long") else param.split()[0])
+    return kinds
 
-    def __init__(self, fn):
-        self.fn = fn
+
+_KIND = {np.int32: "int", np.int64: "long long", np.float64: "double"}
+
+
+class _HostKernel:
+    """Called like a CuPy RawKernel, ``kernel(grid, block, args)``; runs the host build. The
+    arguments must match the kernel's C parameters one for one (CuPy passes a NumPy scalar by its
+    own size: an np.int64 for an ``int`` parameter would shift every later argument on a GPU)."""
+
+    def __init__(self, fn, kinds=None):
+        self.fn, self.kinds = fn, kinds
 
     def __call__(self, grid, block, args):
+        if self.kinds is not None:
+            given = ["ptr" if isinstance(a, np.ndarray) else _KIND.get(type(a), type(a).__name__) for a in args]
+            assert given == self.kinds, f"arguments {given} do not match the kernel's parameters {self.kinds}"
         converted = []
         for a in args:
             if isinstance(a, np.ndarray):
@@ -81,8 +103,8 @@ def emulated(libraries):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(kc, "cupy", lambda: np)
         mp.setattr(kc, "set_tf32", lambda enabled: None)  # CuPy's compute type: nothing to set on NumPy
-        mp.setattr(kc, "function",
-                   lambda src, kernel, dtype: _HostKernel(getattr(libraries[src], f"{kernel}_{kc.suffix(dtype)}")))
+        mp.setattr(kc, "function", lambda src, kernel, dtype: _HostKernel(
+            getattr(libraries[src], f"{kernel}_{kc.suffix(dtype)}"), signature(src, kernel)))
         yield kc
 
 
