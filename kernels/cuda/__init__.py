@@ -102,19 +102,14 @@ def function(source_name: str, kernel: str, dtype):
     return kern
 
 
-_tf32_set = None  # the float32 compute type this module last gave CuPy (None: never set)
-
-
 def set_tf32(enabled: bool) -> None:
     """CuPy's float32 GEMM compute type: TF32 tensor cores (True) or full float32 (False). Called
-    by the GEMM wrapper of an op built with ``tf32=``; a no-op when it already has that value."""
-    global _tf32_set
-    if _tf32_set is enabled:
-        return
+    by the GEMM wrapper of an op built with ``tf32=``, before each GEMM: CuPy's setting is
+    process-wide and other code (``backend.set_tf32``, ``CUPY_TF32``) may change it in between,
+    and setting it is one assignment in CuPy's table."""
     from cupy._core import _routines_linalg as linalg  # noqa: PLC0415 (optional dependency)
 
     linalg.set_compute_type(np.float32, linalg.COMPUTE_TYPE_TF32 if enabled else linalg.COMPUTE_TYPE_DEFAULT)
-    _tf32_set = enabled
 
 
 # The per-op wrappers (they use the loader above through the package, looked up at call time).
