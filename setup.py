@@ -2,6 +2,14 @@ from setuptools import find_packages, setup
 
 # data parallelism (minitorch_alex.distributed): mpi4py and an MPI with its mpiexec, from wheels
 DIST = ["mpi4py>=4", "mpich>=4; sys_platform != 'win32'"]
+# CuPy: 14.0 is the first release with the [ctk] extra (the CUDA toolkit wheels NVRTC needs:
+# libnvrtc and the cuda_fp16.h/cuda_bf16.h headers every kernel includes), with a CUDA 13 build
+# and with bfloat16. Pick the build that matches the NVIDIA driver (README, "GPU"): cuda12 for
+# drivers >= 525, cuda13 for drivers >= 580.
+CUPY_MIN = "14.0"
+# tests/test_cuda_nvrtc.py: compile every kernel with NVRTC, no GPU needed (~130 MB of wheels,
+# ~375 MB installed); part of dev so that the README's test command runs it
+NVRTC = [f"cupy-cuda13x>={CUPY_MIN}", "nvidia-cuda-nvrtc==13.*", "nvidia-cuda-runtime==13.*"]
 
 setup(
     name="minitorch_alex",
@@ -11,14 +19,19 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["minitorch_alex", "minitorch_alex.*", "kernels", "kernels.*"]),
+    # the CUDA sources are read and compiled (NVRTC, through CuPy) at run time
+    package_data={"kernels.cuda": ["*.cu", "*.cuh"]},
     install_requires=["numpy>=1.24", "pillow>=9", "numba>=0.58", "tqdm>=4.60", "matplotlib>=3.6"],
     extras_require={
-        "gpu": ["cupy-cuda12x>=13"],
+        "gpu": [f"cupy-cuda12x[ctk]>={CUPY_MIN}"],
+        "gpu-cuda12": [f"cupy-cuda12x[ctk]>={CUPY_MIN}"],
+        "gpu-cuda13": [f"cupy-cuda13x[ctk]>={CUPY_MIN}"],
+        "nvrtc": NVRTC,
         "dist": DIST,
         # torch is the test and benchmark oracle only; the package never imports it
         "dev": ["pytest>=7", "hypothesis>=6.80", "torch==2.13.0", "pytest-xdist>=3",
                 "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29",
                 # ONNX export (mt.onnx) and its check in onnxruntime
-                "onnx>=1.15", "onnxruntime>=1.17", *DIST],
+                "onnx>=1.15", "onnxruntime>=1.17", *DIST, *NVRTC],
     },
 )

@@ -4,7 +4,8 @@
     python benchmarks/bench_gpu.py                 # the full run, writes benchmarks/RESULTS_GPU.md
     python benchmarks/bench_gpu.py --quick         # a short smoke run (batch 16, few steps)
 
-Measured, each after warm-up steps and with the GPU synchronised around the timed region:
+Measured, each after warm-up steps, with CUDA events around the timed region (GPU time, not the
+host's; the host only waits for the end event):
 
 * training images/s (forward, cross-entropy, backward, SGD update) of
   - minitorch_alex: float32, TF32 (``mt.backend.set_tf32(True)``), mixed precision
@@ -16,8 +17,10 @@ Measured, each after warm-up steps and with the GPU synchronised around the time
 * the GPU input pipeline's images/s (``data.gpu_augment.GPUAugmenter``: uint8 store ->
   pinned memory -> async copy -> crop/flip/mean/PCA on the GPU) on an in-memory 256x256 store.
 
-The table is printed and written with the GPU's name, versions and the command to ``--out``.
-Without CuPy or a CUDA GPU the script stops at once with a message saying so (exit status 2).
+Each configuration runs in its own try: one that fails (say, out of memory) is reported with
+its error in the table and the others still run. The table is printed and written (atomically)
+with the GPU's name, versions and the command to ``--out``. Without CuPy or a CUDA GPU the script
+stops at once with a message saying so (exit status 2).
 """
 from __future__ import annotations
 
@@ -25,7 +28,6 @@ import argparse
 import os
 import platform
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -46,10 +48,10 @@ def parse_args(argv=None):
     return args
 
 
-def require_gpu():
+def require_gpu(prog="bench_gpu"):
     """The cupy module, or exit with a clear message: this benchmark needs an NVIDIA GPU."""
     def fail(why):
-        print(f"bench_gpu: {why}; the CPU benchmark is benchmarks/bench_cpu.py", file=sys.stderr)
+        print(f"{prog}: {why}; the CPU benchmark is benchmarks/bench_cpu.py", file=sys.stderr)
         sys.exit(2)
 
     try:
@@ -66,16 +68,42 @@ def require_gpu():
     return cupy
 
 
+class GPUTimer:
+    """Seconds of GPU time between ``start()`` and ``stop()``, from CUDA events recorded on the
+    current stream (the host's clock would also count launch overhead and Python)."""
+
+    def __init__(self, cp):
+        self.cp = cp
+        self.begin, self.end = cp.cuda.Event(), cp.cuda.Event()
+
+    def start(self):
+        self.begin.record()
+
+    def stop(self):
+        self.end.record()
+        self.end.synchronize()
+        return self.cp.cuda.get_elapsed_time(self.begin, self.end) / 1e3
+
+
 def timed(cp, fn, steps, warmup):
-    """Seconds per call of fn, GPU synchronised before and after the timed calls."""
+    """Seconds per call of fn, by CUDA events around the ``steps`` timed calls."""
     for _ in range(warmup):
         fn()
-    cp.cuda.Device().synchronize()
-    t = time.perf_counter()
+    timer = GPUTimer(cp)
+    timer.start()
     for _ in range(steps):
         fn()
-    cp.cuda.Device().synchronize()
-    return (time.perf_counter() - t) / steps
+    return timer.stop() / steps
+
+
+def attempt(label, fn, *args):
+    """fn(*args), or the error as a one-line string (the benchmark goes on with the next mode)."""
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 (reported in the table, never hidden)
+        message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        print(f"bench_gpu: {label} failed: {message}", file=sys.stderr)
+        return f"failed ({message[:120]})"
 
 
 # ----- minitorch_alex ------------------------------------------------------------------------------
@@ -85,15 +113,13 @@ def ours_train(cp, args, mode):
     import minitorch_alex as mt
     import minitorch_alex.nn.functional as F
     from minitorch_alex import amp
-    from minitorch_alex.backend import set_tf32
 
     mt.manual_seed(0)
     model = mt.models.alexnet(num_classes=1000, devices=args.device)
     rng = np.random.default_rng(0)
     x = mt.tensor(rng.standard_normal((args.batch, 3, 224, 224), dtype=np.float32), device=args.device)
     y = rng.integers(0, 1000, args.batch)
-    previous = set_tf32(mode == "tf32")
-    try:
+    with tf32_mode(mode == "tf32"):
         if mode == "mixed":
             mp = amp.MixedPrecision(model, "float16")
             opt = mt.optim.SGD(mp.parameters(), lr=0.01)
@@ -109,8 +135,29 @@ def ours_train(cp, args, mode):
                 F.cross_entropy(model(x), y).backward()
                 opt.step()
         return args.batch / timed(cp, step, args.steps, args.warmup)
-    finally:
-        set_tf32(previous)
+
+
+def tf32_mode(enabled):
+    """A context with float32 GEMMs on TF32 (or not): ``mt.config.using(tf32=...)`` where the
+    settings object exists, else the older ``backend.set_tf32`` switch."""
+    import contextlib
+
+    import minitorch_alex as mt
+
+    config = getattr(mt, "config", None)
+    if config is not None and hasattr(config, "using"):
+        return config.using(tf32=enabled)
+    from minitorch_alex.backend import set_tf32
+
+    @contextlib.contextmanager
+    def switch():
+        previous = set_tf32(enabled)
+        try:
+            yield
+        finally:
+            set_tf32(previous)
+
+    return switch()
 
 
 def ours_layers(cp, args):
@@ -158,14 +205,13 @@ def ours_layers(cp, args):
             holder["y"] = fn(*inputs)
             holder["g"] = mt.tensor(cp.ones(holder["y"].shape, dtype=cp.float32), device=dev)
 
-        total = 0.0
+        total, timer = 0.0, GPUTimer(cp)
         for k in range(args.warmup + args.steps):  # each backward needs a fresh graph: time it alone
             prepare()
-            cp.cuda.Device().synchronize()
-            t0 = time.perf_counter()
+            timer.start()
             backward()
-            cp.cuda.Device().synchronize()
-            total += (time.perf_counter() - t0) if k >= args.warmup else 0.0
+            seconds = timer.stop()
+            total += seconds if k >= args.warmup else 0.0
         rows.append((name, fwd * 1e3, total / args.steps * 1e3))
     return rows
 
@@ -184,12 +230,11 @@ def loader_rate(cp, args):
     aug = GPUAugmenter(split, batch_size=args.batch, device=args.device)
     for _ in aug.batches(0):  # warm-up epoch
         pass
-    cp.cuda.Device().synchronize()
-    t = time.perf_counter()
+    timer = GPUTimer(cp)
+    timer.start()
     for _ in aug.batches(1):
         pass
-    cp.cuda.Device().synchronize()
-    return n / (time.perf_counter() - t)
+    return n / timer.stop()
 
 
 # ----- PyTorch -------------------------------------------------------------------------------------
@@ -236,12 +281,13 @@ def torch_train(args, mode):
 
     for _ in range(args.warmup):
         step()
-    torch.cuda.synchronize(dev)
-    t = time.perf_counter()
+    begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    begin.record()
     for _ in range(args.steps):
         step()
-    torch.cuda.synchronize(dev)
-    return args.batch / ((time.perf_counter() - t) / args.steps)
+    end.record()
+    end.synchronize()
+    return args.batch / (begin.elapsed_time(end) / 1e3 / args.steps)
 
 
 # ----- report ----------------------------------------------------------------------------------------
@@ -261,31 +307,42 @@ def report(cp, args, ours, theirs, layers, loader):
         f"| command | `python benchmarks/bench_gpu.py {' '.join(sys.argv[1:])}` |", "",
         "## Training images/s", "", "| configuration | minitorch_alex | PyTorch (cuDNN) | ratio |", "|---|---|---|---|",
     ]
+    def cell(v):
+        return "-" if v is None else v if isinstance(v, str) else f"{v:.1f}"
+
     for label, ours_key, torch_key in (("float32", "fp32", "fp32"), ("TF32", "tf32", "tf32"),
                                        ("mixed precision (fp16)", "mixed", "amp")):
         a, b = ours.get(ours_key), theirs.get(torch_key)
-        ratio = f"{a / b:.2f}x" if a and b else "-"
-        lines.append(f"| {label} | {a:.1f} | {'-' if b is None else f'{b:.1f}'} | {ratio} |")
+        ratio = f"{a / b:.2f}x" if isinstance(a, float) and isinstance(b, float) else "-"
+        lines.append(f"| {label} | {cell(a)} | {cell(b)} | {ratio} |")
     lines += ["", "Targets (issue #5): minitorch_alex float32 >= 0.8x PyTorch+cuDNN float32; mixed precision faster than float32.",
               "", "## minitorch_alex layers, float32 (ms)", "", "| layer | forward | backward |", "|---|---|---|"]
-    lines += [f"| {name} | {f:.3f} | {b:.3f} |" for name, f, b in layers]
+    if isinstance(layers, str):
+        lines.append(f"| all | {layers} | |")
+    else:
+        lines += [f"| {name} | {f:.3f} | {b:.3f} |" for name, f, b in layers]
+    rate = loader if isinstance(loader, str) else f"{loader:.0f} images/s"
     lines += ["", "## Input pipeline", "", f"GPUAugmenter (uint8 -> pinned -> async copy -> crop/flip/mean/PCA on the GPU): "
-              f"{loader:.0f} images/s at batch {args.batch}", ""]
+              f"{rate} at batch {args.batch}", ""]
     text = "\n".join(lines)
     print(text)
-    with open(args.out, "w", encoding="utf-8") as f:
+    tmp = args.out + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
+    os.replace(tmp, args.out)  # a reader never sees half a table
     print(f"\nwritten to {args.out}")
+    return text
 
 
 def main(argv=None):
     args = parse_args(argv)
     cp = require_gpu()
-    ours = {mode: ours_train(cp, args, mode) for mode in ("fp32", "tf32", "mixed")}
-    theirs = {} if args.no_torch else {mode: torch_train(args, mode) for mode in ("fp32", "tf32", "amp")}
-    layers = ours_layers(cp, args)
-    loader = loader_rate(cp, args)
-    report(cp, args, ours, theirs, layers, loader)
+    ours = {mode: attempt(f"minitorch_alex {mode}", ours_train, cp, args, mode) for mode in ("fp32", "tf32", "mixed")}
+    theirs = {} if args.no_torch else {mode: attempt(f"PyTorch {mode}", torch_train, args, mode)
+                                       for mode in ("fp32", "tf32", "amp")}
+    layers = attempt("per-layer times", ours_layers, cp, args)
+    loader = attempt("input pipeline", loader_rate, cp, args)
+    return report(cp, args, ours, theirs, layers, loader)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from .autograd import no_grad
-from .device import get_array_module
+from .device import device_of_array, get_array_module
 from .nn.module import Parameter, check_state_dict
 from .tensor import Tensor
 
@@ -59,14 +59,28 @@ def half_dtype(name) -> np.dtype:
 
 
 def all_finite(arrays) -> bool:
-    """True when no array holds an inf or NaN. One device-to-host transfer in all, not one per
-    array: the per-array answers are combined on the device first."""
-    arrays = [a for a in arrays if a is not None]
-    if not arrays:
-        return True
-    xp = get_array_module(arrays[0])
-    flags = xp.stack([xp.isfinite(a).all() for a in arrays])
-    return bool(flags.all())
+    """True when no array holds an inf or NaN. One device-to-host transfer per device, not one
+    per array: each device combines its arrays' answers first, inside its own context (arrays
+    of two GPUs are never stacked together)."""
+    by_device = {}
+    for a in arrays:
+        if a is not None:
+            by_device.setdefault(device_of_array(a), []).append(a)
+    for device, group in by_device.items():
+        with device.context():
+            xp = get_array_module(group[0])
+            if not bool(xp.stack([xp.isfinite(a).all() for a in group]).all()):
+                return False
+    return True
+
+
+def check_supported(dtype, device) -> None:
+    """Refuse bfloat16 on CUDA devices, with the reason: CuPy has bfloat16 only from 14.0 and
+    only with ml_dtypes and NumPy >= 2.1.2, and this CUDA path has not run it on a GPU yet, so
+    mixed precision on a GPU is float16 (README, "GPU")."""
+    if np.dtype(dtype).name == "bfloat16" and getattr(device, "type", None) == "cuda":
+        raise ValueError(f"mixed precision with bfloat16 is not supported on {device}: use dtype='float16' "
+                         "(bfloat16 runs on cpu devices)")
 
 
 class LossScaler:
@@ -121,10 +135,13 @@ class MixedPrecision:
             raise ValueError("MixedPrecision: the model has no parameters")
         self.master = []
         for p in self.model_params:
+            check_supported(self.dtype, p.device)
             if p.dtype.kind != "f" or p.dtype.itemsize < 4:
                 raise TypeError(f"MixedPrecision: expected a float32/float64 model, got a {p.dtype} parameter")
-            self.master.append(Parameter(p.data.astype(self.master_dtype), device=p.device))
-            p.data = p.data.astype(self.dtype)
+        for p in self.model_params:
+            with p.device.context():  # the casts run (and allocate) on the parameter's device
+                self.master.append(Parameter(p.data.astype(self.master_dtype), device=p.device))
+                p.data = p.data.astype(self.dtype)
             p.grad = None
         self.scaler = scaler if scaler is not None else LossScaler(enabled=self.dtype == np.float16)
 
@@ -156,10 +173,11 @@ class MixedPrecision:
             if p.grad is None:
                 m.grad = None
                 continue
-            g = p.grad.data.astype(self.master_dtype)
-            if inv != 1.0:
-                with np.errstate(invalid="ignore"):  # inf * inv stays inf; NaN stays NaN
-                    g *= self.master_dtype.type(inv)
+            with p.device.context():
+                g = p.grad.data.astype(self.master_dtype)
+                if inv != 1.0:
+                    with np.errstate(invalid="ignore"):  # inf * inv stays inf; NaN stays NaN
+                        g *= self.master_dtype.type(inv)
             m.grad = Tensor._wrap(g, m.device)
         return all_finite([m.grad.data for m in self.master if m.grad is not None])
 
@@ -180,7 +198,8 @@ class MixedPrecision:
     @no_grad()
     def copy_master_to_model(self):
         for m, p in zip(self.master, self.model_params):
-            p.data = m.data.astype(self.dtype)
+            with p.device.context():
+                p.data = m.data.astype(self.dtype)
 
     def master_state_dict(self):
         """The model's state dict with the float32 master values (what a checkpoint should keep)."""
@@ -198,5 +217,6 @@ class MixedPrecision:
         check_state_dict("MixedPrecision", {name: m.shape for name, m in zip(names, self.master)}, state)
         for name, m in zip(names, self.master):
             value = state[name]
-            m.data = get_array_module(m.data).asarray(value, dtype=self.master_dtype)
+            with m.device.context():
+                m.data = get_array_module(m.data).asarray(value, dtype=self.master_dtype)
         self.copy_master_to_model()

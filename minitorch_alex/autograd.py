@@ -101,10 +101,7 @@ class Function:
             fn.impl = impl
         requires_grad = is_grad_enabled() and any(t.requires_grad for t in tensors)
         impl.needs_input_grad = tuple(requires_grad and t.requires_grad for t in tensors)
-        if device.type == "cuda":  # launch under the operands' GPU, whichever one is current
-            with device.context():
-                outputs = impl.forward(*arrays, **params)
-        else:
+        with device.context():  # launch under the operands' device, whichever one is current
             outputs = impl.forward(*arrays, **params)
         multiple = isinstance(outputs, tuple)
         outputs = outputs if multiple else (outputs,)
@@ -168,9 +165,11 @@ def backward(tensor, grad=None, retain_graph=False):
     if grad is None:
         if tensor.size != 1:
             raise RuntimeError(f"backward: grad can be implied only for a single-element tensor, got shape {tensor.shape}")
-        grad = xp.ones(tensor.shape, dtype=tensor.dtype)
+        with tensor.device.context():  # allocated on the root's device, not the current one
+            grad = xp.ones(tensor.shape, dtype=tensor.dtype)
     else:
-        grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=tensor.dtype)
+        with tensor.device.context():
+            grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=tensor.dtype)
         if grad.shape != tensor.shape:
             raise ValueError(f"backward: grad must have the tensor's shape {tensor.shape}, got {grad.shape}")
 
@@ -188,17 +187,15 @@ def backward(tensor, grad=None, retain_graph=False):
             continue
         if not node.__dict__:
             raise RuntimeError(_FREED)
-        # an output that did not reach the root (e.g. one part of a split) gets a zero gradient
-        grads_out = [
-            g if g is not None else node.output_xp.zeros(shape, dtype=dtype)
-            for g, (shape, dtype) in zip(grads_out, node.output_meta)
-        ]
         device = node.inputs[0].device
         impl = node.__dict__.get("impl", node)  # the implementation that ran forward (dispatch.select)
-        if device.type == "cuda":  # as in apply: the node's kernels run on its inputs' GPU
-            with device.context():
-                grads_in = impl.backward(*grads_out)
-        else:
+        with device.context():  # as in apply: the node's kernels run on its inputs' device
+            # an output that did not reach the root (e.g. one part of a split) gets a zero gradient
+            # (multi-output nodes keep their inputs' device, so it is allocated there)
+            grads_out = [
+                g if g is not None else node.output_xp.zeros(shape, dtype=dtype)
+                for g, (shape, dtype) in zip(grads_out, node.output_meta)
+            ]
             grads_in = impl.backward(*grads_out)
         if not isinstance(grads_in, tuple):
             grads_in = (grads_in,)
@@ -211,7 +208,8 @@ def backward(tensor, grad=None, retain_graph=False):
                 x._add_grad(g, owned=node.fresh_grads and x._node is None)
             if x._node is not None:
                 slots = pending.setdefault(id(x._node), [None] * len(x._node.output_meta))
-                slots[x._index] = _accumulate(slots[x._index], g)
+                with x.device.context():  # the sum runs on the gradient's device
+                    slots[x._index] = _accumulate(slots[x._index], g)
         if not retain_graph:
             node.release()
 

@@ -1,7 +1,8 @@
 """The global random generator (NumPy's ``Generator``), seeded with ``mt.manual_seed``.
 
 Random numbers are drawn on the host and copied to the tensor's device, so a seed gives the
-same numbers on every device.
+same numbers on every device. Dropout masks cross as bool (1 byte an element, not the 8 of the
+float64 draws), from pinned host memory and asynchronously on the device's current stream.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import contextlib
 
 import numpy as np
 
-from .device import CPU, transfer
+from .device import CPU, place, transfer, upload_async
 
 _generator = np.random.default_rng()
 
@@ -51,7 +52,15 @@ def use_generator(generator: np.random.Generator):
 
 
 def _on_device(array, device):
-    return array if device.type == "cpu" else transfer(array, CPU, device)
+    return place(array, device) if device.type == "cpu" else transfer(array, CPU, device)
+
+
+def keep_mask(shape, p, device=CPU, generator=None):
+    """Dropout's bool keep-mask of ``shape`` on ``device``: True with probability 1 - p. The same
+    draws as ``uniform(shape) >= p`` on every device (one seed, one mask), compared on the host;
+    a GPU gets the bool mask through pinned memory, without blocking the host."""
+    keep = (generator or _generator).random(shape) >= p
+    return place(keep, device) if device.type == "cpu" else upload_async(keep, device)
 
 
 def uniform(shape, device=CPU, generator=None):

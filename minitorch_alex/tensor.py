@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import autograd
-from .device import CPU, Device, as_device, device_of_array, transfer
+from .device import CPU, Device, as_device, device_of_array, place, transfer
 from .ops import arithmetic, reduction, shape as shape_ops
 
 _FLOAT_DEFAULT = np.float32
@@ -29,16 +29,14 @@ class Tensor:
         device = as_device(device)
         if isinstance(data, Tensor):
             data = data.data
+        src = device_of_array(data)  # before the conversion: a strict-mode array knows its device
         array = _to_array(data, dtype)
-        src = device_of_array(array)
-        if src.type != device.type:
-            array = transfer(array, src, device)
-        elif device.type == "cuda" and src != device:
-            array = transfer(array, src, device)
+        if src != device and (src.type != device.type or src.type == "cuda" or src.index != 0):
+            array = transfer(array, src, device)  # (a plain NumPy array reads as cpu:0 and fits any cpu:k)
         self._init(array, device, requires_grad)
 
     def _init(self, array, device, requires_grad):
-        self.data = array
+        self.data = place(array, device)  # strict device mode tags cpu arrays with their device
         self.device = device
         self.grad = None
         self._node = None  # the Function that produced this tensor (None for leaves)
@@ -59,7 +57,8 @@ class Tensor:
         if isinstance(value, (bool, int, float, np.number)):
             if np.issubdtype(ref.dtype, np.integer) and not float(value).is_integer():
                 raise TypeError(f"{op_name}: cannot combine an integer tensor ({ref.dtype}) with the float {value!r}; convert the tensor first")
-            return cls._wrap(ref.xp.asarray(value, dtype=ref.dtype), ref.device)
+            with ref.device.context():  # CuPy allocates on the current device: make it ref's
+                return cls._wrap(ref.xp.asarray(value, dtype=ref.dtype), ref.device)
         raise TypeError(
             f"{op_name}: expected a Tensor or a Python number, got {type(value).__name__}; wrap arrays with mt.tensor(...)"
         )
@@ -128,7 +127,9 @@ class Tensor:
     # ----- conversion ---------------------------------------------------------------------------
     def numpy(self):
         """The values as a NumPy array (shared with the tensor on cpu, copied from a GPU)."""
-        return self.data if self.device.type == "cpu" else transfer(self.data, self.device, CPU)
+        if self.device.type == "cpu":
+            return np.asarray(self.data)  # a plain view: host memory, usable under any device
+        return transfer(self.data, self.device, CPU)
 
     def __array__(self, dtype=None, copy=None):
         a = self.numpy()
@@ -210,10 +211,11 @@ class Tensor:
     def _add_grad(self, g, owned=False):
         # a fresh array: ops may hand the same gradient array to several inputs (unless ``owned``:
         # the op made g for this input alone, so it can be kept as is)
-        if self.grad is None:
-            self.grad = Tensor._wrap(g if owned else g.copy(), self.device)
-        else:
-            self.grad = Tensor._wrap(self.grad.data + g, self.device)
+        with self.device.context():  # the copy and the sum run on this tensor's device
+            if self.grad is None:
+                self.grad = Tensor._wrap(g if owned else g.copy(), self.device)
+            else:
+                self.grad = Tensor._wrap(self.grad.data + g, self.device)
 
     # ----- arithmetic ---------------------------------------------------------------------------
     def __add__(self, other):
@@ -268,7 +270,8 @@ class Tensor:
     # ----- comparisons (no gradient; boolean results) --------------------------------------------
     def _compare(self, other, op):
         other = other.data if isinstance(other, Tensor) else other
-        return Tensor._wrap(op(self.data, other), self.device)
+        with self.device.context():
+            return Tensor._wrap(op(self.data, other), self.device)
 
     def __lt__(self, other):
         return self._compare(other, lambda a, b: a < b)
@@ -303,7 +306,8 @@ class Tensor:
         return reduction.Max.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
 
     def argmax(self, axis=None):
-        return Tensor._wrap(self.data.argmax(axis=axis), self.device)
+        with self.device.context():
+            return Tensor._wrap(self.data.argmax(axis=axis), self.device)
 
     # ----- shape --------------------------------------------------------------------------------
     def reshape(self, *shape):
@@ -342,14 +346,17 @@ def _is_dtype(x):
 def _to_array(data, dtype):
     """Make an array from data; Python floats default to float32 like PyTorch."""
     if device_of_array(data).type == "cuda":
-        return data if dtype is None else data.astype(dtype)
+        if dtype is None:
+            return data
+        with data.device:  # the cast runs on the array's GPU, whichever is current
+            return data.astype(dtype)
     if dtype is None and not isinstance(data, np.ndarray):
         array = np.asarray(data)
         if array.dtype == np.float64 and not isinstance(data, np.generic):
             array = array.astype(_FLOAT_DEFAULT)
     else:
         array = np.asarray(data, dtype=dtype)
-    return np.array(array, copy=True) if array is data else array
+    return np.array(array, copy=True) if array is data or array.base is data else array
 
 
 def _axes(axis, ndim):

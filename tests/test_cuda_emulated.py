@@ -1,7 +1,8 @@
 """The CUDA kernels' arithmetic, run on the CPU: each ``kernels/cuda/*.cu`` file is compiled by
 nvcc with ``-DMT_HOST_EMULATION`` (see ``common.cuh``), which turns every kernel into a plain host
-function whose "threads" run one after the other. The wrappers of ``kernels/cuda/ops.py`` are
-then run unchanged on NumPy arrays (NumPy stands in for CuPy, ctypes for the launch) and compared
+function whose "threads" run one after the other. The op classes of ``kernels/cuda`` (``conv.Conv2d``,
+``linear.Linear``, ``pool.MaxPool2d``, ...: the ones the dispatch table names) are then run unchanged
+on NumPy arrays (NumPy stands in for CuPy, ctypes for the launch) and compared
 with the readable NumPy reference of ``minitorch_alex.ops``.
 
 What this proves without a GPU: the index arithmetic of every kernel (im2col/col2im gathers,
@@ -12,6 +13,7 @@ and races between threads (none by design: every kernel is a gather). Skipped wi
 """
 import ctypes
 import os
+import re
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -51,13 +53,34 @@ def libraries(tmp_path_factory):
         return dict(pool.map(build, kc.SOURCES))
 
 
-class _HostKernel:
-    """Called like a CuPy RawKernel, ``kernel(grid, block, args)``; runs the host build."""
+def signature(source, kernel):
+    """The C parameter kinds of ``kernel`` in ``source.cu``: 'ptr', 'int', 'long long', 'double'
+    (read from its INSTANTIATE macro, the entry points CuPy launches)."""
+    text = kc.source(source).replace("\\\n", " ")
+    match = re.search(r"KERNEL void " + kernel + r"_##S\(([^)]*)\)", text)
+    assert match, f"{kernel} not found in {source}.cu"
+    kinds = []
+    for param in match.group(1).split(","):
+        param = " ".join(param.split())
+        kinds.append("ptr" if "*" in param else "long long" if param.startswith("long long") else param.split()[0])
+    return kinds
 
-    def __init__(self, fn):
-        self.fn = fn
+
+_KIND = {np.int32: "int", np.int64: "long long", np.float64: "double"}
+
+
+class _HostKernel:
+    """Called like a CuPy RawKernel, ``kernel(grid, block, args)``; runs the host build. The
+    arguments must match the kernel's C parameters one for one (CuPy passes a NumPy scalar by its
+    own size: an np.int64 for an ``int`` parameter would shift every later argument on a GPU)."""
+
+    def __init__(self, fn, kinds=None):
+        self.fn, self.kinds = fn, kinds
 
     def __call__(self, grid, block, args):
+        if self.kinds is not None:
+            given = ["ptr" if isinstance(a, np.ndarray) else _KIND.get(type(a), type(a).__name__) for a in args]
+            assert given == self.kinds, f"arguments {given} do not match the kernel's parameters {self.kinds}"
         converted = []
         for a in args:
             if isinstance(a, np.ndarray):
@@ -65,10 +88,12 @@ class _HostKernel:
                 converted.append(ctypes.c_void_p(a.ctypes.data))
             elif isinstance(a, np.int32):
                 converted.append(ctypes.c_int(int(a)))
+            elif isinstance(a, np.int64):
+                converted.append(ctypes.c_longlong(int(a)))
             elif isinstance(a, np.float64):
                 converted.append(ctypes.c_double(float(a)))
             else:
-                raise TypeError(f"a kernel argument must be an array, np.int32 or np.float64 (as CuPy needs), got {type(a)}")
+                raise TypeError(f"a kernel argument must be an array, np.int32, np.int64 or np.float64 (as CuPy needs), got {type(a)}")
         self.fn(*converted)
 
 
@@ -77,8 +102,9 @@ def emulated(libraries):
     """kernels.cuda with NumPy as its array module and the host builds as its kernels."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(kc, "cupy", lambda: np)
-        mp.setattr(kc, "function",
-                   lambda src, kernel, dtype: _HostKernel(getattr(libraries[src], f"{kernel}_{kc.suffix(dtype)}")))
+        mp.setattr(kc, "set_tf32", lambda enabled: None)  # CuPy's compute type: nothing to set on NumPy
+        mp.setattr(kc, "function", lambda src, kernel, dtype: _HostKernel(
+            getattr(libraries[src], f"{kernel}_{kc.suffix(dtype)}"), signature(src, kernel)))
         yield kc
 
 
@@ -122,26 +148,54 @@ def test_conv2d_forward_and_backward_equal_the_reference(emulated, geo, dtype, b
     y_ref, grads_ref = run_reference(
         lambda *t: F.conv2d(*t[:2], t[2] if bias else None, geo["stride"], geo["padding"], geo["groups"]), inputs, gy)
     cast = [a.astype(dtype) for a in inputs]
-    y, col = emulated.conv2d_forward(cast[0], cast[1], cast[2] if bias else None, geo["stride"], geo["padding"],
-                                     geo["groups"])
+    impl = emulated.Conv2d(tf32=False)
+    impl.needs_input_grad = (True,) * len(cast)
+    y = impl.forward(*cast, stride=geo["stride"], padding=geo["padding"], groups=geo["groups"])
     close(y, y_ref, dtype)
-    gx, gw, gb = emulated.conv2d_backward(col, cast[1], gy.astype(dtype), x.shape, geo["stride"], geo["padding"],
-                                          geo["groups"], need_bias=bias)
-    close(gx, grads_ref[0], dtype)
-    close(gw, grads_ref[1], dtype)
-    if bias:
-        close(gb, grads_ref[2], dtype)
-    else:
-        assert gb is None
+    grads = impl.backward(gy.astype(dtype))
+    assert len(grads) == len(inputs)
+    for g, ref in zip(grads, grads_ref):
+        close(g, ref, dtype)
 
 
-def test_conv2d_forward_fuses_the_relu(emulated, rng):
+def test_conv2d_backward_computes_only_the_gradients_asked_for(emulated, rng):
+    x, w, b = rng.standard_normal((2, 4, 6, 6)), rng.standard_normal((6, 2, 3, 3)), rng.standard_normal(6)
+    impl = emulated.Conv2d()
+    impl.needs_input_grad = (False, True, False)
+    impl.forward(x, w, b, stride=(1, 1), padding=(1, 1), groups=2)
+    gx, gw, gb = impl.backward(np.ones((2, 6, 6, 6)))
+    assert gx is None and gb is None and gw.shape == w.shape
+    impl = emulated.Conv2d()
+    impl.needs_input_grad = (False, False, False)  # no_grad: nothing kept for a backward pass
+    impl.forward(x, w, b, stride=(1, 1), padding=(1, 1), groups=2)
+    assert not hasattr(impl, "col")
+
+
+def test_conv2d_relu_fuses_the_relu_forward_and_backward(emulated, rng):
     x, w, b = rng.standard_normal((2, 3, 7, 7)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
-    y, _ = emulated.conv2d_forward(x, w, b, (1, 1), (1, 1), 1, relu=True)
-    with use_backend("reference"):
-        expected = F.relu(F.conv2d(mt.tensor(x), mt.tensor(w), mt.tensor(b), 1, 1)).numpy()
+    gy = rng.standard_normal((2, 4, 7, 7))
+    y_ref, grads_ref = run_reference(lambda *t: F.relu(F.conv2d(*t, 1, 1)), [x, w, b], gy)
+    impl = emulated.Conv2dReLU()
+    impl.needs_input_grad = (True, True, True)
+    y = impl.forward(x, w, b, stride=(1, 1), padding=(1, 1), groups=1)
     assert (y == 0).any() and (y > 0).any()
-    close(y, expected, np.float64)
+    close(y, y_ref, np.float64)
+    for g, ref in zip(impl.backward(gy), grads_ref):
+        close(g, ref, np.float64)
+
+
+@pytest.mark.parametrize("cls", ["Linear", "LinearReLU"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_linear_forward_and_backward_equal_the_reference(emulated, rng, cls, dtype):
+    x, w, b, gy = rng.standard_normal((5, 7)), rng.standard_normal((3, 7)), rng.standard_normal(3), rng.standard_normal((5, 3))
+    relu = cls == "LinearReLU"
+    y_ref, grads_ref = run_reference(lambda *t: (F.relu if relu else (lambda v: v))(F.linear(*t)), [x, w, b], gy)
+    impl = getattr(emulated, cls)(tf32=False)
+    impl.needs_input_grad = (True, True, True)
+    y = impl.forward(x.astype(dtype), w.astype(dtype), b.astype(dtype))
+    close(y, y_ref, dtype)
+    for g, ref in zip(impl.backward(gy.astype(dtype)), grads_ref):
+        close(g, ref, dtype)
 
 
 @given(n=st.integers(1, 3), cpg=st.integers(1, 7), groups=st.integers(1, 3), hw=st.integers(1, 5),
@@ -152,9 +206,11 @@ def test_lrn_forward_and_backward_equal_the_reference(emulated, n, cpg, groups, 
     x = rng.standard_normal((n, cpg * groups, hw, hw))
     gy = rng.standard_normal(x.shape)
     y_ref, (gx_ref,) = run_reference(lambda t: F.local_response_norm(t, size, alpha, beta, k, groups), [x], gy)
-    y, scale = emulated.lrn_forward(x.astype(dtype), size, alpha, beta, k, groups)
+    impl = emulated.LocalResponseNorm()
+    impl.needs_input_grad = (True,)
+    y = impl.forward(x.astype(dtype), size=size, alpha=alpha, beta=beta, k=k, groups=groups)
     close(y, y_ref, dtype)
-    gx = emulated.lrn_backward(x.astype(dtype), scale, gy.astype(dtype), size, alpha, beta, groups)
+    (gx,) = impl.backward(gy.astype(dtype))
     close(gx, gx_ref, dtype)
 
 
@@ -177,10 +233,12 @@ def test_maxpool_forward_and_backward_equal_the_reference(emulated, geo, dtype, 
     xd = x.astype(dtype)
     y_ref, (gx_ref,) = run_reference(lambda t: F.max_pool2d(t, geo["k"], geo["stride"], geo["padding"]),
                                      [xd.astype(np.float64)], gy)
-    y, argmax = emulated.maxpool_forward(xd, geo["k"], geo["stride"], geo["padding"])
+    impl = emulated.MaxPool2d()
+    impl.needs_input_grad = (True,)
+    y = impl.forward(xd, kernel_size=geo["k"], stride=geo["stride"], padding=geo["padding"])
     close(y, y_ref, dtype)
-    assert argmax.dtype == np.int32 and argmax.min() >= 0 and argmax.max() < geo["h"] * geo["w"]
-    gx = emulated.maxpool_backward(gy.astype(dtype), argmax, xd.shape, geo["k"], geo["stride"], geo["padding"])
+    assert impl.argmax.dtype == np.int32 and impl.argmax.min() >= 0 and impl.argmax.max() < geo["h"] * geo["w"]
+    (gx,) = impl.backward(gy.astype(dtype))
     close(gx, gx_ref, dtype)
 
 
@@ -196,19 +254,21 @@ def test_maxpool_ties_go_to_the_first_entry_and_nan_wins(emulated):
 def test_elementwise_kernels(emulated, rng, dtype):
     x = rng.standard_normal((5, 7)).astype(dtype)
     keep = rng.random((5, 7)) < 0.5
-    close(emulated.dropout_apply(x, keep, 2.0), np.where(keep, x.astype(np.float64) * 2.0, 0.0), dtype)
-    y = emulated.relu_forward(x)
-    close(y, np.maximum(x, 0), dtype)
     gy = rng.standard_normal(x.shape).astype(dtype)
-    close(emulated.relu_backward(y, gy), np.where(x > 0, gy, 0), dtype)
-    w, b = rng.standard_normal((3, 7)).astype(dtype), rng.standard_normal(3).astype(dtype)
-    close(emulated.linear_forward(x, w, b), x.astype(np.float64) @ w.astype(np.float64).T + b, dtype)
-    fused = emulated.linear_forward(x, w, b, relu=True)
-    close(fused, np.maximum(x.astype(np.float64) @ w.astype(np.float64).T + b, 0), dtype)
+    drop = emulated.Dropout()
+    drop.needs_input_grad = (True, False)
+    close(drop.forward(x, keep, scale=2.0), np.where(keep, x.astype(np.float64) * 2.0, 0.0), dtype)
+    gx, gmask = drop.backward(gy)
+    assert gmask is None
+    close(gx, np.where(keep, gy.astype(np.float64) * 2.0, 0.0), dtype)
+    relu = emulated.ReLU()
+    relu.needs_input_grad = (True,)
+    close(relu.forward(x), np.maximum(x, 0), dtype)
+    close(relu.backward(gy)[0], np.where(x > 0, gy, 0), dtype)
 
 
 def test_relu_keeps_nan_like_numpy(emulated):
-    y = emulated.relu_forward(np.array([np.nan, -1.0, 2.0]))
+    y = emulated.ReLU().forward(np.array([np.nan, -1.0, 2.0]))
     assert np.isnan(y[0]) and y[1:].tolist() == [0.0, 2.0]
 
 
@@ -223,9 +283,10 @@ def test_sgd_kernel_is_the_papers_rule(emulated, rng, dtype):
     close(w, w_ref, dtype)
 
 
-def test_wrappers_refuse_sizes_beyond_32_bit_indexing():
-    from kernels.cuda import ops
+def test_wrappers_refuse_dimensions_beyond_32_bits():
+    from kernels.cuda import _launch
 
     with pytest.raises(ValueError, match="32-bit"):
-        ops._i32(2**31)
-    assert ops._i32(2**31 - 1) == [np.int32(2**31 - 1)]
+        _launch.i32(2**31)
+    assert _launch.i32(2**31 - 1) == [np.int32(2**31 - 1)]
+    assert _launch.i64(2**31 + 5) == [np.int64(2**31 + 5)]  # element totals: 64-bit in the kernels

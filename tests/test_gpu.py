@@ -289,3 +289,28 @@ def test_two_tower_traffic_on_a_mixed_pair(two_tower_batch):
     assert split.traffic.forward_bytes == expected
     loss.backward()
     assert split.traffic.backward_bytes == expected
+
+
+def test_tf32_reaches_the_convolution_gemms(rng):
+    # the convolution's GEMMs are 2-D cuBLAS calls that honour the compute type (the old 3-D
+    # batched call passed the data type as the compute type: TF32 never reached a convolution)
+    import kernels.cuda as kc
+
+    x = rng.standard_normal((2, 64, 16, 16)).astype(np.float32)
+    w = rng.standard_normal((64, 64, 3, 3)).astype(np.float32)
+    with use_backend("reference"):
+        exact = F.conv2d(mt.tensor(x.astype(np.float64)), mt.tensor(w.astype(np.float64)), None, 1, 1).numpy()
+    errors = {}
+    try:
+        for tf32 in (False, True):
+            y = kc.Conv2d(tf32=tf32).forward(cp.asarray(x), cp.asarray(w), stride=(1, 1), padding=(1, 1), groups=1)
+            errors[tf32] = np.abs(cp.asnumpy(y) - exact).max()
+    finally:
+        kc.set_tf32(False)
+    assert errors[False] < 1e-3 < errors[True], errors  # 576-term sums: ~1e-5 in float32, ~1e-2 in TF32
+
+
+def test_bfloat16_mixed_precision_is_refused_on_the_gpu():
+    model = mt.models.alexnet(num_classes=10, devices=DEV)
+    with pytest.raises(ValueError, match="^mixed precision with bfloat16 is not supported on cuda:0"):
+        amp.MixedPrecision(model, "bfloat16")

@@ -1,10 +1,22 @@
-"""The paper's two-device AlexNet against the single-device grouped model."""
+"""The paper's two-device AlexNet against the single-device grouped model.
+
+Every test runs in strict device mode (``minitorch_alex.device.strict_devices``): an array of
+cpu:1 touched while cpu:0 is current raises, as a CuPy array of one GPU used under another would
+launch on the wrong GPU (or fail). So the (cpu:0, cpu:1) runs check, without GPUs, that every
+gradient, zero-fill, velocity, mask and cast is made inside its own device's context."""
 import numpy as np
 import pytest
 
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
+from minitorch_alex.device import strict_devices
 from minitorch_alex.models.alexnet import LAYER_NAMES
+
+
+@pytest.fixture(autouse=True)
+def strict():
+    with strict_devices():
+        yield
 
 
 def _has_gpu():
@@ -33,6 +45,12 @@ def merged_grads(model):
                 [getattr(getattr(tw, layer), kind).grad.numpy() for tw in model.towers], axis=0)
     out["fc8.weight"], out["fc8.bias"] = model.fc8.weight.grad.numpy(), model.fc8.bias.grad.numpy()
     return out
+
+
+def test_strict_mode_is_on_for_the_virtual_devices():
+    t = mt.tensor(np.zeros(3), device="cpu:1")
+    with pytest.raises(RuntimeError, match="cpu:1 was used while cpu:0 is current"):
+        t.data + 1
 
 
 def make_pair(devices, dropout=0.0):

@@ -11,8 +11,11 @@ binary on disk (``~/.cupy/kernel_cache``); this module also keeps each built mod
 CuPy is imported on first use only: importing ``kernels.cuda`` (and reading or assembling the
 sources, which the CPU-only tests do) works without CuPy or a GPU.
 
-The array-level wrappers (im2col, convolution, LRN, pooling, dropout, ReLU, SGD) are in
-``ops.py`` and re-exported here; ``minitorch_alex.backend.cuda_kernels()`` returns this module.
+The ops live one per file, each as the class the dispatch table names (``conv.Conv2d``,
+``conv.Conv2dReLU``, ``linear.Linear``, ``linear.LinearReLU``, ``pool.MaxPool2d``,
+``lrn.LocalResponseNorm``, ``activation.ReLU``, ``dropout.Dropout``) with ``forward(*arrays,
+**params)`` / ``backward(gy)``, plus ``sgd.sgd_momentum_update_``; the array-level functions they
+are built from are re-exported here too. Shared launch helpers: ``_launch.py``.
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ SUFFIX = {"float32": "f32", "float64": "f64", "float16": "f16", "bfloat16": "bf1
 OPTIONS = ("--std=c++17",)
 
 _modules: dict = {}
+_kernels: dict = {}  # (source, kernel, dtype name) -> RawKernel
 _cupy = None
 
 
@@ -88,19 +92,39 @@ def suffix(dtype) -> str:
 
 
 def function(source_name: str, kernel: str, dtype):
-    """The ``RawKernel`` ``<kernel>_<suffix of dtype>`` from ``source_name.cu``."""
-    return module(source_name).get_function(f"{kernel}_{suffix(dtype)}")
+    """The ``RawKernel`` ``<kernel>_<suffix of dtype>`` from ``source_name.cu``, cached per
+    (source, kernel, dtype): ``RawModule.get_function`` builds a new RawKernel on every call.
+    One RawKernel serves every GPU (CuPy keeps its loaded function per device)."""
+    key = (source_name, kernel, np.dtype(dtype).name)
+    kern = _kernels.get(key)
+    if kern is None:
+        kern = _kernels[key] = module(source_name).get_function(f"{kernel}_{suffix(dtype)}")
+    return kern
 
 
-from .ops import (  # noqa: E402  (the wrappers use the loader above)
-    bias_act_rows_, col2im, conv2d_backward, conv2d_forward, dropout_apply, im2col, linear_forward,
-    lrn_backward, lrn_forward, maxpool_backward, maxpool_forward, relu_backward, relu_forward,
-    sgd_momentum_update_,
-)
+def set_tf32(enabled: bool) -> None:
+    """CuPy's float32 GEMM compute type: TF32 tensor cores (True) or full float32 (False). Called
+    by the GEMM wrapper of an op built with ``tf32=``, before each GEMM: CuPy's setting is
+    process-wide and other code (``backend.set_tf32``, ``CUPY_TF32``) may change it in between,
+    and setting it is one assignment in CuPy's table."""
+    from cupy._core import _routines_linalg as linalg  # noqa: PLC0415 (optional dependency)
+
+    linalg.set_compute_type(np.float32, linalg.COMPUTE_TYPE_TF32 if enabled else linalg.COMPUTE_TYPE_DEFAULT)
+
+
+# The per-op wrappers (they use the loader above through the package, looked up at call time).
+from .activation import ReLU, relu_backward, relu_forward  # noqa: E402
+from .conv import Conv2d, Conv2dReLU, col2im, conv2d_backward, conv2d_forward, im2col  # noqa: E402
+from .dropout import Dropout, dropout_apply  # noqa: E402
+from .linear import Linear, LinearReLU, bias_act_rows_, linear_backward, linear_forward  # noqa: E402
+from .lrn import LocalResponseNorm, lrn_backward, lrn_forward  # noqa: E402
+from .pool import MaxPool2d, maxpool_backward, maxpool_forward  # noqa: E402
+from .sgd import sgd_momentum_update_  # noqa: E402
 
 __all__ = [
-    "OPTIONS", "SOURCES", "SUFFIX", "bias_act_rows_", "col2im", "conv2d_backward", "conv2d_forward", "cupy",
-    "dropout_apply", "function", "im2col", "kernel_names", "linear_forward", "lrn_backward", "lrn_forward",
-    "maxpool_backward", "maxpool_forward", "module", "relu_backward", "relu_forward", "sgd_momentum_update_",
-    "source", "suffix",
+    "OPTIONS", "SOURCES", "SUFFIX", "Conv2d", "Conv2dReLU", "Dropout", "Linear", "LinearReLU", "LocalResponseNorm",
+    "MaxPool2d", "ReLU", "bias_act_rows_", "col2im", "conv2d_backward", "conv2d_forward", "cupy", "dropout_apply",
+    "function", "im2col", "kernel_names", "linear_backward", "linear_forward", "lrn_backward", "lrn_forward",
+    "maxpool_backward", "maxpool_forward", "module", "relu_backward", "relu_forward", "set_tf32",
+    "sgd_momentum_update_", "source", "suffix",
 ]

@@ -19,15 +19,18 @@
 #ifdef MT_HOST_EMULATION
 #define MT_DEVICE __host__ __device__
 #define KERNEL extern "C"
-#define GRID_LOOP(i, n) for (int i = 0; i < (n); ++i)
+#define GRID_LOOP(i, n) for (long long i = 0; i < (long long)(n); ++i)
 #define ROW_LOOP(r, rows) for (int r = 0; r < (rows); ++r)
 #else
 #define MT_DEVICE __device__
 #define KERNEL extern "C" __global__
-// One thread per element, grid-stride so any grid size covers any n (n < 2^31: the Python
-// wrappers check).
-#define GRID_LOOP(i, n) \
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += blockDim.x * gridDim.x)
+// One thread per element, grid-stride so any grid size covers any n. The index and the stride
+// are 64-bit: with 32-bit ints, i + stride overflows once n is within one grid of 2^31 (element
+// totals are long long in every kernel; the Python launchers check that the 32-bit dimension
+// arguments fit).
+#define GRID_LOOP(i, n)                                                                   \
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (long long)(n); \
+         i += (long long)blockDim.x * gridDim.x)
 // grid.y walks rows, grid-stride.
 #define ROW_LOOP(r, rows) for (int r = blockIdx.y; r < (rows); r += gridDim.y)
 #endif

@@ -6,7 +6,7 @@
 // so one seed gives the same mask on every device.
 template <typename T>
 MT_DEVICE void dropout_body(const T* __restrict__ x, const bool* __restrict__ keep, T* __restrict__ y,
-                             int size, double scale_) {
+                             long long size, double scale_) {
     typedef typename Acc<T>::type A;
     const A scale = (A)scale_;
     GRID_LOOP(i, size) y[i] = keep[i] ? from_acc<T>(to_acc(x[i]) * scale) : from_acc<T>((A)0);
@@ -15,7 +15,7 @@ MT_DEVICE void dropout_body(const T* __restrict__ x, const bool* __restrict__ ke
 // max(x, 0), NaN kept (like np.maximum); the backward pass needs only the output: gx = gy where
 // y > 0.
 template <typename T>
-MT_DEVICE void relu_body(const T* __restrict__ x, T* __restrict__ y, int size) {
+MT_DEVICE void relu_body(const T* __restrict__ x, T* __restrict__ y, long long size) {
     typedef typename Acc<T>::type A;
     GRID_LOOP(i, size) {
         const A v = to_acc(x[i]);
@@ -25,7 +25,7 @@ MT_DEVICE void relu_body(const T* __restrict__ x, T* __restrict__ y, int size) {
 
 template <typename T>
 MT_DEVICE void relu_backward_body(const T* __restrict__ y, const T* __restrict__ gy, T* __restrict__ gx,
-                                   int size) {
+                                   long long size) {
     typedef typename Acc<T>::type A;
     GRID_LOOP(i, size) gx[i] = to_acc(y[i]) > (A)0 ? gy[i] : from_acc<T>((A)0);
 }
@@ -37,9 +37,9 @@ template <typename T>
 MT_DEVICE void bias_act_nchw_body(const T* __restrict__ rows, const T* __restrict__ bias, T* __restrict__ y,
                                    int n, int o, int p, int has_bias, int relu) {
     typedef typename Acc<T>::type A;
-    const int total = n * o * p;
+    const long long total = (long long)n * o * p;
     GRID_LOOP(t, total) {
-        const int q = t % p, oc = (t / p) % o, ni = t / (p * o);
+        const int q = (int)(t % p), oc = (int)((t / p) % o), ni = (int)(t / ((long long)p * o));
         A v = to_acc(rows[(long long)oc * n * p + (long long)ni * p + q]);
         if (has_bias) v += to_acc(bias[oc]);
         y[t] = from_acc<T>(relu && v < (A)0 ? (A)0 : v);
@@ -48,9 +48,8 @@ MT_DEVICE void bias_act_nchw_body(const T* __restrict__ rows, const T* __restric
 
 // A fully connected layer's output y (N, O), in place: y[i, o] += bias[o], then the ReLU if asked.
 template <typename T>
-MT_DEVICE void bias_act_rows_body(T* __restrict__ y, const T* __restrict__ bias, int n, int o, int relu) {
+MT_DEVICE void bias_act_rows_body(T* __restrict__ y, const T* __restrict__ bias, long long total, int o, int relu) {
     typedef typename Acc<T>::type A;
-    const int total = n * o;
     GRID_LOOP(t, total) {
         const A v = to_acc(y[t]) + to_acc(bias[t % o]);
         y[t] = from_acc<T>(relu && v < (A)0 ? (A)0 : v);
@@ -58,19 +57,19 @@ MT_DEVICE void bias_act_rows_body(T* __restrict__ y, const T* __restrict__ bias,
 }
 
 #define INSTANTIATE(T, S)                                                                          \
-    KERNEL void dropout_apply_##S(const T* x, const bool* keep, T* y, int size,       \
+    KERNEL void dropout_apply_##S(const T* x, const bool* keep, T* y, long long size,       \
                                                  double scale) {                                   \
         dropout_body<T>(x, keep, y, size, scale);                                                  \
     }                                                                                              \
-    KERNEL void relu_forward_##S(const T* x, T* y, int size) { relu_body<T>(x, y, size); } \
-    KERNEL void relu_backward_##S(const T* y, const T* gy, T* gx, int size) {        \
+    KERNEL void relu_forward_##S(const T* x, T* y, long long size) { relu_body<T>(x, y, size); } \
+    KERNEL void relu_backward_##S(const T* y, const T* gy, T* gx, long long size) {        \
         relu_backward_body<T>(y, gy, gx, size);                                                    \
     }                                                                                              \
     KERNEL void bias_act_nchw_##S(const T* rows, const T* bias, T* y, int n, int o,   \
                                                  int p, int has_bias, int relu) {                  \
         bias_act_nchw_body<T>(rows, bias, y, n, o, p, has_bias, relu);                             \
     }                                                                                              \
-    KERNEL void bias_act_rows_##S(T* y, const T* bias, int n, int o, int relu) {      \
-        bias_act_rows_body<T>(y, bias, n, o, relu);                                                \
+    KERNEL void bias_act_rows_##S(T* y, const T* bias, long long total, int o, int relu) { \
+        bias_act_rows_body<T>(y, bias, total, o, relu);                                                \
     }
 FOR_EACH_FLOAT(INSTANTIATE)

@@ -18,7 +18,7 @@ MT_DEVICE void im2col_body(const T* __restrict__ x, T* __restrict__ col, int n, 
         const int ci = r / (kh * kw), i = (r / kw) % kh, j = r % kw;
         T* out = col + (long long)r * ncols;
         GRID_LOOP(q, ncols) {
-            const int ni = q / plane, rem = q % plane, oy = rem / ow, ox = rem % ow;
+            const int ni = (int)(q / plane), rem = (int)(q % plane), oy = rem / ow, ox = rem % ow;
             const int y = oy * sh + i - ph, xx = ox * sw + j - pw;
             out[q] = (y >= 0 && y < h && xx >= 0 && xx < w)
                          ? x[((long long)(ni * c + ci) * h + y) * w + xx] : pad_value;
@@ -32,9 +32,11 @@ template <typename T>
 MT_DEVICE void col2im_body(const T* __restrict__ col, T* __restrict__ x, int n, int c, int h, int w,
                             int kh, int kw, int sh, int sw, int ph, int pw, int oh, int ow) {
     typedef typename Acc<T>::type A;
-    const int ncols = n * oh * ow, plane = oh * ow, total = n * c * h * w;
+    const int ncols = n * oh * ow, plane = oh * ow;
+    const long long total = (long long)n * c * h * w;
     GRID_LOOP(t, total) {
-        const int xx = t % w, y = (t / w) % h, ci = (t / (w * h)) % c, ni = t / (w * h * c);
+        const int xx = (int)(t % w), y = (int)((t / w) % h), ci = (int)((t / ((long long)w * h)) % c);
+        const int ni = (int)(t / ((long long)w * h * c));
         const int yp = y + ph, xp = xx + pw;  // position in the padded input
         // window rows oy with 0 <= yp - oy*sh < kh
         const int oy0 = yp < kh ? 0 : (yp - kh) / sh + 1, oy1 = min(yp / sh + 1, oh);
@@ -45,7 +47,7 @@ MT_DEVICE void col2im_body(const T* __restrict__ col, T* __restrict__ x, int n, 
             for (int ox = ox0; ox < ox1; ++ox) {
                 const int j = xp - ox * sw;
                 const long long r = (ci * kh + i) * kw + j;
-                sum += to_acc(col[r * ncols + ni * plane + oy * ow + ox]);
+                sum += to_acc(col[r * ncols + (long long)ni * plane + oy * ow + ox]);
             }
         }
         x[t] = from_acc<T>(sum);

@@ -15,10 +15,11 @@ MT_DEVICE void maxpool_forward_body(const T* __restrict__ x, T* __restrict__ y, 
                                      int n, int c, int h, int w, int kh, int kw, int sh, int sw, int ph,
                                      int pw, int oh, int ow) {
     typedef typename Acc<T>::type A;
-    const int total = n * c * oh * ow;
+    const long long total = (long long)n * c * oh * ow;
     GRID_LOOP(t, total) {
-        const int ox = t % ow, oy = (t / ow) % oh, nc = t / (ow * oh);
-        const T* plane = x + (long long)nc * h * w;
+        const int ox = (int)(t % ow), oy = (int)((t / ow) % oh);
+        const long long nc = t / ((long long)ow * oh);
+        const T* plane = x + nc * h * w;
         A best = 0;
         int where = -1;
         for (int i = 0; i < kh; ++i) {
@@ -44,13 +45,14 @@ MT_DEVICE void maxpool_backward_body(const T* __restrict__ gy, const int* __rest
                                       T* __restrict__ gx, int n, int c, int h, int w, int kh, int kw,
                                       int sh, int sw, int ph, int pw, int oh, int ow) {
     typedef typename Acc<T>::type A;
-    const int total = n * c * h * w;
+    const long long total = (long long)n * c * h * w;
     GRID_LOOP(t, total) {
-        const int xx = t % w, yy = (t / w) % h, nc = t / (w * h);
+        const int xx = (int)(t % w), yy = (int)((t / w) % h);
+        const long long nc = t / ((long long)w * h);
         const int yp = yy + ph, xp = xx + pw, me = yy * w + xx;
         const int oy0 = yp < kh ? 0 : (yp - kh) / sh + 1, oy1 = min(yp / sh + 1, oh);
         const int ox0 = xp < kw ? 0 : (xp - kw) / sw + 1, ox1 = min(xp / sw + 1, ow);
-        const long long base = (long long)nc * oh * ow;
+        const long long base = nc * oh * ow;
         A sum = 0;
         for (int oy = oy0; oy < oy1; ++oy)
             for (int ox = ox0; ox < ox1; ++ox) {

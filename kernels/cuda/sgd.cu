@@ -8,7 +8,7 @@
 #include "common.cuh"
 
 template <typename T>
-MT_DEVICE void sgd_body(T* __restrict__ w, T* __restrict__ v, const T* __restrict__ g, int size,
+MT_DEVICE void sgd_body(T* __restrict__ w, T* __restrict__ v, const T* __restrict__ g, long long size,
                          double momentum_, double wd_lr_, double lr_) {
     const T momentum = (T)momentum_, wd_lr = (T)wd_lr_, lr = (T)lr_;
     GRID_LOOP(i, size) {
@@ -19,7 +19,7 @@ MT_DEVICE void sgd_body(T* __restrict__ w, T* __restrict__ v, const T* __restric
 }
 
 #define INSTANTIATE(T, S)                                                                          \
-    KERNEL void sgd_momentum_##S(T* w, T* v, const T* g, int size, double momentum,  \
+    KERNEL void sgd_momentum_##S(T* w, T* v, const T* g, long long size, double momentum,  \
                                                 double wd_lr, double lr) {                         \
         sgd_body<T>(w, v, g, size, momentum, wd_lr, lr);                                           \
     }

@@ -20,13 +20,14 @@ checkpoint trained one way loads the other way.
 """
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import nn
-from ..device import Device, enable_peer_access
+from ..device import Device, enable_peer_access, tower_streams, transfer
 from ..nn.module import check_state_dict
 from ..ops.activation import relu
 from ..ops.pool import max_pool2d
@@ -51,17 +52,20 @@ class Traffic:
 
 
 class CrossTowerCopy(ToDevice):
-    """``ToDevice`` that adds the bytes it moves (both directions) to a ``Traffic``."""
+    """``ToDevice`` that adds the bytes it moves (both directions) to a ``Traffic``, and orders
+    GPU-to-GPU copies against the towers' streams (``streams``: source's, destination's) with
+    events instead of synchronising both devices (``device.transfer``)."""
 
-    def forward(self, x, src, dst, traffic):
-        self.traffic = traffic
+    def forward(self, x, src, dst, traffic, streams=None):
+        self.traffic, self.src, self.dst, self.streams = traffic, src, dst, streams
         traffic.forward_bytes += x.nbytes
         traffic.copies += 1
-        return super().forward(x, src, dst)
+        return transfer(x, src, dst, streams)
 
     def backward(self, g):
         self.traffic.backward_bytes += g.nbytes
-        return super().backward(g)
+        back = None if self.streams is None else self.streams[::-1]
+        return (transfer(g, self.dst, self.src, back),)
 
 
 class Tower(nn.Module):
@@ -89,6 +93,7 @@ class AlexNetTwoTower(nn.Module):
         self.drop = nn.Dropout(dropout, inverted=not paper_dropout)
         self.traffic = Traffic()
         enable_peer_access(*self.devices)
+        self.streams = tower_streams(self.devices)  # one per GPU (None on cpu devices)
         self.reset_parameters(init, generator)
 
     @property
@@ -99,31 +104,51 @@ class AlexNetTwoTower(nn.Module):
         """The same draws as the single-device model's, so one seed gives one network in both forms."""
         self.load_state_dict(initial_values(self.fc8.out_features, init, self.dtype, generator))
 
-    def _across(self, x, device):
-        """Copy to ``device`` and count the bytes; no copy when both towers share a device."""
-        if x.device == Device(device):
+    def _across(self, x, src, dst):
+        """Tower ``src``'s x copied to tower ``dst``'s device, bytes counted; no copy when both
+        towers share a device (they share its stream too, so no ordering is needed)."""
+        if self.devices[src] == self.devices[dst]:
             return x
-        return CrossTowerCopy.apply(x, src=x.device, dst=Device(device), traffic=self.traffic)
+        streams = None if None in (self.streams[src], self.streams[dst]) else (self.streams[src], self.streams[dst])
+        return CrossTowerCopy.apply(x, src=self.devices[src], dst=self.devices[dst], traffic=self.traffic,
+                                    streams=streams)
 
     def _both(self, parts, t, axis):
         """Tower t's view of both towers' outputs: own part local, the other's copied over."""
-        dev = self.devices[t]
-        return concat([p if i == t else self._across(p, dev) for i, p in enumerate(parts)], axis=axis)
+        return concat([p if i == t else self._across(p, i, t) for i, p in enumerate(parts)], axis=axis)
+
+    def _tower(self, t):
+        """Tower t's device made current, and its stream (on a GPU) for the kernels queued inside."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(self.devices[t].context())
+        if self.streams[t] is not None:
+            stack.enter_context(self.streams[t])
+        return stack
+
+    def _each(self, step, h):
+        """[step(t, tower t, h[t]) for each tower], each inside its tower's device and stream."""
+        out = []
+        for t, (tw, hi) in enumerate(zip(self.towers, h)):
+            with self._tower(t):
+                out.append(step(t, tw, hi))
+        return out
 
     def forward(self, x):
         """(N, 3, 224, 224) on any device -> (N, num_classes) logits on the first device."""
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"AlexNetTwoTower: expected input of shape (N, 3, 224, 224), got {x.shape}")
         # both towers read the image (the data loader feeds each device; not cross-tower traffic)
-        h = [x.to(d) for d in self.devices]
-        h = [max_pool2d(self.lrn(relu(tw.conv1(hi))), 3, 2) for tw, hi in zip(self.towers, h)]
-        h = [max_pool2d(self.lrn(relu(tw.conv2(hi))), 3, 2) for tw, hi in zip(self.towers, h)]
-        h = [relu(tw.conv3(self._both(h, t, axis=1))) for t, tw in enumerate(self.towers)]
-        h = [relu(tw.conv4(hi)) for tw, hi in zip(self.towers, h)]
-        h = [flatten(max_pool2d(relu(tw.conv5(hi)), 3, 2), 1) for tw, hi in zip(self.towers, h)]
-        h = [self.drop(relu(tw.fc6(self._both(h, t, axis=1)))) for t, tw in enumerate(self.towers)]
-        h = [self.drop(relu(tw.fc7(self._both(h, t, axis=1)))) for t, tw in enumerate(self.towers)]
-        return self.fc8(self._both(h, 0, axis=1))
+        # (the lambdas read h while _each runs, before h is rebound to its result)
+        h = self._each(lambda t, tw, _: x.to(self.devices[t]), [x, x])
+        h = self._each(lambda t, tw, hi: max_pool2d(self.lrn(relu(tw.conv1(hi))), 3, 2), h)
+        h = self._each(lambda t, tw, hi: max_pool2d(self.lrn(relu(tw.conv2(hi))), 3, 2), h)
+        h = self._each(lambda t, tw, _: relu(tw.conv3(self._both(h, t, axis=1))), h)
+        h = self._each(lambda t, tw, hi: relu(tw.conv4(hi)), h)
+        h = self._each(lambda t, tw, hi: flatten(max_pool2d(relu(tw.conv5(hi)), 3, 2), 1), h)
+        h = self._each(lambda t, tw, _: self.drop(relu(tw.fc6(self._both(h, t, axis=1)))), h)
+        h = self._each(lambda t, tw, _: self.drop(relu(tw.fc7(self._both(h, t, axis=1)))), h)
+        with self._tower(0):
+            return self.fc8(self._both(h, 0, axis=1))
 
     # ----- the single-device model's state dict -----------------------------------------------------
     def state_dict(self):

@@ -13,13 +13,15 @@ def normal_(param, mean=0.0, std=1.0, generator=None):
 
 
 def constant_(param, value):
-    param.data = param.xp.full(param.shape, value, dtype=param.dtype)
+    with param.device.context():  # allocated on the parameter's device, not the current one
+        param.data = param.xp.full(param.shape, value, dtype=param.dtype)
     return param
 
 
 def uniform_(param, low, high, generator=None):
     u = mt_random.uniform(param.shape, param.device, generator)
-    param.data = (low + (high - low) * u).astype(param.dtype)
+    with param.device.context():  # the arithmetic runs on the parameter's device
+        param.data = (low + (high - low) * u).astype(param.dtype)
     return param
 
 

@@ -114,7 +114,8 @@ class Module:
         for p in self.parameters():
             data = p.data
             if dtype is not None:
-                data = data.astype(dtype)
+                with p.device.context():  # the cast runs on the parameter's device
+                    data = data.astype(dtype)
             if device is not None and Device(device) != p.device:
                 data = transfer(data, p.device, Device(device))
                 p.device = Device(device)

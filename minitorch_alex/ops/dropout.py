@@ -43,9 +43,10 @@ def dropout(x, p=0.5, training=True, mask=None, inverted=True, generator=None):
     if not training:
         return x if inverted or p == 0.0 else x * (1.0 - p)
     if mask is None:
-        keep = mt_random.uniform(x.shape, x.device, generator) >= p
+        keep = mt_random.keep_mask(x.shape, p, x.device, generator)
     else:
-        keep = mask.data if isinstance(mask, Tensor) else x.xp.asarray(mask)
+        with x.device.context():  # a given mask is uploaded to x's device, not the current one
+            keep = mask.data if isinstance(mask, Tensor) else x.xp.asarray(mask)
         if keep.shape != x.shape:
             raise ValueError(f"dropout: mask must have the input's shape {x.shape}, got {keep.shape}")
     scale = 1.0 / (1.0 - p) if inverted and p < 1.0 else 1.0

@@ -26,6 +26,12 @@ def sgd_momentum_update_(w, v, g, momentum, weight_decay, lr):
     w += v
 
 
+def _on(p, make):
+    """``make()`` run on the device of parameter p (CuPy allocates on the current device)."""
+    with p.device.context():
+        return make()
+
+
 class SGD:
     def __init__(self, params, lr=0.01, momentum=0.9, weight_decay=5e-4):
         self.params = list(params)
@@ -47,17 +53,22 @@ class SGD:
         for i, p in enumerate(self.params):
             if p.grad is None:
                 continue
-            v = self.velocity[i]
-            if v is None:
-                v = self.velocity[i] = p.xp.zeros_like(p.data)
-            _, update = dispatch.function("sgd_momentum_update_", p.data, v, p.grad.data)
-            update(p.data, v, p.grad.data, m, wd, lr)
+            with p.device.context():  # the velocity and the update live on the parameter's device
+                self._update(i, p, lr, m, wd)
+
+    def _update(self, i, p, lr, m, wd):
+        v = self.velocity[i]
+        if v is None:
+            v = self.velocity[i] = p.xp.zeros_like(p.data)
+        _, update = dispatch.function("sgd_momentum_update_", p.data, v, p.grad.data)
+        update(p.data, v, p.grad.data, m, wd, lr)
 
     def state_dict(self):
         """Hyper-parameters and velocities (arrays; zeros for parameters not yet updated)."""
         return {
             "lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay,
-            "velocity": [v if v is not None else p.xp.zeros_like(p.data) for v, p in zip(self.velocity, self.params)],
+            "velocity": [v if v is not None else _on(p, lambda: p.xp.zeros_like(p.data))
+                         for v, p in zip(self.velocity, self.params)],
         }
 
     def load_state_dict(self, state):
@@ -68,4 +79,4 @@ class SGD:
             if tuple(v.shape) != p.shape:
                 raise ValueError(f"SGD.load_state_dict: velocity {i} has shape {tuple(v.shape)}, expected {p.shape}")
         self.lr, self.momentum, self.weight_decay = float(state["lr"]), float(state["momentum"]), float(state["weight_decay"])
-        self.velocity = [p.xp.asarray(v, dtype=p.dtype).copy() for v, p in zip(vel, self.params)]
+        self.velocity = [_on(p, lambda: p.xp.asarray(v, dtype=p.dtype).copy()) for v, p in zip(vel, self.params)]
