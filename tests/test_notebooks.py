@@ -101,13 +101,15 @@ def test_sources_are_reviewable():
 
 
 def test_listings_print_the_reference_code_only():
+    """The listed op classes and their modules are the reference alone: no backend branch."""
+    import inspect
+
     from minitorch_alex.ops import activation, conv, dropout, linear, lrn, pool
 
     for op in (conv.Conv2d, linear.Linear, activation.ReLU, pool.MaxPool2d, lrn.LocalResponseNorm, dropout.Dropout):
-        source, _ = course.reference_source(op)
-        assert not any(m in source for m in course.BACKEND_MARKERS), f"{op.__name__}: {source}"
-        compile(source, op.__name__, "exec")  # what is left is still valid Python
-        assert "def forward" in source and "def backward" in source
+        for source in (inspect.getsource(op), inspect.getsource(inspect.getmodule(op))):
+            assert not any(m in source for m in course.BACKEND_MARKERS), f"{op.__name__}: {source}"
+        assert "def forward" in inspect.getsource(op) and "def backward" in inspect.getsource(op)
 
 
 def test_kernel_is_this_interpreter(kernel_env):
