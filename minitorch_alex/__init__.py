@@ -16,6 +16,7 @@ from .device import Device
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .ops.shape import concat, split
 from .random import manual_seed
+from .serialization import load, save
 from .tensor import Tensor, matmul, tensor
 
 float32 = _np.float32
@@ -61,6 +62,6 @@ def randn(*shape, dtype=float32, device=None, requires_grad=False, generator=Non
 
 __all__ = [
     "Device", "Function", "GradcheckError", "GradcheckReport", "Tensor", "concat", "device", "enable_grad",
-    "float32", "float64", "from_numpy", "gradcheck", "int64", "is_grad_enabled", "manual_seed", "matmul", "models", "nn",
-    "no_grad", "ones", "optim", "randn", "set_grad_enabled", "split", "tensor", "zeros",
+    "float32", "float64", "from_numpy", "gradcheck", "int64", "is_grad_enabled", "load", "manual_seed", "matmul", "models", "nn",
+    "no_grad", "ones", "optim", "randn", "save", "set_grad_enabled", "split", "tensor", "zeros",
 ]

@@ -19,7 +19,8 @@ from ..models import alexnet
 from ..nn import functional as F
 from ..optim import SGD, ReduceLROnPlateau
 from . import plots
-from .checkpoint import load_checkpoint, save_checkpoint
+from . import run_folder
+from .checkpoint import TRAINER_KEYS, link_atomic, load_checkpoint, read_meta, save_checkpoint
 from .metrics import MetricsLog, topk_correct
 
 
@@ -65,11 +66,16 @@ def _tqdm(iterable, enabled, **kw):
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, train_split, val_split, classes, model=None):
+    def __init__(self, config: TrainConfig, train_split, val_split, classes, model=None, class_names=None):
         """``model``: by default the paper's AlexNet (two towers when two devices are given);
-        any Module mapping (N, 3, C, C) to (N, classes) logits works (tests use small ones)."""
+        any Module mapping (N, 3, C, C) to (N, classes) logits works (tests use small ones).
+        ``class_names``: human-readable names, one per class (default: ``classes``), kept in
+        the checkpoints for inference."""
         self.cfg = config
         self.train_split, self.val_split, self.classes = train_split, val_split, list(classes)
+        self.class_names = list(class_names) if class_names is not None else list(self.classes)
+        for split in (train_split, val_split):
+            _check_labels(split, len(self.classes))
         mt_random.manual_seed(config.seed)
         devices = tuple(config.devices)
         if model is None:
@@ -102,34 +108,64 @@ class Trainer:
         self.best_val_top1_err = math.inf
         os.makedirs(config.out, exist_ok=True)
         self.log = None
+        self.last_checkpoint = None  # (path, epoch, step) of the newest checkpoint written or resumed from
 
     # ----- checkpoints ------------------------------------------------------------------------------
     def _meta(self):
+        """The checkpoint's meta (schema: ``checkpoint.SCHEMA``); "nothing yet" (inf) is null."""
+        schedule = self.schedule.state_dict()
+        schedule["best"] = schedule["best"] if math.isfinite(schedule["best"]) else None
+        size = int(self.train_split.size)
         return {
             "epoch": self.epoch, "batch": self.batch, "step": self.step, "running": self.running,
-            "best_val_top1_err": self.best_val_top1_err,
-            "schedule": self.schedule.state_dict(), "rng": mt_random.get_state(),
+            "best_val_top1_err": self.best_val_top1_err if math.isfinite(self.best_val_top1_err) else None,
+            "schedule": schedule, "rng": mt_random.get_state(),
             "loss_scaler": self.mp.scaler.state_dict() if self.mp is not None else None,
             "classes": self.classes, "config": {k: v for k, v in asdict(self.cfg).items() if k != "extra"},
+            # what inference needs: preprocess as in evaluate(), then name the argmax
+            "class_names": self.class_names, "input_scale": self.cfg.input_scale, "image_size": size,
+            "crop_size": _crop_size(size),
+            "mean_rgb": np.asarray(self.train_split.mean, np.float64).reshape(-1, 3).mean(axis=0).tolist(),
         }
 
     def save(self, name="last.npz"):
         path = os.path.join(self.cfg.out, name)
-        save_checkpoint(path, self.net, self.optimizer, self._meta())
+        save_checkpoint(path, self.net, self.optimizer, self._meta(),
+                        arrays={"data/mean": np.asarray(self.train_split.mean, np.float32)})
+        if name == "last.npz":
+            self.last_checkpoint = (path, self.epoch, self.step)
         return path
 
-    def resume(self, path):
-        meta = load_checkpoint(path, self.net, self.optimizer)
+    def resume(self, path, override=()):
+        """Continue from the checkpoint at ``path``. ``override``: optimizer settings ('lr',
+        'momentum', 'weight_decay') whose values in the config win over the checkpoint's."""
+        path = os.fspath(path)
+        meta = read_meta(path, TRAINER_KEYS)  # cheap: refuse a wrong run before reading weights
+        if meta["classes"] != self.classes:
+            raise ValueError(f"checkpoint {path} was trained on other classes (expected the data's "
+                             f"{len(self.classes)} {self.classes[:3]}... vs {len(meta['classes'])} {meta['classes'][:3]}...)")
+        scale = meta.get("input_scale", (meta.get("config") or {}).get("input_scale"))
+        if scale is not None and scale != self.cfg.input_scale:
+            raise ValueError(f"checkpoint {path} was trained with another input scale (expected {scale:g} "
+                             f"vs {self.cfg.input_scale:g})")
+        old_batch = (meta.get("config") or {}).get("batch_size")
+        if meta["batch"] and old_batch is not None and old_batch != self.cfg.batch_size:
+            raise ValueError(f"checkpoint {path} stopped in the middle of an epoch with batch size {old_batch}; "
+                             f"finishing it needs the same batch size (expected {old_batch} vs {self.cfg.batch_size})")
+        meta = load_checkpoint(path, self.net, self.optimizer, required=TRAINER_KEYS)
         if self.mp is not None and meta.get("loss_scaler"):
             self.mp.scaler.load_state_dict(meta["loss_scaler"])
-        if meta["classes"] != self.classes:
-            raise ValueError(f"checkpoint {path!r} was trained on {len(meta['classes'])} classes "
-                             f"({meta['classes'][:3]}...), but the data has {len(self.classes)} ({self.classes[:3]}...)")
         self.epoch, self.batch, self.step = int(meta["epoch"]), int(meta["batch"]), int(meta["step"])
         self.running = dict(meta["running"])
-        self.best_val_top1_err = float(meta["best_val_top1_err"])
-        self.schedule.load_state_dict(meta["schedule"])
+        best = meta["best_val_top1_err"]
+        self.best_val_top1_err = math.inf if best is None else float(best)
+        schedule = dict(meta["schedule"])
+        schedule["best"] = math.inf if schedule["best"] is None else schedule["best"]
+        self.schedule.load_state_dict(schedule)
         mt_random.set_state(meta["rng"])
+        for name in override:
+            setattr(self.optimizer, name, float(getattr(self.cfg, name)))
+        self.last_checkpoint = (path, self.epoch, self.step)
         return meta
 
     # ----- one epoch ------------------------------------------------------------------------------------
@@ -166,10 +202,11 @@ class Trainer:
                 loss = F.cross_entropy(logits, labels)
                 value = loss.item()
                 if not math.isfinite(value):
+                    good = (f"the last good checkpoint is {self.last_checkpoint[0]} (step {self.last_checkpoint[2]})"
+                            if self.last_checkpoint else "no checkpoint was written before it")
                     raise TrainingDiverged(
                         f"the loss became {value} at step {self.step + 1} (epoch {self.epoch + 1}, batch "
-                        f"{self.batch + 1}); stopped without saving: the last good checkpoint is "
-                        f"{os.path.join(self.cfg.out, 'last.npz')}")
+                        f"{self.batch + 1}); stopped without saving: {good}")
                 if self.mp is not None:
                     self.mp.backward(loss)
                 else:
@@ -257,10 +294,17 @@ class Trainer:
         return result
 
     # ----- the whole run ------------------------------------------------------------------------------
-    def fit(self, resume_from=None, echo=print):
+    def fit(self, resume_from=None, echo=print, override=()):
+        """Train to ``cfg.epochs`` (from ``resume_from`` if given; ``override`` as in ``resume``),
+        holding the run folder's lock (``run_folder.locked``) throughout; returns the metric rows."""
+        with run_folder.locked(self.cfg.out):
+            return self._fit(resume_from, echo, override)
+
+    def _fit(self, resume_from, echo, override):
+        if resume_from is not None:
+            self.resume(resume_from, override)
         self.log = MetricsLog(self.cfg.out, resume=resume_from is not None)
         if resume_from is not None:
-            self.resume(resume_from)
             self.log.truncate(self.epoch)
             echo(f"resumed from {resume_from}: {self.epoch} epochs, {self.step} steps done, lr {self.optimizer.lr:g}")
         with self._loader(self.train_split, train=True) as loader:
@@ -274,10 +318,13 @@ class Trainer:
                 self.epoch, self.batch, self.running = self.epoch + 1, 0, _fresh_running()
                 if self.cfg.schedule == "plateau":
                     self.schedule.step(val["top1_err"])
-                if val["top1_err"] < self.best_val_top1_err:
+                improved = val["top1_err"] < self.best_val_top1_err
+                if improved:
                     self.best_val_top1_err = val["top1_err"]
-                    self.save("best.npz")
-                self.save("last.npz")
+                # last.npz first: a full disk must not cost the checkpoint --resume needs
+                last = self.save("last.npz")
+                if improved:
+                    link_atomic(last, os.path.join(self.cfg.out, "best.npz"))
                 self.log.append(row)
                 echo(format_row(row))
         if self.cfg.plots:
@@ -299,6 +346,14 @@ class Trainer:
             o = (split.size - crop) // 2
             sample = (np.asarray(split.images[:count, o:o + crop, o:o + crop]), np.asarray(split.labels[:count]), probs)
         return plots.write_all(self.cfg.out, self.log.rows if self.log else [], self.model, sample, self.classes)
+
+
+def _check_labels(split, num_classes):
+    labels = np.asarray(split.labels)
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = labels[(labels < 0) | (labels >= num_classes)]
+        raise ValueError(f"{getattr(split, 'name', 'split')} labels out of range (expected 0..{num_classes - 1} "
+                         f"for {num_classes} classes vs {int(bad[0])}, {len(bad)} such labels)")
 
 
 def _fresh_running():
