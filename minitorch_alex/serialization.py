@@ -55,7 +55,7 @@ def npz_bytes(arrays: dict) -> int:
     return sum(np.asarray(a).nbytes + 2 * len(name) + 4096 for name, a in arrays.items()) + 4096
 
 
-def _allocate(fd, path, nbytes):
+def allocate(fd, path, nbytes):
     """Reserve ``nbytes`` for ``fd`` so a full disk fails here, with the path, not half-way."""
     if not hasattr(os, "posix_fallocate"):
         return
@@ -97,7 +97,7 @@ def write_npz(path, arrays: dict, kept=None) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path), dir=folder)
     try:
         try:
-            _allocate(fd, tmp, need)
+            allocate(fd, tmp, need)
             with os.fdopen(fd, "wb") as f:
                 fd = None
                 with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:

@@ -136,11 +136,7 @@ class Trainer:
             self.last_checkpoint = (path, self.epoch, self.step)
         return path
 
-    def resume(self, path, override=()):
-        """Continue from the checkpoint at ``path``. ``override``: optimizer settings ('lr',
-        'momentum', 'weight_decay') whose values in the config win over the checkpoint's."""
-        path = os.fspath(path)
-        meta = read_meta(path, TRAINER_KEYS)  # cheap: refuse a wrong run before reading weights
+    def _check_run(self, path, meta):
         if meta["classes"] != self.classes:
             raise ValueError(f"checkpoint {path} was trained on other classes (expected the data's "
                              f"{len(self.classes)} {self.classes[:3]}... vs {len(meta['classes'])} {meta['classes'][:3]}...)")
@@ -148,6 +144,21 @@ class Trainer:
         if scale is not None and scale != self.cfg.input_scale:
             raise ValueError(f"checkpoint {path} was trained with another input scale (expected {scale:g} "
                              f"vs {self.cfg.input_scale:g})")
+
+    def load_weights(self, path):
+        """Load only the model's weights from a checkpoint (for evaluation: no optimizer state is
+        needed, so a two-tower checkpoint loads into the one-device model and back)."""
+        path = os.fspath(path)
+        meta = read_meta(path, ("classes",))
+        self._check_run(path, meta)
+        return load_checkpoint(path, self.net)
+
+    def resume(self, path, override=()):
+        """Continue from the checkpoint at ``path``. ``override``: optimizer settings ('lr',
+        'momentum', 'weight_decay') whose values in the config win over the checkpoint's."""
+        path = os.fspath(path)
+        meta = read_meta(path, TRAINER_KEYS)  # cheap: refuse a wrong run before reading weights
+        self._check_run(path, meta)
         old_batch = (meta.get("config") or {}).get("batch_size")
         if meta["batch"] and old_batch is not None and old_batch != self.cfg.batch_size:
             raise ValueError(f"checkpoint {path} stopped in the middle of an epoch with batch size {old_batch}; "
