@@ -250,13 +250,16 @@ def _mutate(data, mutation):
     kind = mutation[0]
     if kind == "flip":
         data = bytearray(data)
-        for where, xor in mutation[1]:
+        for where, xor in mutation[1] if data else ():
             data[int(where * len(data))] ^= xor
         return bytes(data)
     if kind == "truncate":
         return data[: int(mutation[1] * len(data))]
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        items = {i.filename: zf.read(i) for i in zf.infolist()}
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            items = {i.filename: zf.read(i) for i in zf.infolist()}
+    except (zipfile.BadZipFile, ValueError, KeyError):  # an earlier mutation broke it: nothing to edit
+        return data
     names = sorted(items)
     if kind == "meta":
         meta = json.loads(str(np.load(io.BytesIO(items["meta.npy"]))[()]))
