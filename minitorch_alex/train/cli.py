@@ -14,6 +14,7 @@ import re
 import shlex
 import sys
 import time
+import warnings
 
 PAPER = dict(epochs=90, batch_size=128, lr=0.01, momentum=0.9, weight_decay=5e-4, patience=0, init="paper",
              input_scale=1.0, warmup=0, schedule="plateau")
@@ -303,7 +304,11 @@ def main(argv=None, echo=print):
     argv = list(sys.argv[1:] if argv is None else argv)
     state = {"trainer": None, "debug": "--debug" in argv}
     try:
-        return _run(argv, echo, state)
+        with warnings.catch_warnings():
+            # A blow-up is reported once, by the trainer ("the loss became nan at step ..."); kernels
+            # running in worker threads, outside the trainer's np.errstate, would warn first.
+            warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered", RuntimeWarning)
+            return _run(argv, echo, state)
     except UsageError as exc:
         if state["debug"]:
             raise

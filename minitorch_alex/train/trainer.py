@@ -332,11 +332,12 @@ class Trainer:
                 improved = val["top1_err"] < self.best_val_top1_err
                 if improved:
                     self.best_val_top1_err = val["top1_err"]
-                # last.npz first: a full disk must not cost the checkpoint --resume needs
+                # The row first: a crash before last.npz redoes the epoch, and resuming drops its row.
+                self.log.append(row)
+                # last.npz before best.npz: a full disk must not cost the checkpoint --resume needs
                 last = self.save("last.npz")
                 if improved:
                     link_atomic(last, os.path.join(self.cfg.out, "best.npz"))
-                self.log.append(row)
                 echo(format_row(row))
         if self.cfg.plots:
             self.write_plots()
