@@ -392,7 +392,8 @@ def _prepare(layout, source_root, out_dir, size, workers, chunk_size, max_per_cl
         if existing is None and os.listdir(out_dir):
             raise FileExistsError(f"{out_dir} exists and is not a data store; not overwriting it")
         if existing is not None and not overwrite:
-            raise FileExistsError(f"{out_dir} holds a store made with other settings; pass overwrite=True")
+            raise FileExistsError(f"{out_dir} holds a store made from another source or with other settings "
+                                  "(expected the same vs different; pass --overwrite, overwrite=True, to repack it)")
 
     work_dir = out_dir + ".partial"
     progress_path = os.path.join(work_dir, PROGRESS)

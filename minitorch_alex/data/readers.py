@@ -146,9 +146,69 @@ def _find_ground_truth(root: str) -> str | None:
 
 def read_synset_list(path: str | os.PathLike) -> list[str]:
     """Read a text file with one synset per line (first whitespace-separated
-    token, e.g. ``n01440764 tench, Tinca tinca``); blank lines are ignored."""
+    token, e.g. ``n01440764 tench, Tinca tinca``); blank lines are ignored.
+    A ``.mat`` file is read as the devkit's ``meta.mat`` (:func:`read_devkit_meta`)."""
+    if os.fspath(path).endswith(".mat"):
+        return [wnid for wnid, _ in read_devkit_meta(path)]
     with open(path, encoding="utf-8") as f:
         return [line.split()[0] for line in f if line.strip()]
+
+
+def read_devkit_meta(path: str | os.PathLike) -> list[tuple[str, str]]:
+    """``[(wnid, words)]`` of the devkit's ``meta.mat`` leaf synsets in ILSVRC2012_ID order (entry
+    k-1 is class id k). MATLAB v5 is read with ``scipy.io.loadmat``: plain arrays, no pickle."""
+    path = os.fspath(path)
+    try:
+        from scipy.io import loadmat
+    except ImportError:
+        raise ValueError(f"{path}: reading the devkit's meta.mat needs SciPy (expected scipy installed vs "
+                         "missing; or pass a text file of WNIDs, line k = class id k)") from None
+    try:
+        synsets = loadmat(path, squeeze_me=True)["synsets"]
+        ids = [int(i) for i in synsets["ILSVRC2012_ID"]]
+        wnids = [str(w) for w in synsets["WNID"]]
+        words = [str(w) for w in synsets["words"]] if "words" in synsets.dtype.names else wnids
+        leaf = ([int(c) == 0 for c in synsets["num_children"]] if "num_children" in synsets.dtype.names
+                else [True] * len(ids))
+    except (KeyError, ValueError, TypeError, OSError, NotImplementedError) as exc:
+        raise ValueError(f"{path}: not the devkit's meta.mat (expected a 'synsets' struct with ILSVRC2012_ID "
+                         f"and WNID vs {type(exc).__name__}: {exc})") from None
+    pairs = sorted((i, w, t) for i, w, t, is_leaf in zip(ids, wnids, words, leaf) if is_leaf)
+    if [i for i, _, _ in pairs] != list(range(1, len(pairs) + 1)):
+        raise ValueError(f"{path}: class ids are not 1..{len(pairs)} (expected consecutive ILSVRC2012_IDs)")
+    return [(w, t) for _, w, t in pairs]
+
+
+def find_class_names(root: str | os.PathLike, classes: list[str]) -> list[str]:
+    """Human-readable names of ``classes`` (WNIDs) from ``LOC_synset_mapping.txt`` (Kaggle) or
+    the devkit's ``meta.mat`` found where :func:`_find_ground_truth` looks; else the classes."""
+    root = os.path.abspath(os.fspath(root))
+    names: dict[str, str] = {}
+    for base in (root, os.path.dirname(root), os.path.dirname(os.path.dirname(root))):
+        mapping = os.path.join(base, "LOC_synset_mapping.txt")
+        if os.path.isfile(mapping):
+            with open(mapping, encoding="utf-8") as f:
+                for line in f:
+                    wnid, _, words = line.strip().partition(" ")
+                    if wnid:
+                        names[wnid] = words or wnid
+            break
+        meta = _find_devkit_meta(base)
+        if meta is not None:
+            try:
+                names = dict(read_devkit_meta(meta))
+            except ValueError:
+                names = {}
+            break
+    return [names.get(c, c) for c in classes]
+
+
+def _find_devkit_meta(base: str) -> str | None:
+    for folder in ("data", os.path.join("ILSVRC2012_devkit_t12", "data"), os.path.join("devkit", "data")):
+        path = os.path.join(base, folder, "meta.mat")
+        if os.path.isfile(path):
+            return path
+    return None
 
 
 def _val_number(path: str) -> int:
@@ -240,12 +300,16 @@ def read_ilsvrc(
         by_stem = _val_synsets_from_csv(gt)
         synsets = [by_stem.get(os.path.splitext(os.path.basename(p))[0]) for p in files]
     else:
+        meta = os.path.join(os.path.dirname(gt), "meta.mat")
+        if synset_order is None and os.path.isfile(meta):
+            synset_order = meta  # the devkit ships its id order next to its ground truth
         if synset_order is not None:
             id_to_synset = read_synset_list(synset_order)
         else:
             warnings.warn(
-                f"{gt}: no synset_order given, assuming class id k is the k-th sorted synset. "
-                "This is NOT the order of the official devkit (meta.mat): pass synset_order=",
+                f"{gt}: no synset order (the devkit's data/meta.mat) found, assuming class id k is the k-th "
+                "sorted synset. This is NOT the order of the official devkit: pass --synset-order "
+                "meta.mat (or a text file of WNIDs in id order; synset_order= in Python)",
                 stacklevel=2,
             )
             id_to_synset = classes

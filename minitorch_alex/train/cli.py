@@ -105,6 +105,11 @@ def build_parser():
     p.add_argument("--layout", choices=["auto", "imagefolder", "ilsvrc"], default="auto",
                    help="layout of a raw image folder given as --data (default: detected)")
     p.add_argument("--data-dir", default="data", help="where generated and prepared data go (default: ./data)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="repack the store in --data-dir when it was packed from another source or with other settings")
+    p.add_argument("--synset-order", metavar="FILE",
+                   help="ILSVRC devkit labels: the class-id order, the devkit's meta.mat or a text file of WNIDs "
+                        "(line k = id k); found next to the devkit's ground truth when not given")
     p.add_argument("--epochs", type=_integer(1), help="epochs (paper: 90; default data: %d)" % QUICK["epochs"])
     p.add_argument("--batch-size", type=_integer(1), help="images per SGD step (paper: 128)")
     p.add_argument("--lr", type=_number(0, open_lo=True), help="initial learning rate (paper: 0.01)")
@@ -128,14 +133,19 @@ def build_parser():
     p.add_argument("--out", default="runs/alexnet", help="folder for checkpoints, metrics and plots")
     p.add_argument("--resume", nargs="?", const="auto", help="continue from a checkpoint (default: OUT/last.npz)")
     p.add_argument("--evaluate", action="store_true", help="only evaluate the --resume checkpoint on validation")
-    p.add_argument("--ten-crop", action="store_true", help="validate with 10 crops (corners, centre, mirrored)")
+    p.add_argument("--ten-crop", action="store_true",
+                   help="validate with 10 crops (corners, centre, mirrored), in batches of --batch-size/10 images "
+                        "(the same number of crops); --max-val-batches still counts --batch-size images")
     p.add_argument("--seed", type=_integer(0), default=0, help="seed of the weights, data order and augmentation")
-    p.add_argument("--print-freq", type=_integer(1), default=10, help="refresh the progress line every N steps")
+    p.add_argument("--print-freq", type=_integer(1), default=10,
+                   help="every N steps: refresh the progress bar, or print a plain line when stdout is not a "
+                        "terminal or with --no-progress")
     p.add_argument("--max-steps", type=_integer(1), help="cap on training steps per epoch (quick runs)")
-    p.add_argument("--max-val-batches", type=_integer(1), help="cap on validation batches (quick runs)")
+    p.add_argument("--max-val-batches", type=_integer(1),
+                   help="validate on only N x --batch-size images, spread evenly over the classes (quick runs)")
     p.add_argument("--save-every", type=_integer(1), help="also checkpoint every N steps")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (plain lines instead)")
     p.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     return p
 
@@ -196,6 +206,9 @@ def check_args(args, explicit, warn):
                          f"vs {args.data!r})")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out: not a folder (expected a folder for the run vs the file {args.out!r})")
+    if args.synset_order is not None and not os.path.isfile(args.synset_order):
+        raise UsageError(f"--synset-order: no such file (expected meta.mat or a text file of WNIDs vs "
+                         f"{args.synset_order!r})")
     if args.evaluate and args.resume is None:
         raise UsageError("--evaluate: no checkpoint to evaluate (expected --resume PATH vs none; "
                          "a random network's score means nothing)")
@@ -267,10 +280,11 @@ def resolve_data(args, echo=print, check=None):
         dst = os.path.join(args.data_dir, "default-store")
         echo(f"data: the built-in generated set ({QUICK_DATA['num_classes']} classes) in {dst}")
         return open_store(prepare(src, dst, layout="synthetic", synthetic_options=dict(QUICK_DATA, seed=0),
-                                  progress=progress, check=check))
+                                  progress=progress, check=check, overwrite=args.overwrite))
     if args.data == "fashion-mnist":
         dst = os.path.join(args.data_dir, "fashion-mnist-store")
-        return open_store(prepare(None, dst, layout="fashion-mnist", progress=progress, check=check))
+        return open_store(prepare(None, dst, layout="fashion-mnist", progress=progress, check=check,
+                                  overwrite=args.overwrite))
     path = args.data
     if os.path.exists(os.path.join(path, "manifest.json")):
         store = open_store(path)
@@ -285,8 +299,12 @@ def resolve_data(args, echo=print, check=None):
             e.is_dir() for e in os.scandir(os.path.join(path, "val")))
         layout = "ilsvrc" if flat_val and _find_ground_truth(os.path.abspath(path)) else "imagefolder"
     dst = os.path.join(args.data_dir, os.path.basename(os.path.normpath(path)) + "-store")
-    echo(f"data: {path} ({layout}) in {dst}")
-    return open_store(prepare(path, dst, layout=layout, progress=progress, check=check))
+    if os.path.isfile(os.path.join(dst, "manifest.json")):
+        echo(f"data: {path} ({layout}), packed earlier in {dst}")
+    else:
+        echo(f"data: packing {path} ({layout}) into {dst} (once: later runs reuse it)")
+    return open_store(prepare(path, dst, layout=layout, progress=progress, check=check, overwrite=args.overwrite,
+                              synset_order=args.synset_order))
 
 
 # ----- the run -------------------------------------------------------------------------------------------
@@ -388,11 +406,16 @@ def _run(argv, echo, state):
              + f": epochs {cfg.epochs}, batch {cfg.batch_size}, lr {cfg.lr}{lr_note}, momentum {cfg.momentum}, "
              f"weight decay {cfg.weight_decay}, {cfg.schedule} schedule, warm-up {cfg.warmup_steps} steps, "
              f"init {cfg.init}, input scale {cfg.input_scale:g}, devices {','.join(cfg.devices)}")
-        trainer = state["trainer"] = Trainer(cfg, store.train, store.val, store.classes)
+        from ..data.readers import find_class_names
+
+        names = find_class_names(store.manifest.get("source") or store.root, store.classes)
+        trainer = state["trainer"] = Trainer(cfg, store.train, store.val, store.classes, class_names=names)
         if args.evaluate:
             trainer.load_weights(resume)
             result = trainer.evaluate(ten_crop=cfg.ten_crop)
-            echo(f"validation ({'10-crop' if cfg.ten_crop else 'centre crop'}, {result['images']} images): "
+            crops = (f"10-crop, {result['images']} images in batches of {result['batch_images']} images = "
+                     f"{10 * result['batch_images']} crops" if cfg.ten_crop else f"centre crop, {result['images']} images")
+            echo(f"validation ({crops}): "
                  f"loss {result['loss']:.4f}, top-1 error {100 * result['top1_err']:.2f}%, "
                  f"top-5 error {100 * result['top5_err']:.2f}%")
             return result

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -65,6 +66,28 @@ def _tqdm(iterable, enabled, **kw):
     return tqdm(iterable, **kw)
 
 
+def _bars(cfg):
+    """Progress bars only on a terminal: in a redirected log they are ``\\r`` fragments (plain
+    lines every ``print_freq`` steps are printed instead)."""
+    return bool(cfg.progress) and sys.stdout.isatty()
+
+
+def spread_over_classes(labels, n):
+    """Indices of ``n`` samples taking the classes in turn (first of each class, then second ...),
+    sorted: a capped validation pass or a figure sees every class, not the first one of a
+    class-sorted split."""
+    labels = np.asarray(labels)
+    order = np.argsort(labels, kind="stable")
+    ranked = labels[order]
+    rank = np.arange(len(labels)) - np.searchsorted(ranked, ranked, side="left")
+    return np.sort(order[np.lexsort((ranked, rank))][:n])
+
+
+def _duration(seconds):
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, train_split, val_split, classes, model=None, class_names=None):
         """``model``: by default the paper's AlexNet (two towers when two devices are given);
@@ -109,6 +132,7 @@ class Trainer:
         os.makedirs(config.out, exist_ok=True)
         self.log = None
         self.last_checkpoint = None  # (path, epoch, step) of the newest checkpoint written or resumed from
+        self._echo = print
 
     # ----- checkpoints ------------------------------------------------------------------------------
     def _meta(self):
@@ -204,9 +228,12 @@ class Trainer:
         if traffic is not None:
             traffic.reset()
         t0, images_now = time.perf_counter(), 0
-        bar = _tqdm(loader, self.cfg.progress, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}", unit="step",
-                    total=stop - min(self.batch, stop), leave=False)
+        bars = _bars(self.cfg)
+        bar = _tqdm(loader, bars, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}", unit="step",
+                    total=stop - min(self.batch, stop), leave=True)
+        data_time, t_last, first_batch = 0.0, time.perf_counter(), self.batch
         for images, labels in bar:
+            data_time += time.perf_counter() - t_last  # waiting for the loader
             self.optimizer.zero_grad()
             with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported below, once
                 logits = self.net(self._tensor(images))
@@ -231,12 +258,17 @@ class Trainer:
             run["seen"] += n
             for k, c in topk_correct(logits.numpy(), labels).items():
                 run[f"correct{k}"] += c
-            if self.cfg.progress and self.batch % max(1, self.cfg.print_freq) == 0:
-                bar.set_postfix(loss=f"{run['loss_sum'] / run['seen']:.3f}",
-                                top1_err=f"{1 - run['correct1'] / run['seen']:.3f}",
-                                img_s=f"{images_now / (time.perf_counter() - t0):.1f}")
+            if self.batch % max(1, self.cfg.print_freq) == 0:
+                elapsed = time.perf_counter() - t0
+                if bars:
+                    bar.set_postfix(loss=f"{run['loss_sum'] / run['seen']:.3f}",
+                                    top1_err=f"{1 - run['correct1'] / run['seen']:.3f}",
+                                    img_s=f"{images_now / elapsed:.1f}")
+                else:
+                    self._progress_line(stop, run, elapsed, data_time, images_now, self.batch - first_batch)
             if self.cfg.save_every and self.step % self.cfg.save_every == 0:
                 self.save()
+            t_last = time.perf_counter()
         seconds = time.perf_counter() - t0
         seen = max(run["seen"], 1)
         out = {"train_loss": run["loss_sum"] / seen, "train_top1_err": 1 - run["correct1"] / seen,
@@ -245,6 +277,16 @@ class Trainer:
         if traffic is not None:
             out["cross_device_bytes_per_step"] = traffic.total_bytes / max(stop, 1)
         return out
+
+    def _progress_line(self, stop, run, elapsed, data_time, images, steps):
+        """One plain line (pytorch/examples style) when there is no progress bar."""
+        per_step = elapsed / max(steps, 1)
+        left = (self.cfg.epochs - self.epoch - 1) * stop + (stop - self.batch)  # training steps, validation apart
+        seen = max(run["seen"], 1)
+        self._echo(f"epoch {self.epoch + 1}/{self.cfg.epochs} step {self.batch}/{stop} | {per_step:.3f} s/step "
+                   f"(data {data_time / max(steps, 1):.3f} s) | loss {run['loss_sum'] / seen:.4f} | top-1/top-5 err "
+                   f"{100 * (1 - run['correct1'] / seen):.1f}%/{100 * (1 - run['correct5'] / seen):.1f}% | "
+                   f"{images / max(elapsed, 1e-9):.1f} img/s | ETA {_duration(left * per_step)}")
 
     def lr_factor(self, step=None):
         """What multiplies the optimizer's base lr at ``step`` (default: the next one): the linear
@@ -283,13 +325,12 @@ class Trainer:
         """Loss and top-1/top-5 error on ``split`` (default: validation). With ``ten_crop`` the
         softmax is averaged over the 4 corner and centre crops and their mirror images."""
         split = self.val_split if split is None else split
+        if self.cfg.max_val_batches is not None:
+            split = self._capped(split)
         self.model.eval()
         loss_sum, seen, correct = 0.0, 0, {1: 0, 5: 0}
         with self._loader(split, train=False, ten_crop=ten_crop) as loader:
-            total = len(loader) if self.cfg.max_val_batches is None else min(len(loader), self.cfg.max_val_batches)
-            batches = iter(loader)
-            for _ in _tqdm(range(total), self.cfg.progress, desc="evaluate", unit="batch", leave=False):
-                images, labels = next(batches)
+            for images, labels in _tqdm(loader, _bars(self.cfg), desc="evaluate", unit="batch", leave=False):
                 if ten_crop:
                     b = images.shape[0]
                     logits = self.net(self._tensor(images.reshape(b * 10, *images.shape[2:])))
@@ -301,8 +342,25 @@ class Trainer:
                 for k, c in topk_correct(probs, labels).items():
                     correct[k] += c
         result = {"loss": loss_sum / max(seen, 1), "top1_err": 1 - correct[1] / max(seen, 1),
-                  "top5_err": 1 - correct[5] / max(seen, 1), "images": seen}
+                  "top5_err": 1 - correct[5] / max(seen, 1), "images": seen,
+                  "batch_images": (self.cfg.batch_size // 10 or 1) if ten_crop else self.cfg.batch_size}
         return result
+
+    def _capped(self, split):
+        """``--max-val-batches`` batches' worth of ``split``'s images, spread evenly over the classes
+        (the same images with and without ten-crop); cached, as it is asked for every epoch."""
+        n = self.cfg.max_val_batches * self.cfg.batch_size
+        if n >= len(split):
+            return split
+        key = (id(split), n)
+        if getattr(self, "_capped_cache", (None,))[0] != key:
+            from ..data import StoreSplit
+
+            idx = spread_over_classes(split.labels, n)
+            sub = StoreSplit(np.asarray(split.images[idx]), np.asarray(split.labels)[idx], split.mean, split.eigvals,
+                             split.eigvecs, list(split.classes), split.name)
+            self._capped_cache = (key, sub)
+        return self._capped_cache[1]
 
     # ----- the whole run ------------------------------------------------------------------------------
     def fit(self, resume_from=None, echo=print, override=()):
@@ -312,6 +370,7 @@ class Trainer:
             return self._fit(resume_from, echo, override)
 
     def _fit(self, resume_from, echo, override):
+        self._echo = echo
         if resume_from is not None:
             self.resume(resume_from, override)
         self.log = MetricsLog(self.cfg.out, resume=resume_from is not None)
@@ -353,10 +412,11 @@ class Trainer:
         if count:
             self.model.eval()
             crop = _crop_size(split.size)
-            x = center_crop(split.images, split.mean, crop, scale=self.cfg.input_scale, index=np.arange(count))
+            idx = spread_over_classes(split.labels, count)  # one image per class where there are 8 classes
+            x = center_crop(split.images, split.mean, crop, scale=self.cfg.input_scale, index=idx)
             probs = F.softmax(self.net(self._tensor(x)), axis=1).numpy()
             o = (split.size - crop) // 2
-            sample = (np.asarray(split.images[:count, o:o + crop, o:o + crop]), np.asarray(split.labels[:count]), probs)
+            sample = (np.asarray(split.images[idx, o:o + crop, o:o + crop]), np.asarray(split.labels)[idx], probs)
         return plots.write_all(self.cfg.out, self.log.rows if self.log else [], self.model, sample, self.classes)
 
 
