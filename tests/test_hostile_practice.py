@@ -109,10 +109,10 @@ def test_spread_over_classes_takes_the_classes_in_turn():
     assert len(set(labels[spread_over_classes(labels, 4)])) == 4
 
 
-def _trainer(tmp_path, **kw):
-    val = sorted_val()
+def _trainer(tmp_path, classes=3, **kw):
+    val = sorted_val(classes=classes)
     cfg = TrainConfig(epochs=1, batch_size=2, workers=0, out=str(tmp_path / "run"), plots=False, progress=False, **kw)
-    return Trainer(cfg, val, val, val.classes, model=small_net())
+    return Trainer(cfg, val, val, val.classes, model=small_net(classes))
 
 
 def test_max_val_batches_evaluates_every_class_and_the_same_images_with_ten_crop(tmp_path):
@@ -129,11 +129,11 @@ def test_max_val_batches_evaluates_every_class_and_the_same_images_with_ten_crop
 def test_the_figure_shows_images_of_different_classes(tmp_path, monkeypatch):
     from minitorch_alex.train import plots
 
-    trainer = _trainer(tmp_path)
+    trainer = _trainer(tmp_path, classes=4)  # 12 class-sorted images: the first 8 miss class 3
     got = {}
     monkeypatch.setattr(plots, "write_all", lambda out, rows, model, sample, classes: got.setdefault("s", sample))
     trainer.write_plots()
-    assert sorted(set(got["s"][1].tolist())) == [0, 1, 2]
+    assert sorted(got["s"][1].tolist()) == [0, 0, 1, 1, 2, 2, 3, 3]
 
 
 def test_plain_progress_lines_every_print_freq_steps_without_a_terminal(tmp_path):

@@ -11,7 +11,6 @@ import pytest
 from hostile_helpers import SIZE, make_store, make_tree
 from minitorch_alex import serialization
 from minitorch_alex.data import open_store, prepare, readers
-from minitorch_alex.data import prepare_store as prepare_module
 
 
 def test_a_full_disk_while_packing_is_an_oserror_naming_the_file_and_bytes(tmp_path, monkeypatch):
@@ -179,11 +178,3 @@ def test_an_empty_prediction_string_names_the_file_and_line(tmp_path):
     csv.write_text("ImageId,PredictionString\nILSVRC2012_val_00000001,n01440764 1 2 3 4\nILSVRC2012_val_00000002,\n")
     with pytest.raises(ValueError, match=rf"{csv}:3: empty ImageId or PredictionString"):
         readers._val_synsets_from_csv(str(csv))
-
-
-def test_packing_no_longer_races_on_progress_json(tmp_path):
-    # the lock serialises packers; a finished pack is reused, not redone
-    src = make_tree(tmp_path / "src")
-    first = prepare(src, tmp_path / "store", size=SIZE, progress=False)
-    assert prepare(src, tmp_path / "store", size=SIZE, progress=False) == first
-    assert not os.path.exists(os.path.join(first, prepare_module.PROGRESS))
