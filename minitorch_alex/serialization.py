@@ -32,7 +32,8 @@ CHUNK = 1 << 22  # bytes read (and checked) at a time
 
 # ----- writing ------------------------------------------------------------------------------------
 
-def _fsync_dir(path):
+def fsync_path(path) -> None:
+    """Flush a file's (or a folder's entries') data to disk; a no-op where folders cannot be opened."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:  # e.g. Windows: directories cannot be opened
@@ -112,7 +113,7 @@ def write_npz(path, arrays: dict, kept=None) -> None:
                 raise no_space(path, need, exc, kept or (path if os.path.exists(path) else None)) from None
             raise
         os.replace(tmp, path)
-        _fsync_dir(folder)
+        fsync_path(folder)
     except BaseException:
         if fd is not None:
             os.close(fd)

@@ -63,11 +63,15 @@ def train_args(store, out, *extra):
             "--lr", "0.001", "--input-scale", "0.02", *extra]
 
 
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A tiny packed store (3 classes, 12 + 6 images of 16 px), shared by a module's tests."""
+    return make_store(tmp_path_factory.mktemp("s") / "store")
+
+
 @pytest.fixture
-def params_of():
-    def get(model):
-        return {k: np.array(v) for k, v in model.state_dict().items()}
-    return get
+def small(monkeypatch):
+    use_small_net(monkeypatch)
 
 
 def entries(path):

@@ -7,20 +7,11 @@ import os
 import numpy as np
 import pytest
 
-from hostile_helpers import (assert_one_line_error, entries, make_store, make_tree, npy_bytes, run_cli, train_args,
+from hostile_helpers import (assert_one_line_error, entries, make_store, make_tree, npy_bytes, run_cli, small,  # noqa: F401
+                             store, train_args,  # noqa: F401
                              use_small_net, write_entries)
 from minitorch_alex.train import cli, load_checkpoint
 from minitorch_alex.train.checkpoint import read_meta
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return make_store(tmp_path_factory.mktemp("s") / "store")
-
-
-@pytest.fixture
-def small(monkeypatch):
-    use_small_net(monkeypatch)
 
 
 def _cuda_missing():

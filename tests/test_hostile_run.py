@@ -11,24 +11,13 @@ import textwrap
 import time
 
 import numpy as np
-import pytest
 
-from hostile_helpers import assert_one_line_error, make_store, run_cli, train_args, use_small_net
+from hostile_helpers import assert_one_line_error, run_cli, small, store, train_args, use_small_net  # noqa: F401
 from minitorch_alex import serialization
 from minitorch_alex.train import load_checkpoint
 from minitorch_alex.train import trainer as trainer_module
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return make_store(tmp_path_factory.mktemp("s") / "store")
-
-
-@pytest.fixture
-def small(monkeypatch):
-    use_small_net(monkeypatch)
 
 
 def test_a_second_run_on_the_same_out_is_refused_naming_the_first(store, tmp_path, capsys, small):

@@ -43,7 +43,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from ..serialization import allocate, no_space
+from ..serialization import allocate, fsync_path as _fsync_path, no_space
 from . import fashion_mnist, locks, readers, store
 from .augment import default_crop
 from .decode import UnreadableImage, load_image, resize_center_crop
@@ -149,20 +149,6 @@ def _sources(layout, source_root, size, max_per_class, ground_truth, synset_orde
 
 
 # --- crash-safe file helpers ----------------------------------------------------
-
-def _fsync_path(path: str) -> None:
-    """Flush a file's (or a folder's entries') data to disk."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # folders cannot be opened on Windows; nothing to do there
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
 
 def _write_json_atomic(path: str, obj) -> None:
     """Write JSON so that ``path`` holds either the old or the new content."""

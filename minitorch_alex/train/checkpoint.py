@@ -54,7 +54,7 @@ def link_atomic(src, dst) -> None:
         except OSError:
             shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
-        serialization._fsync_dir(folder)
+        serialization.fsync_path(folder)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
