@@ -96,9 +96,6 @@ class Trainer:
         the checkpoints for inference."""
         self.cfg = config
         self.train_split, self.val_split, self.classes = train_split, val_split, list(classes)
-        self.class_names = list(class_names) if class_names is not None else list(self.classes)
-        for split in (train_split, val_split):
-            _check_labels(split, len(self.classes))
         mt_random.manual_seed(config.seed)
         devices = tuple(config.devices)
         if model is None:
@@ -133,6 +130,9 @@ class Trainer:
         self.log = None
         self.last_checkpoint = None  # (path, epoch, step) of the newest checkpoint written or resumed from
         self._echo = print
+        self.class_names = list(class_names) if class_names is not None else list(self.classes)
+        for split in (train_split, val_split):
+            _check_labels(split, len(self.classes))
 
     # ----- checkpoints ------------------------------------------------------------------------------
     def _meta(self):
