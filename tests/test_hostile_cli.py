@@ -39,6 +39,7 @@ def _cuda_missing():
     (["--device", "tpu"], ["--device: unknown device (expected cpu, cpu:N or cuda:N vs 'tpu')"]),
     (["--devices", "cpu:0,cpu:1,cpu:2"], ["--devices: wrong count (expected two devices"]),
     (["--devices", "cpu:1,cpu:1"], ["--devices: the same device twice"]),
+    (["--devices", "cpu:0,cpu:1", "--device", "cpu:2"], ["--device: conflicts with --devices"]),
     (["--data", "/no/such/folder"], ["--data: no such folder (expected 'default', 'fashion-mnist' or an existing "
                                      "folder vs '/no/such/folder')"]),
     (["--evaluate"], ["--evaluate: no checkpoint to evaluate (expected --resume PATH vs none"]),
@@ -228,6 +229,14 @@ def test_ctrl_c_before_any_checkpoint_says_so(store, tmp_path, capsys, small, mo
     monkeypatch.setattr(Trainer, "_optimizer_step", lambda self: (_ for _ in ()).throw(KeyboardInterrupt))
     status, _, err, _ = run_cli(train_args(store, tmp_path / "run"), capsys)
     assert status == 130 and err.strip() == "interrupted: no checkpoint was written yet (run the same command again to start over)"
+
+
+def test_ctrl_c_while_packing_says_packing_continues(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "resolve_data", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    status, _, err, _ = run_cli(["--out", str(tmp_path / "run")], capsys)
+    assert status == 130
+    assert err.strip() == ("interrupted while preparing the data (the same command again continues where "
+                           "packing stopped)")
 
 
 def test_divergence_without_a_checkpoint_does_not_name_one(store, tmp_path, capsys, small):

@@ -190,6 +190,9 @@ def check_args(args, explicit, warn):
     """Cross-flag checks; returns the device tuple."""
     if args.devices:
         names = [d.strip() for d in args.devices.split(",")]
+        if "device" in explicit and args.device not in names:
+            raise UsageError(f"--device: conflicts with --devices (expected one of {args.devices} or no --device "
+                             f"vs {args.device})")
         if len(names) != 2:
             raise UsageError(f"--devices: wrong count (expected two devices such as cpu:0,cpu:1 vs {args.devices!r})")
         devices = tuple(check_device(n, "--devices") for n in names)
@@ -335,7 +338,7 @@ def main(argv=None, echo=print):
     except KeyboardInterrupt:
         if state["debug"]:
             raise
-        print(_interrupted(argv, state.get("trainer")), file=sys.stderr)
+        print(_interrupted(argv, state), file=sys.stderr)
         raise SystemExit(130) from None
     except Exception as exc:  # noqa: BLE001 (the CLI's contract: one line, not a traceback)
         if state["debug"]:
@@ -344,8 +347,11 @@ def main(argv=None, echo=print):
         raise SystemExit(1) from None
 
 
-def _interrupted(argv, trainer):
+def _interrupted(argv, state):
+    trainer = state.get("trainer")
     last = trainer.last_checkpoint if trainer is not None else None
+    if trainer is None and state.get("packing"):
+        return "interrupted while preparing the data (the same command again continues where packing stopped)"
     if last is None:
         return "interrupted: no checkpoint was written yet (run the same command again to start over)"
     path, epoch, step = last
@@ -396,6 +402,7 @@ def _run(argv, echo, state):
 
     lock = locked(cfg.out) if not args.evaluate else _nothing()
     with lock:  # before any data work: a second run on the same --out stops here
+        state["packing"] = True
         store = resolve_data(args, echo, check_counts)
         check_counts({"train": len(store.train), "val": len(store.val)})
         lr_note = " (the checkpoint's)" if resume is not None and "lr" not in explicit else ""
