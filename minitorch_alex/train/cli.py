@@ -8,6 +8,7 @@ Ctrl-C ends with one line naming the last checkpoint and how to resume (exit sta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import re
@@ -190,12 +191,12 @@ def check_args(args, explicit, warn):
     """Cross-flag checks; returns the device tuple."""
     if args.devices:
         names = [d.strip() for d in args.devices.split(",")]
-        if "device" in explicit and args.device not in names:
-            raise UsageError(f"--device: conflicts with --devices (expected one of {args.devices} or no --device "
-                             f"vs {args.device})")
         if len(names) != 2:
             raise UsageError(f"--devices: wrong count (expected two devices such as cpu:0,cpu:1 vs {args.devices!r})")
         devices = tuple(check_device(n, "--devices") for n in names)
+        if "device" in explicit and check_device(args.device, "--device") not in devices:
+            raise UsageError(f"--device: conflicts with --devices (expected one of {args.devices} or no --device "
+                             f"vs {args.device})")
         if devices[0] == devices[1]:
             raise UsageError(f"--devices: the same device twice (expected two different devices vs {args.devices!r})")
     else:
@@ -400,7 +401,7 @@ def _run(argv, echo, state):
             raise UsageError(f"--batch-size: larger than the training set (expected <= {counts['train']} "
                              f"vs {cfg.batch_size})")
 
-    lock = locked(cfg.out) if not args.evaluate else _nothing()
+    lock = locked(cfg.out) if not args.evaluate else contextlib.nullcontext()
     with lock:  # before any data work: a second run on the same --out stops here
         state["packing"] = True
         store = resolve_data(args, echo, check_counts)
@@ -437,14 +438,6 @@ def _run(argv, echo, state):
          f"(top-5 {100 * (1 - final['val_top5_err']):.1f}%), total time {time.perf_counter() - t_start:.0f} s; "
          f"checkpoints, metrics and plots in {cfg.out}")
     return rows
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 if __name__ == "__main__":  # pragma: no cover
