@@ -178,3 +178,41 @@ def test_an_empty_prediction_string_names_the_file_and_line(tmp_path):
     csv.write_text("ImageId,PredictionString\nILSVRC2012_val_00000001,n01440764 1 2 3 4\nILSVRC2012_val_00000002,\n")
     with pytest.raises(ValueError, match=rf"{csv}:3: empty ImageId or PredictionString"):
         readers._val_synsets_from_csv(str(csv))
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A real 512 KiB tmpfs (needs root and mount rights; skipped elsewhere, where the fakes above stand in)."""
+    import shutil
+    import subprocess
+
+    mnt = tmp_path / "small-fs"
+    mnt.mkdir()
+    if os.geteuid() != 0 or not shutil.which("mount") or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_a_really_full_disk_while_packing_is_an_oserror_not_sigbus(tmp_path, small_fs):
+    src = make_tree(tmp_path / "src")  # the sources elsewhere; the 128-px store needs ~1 MiB
+    with pytest.raises(OSError, match=r"no space left on device writing .*_images.npy \(needs \d+ bytes vs \d+ bytes free\)"):
+        prepare(src, small_fs / "store", size=128, progress=False)
+    assert not (small_fs / "store").exists()
+
+
+def test_a_really_full_disk_keeps_the_previous_checkpoint(small_fs):
+    import minitorch_alex as mt
+
+    path = small_fs / "w.npz"
+    mt.save({"w": np.ones(1000, np.float32)}, path)
+    filler = small_fs / "filler"
+    with open(filler, "wb") as f:  # leave about 2 KiB
+        f.write(b"\0" * (os.statvfs(small_fs).f_bavail * os.statvfs(small_fs).f_frsize - 2048))
+    with pytest.raises(OSError, match=rf"no space left on device writing {path} .* {path} is kept unchanged"):
+        mt.save({"w": np.zeros(1000, np.float32)}, path)
+    np.testing.assert_array_equal(mt.load(path)["w"], np.ones(1000, np.float32))
+    assert [n for n in os.listdir(small_fs) if n.startswith(".tmp-")] == []
