@@ -314,6 +314,10 @@ def resolve_data(args, echo=print, check=None):
 # ----- the run -------------------------------------------------------------------------------------------
 
 def _one_line(exc):
+    if isinstance(exc, OSError) and exc.strerror:  # "[Errno 28] ...: path" without the errno noise
+        filename = exc.filename
+        text = exc.strerror if filename is None or str(filename) in exc.strerror else f"{exc.strerror}: {filename}"
+        return text
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
     if not lines:
         return type(exc).__name__

@@ -1,7 +1,9 @@
 """Top-k error and the metrics log (JSONL and CSV) of a training run."""
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import io
 import json
 import os
@@ -47,8 +49,9 @@ class MetricsLog:
 
     def append(self, row: dict):
         self.rows.append(row)
-        with open(self.jsonl, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+        line = json.dumps(row) + "\n"
+        with _named_enospc(self.jsonl, len(line)), open(self.jsonl, "a", encoding="utf-8") as f:
+            f.write(line)
         fields = list(dict.fromkeys(k for r in self.rows for k in r))
         buf = io.StringIO(newline="")
         writer = csv.DictWriter(buf, fieldnames=fields)
@@ -60,6 +63,19 @@ class MetricsLog:
 def _replace_text(path, text):
     """Write ``text`` to ``path`` via a ``.tmp-`` file and a rename: a crash leaves old or new."""
     tmp = os.path.join(os.path.dirname(path), ".tmp-" + os.path.basename(path))
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
+    with _named_enospc(path, len(text)), open(tmp, "w", encoding="utf-8", newline="") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _named_enospc(path, nbytes):
+    """A full disk names the file (a bare ENOSPC from write() does not)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            from ..serialization import no_space
+
+            raise no_space(path, nbytes, exc) from None
+        raise
