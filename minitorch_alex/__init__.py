@@ -17,6 +17,7 @@ from .device import Device
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .ops.shape import concat, split
 from .random import manual_seed
+from .serialization import load, save
 from .tensor import Tensor, matmul, tensor
 
 float32 = _np.float32
@@ -91,7 +92,7 @@ def randn(*shape, dtype=float32, device=None, requires_grad=False, generator=Non
 
 __all__ = [
     "Device", "Function", "GradcheckError", "GradcheckReport", "Tensor", "concat", "config", "device", "dispatch",
-    "enable_grad", "float32", "float64", "from_dlpack", "from_numpy", "gradcheck", "int64", "is_grad_enabled",
-    "manual_seed", "matmul", "models", "nn", "no_grad", "onnx", "ones", "optim", "randn", "set_grad_enabled", "split",
-    "tensor", "zeros",
+    "enable_grad", "float32", "float64", "from_dlpack", "from_numpy", "gradcheck", "int64", "is_grad_enabled", "load",
+    "manual_seed", "matmul", "models", "nn", "no_grad", "onnx", "ones", "optim", "randn", "save", "set_grad_enabled",
+    "split", "tensor", "zeros",
 ]

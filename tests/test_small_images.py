@@ -71,13 +71,18 @@ def test_resized_images_index_like_an_array():
 
 
 def test_fashion_mnist_has_a_short_run_preset():
-    from minitorch_alex.train.cli import PRESETS, build_parser, make_config
+    from minitorch_alex.train.cli import PRESETS, build_parser, explicit_flags, make_config, resolve_settings
 
     preset = PRESETS["fashion-mnist"][0]
-    cfg = make_config(build_parser().parse_args(["--data", "fashion-mnist"]), preset)
+
+    def config_of(argv):
+        args = build_parser().parse_args(argv)
+        return make_config(args, resolve_settings(args, explicit_flags(argv), preset, None, None, print), ("cpu",))
+
+    cfg = config_of(["--data", "fashion-mnist"])
     assert (cfg.epochs, cfg.max_steps, cfg.max_val_batches, cfg.batch_size, cfg.init, cfg.input_scale,
             cfg.warmup_steps, cfg.patience) == (4, 250, 60, 32, "kaiming", 1 / 64, 50, 1)
-    cfg = make_config(build_parser().parse_args(["--data", "fashion-mnist", "--max-steps", "7", "--evaluate"]), preset)
+    cfg = config_of(["--data", "fashion-mnist", "--max-steps", "7", "--evaluate"])
     assert cfg.max_steps == 7 and cfg.max_val_batches is None  # flags win; --evaluate scores the whole set
 
 
@@ -93,3 +98,19 @@ def test_the_cli_packs_fashion_mnist_at_28px_and_trains_at_224(idx_root, tmp_pat
     stored = np.load(tmp_path / "data" / "fashion-mnist-28px-store" / "train_images.npy", mmap_mode="r")
     assert stored.shape == (20, 28, 28, 3)
     assert any("images of 256px" in line and "Fashion-MNIST's short-run preset" in line for line in lines)
+
+
+def test_the_cli_trains_the_torchvision_variant_on_dummy_data(tmp_path):
+    """--arch picks the architecture and --dummy the random data source; the checkpoint records
+    the architecture, so --resume rebuilds the same network (and --evaluate loads into it)."""
+    from minitorch_alex.train.cli import main
+    from minitorch_alex.train.checkpoint import read_meta
+
+    out = tmp_path / "run"
+    lines = []
+    main(["--dummy", "--arch", "alexnet-torchvision", "--out", str(out), "--epochs", "1", "--max-steps", "1",
+          "--max-val-batches", "1", "--batch-size", "2", "--workers", "0", "--no-plots", "--no-progress"],
+         echo=lines.append)
+    assert any("--dummy" in line for line in lines)
+    meta = read_meta(str(out / "last.npz"), ("config",))
+    assert meta["config"]["arch"] == "alexnet-torchvision" and len(meta["classes"]) == 1000

@@ -1,4 +1,5 @@
 """Training end to end: checkpoints (atomic, exact resume), divergence, metrics, the CLI."""
+import errno
 import json
 import os
 
@@ -10,7 +11,7 @@ import minitorch_alex.nn as nn
 from minitorch_alex.data import StoreSplit
 from minitorch_alex.train import (TrainConfig, Trainer, TrainingDiverged, load_checkpoint, main, save_checkpoint,
                                   topk_correct, write_atomic_npz)
-from minitorch_alex.train import checkpoint as checkpoint_module
+from minitorch_alex import serialization
 
 
 def tiny_split(n=24, size=16, classes=3, seed=0, name="train"):
@@ -157,13 +158,13 @@ def test_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypatch
     path = tmp_path / "last.npz"
     before = load_checkpoint(path)
 
-    def crash(f, **arrays):
-        f.write(b"PK\x03\x04 half an archive")
-        raise OSError("disk full")
+    def crash(f, array, **kw):
+        f.write(b"half an array")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(checkpoint_module.np, "savez", crash)
+    monkeypatch.setattr(serialization.np.lib.format, "write_array", crash)
     trainer.step += 1
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OSError, match=f"no space left on device writing {path} \\(needs \\d+ bytes.*{path} is kept"):
         trainer.save()
     monkeypatch.undo()
     assert load_checkpoint(path) == before  # the old one is intact and loads
@@ -188,10 +189,10 @@ def test_bad_checkpoint_files_give_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip at all")
-    with pytest.raises(ValueError, match="not a readable .npz"):
+    with pytest.raises(ValueError, match="junk.npz: not a readable .npz"):
         load_checkpoint(tmp_path / "junk.npz")
     write_atomic_npz(tmp_path / "other.npz", {"x": np.zeros(2)})
-    with pytest.raises(ValueError, match="no 'meta' entry"):
+    with pytest.raises(ValueError, match="other.npz: unexpected entry 'x'"):
         load_checkpoint(tmp_path / "other.npz")
     object_array = np.empty(1, dtype=object)
     np.savez(tmp_path / "pickled.npz", meta=object_array)
@@ -259,15 +260,3 @@ def test_cli_two_devices_report_cross_device_traffic(tiny_imagefolder, tmp_path,
     per_image = 4 * (2 * 128 * 13 * 13 + 2 * 128 * 6 * 6 + 2 * 2048 + 2048)  # float32, forward
     assert rows[0]["cross_device_bytes_per_step"] == 2 * 2 * per_image  # batch 2, forward + backward
     assert "MiB across devices/step" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("argv, message", [
-    (["--epochs", "0"], "--epochs: expected a positive number, got 0"),
-    (["--warmup", "-1"], "--warmup: expected a number of steps >= 0, got -1"),
-    (["--data", "/no/such/folder"], "not 'default', 'fashion-mnist' or an existing folder"),
-    (["--devices", "cpu:0,cpu:1,cpu:2", "--data", "."], "expected two devices"),
-])
-def test_cli_rejects_bad_flags(argv, message, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit, match=message):
-        main(argv + ["--no-progress"])

@@ -13,8 +13,17 @@ exist or is complete. Work is checkpointed every ``chunk_size`` images in
 ``progress.json``; running ``prepare`` again with the same arguments
 resumes from the last checkpoint instead of starting over.
 
-Unreadable files are skipped, listed with their reason in the manifest,
-and reported with ``warnings.warn``. Rows are first written at their
+Unreadable files (undecodable images, and entries that cannot even be
+listed: symlink loops, permission errors) are skipped, listed with their
+reason in the manifest, and reported with ``warnings.warn``. A class with
+no readable training image is refused (``ValueError`` naming it) rather
+than silently becoming an output the model can never learn.
+
+Safety: the store's files are allocated up front (``posix_fallocate``),
+so a full disk is an ``OSError`` naming the file and the bytes needed, not
+a SIGBUS in a memory-mapped write; ``<out_dir>.lock`` is held while
+packing, so a second process packing the same store is refused with the
+holder's pid. Rows are first written at their
 listing position and then moved down over the gaps left by skipped files,
 so workers can write in parallel without knowing how many files before
 theirs failed.
@@ -22,6 +31,7 @@ theirs failed.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import multiprocessing
@@ -33,7 +43,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from . import fashion_mnist, readers, store
+from ..serialization import allocate, fsync_path as _fsync_path, no_space
+from . import fashion_mnist, locks, readers, store
 from .augment import default_crop
 from .decode import UnreadableImage, load_image, resize_center_crop
 from .stats import compute_stats
@@ -48,7 +59,8 @@ PROGRESS = "progress.json"
 class _FileSource:
     """Image files on disk: item i is ``paths[i]``."""
 
-    def __init__(self, samples: list[tuple[str, int]], size: int):
+    def __init__(self, samples: list[tuple[str, int]], size: int, skipped=()):
+        self.skipped = [{"path": p, "reason": r} for p, r in skipped]  # entries the listing could not read
         self.paths = [p for p, _ in samples]
         self.labels = np.array([label for _, label in samples], dtype=np.int64)
         self.size = size
@@ -125,26 +137,18 @@ def _sources(layout, source_root, size, max_per_class, ground_truth, synset_orde
         val = readers.read_ilsvrc(root, "val", ground_truth, synset_order)
     else:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-    splits = {name: _FileSource(_limit_per_class(listing.samples, max_per_class), size)
+    counts = np.bincount([label for _, label in train.samples], minlength=len(train.classes))
+    empty = [train.classes[k] for k in np.flatnonzero(counts == 0)]
+    if empty:
+        raise ValueError(f"{os.path.join(root, 'train')}: {len(empty)} class folder(s) without a readable image: "
+                         f"{empty[:5]} (expected >= 1 image per class vs 0; remove or fill them"
+                         + (f"; unreadable: {[p for p, _ in train.skipped][:3]}" if train.skipped else "") + ")")
+    splits = {name: _FileSource(_limit_per_class(listing.samples, max_per_class), size, listing.skipped)
               for name, listing in (("train", train), ("val", val))}
     return root, train.classes, splits
 
 
 # --- crash-safe file helpers ----------------------------------------------------
-
-def _fsync_path(path: str) -> None:
-    """Flush a file's (or a folder's entries') data to disk."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # folders cannot be opened on Windows; nothing to do there
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
 
 def _write_json_atomic(path: str, obj) -> None:
     """Write JSON so that ``path`` holds either the old or the new content."""
@@ -191,6 +195,21 @@ def truncate_npy_rows(path: str, rows: int) -> None:
         os.fsync(f.fileno())
 
 
+def _allocate_file(path: str) -> None:
+    """Reserve the blocks of ``path`` (sparse after open_memmap): writing through the memory map
+    then cannot meet a full disk, which would kill the process with SIGBUS."""
+    nbytes = os.path.getsize(path)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        allocate(fd, path, nbytes)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise no_space(path, nbytes, exc) from None
+        raise
+    finally:
+        os.close(fd)
+
+
 # --- conversion ---------------------------------------------------------------------
 
 # Set in each worker (or in this process when workers=0): {split: source}.
@@ -231,10 +250,13 @@ def _convert_split(split, source, work_dir, size, state, pool, chunk_size, progr
         # Allocate for every listed item; the tail left by skipped ones is cut at the end.
         np.lib.format.open_memmap(images_path, mode="w+", dtype=np.uint8, shape=(n, size, size, 3)).flush()
         np.lib.format.open_memmap(labels_path, mode="w+", dtype=np.int64, shape=(n,)).flush()
-        st = state["splits"][split] = {"next": 0, "written": 0, "skipped": [], "done": False}
+        st = state["splits"][split] = {"next": 0, "written": 0, "skipped": list(getattr(source, "skipped", [])),
+                                       "done": False}
         _write_json_atomic(progress_path, state)
     if st["done"]:
         return st
+    for path in (images_path, labels_path):  # again on a resumed pack: the first try may have been cut short
+        _allocate_file(path)
     if st["next"] < n:
         images = np.load(images_path, mmap_mode="r+", allow_pickle=False)
         labels = np.load(labels_path, mmap_mode="r+", allow_pickle=False)
@@ -291,6 +313,7 @@ def prepare(
     overwrite: bool = False,
     resume: bool = True,
     progress: bool = True,
+    check=None,
 ) -> str:
     """Convert a data set into a store at ``out_dir`` and return its path.
 
@@ -311,14 +334,33 @@ def prepare(
     If ``out_dir`` is already a store made from the same source and
     settings it is returned as is; a different one needs ``overwrite=True``.
     ``resume=False`` discards a previous interrupted run's partial output.
+    ``check``: called with ``{split: images listed}`` before anything is packed (the training
+    command checks its batch size there). A split with no images is a ``ValueError``.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     if layout == "synthetic" and source_root is None:
         raise ValueError("layout='synthetic' needs source_root: the folder to write the generated JPEGs to")
     out_dir = os.path.abspath(os.fspath(out_dir))
+    os.makedirs(os.path.dirname(out_dir), exist_ok=True)
+    with locks.locked(out_dir + ".lock", f"data store {out_dir}"):  # one packer at a time
+        return _prepare(layout, source_root, out_dir, size, workers, chunk_size, max_per_class, ground_truth,
+                        synset_order, synthetic_options, overwrite, resume, progress, check)
+
+
+def _prepare(layout, source_root, out_dir, size, workers, chunk_size, max_per_class, ground_truth,
+             synset_order, synthetic_options, overwrite, resume, progress, check):
     source_desc, classes, sources = _sources(layout, source_root, size, max_per_class,
                                              ground_truth, synset_order, synthetic_options)
+    counts = {split: len(sources[split]) for split in store.SPLITS}
+    for split, n in counts.items():
+        if n == 0:
+            where = source_desc if layout in ("fashion-mnist",) else os.path.join(source_desc, split)
+            raise ValueError(f"{where}: no {split} images found (expected >= 1 vs 0"
+                             + ("; ILSVRC val needs its ground truth: LOC_val_solution.csv or the devkit"
+                                if split == "val" and layout in ("imagefolder", "ilsvrc") else "") + ")")
+    if check is not None:
+        check(counts)
     digest = hashlib.sha256()
     for split in store.SPLITS:
         for line in sources[split].digest_lines():
@@ -336,7 +378,8 @@ def prepare(
         if existing is None and os.listdir(out_dir):
             raise FileExistsError(f"{out_dir} exists and is not a data store; not overwriting it")
         if existing is not None and not overwrite:
-            raise FileExistsError(f"{out_dir} holds a store made with other settings; pass overwrite=True")
+            raise FileExistsError(f"{out_dir} holds a store made from another source or with other settings "
+                                  "(expected the same vs different; pass --overwrite, overwrite=True, to repack it)")
 
     work_dir = out_dir + ".partial"
     progress_path = os.path.join(work_dir, PROGRESS)
@@ -382,6 +425,10 @@ def prepare(
     splits = {split: _split_summary(state["splits"][split], os.path.join(work_dir, store.labels_file(split)),
                                     len(classes), len(sources[split]))
               for split in store.SPLITS}
+    empty = [classes[k] for k, c in enumerate(splits["train"]["counts_per_class"]) if c == 0]
+    if empty:  # every image of these classes failed to decode
+        raise ValueError(f"{source_desc}: {len(empty)} class(es) without a decodable training image: {empty[:5]} "
+                         f"(expected >= 1 vs 0; the failures are in {os.path.join(work_dir, PROGRESS)})")
     manifest = {
         "format": store.FORMAT,
         "layout": layout,

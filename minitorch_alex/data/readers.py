@@ -38,10 +38,16 @@ IMAGE_EXTENSIONS = (
 
 class Listing(NamedTuple):
     """``samples``: list of ``(path, label)``; ``classes``: sorted class names,
-    ``classes[label]`` is the name of ``label``."""
+    ``classes[label]`` is the name of ``label``; ``skipped``: ``(path, reason)`` of entries
+    that could not even be listed (symlink loops, permission errors), left out."""
 
     samples: list[tuple[str, int]]
     classes: list[str]
+    skipped: tuple = ()
+
+
+def _reason(err: OSError) -> str:
+    return f"{type(err).__name__}: {err.strerror or err}"
 
 
 def _is_image_file(name: str) -> bool:
@@ -49,16 +55,44 @@ def _is_image_file(name: str) -> bool:
     return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def _image_files(folder: str) -> list[str]:
-    """Sorted image file paths directly inside ``folder`` (not recursive)."""
-    with os.scandir(folder) as it:
-        names = [e.name for e in it if e.is_file() and _is_image_file(e.name)]
+def _image_files(folder: str, skipped: list | None = None) -> list[str]:
+    """Sorted image file paths directly inside ``folder`` (not recursive). Entries that cannot
+    be examined (a symlink loop, no permission) are appended to ``skipped`` as (path, reason)
+    instead of aborting the listing (they raise when ``skipped`` is None)."""
+    names = []
+    try:
+        with os.scandir(folder) as it:
+            for e in it:
+                if not _is_image_file(e.name):
+                    continue
+                try:
+                    if e.is_file():
+                        names.append(e.name)
+                except OSError as err:
+                    if skipped is None:
+                        raise
+                    skipped.append((e.path, _reason(err)))
+    except OSError as err:
+        if skipped is None:
+            raise
+        skipped.append((folder, _reason(err)))
     return [os.path.join(folder, n) for n in sorted(names)]
 
 
-def _class_dirs(folder: str) -> list[str]:
+def _class_dirs(folder: str, skipped: list | None = None) -> list[str]:
+    out = []
     with os.scandir(folder) as it:
-        return sorted(e.name for e in it if e.is_dir() and not e.name.startswith("."))
+        for e in it:
+            if e.name.startswith("."):
+                continue
+            try:
+                if e.is_dir():
+                    out.append(e.name)
+            except OSError as err:
+                if skipped is None:
+                    raise
+                skipped.append((e.path, _reason(err)))
+    return sorted(out)
 
 
 def read_imagefolder(root: str | os.PathLike, split: str, classes: list[str] | None = None) -> Listing:
@@ -72,7 +106,8 @@ def read_imagefolder(root: str | os.PathLike, split: str, classes: list[str] | N
     split_dir = os.path.join(os.fspath(root), split)
     if not os.path.isdir(split_dir):
         raise FileNotFoundError(f"ImageFolder split not found: {split_dir}")
-    found = _class_dirs(split_dir)
+    skipped: list = []
+    found = _class_dirs(split_dir, skipped)
     if classes is None:
         classes = found
     index = {name: i for i, name in enumerate(classes)}
@@ -81,8 +116,8 @@ def read_imagefolder(root: str | os.PathLike, split: str, classes: list[str] | N
         raise ValueError(f"{split_dir}: class folders not in the class list: {unknown[:5]}")
     samples = []
     for name in found:
-        samples += [(p, index[name]) for p in _image_files(os.path.join(split_dir, name))]
-    return Listing(samples, list(classes))
+        samples += [(p, index[name]) for p in _image_files(os.path.join(split_dir, name), skipped)]
+    return Listing(samples, list(classes), tuple(skipped))
 
 
 # --- ILSVRC-2012 -------------------------------------------------------------
@@ -111,9 +146,69 @@ def _find_ground_truth(root: str) -> str | None:
 
 def read_synset_list(path: str | os.PathLike) -> list[str]:
     """Read a text file with one synset per line (first whitespace-separated
-    token, e.g. ``n01440764 tench, Tinca tinca``); blank lines are ignored."""
+    token, e.g. ``n01440764 tench, Tinca tinca``); blank lines are ignored.
+    A ``.mat`` file is read as the devkit's ``meta.mat`` (:func:`read_devkit_meta`)."""
+    if os.fspath(path).endswith(".mat"):
+        return [wnid for wnid, _ in read_devkit_meta(path)]
     with open(path, encoding="utf-8") as f:
         return [line.split()[0] for line in f if line.strip()]
+
+
+def read_devkit_meta(path: str | os.PathLike) -> list[tuple[str, str]]:
+    """``[(wnid, words)]`` of the devkit's ``meta.mat`` leaf synsets in ILSVRC2012_ID order (entry
+    k-1 is class id k). MATLAB v5 is read with ``scipy.io.loadmat``: plain arrays, no pickle."""
+    path = os.fspath(path)
+    try:
+        from scipy.io import loadmat
+    except ImportError:
+        raise ValueError(f"{path}: reading the devkit's meta.mat needs SciPy (expected scipy installed vs "
+                         "missing; or pass a text file of WNIDs, line k = class id k)") from None
+    try:
+        synsets = loadmat(path, squeeze_me=True)["synsets"]
+        ids = [int(i) for i in synsets["ILSVRC2012_ID"]]
+        wnids = [str(w) for w in synsets["WNID"]]
+        words = [str(w) for w in synsets["words"]] if "words" in synsets.dtype.names else wnids
+        leaf = ([int(c) == 0 for c in synsets["num_children"]] if "num_children" in synsets.dtype.names
+                else [True] * len(ids))
+    except (KeyError, ValueError, TypeError, OSError, NotImplementedError) as exc:
+        raise ValueError(f"{path}: not the devkit's meta.mat (expected a 'synsets' struct with ILSVRC2012_ID "
+                         f"and WNID vs {type(exc).__name__}: {exc})") from None
+    pairs = sorted((i, w, t) for i, w, t, is_leaf in zip(ids, wnids, words, leaf) if is_leaf)
+    if [i for i, _, _ in pairs] != list(range(1, len(pairs) + 1)):
+        raise ValueError(f"{path}: class ids are not 1..{len(pairs)} (expected consecutive ILSVRC2012_IDs)")
+    return [(w, t) for _, w, t in pairs]
+
+
+def find_class_names(root: str | os.PathLike, classes: list[str]) -> list[str]:
+    """Human-readable names of ``classes`` (WNIDs) from ``LOC_synset_mapping.txt`` (Kaggle) or
+    the devkit's ``meta.mat`` found where :func:`_find_ground_truth` looks; else the classes."""
+    root = os.path.abspath(os.fspath(root))
+    names: dict[str, str] = {}
+    for base in (root, os.path.dirname(root), os.path.dirname(os.path.dirname(root))):
+        mapping = os.path.join(base, "LOC_synset_mapping.txt")
+        if os.path.isfile(mapping):
+            with open(mapping, encoding="utf-8") as f:
+                for line in f:
+                    wnid, _, words = line.strip().partition(" ")
+                    if wnid:
+                        names[wnid] = words or wnid
+            break
+        meta = _find_devkit_meta(base)
+        if meta is not None:
+            try:
+                names = dict(read_devkit_meta(meta))
+            except ValueError:
+                names = {}
+            break
+    return [names.get(c, c) for c in classes]
+
+
+def _find_devkit_meta(base: str) -> str | None:
+    for folder in ("data", os.path.join("ILSVRC2012_devkit_t12", "data"), os.path.join("devkit", "data")):
+        path = os.path.join(base, folder, "meta.mat")
+        if os.path.isfile(path):
+            return path
+    return None
 
 
 def _val_number(path: str) -> int:
@@ -128,15 +223,30 @@ def _val_synsets_from_csv(path: str) -> dict[str, str]:
     """``LOC_val_solution.csv`` -> {image id (file stem): synset}."""
     out = {}
     with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            out[row["ImageId"].strip()] = row["PredictionString"].split()[0]
+        reader = csv.DictReader(f)
+        if not {"ImageId", "PredictionString"} <= set(reader.fieldnames or ()):
+            raise ValueError(f"{path}:1: bad header (expected the columns ImageId,PredictionString vs "
+                             f"{','.join(reader.fieldnames or [])!r})")
+        for row in reader:
+            words = (row["PredictionString"] or "").split()
+            if not words or not (row["ImageId"] or "").strip():
+                raise ValueError(f"{path}:{reader.line_num}: empty ImageId or PredictionString (expected an id "
+                                 f"and a synset such as n01440764 vs {row['ImageId']!r}, {row['PredictionString']!r})")
+            out[row["ImageId"].strip()] = words[0]
     return out
 
 
 def _val_synsets_from_devkit(path: str, id_to_synset: list[str]) -> dict[int, str]:
     """Devkit ground truth -> {val image number (1-based): synset}."""
+    ids = []
     with open(path, encoding="utf-8") as f:
-        ids = [int(line) for line in f if line.strip()]
+        for line_no, line in enumerate(f, start=1):
+            if line.strip():
+                try:
+                    ids.append(int(line))
+                except ValueError:
+                    raise ValueError(f"{path}:{line_no}: not a class id (expected an integer vs "
+                                     f"{line.strip()[:40]!r})") from None
     out = {}
     for number, class_id in enumerate(ids, start=1):
         if not 1 <= class_id <= len(id_to_synset):
@@ -173,13 +283,14 @@ def read_ilsvrc(
     """
     root = os.fspath(root)
     train_dir = os.path.join(root, "train")
-    classes = _class_dirs(train_dir) if os.path.isdir(train_dir) else None
-    if split == "train" or (os.path.isdir(os.path.join(root, split)) and _class_dirs(os.path.join(root, split))):
+    classes = _class_dirs(train_dir, []) if os.path.isdir(train_dir) else None
+    if split == "train" or (os.path.isdir(os.path.join(root, split)) and _class_dirs(os.path.join(root, split), [])):
         return read_imagefolder(root, split, classes)
     if classes is None:
         raise FileNotFoundError(f"ILSVRC layout needs {train_dir} to know the synsets")
     split_dir = os.path.join(root, split)
-    files = _image_files(split_dir)
+    skipped: list = []
+    files = _image_files(split_dir, skipped)
     gt = os.fspath(ground_truth) if ground_truth is not None else _find_ground_truth(root)
     if gt is None:
         raise FileNotFoundError(
@@ -189,12 +300,16 @@ def read_ilsvrc(
         by_stem = _val_synsets_from_csv(gt)
         synsets = [by_stem.get(os.path.splitext(os.path.basename(p))[0]) for p in files]
     else:
+        meta = os.path.join(os.path.dirname(gt), "meta.mat")
+        if synset_order is None and os.path.isfile(meta):
+            synset_order = meta  # the devkit ships its id order next to its ground truth
         if synset_order is not None:
             id_to_synset = read_synset_list(synset_order)
         else:
             warnings.warn(
-                f"{gt}: no synset_order given, assuming class id k is the k-th sorted synset. "
-                "This is NOT the order of the official devkit (meta.mat): pass synset_order=",
+                f"{gt}: no synset order (the devkit's data/meta.mat) found, assuming class id k is the k-th "
+                "sorted synset. This is NOT the order of the official devkit: pass --synset-order "
+                "meta.mat (or a text file of WNIDs in id order; synset_order= in Python)",
                 stacklevel=2,
             )
             id_to_synset = classes
@@ -212,4 +327,4 @@ def read_ilsvrc(
     if missing:
         warnings.warn(f"{len(missing)} val files have no ground truth and are left out, e.g. {missing[:3]}",
                       stacklevel=2)
-    return Listing(samples, classes)
+    return Listing(samples, classes, tuple(skipped))

@@ -14,6 +14,12 @@ A store is a folder of raw ``.npy`` files plus a JSON manifest::
 Images are opened as read-only memory maps: nothing is read until used,
 and every process opening the same store shares the OS page cache. Nothing
 is ever unpickled (``allow_pickle=False``).
+
+Opening checks the manifest against the arrays before trusting either:
+each ``.npy`` header (shape, dtype, file size) against the manifest's
+counts and image size, labels in range and matching the per-class counts,
+finite mean image and PCA. A mismatch is a ``ValueError`` naming the file,
+what was expected and what was found.
 """
 
 from __future__ import annotations
@@ -99,8 +105,62 @@ class Store:
         return self.manifest["classes"]
 
 
-def _load(root: str, name: str, mmap: bool = False) -> np.ndarray:
-    return np.load(os.path.join(root, name), mmap_mode="r" if mmap else None, allow_pickle=False)
+def _npy_header(path: str):
+    """(shape, dtype) of the .npy file at ``path``, read from its header alone; its size on
+    disk must be what the header says (so loading it cannot allocate more than the file)."""
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = reader(f)
+            offset = f.tell()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: missing (expected a file of the data store)") from None
+    except (ValueError, SyntaxError, EOFError, OSError) as exc:
+        raise ValueError(f"{path}: not a readable .npy file ({type(exc).__name__}: {exc})") from None
+    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if dtype.hasobject or os.path.getsize(path) != offset + nbytes:
+        raise ValueError(f"{path}: damaged (expected {offset + nbytes} bytes for {shape} {dtype} "
+                         f"vs {os.path.getsize(path)})")
+    return tuple(shape), dtype
+
+
+def _load(root: str, name: str, mmap: bool = False, shape=None, dtype=None) -> np.ndarray:
+    path = os.path.join(root, name)
+    found_shape, found_dtype = _npy_header(path)
+    if (shape is not None and found_shape != tuple(shape)) or (dtype is not None and found_dtype != np.dtype(dtype)):
+        raise ValueError(f"{path}: does not match {MANIFEST} (expected {tuple(shape)} {np.dtype(dtype)} "
+                         f"vs {found_shape} {found_dtype})")
+    array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    if not mmap and array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise ValueError(f"{path}: holds NaN or infinite values (expected finite statistics)")
+    return array
+
+
+def _check_manifest(path: str, manifest) -> None:
+    def bad(what, expected, got):
+        raise ValueError(f"{path}: bad {what} (expected {expected} vs {got!r})")
+
+    if not isinstance(manifest, dict):
+        bad("manifest", "a JSON object", type(manifest).__name__)
+    classes = manifest.get("classes")
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        bad("classes", "a non-empty list of names", classes)
+    if manifest.get("num_classes", len(classes)) != len(classes):
+        bad("num_classes", len(classes), manifest.get("num_classes"))
+    size = manifest.get("image_size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        bad("image_size", "a positive integer", size)
+    splits = manifest.get("splits")
+    for name in SPLITS:
+        entry = splits.get(name) if isinstance(splits, dict) else None
+        count = entry.get("count") if isinstance(entry, dict) else None
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            bad(f"splits.{name}.count", "an image count", count)
+        per_class = entry.get("counts_per_class")
+        if per_class is not None and (not isinstance(per_class, list) or len(per_class) != len(classes)
+                                      or sum(per_class) != count):
+            bad(f"splits.{name}.counts_per_class", f"{len(classes)} counts summing to {count}", per_class)
 
 
 def read_manifest(root: str | os.PathLike) -> dict:
@@ -109,10 +169,15 @@ def read_manifest(root: str | os.PathLike) -> dict:
     path = os.path.join(os.fspath(root), MANIFEST)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no complete data store at {os.fspath(root)} (missing {MANIFEST})")
-    with open(path, encoding="utf-8") as f:
-        manifest = json.load(f)
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{path}: unknown store format {manifest.get('format')!r}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not readable JSON ({type(exc).__name__}: {str(exc)[:100]})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        got = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise ValueError(f"{path}: unknown store format (expected {FORMAT!r} vs {got!r})")
+    _check_manifest(path, manifest)
     return manifest
 
 
@@ -120,10 +185,22 @@ def open_split(root: str | os.PathLike, name: str) -> StoreSplit:
     """Open one split (``'train'`` or ``'val'``) of the store at ``root``."""
     root = os.path.abspath(os.fspath(root))
     manifest = read_manifest(root)
-    stats = {key: _load(root, fname) for key, fname in STATS_FILES.items()}
+    size, count = manifest["image_size"], manifest["splits"][name]["count"]
+    shapes = {"mean": (size, size, 3), "eigvals": (3,), "eigvecs": (3, 3)}
+    stats = {key: _load(root, fname, shape=shapes[key], dtype=np.float32) for key, fname in STATS_FILES.items()}
+    labels = _load(root, labels_file(name), shape=(count,), dtype=np.int64)
+    num_classes = len(manifest["classes"])
+    if count and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = labels[(labels < 0) | (labels >= num_classes)]
+        raise ValueError(f"{os.path.join(root, labels_file(name))}: labels out of range (expected 0..{num_classes - 1} "
+                         f"vs {int(bad[0])}, {len(bad)} such labels)")
+    per_class = manifest["splits"][name].get("counts_per_class")
+    if per_class is not None and np.bincount(labels, minlength=num_classes).tolist() != per_class:
+        raise ValueError(f"{os.path.join(root, labels_file(name))}: labels do not match {MANIFEST} "
+                         f"(expected per-class counts {per_class[:5]}... vs {np.bincount(labels, minlength=num_classes)[:5].tolist()}...)")
     return StoreSplit(
-        images=_load(root, images_file(name), mmap=True),
-        labels=_load(root, labels_file(name)),
+        images=_load(root, images_file(name), mmap=True, shape=(count, size, size, 3), dtype=np.uint8),
+        labels=labels,
         classes=list(manifest["classes"]),
         name=name,
         root=root,

@@ -4,47 +4,57 @@ Layout inside the archive:
 
     model/<name>        every entry of ``model.state_dict()``
     optim/velocity/<i>  the SGD velocities
+    data/mean           (S, S, 3) float32, the training mean image (0..255), for inference
     meta                a 0-d unicode array holding JSON: epoch, step, learning-rate
-                        schedule, optimizer settings, RNG state, metrics, arguments
+                        schedule, optimizer settings, RNG state, metrics, arguments, and for
+                        inference ``classes``, ``class_names``, ``input_scale``, ``image_size``,
+                        ``crop_size``, ``mean_rgb`` (schema: ``SCHEMA`` below)
 
-Writes are atomic: the archive goes to a temporary file in the same folder, is flushed and
-fsynced, then renamed over the old one (``os.replace`` is atomic on POSIX and Windows). A crash
-at any moment leaves either the previous checkpoint or the new one, never half a file.
+Writes are atomic (:func:`minitorch_alex.serialization.write_npz`): the archive goes to a
+preallocated temporary file in the same folder, is fsynced, then renamed over the old one; a crash
+or a full disk leaves the previous checkpoint. Loading never trusts the file: every entry's name,
+shape, dtype (floating, the model's) and size is checked against the model from the ZIP records
+and ``.npy`` headers before any data is decompressed, weights must be finite, and the meta is
+validated against ``SCHEMA``. Every failure is a ``ValueError`` or ``FileNotFoundError`` naming
+the file.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
+import shutil
 import tempfile
 
 import numpy as np
 
+from .. import serialization
+from ..serialization import Spec, read_npz
+
 FORMAT = "minitorch_alex/checkpoint-v1"
-
-
-def _fsync_dir(path):
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # e.g. Windows: directories cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+MAX_META_CHARS = 1 << 22  # 4 Mi characters of JSON (16 MiB as a NumPy unicode array)
+BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
 
 def write_atomic_npz(path, arrays: dict) -> None:
-    """Write ``arrays`` (name -> ndarray) to ``path`` as .npz, atomically."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path), dir=folder)
+    """Write ``arrays`` (name -> ndarray) to ``path`` as .npz, atomically (see module doc)."""
+    serialization.write_npz(path, arrays)
+
+
+def link_atomic(src, dst) -> None:
+    """Make ``dst`` hold what ``src`` holds now, atomically: a hard link (no copy) where the
+    filesystem allows, else a copy; ``src`` being replaced later leaves ``dst`` alone."""
+    folder = os.path.dirname(os.path.abspath(dst))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(dst), dir=folder)
+    os.close(fd)
+    os.unlink(tmp)
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(folder)
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+        serialization.fsync_path(folder)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -55,39 +65,238 @@ def _host(array):
     return array.get() if hasattr(array, "get") else np.asarray(array)
 
 
-def save_checkpoint(path, model, optimizer=None, meta=None) -> None:
-    """Save model parameters, optimizer velocities and ``meta`` (JSON-serialisable) atomically."""
-    arrays = {f"model/{k}": _host(v) for k, v in model.state_dict().items()}
+def _finite_or_none(x):
+    return None if x is None or not math.isfinite(x) else x
+
+
+def save_checkpoint(path, model, optimizer=None, meta=None, arrays=None) -> None:
+    """Save model parameters, optimizer velocities, ``meta`` (JSON-serialisable) and extra
+    ``arrays`` (name -> array, stored under that name, e.g. ``data/mean``) atomically."""
+    out = {f"model/{k}": _host(v) for k, v in model.state_dict().items()}
     meta = dict(meta or {}, format=FORMAT)
     if optimizer is not None:
         state = optimizer.state_dict()
         for i, v in enumerate(state.pop("velocity")):
-            arrays[f"optim/velocity/{i}"] = _host(v)
+            out[f"optim/velocity/{i}"] = _host(v)
         meta["optimizer"] = state
-    arrays["meta"] = np.array(json.dumps(meta))
-    write_atomic_npz(path, arrays)
+    out.update({k: _host(v) for k, v in (arrays or {}).items()})
+    text = json.dumps(meta, allow_nan=False)  # a NaN in the meta would be refused on loading
+    out["meta"] = np.array(text)
+    write_atomic_npz(path, out)
 
 
-def load_checkpoint(path, model=None, optimizer=None) -> dict:
-    """Load into ``model``/``optimizer`` (either may be None); return the meta dict."""
+# ----- the meta schema ------------------------------------------------------------------------------
+
+def _int(lo=0):
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, int):
+            return f"an integer >= {lo}"
+        return None if v >= lo else f"an integer >= {lo}"
+    return check
+
+
+def _num(lo=-math.inf, hi=math.inf, none=False, open_lo=False):
+    def check(v):
+        if v is None and none:
+            return None
+        text = f"a finite number in {'(' if open_lo else '['}{lo:g}, {hi:g}]" + (" or null" if none else "")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return text
+        return None if (v > lo if open_lo else v >= lo) and v <= hi else text
+    return check
+
+
+def _str_list(v):
+    if not isinstance(v, list) or not v or not all(isinstance(s, str) for s in v):
+        return "a non-empty list of strings"
+    return None
+
+
+def _dict(schema, optional=()):
+    def check(v):
+        if not isinstance(v, dict):
+            return "an object"
+        for key, sub in schema.items():
+            if key not in v:
+                if key in optional:
+                    continue
+                return f"an object with key {key!r}"
+        return None
+    check.schema = schema
+    return check
+
+
+def _nullable(check):
+    def wrapped(v):
+        return None if v is None else check(v)
+    wrapped.schema = getattr(check, "schema", None)
+    return wrapped
+
+
+def _rng(v):
+    if not isinstance(v, dict) or v.get("bit_generator") not in BIT_GENERATORS:
+        return f"a NumPy bit-generator state with bit_generator one of {', '.join(BIT_GENERATORS)}"
     try:
-        archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"checkpoint {path!r} does not exist") from None
-    except (ValueError, OSError) as exc:
-        raise ValueError(f"checkpoint {path!r} is not a readable .npz archive: {exc}") from exc
-    with archive:
-        if "meta" not in archive.files:
-            raise ValueError(f"checkpoint {path!r} has no 'meta' entry: not a minitorch_alex checkpoint")
-        meta = json.loads(str(archive["meta"]))
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"checkpoint {path!r} has format {meta.get('format')!r}, expected {FORMAT!r}")
-        if model is not None:
-            model.load_state_dict({k[len("model/"):]: archive[k] for k in archive.files if k.startswith("model/")})
-        if optimizer is not None:
-            if "optimizer" not in meta:
-                raise ValueError(f"checkpoint {path!r} holds no optimizer state")
-            count = sum(1 for k in archive.files if k.startswith("optim/velocity/"))
-            velocity = [archive[f"optim/velocity/{i}"] for i in range(count)]
-            optimizer.load_state_dict(dict(meta["optimizer"], velocity=velocity))
+        getattr(np.random, v["bit_generator"])().state = v
+    except (TypeError, ValueError, KeyError, OverflowError, AttributeError):
+        return f"a valid {v['bit_generator']} state"
+    return None
+
+
+SCHEMA = {
+    "format": lambda v: None if v == FORMAT else repr(FORMAT),
+    "epoch": _int(), "batch": _int(), "step": _int(),
+    "running": _dict({"loss_sum": _num(0), "seen": _int(), "correct1": _int(), "correct5": _int()}),
+    "best_val_top1_err": _num(0, 1, none=True),
+    "schedule": _dict({"best": _num(none=True), "bad_epochs": _int(), "reductions": _int()}),
+    "rng": _rng,
+    "loss_scaler": _nullable(_dict({"scale": _num(0, open_lo=True), "good_steps": _int(), "skipped": _int()},
+                                   optional=("skipped",))),
+    "classes": _str_list,
+    "class_names": _str_list,
+    "config": _dict({}),
+    "optimizer": _dict({"lr": _num(0, open_lo=True), "momentum": _num(0), "weight_decay": _num(0)}),
+    "input_scale": _num(0, open_lo=True),
+    "image_size": _int(1), "crop_size": _int(1),
+    "mean_rgb": lambda v: None if isinstance(v, list) and len(v) == 3 and all(_num()(x) is None for x in v)
+    else "a list of 3 finite numbers",
+}
+TRAINER_KEYS = ("epoch", "batch", "step", "running", "best_val_top1_err", "schedule", "rng", "classes", "optimizer")
+
+
+def _validate(value, check, where, path):
+    problem = check(value)
+    if problem is not None:
+        raise ValueError(f"{path}: bad checkpoint meta: {where} (expected {problem} vs {_short(value)})")
+    for key, sub in (getattr(check, "schema", None) or {}).items():
+        if isinstance(value, dict) and key in value:
+            _validate(value[key], sub, f"{where}.{key}", path)
+
+
+def _short(value):
+    text = json.dumps(value, allow_nan=True) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def validate_meta(meta, path, required=()) -> dict:
+    """Check ``meta`` against ``SCHEMA`` (keys present are checked; ``required`` must be there)."""
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: bad checkpoint meta (expected a JSON object vs {type(meta).__name__})")
+    for key in ("format",) + tuple(required):
+        if key not in meta:
+            raise ValueError(f"{path}: bad checkpoint meta: no {key!r} (expected the keys {', '.join(required)})")
+    for key, check in SCHEMA.items():
+        if key in meta:
+            _validate(meta[key], check, key, path)
+    if "class_names" in meta and "classes" in meta and len(meta["class_names"]) != len(meta["classes"]):
+        raise ValueError(f"{path}: bad checkpoint meta: class_names (expected {len(meta['classes'])} names, "
+                         f"one per class vs {len(meta['class_names'])})")
     return meta
+
+
+def _parse_meta(path, array) -> dict:
+    if array.dtype.kind != "U" or array.shape != ():
+        raise ValueError(f"{path}: bad checkpoint meta (expected a 0-d unicode array vs {array.dtype} {array.shape})")
+    text = str(array[()])
+    consts = {"Infinity": math.inf, "-Infinity": -math.inf, "NaN": math.nan}
+    try:
+        meta = json.loads(text, parse_constant=consts.__getitem__)
+    except RecursionError:
+        raise ValueError(f"{path}: bad checkpoint meta (expected JSON nested a few levels deep vs deeper)") from None
+    except ValueError as exc:
+        raise ValueError(f"{path}: bad checkpoint meta (expected JSON vs {str(exc).splitlines()[0]})") from None
+    if isinstance(meta, dict):
+        # Checkpoints written before the schema held Infinity for "nothing yet".
+        for parent, key in ((meta, "best_val_top1_err"), (meta.get("schedule"), "best")):
+            if isinstance(parent, dict) and isinstance(parent.get(key), float) and parent[key] == math.inf:
+                parent[key] = None
+    return validate_meta(meta, path)
+
+
+def _meta_spec():
+    return Spec((), "U")
+
+
+def read_meta(path, required=()) -> dict:
+    """The validated meta of the checkpoint at ``path``, reading nothing else."""
+    path = os.fspath(path)
+
+    def allowed(name):
+        if name == "meta":
+            return _meta_spec()
+        return Spec() if name.split("/")[0] in ("model", "optim", "data") else None
+
+    try:
+        arrays = read_npz(path, allowed, required=["meta"], read={"meta"}, max_bytes=4 * MAX_META_CHARS)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint {path} does not exist") from None
+    except ValueError as exc:
+        raise ValueError(f"checkpoint {exc}") from None
+    if "meta" not in arrays:
+        raise ValueError(f"checkpoint {path}: no 'meta' entry (expected a minitorch_alex checkpoint)")
+    return validate_meta(_parse_meta(path, arrays["meta"]), path, required)
+
+
+def load_checkpoint(path, model=None, optimizer=None, required=(), arrays=None) -> dict:
+    """Load into ``model``/``optimizer`` (either may be None); return the meta dict.
+
+    Everything is checked before anything is changed: entry names (every ``model.state_dict()``
+    key, one velocity per optimizer parameter, nothing unknown), shapes, dtypes (those of the
+    model: a float64 or int8 checkpoint for a float32 model is refused, not cast), sizes
+    (before decompressing), finite values, the meta schema. ``arrays``: extra entry names
+    (e.g. ``"data/mean"``) to read and return in ``meta["arrays"]`` when present."""
+    path = os.fspath(path)
+    own = {f"model/{k}": Spec(tuple(v.shape), np.dtype(v.dtype), finite=True)
+           for k, v in (model.state_dict().items() if model is not None else ())}
+    if optimizer is not None:
+        own.update({f"optim/velocity/{i}": Spec(p.shape, np.dtype(p.dtype), finite=True)
+                    for i, p in enumerate(optimizer.params)})
+    extra = set(arrays or ())
+
+    def allowed(name):
+        if name == "meta":
+            return _meta_spec()
+        if name in own:
+            return own[name]
+        if name.startswith("data/"):
+            return Spec(None, "f", finite=True)
+        if name.startswith("model/") and model is None or name.startswith("optim/velocity/") and optimizer is None:
+            return Spec()  # present but not asked for: never read
+        return None
+
+    try:
+        found = read_npz(path, allowed, required=["meta"], read={"meta"} | set(own) | extra,
+                         max_bytes=sum(s_bytes(s) for s in own.values()) + 4 * MAX_META_CHARS
+                         + (1 << 26) * len(extra))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint {path} does not exist") from None
+    except ValueError as exc:
+        raise ValueError(_explain(path, exc, model, optimizer)) from None
+    missing = sorted(set(own) - set(found))
+    if missing:
+        raise ValueError(f"checkpoint {path}: missing entries {missing[:5]}"
+                         f"{' ...' if len(missing) > 5 else ''} (expected every parameter of the model"
+                         f"{' and one velocity per parameter' if optimizer is not None else ''})")
+    meta = _parse_meta(path, found["meta"])
+    validate_meta(meta, path, required + (("optimizer",) if optimizer is not None else ()))
+    if model is not None:
+        model.load_state_dict({k[len("model/"):]: found[k] for k in own if k.startswith("model/")})
+    if optimizer is not None:
+        velocity = [found[f"optim/velocity/{i}"] for i in range(len(optimizer.params))]
+        optimizer.load_state_dict(dict(meta["optimizer"], velocity=velocity))
+    if extra:
+        meta["arrays"] = {k: found[k] for k in extra if k in found}
+    return meta
+
+
+def s_bytes(spec):
+    return int(np.prod(spec.shape, dtype=object)) * np.dtype(spec.dtype).itemsize
+
+
+def _explain(path, exc, model, optimizer):
+    text = str(exc)
+    if "unexpected entry 'optim/velocity/" in text and optimizer is not None:
+        text += f" (expected {len(optimizer.params)} velocities, one per parameter of this model)"
+    elif "unexpected entry 'model/" in text and model is not None:
+        text += " (expected only the parameters of this model)"
+    return f"checkpoint {text}" if text.startswith(path) else f"checkpoint {path}: {text}"

@@ -1,24 +1,21 @@
-"""Command line of ``examples/train_imagenet.py``: parse flags, find or prepare the data, train.
+"""Command line of ``examples/train_imagenet.py``: parse and check flags, find or prepare the data, train.
 
-Data (``--data``):
-  default         a generated image set (no download): written as JPEGs, then packed
-  fashion-mnist   Debian's dataset-fashion-mnist package (stored at 28 px, enlarged to 256 px as read)
-  PATH            a prepared store (has manifest.json), an ImageFolder tree
-                  (PATH/train/<class>/*, PATH/val/<class>/*) or ILSVRC-2012 (--layout ilsvrc)
-
-With no flags the run uses the built-in default data and a short schedule that finishes in a
-few minutes on a laptop CPU. Fashion-MNIST has a short-run preset too: the same settings for
-4 epochs of 250 steps (83.6% top-1 in benchmarks/RESULTS.md). On any other data the defaults are
-the paper's (batch 128, lr 0.01, momentum 0.9, weight decay 5e-4, 90 epochs, lr / 10 on plateaus).
+Every failure ends with one line on stderr, ``error: <what> (expected <...> vs <given>)``, and
+exit status 2 for bad usage (flags, devices) or 1 for a runtime failure (data, checkpoint, disk),
+without a traceback unless ``--debug``. Every flag and device is checked before any data work;
+Ctrl-C ends with one line naming the last checkpoint and how to resume (exit status 130).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import os
+import re
+import shlex
 import sys
 import time
-
-import numpy as np
+import warnings
 
 PAPER = dict(epochs=90, batch_size=128, lr=0.01, momentum=0.9, weight_decay=5e-4, patience=0, init="paper",
              input_scale=1.0, warmup=0, schedule="plateau")
@@ -29,31 +26,119 @@ QUICK = dict(epochs=8, batch_size=32, lr=0.01, momentum=0.9, weight_decay=5e-4, 
 # Fashion-MNIST: the same short-run settings, 4 epochs of 250 steps, validating on 60 batches per
 # epoch (the run of benchmarks/RESULTS.md; --evaluate scores the whole test set); flags override.
 FASHION = dict(QUICK, epochs=4, max_steps=250, max_val_batches=60)
+# --data -> (settings, what the banner calls them); any other data gets the paper's
 PRESETS = {"default": (QUICK, "the default data's short-run preset"),
            "fashion-mnist": (FASHION, "Fashion-MNIST's short-run preset")}
 QUICK_DATA = dict(num_classes=10, train_per_class=160, val_per_class=40)
+# flag dest -> TrainConfig field, for the settings a checkpoint's config carries
+SETTINGS = dict(epochs="epochs", batch_size="batch_size", lr="lr", momentum="momentum", weight_decay="weight_decay",
+                patience="patience", init="init", input_scale="input_scale", warmup="warmup_steps",
+                schedule="schedule", arch="arch")
+OPTIMIZER_FLAGS = ("lr", "momentum", "weight_decay")
+
+DATA_HELP = """data (--data):
+  default         a generated image set (no download): written as JPEGs, then packed
+  fashion-mnist   Debian's dataset-fashion-mnist package (stored at 28 px, enlarged to 256 px as read)
+  PATH            a prepared store (has manifest.json), an ImageFolder tree
+                  (PATH/train/<class>/*, PATH/val/<class>/*) or ILSVRC-2012 (detected from its
+                  ground-truth file; --layout forces a layout)
+
+With no flags the run uses the built-in data and a short schedule that finishes in a few minutes
+on a laptop CPU; Fashion-MNIST has a short-run preset too (the same settings for 4 epochs of 250
+steps: 83.6% top-1 in benchmarks/RESULTS.md); on any other data the defaults are the paper's (batch 128, lr 0.01, momentum 0.9,
+weight decay 5e-4, 90 epochs, lr / 10 on plateaus). With --resume, settings not given as flags
+come from the checkpoint; --lr, --momentum and --weight-decay given with --resume replace the
+checkpoint's values.
+"""
+
+
+class UsageError(Exception):
+    """A bad flag or flag combination: exit status 2."""
+
+
+# ----- flag types: each error names what was expected and what was given ------------------------------
+
+def _integer(lo):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer (expected an integer >= {lo} vs {text!r})") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"out of range (expected an integer >= {lo} vs {value})")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
+def _number(lo, hi=math.inf, open_lo=False, open_hi=False):
+    rng = f"{'(' if open_lo else '['}{lo:g}, {hi:g}{')' if open_hi else ']'}"
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number (expected a finite number in {rng} vs {text!r})") from None
+        ok = math.isfinite(value) and (value > lo if open_lo else value >= lo) and (value < hi if open_hi else value <= hi)
+        if not ok:
+            raise argparse.ArgumentTypeError(f"out of range (expected a finite number in {rng} vs {text})")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump; exit status 2 (raised, caught in main)
+        raise UsageError(_usage_message(message))
+
+
+def _usage_message(message):
+    message = re.sub(r"^argument ([^:]+): ", lambda m: m.group(1).split("/")[-1] + ": ", message)
+    m = re.match(r"(\S+): invalid choice: (.+?) \(choose from (.+)\)$", message)
+    if m:
+        return f"{m.group(1)}: invalid choice (expected one of {m.group(3)} vs {m.group(2)})"
+    m = re.match(r"unrecognized arguments: (.+)$", message)
+    if m:
+        return f"unrecognized arguments (expected the flags of --help vs {m.group(1)})"
+    m = re.match(r"(\S+): expected one argument$", message)
+    if m:
+        return f"{m.group(1)}: missing value (expected one argument vs none)"
+    return message
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="train_imagenet.py", description="Train AlexNet (Krizhevsky et al., 2012).",
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    from ..models import ARCHITECTURES
+
+    p = _Parser(prog="train_imagenet.py", description="Train AlexNet (Krizhevsky, Sutskever and Hinton, 2012).",
+                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=DATA_HELP)
     p.add_argument("--data", default="default", help="'default', 'fashion-mnist', or a folder (see below)")
     p.add_argument("--layout", choices=["auto", "imagefolder", "ilsvrc"], default="auto",
-                   help="layout of a raw image folder given as --data (default: auto)")
+                   help="layout of a raw image folder given as --data (default: detected)")
+    p.add_argument("--dummy", action="store_true",
+                   help="random images and labels of ImageNet's sizes instead of --data (times the trainer alone: no decoding)")
+    p.add_argument("--arch", choices=sorted(ARCHITECTURES), default="alexnet",
+                   help="'alexnet': the paper's network (default); 'alexnet-torchvision': torchvision's single-tower variant")
     p.add_argument("--data-dir", default="data", help="where generated and prepared data go (default: ./data)")
-    p.add_argument("--epochs", type=int, help="epochs (paper: 90; default data: %d)" % QUICK["epochs"])
-    p.add_argument("--batch-size", type=int, help="images per SGD step (paper: 128)")
-    p.add_argument("--lr", type=float, help="initial learning rate (paper: 0.01)")
-    p.add_argument("--momentum", type=float, help="SGD momentum (paper: 0.9)")
-    p.add_argument("--weight-decay", type=float, help="weight decay (paper: 5e-4)")
-    p.add_argument("--patience", type=int, help="epochs without improvement before lr /= 10 (paper: 0)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="repack the store in --data-dir when it was packed from another source or with other settings")
+    p.add_argument("--synset-order", metavar="FILE",
+                   help="ILSVRC devkit labels: the class-id order, the devkit's meta.mat or a text file of WNIDs "
+                        "(line k = id k); found next to the devkit's ground truth when not given")
+    p.add_argument("--epochs", type=_integer(1), help="epochs (paper: 90; default data: %d)" % QUICK["epochs"])
+    p.add_argument("--batch-size", type=_integer(1), help="images per SGD step (paper: 128)")
+    p.add_argument("--lr", type=_number(0, open_lo=True), help="initial learning rate (paper: 0.01)")
+    p.add_argument("--momentum", type=_number(0, 1, open_hi=True), help="SGD momentum (paper: 0.9)")
+    p.add_argument("--weight-decay", type=_number(0), help="weight decay (paper: 5e-4)")
+    p.add_argument("--patience", type=_integer(0), help="epochs without improvement before lr /= 10 (paper: 0)")
     p.add_argument("--schedule", choices=["plateau", "cosine"],
                    help="lr schedule: 'plateau' divides it by 10 when validation error stalls (paper), 'cosine' "
                         "anneals it to 0 over the run (default data: %s)" % QUICK["schedule"])
-    p.add_argument("--warmup", type=int, help="steps of linear lr warm-up (paper: 0; default data: %d)" % QUICK["warmup"])
+    p.add_argument("--warmup", type=_integer(0), help="steps of linear lr warm-up (paper: 0; default data: %d)" % QUICK["warmup"])
     p.add_argument("--init", choices=["paper", "kaiming"], help="weight initialisation (paper: N(0, 0.01^2))")
-    p.add_argument("--input-scale", type=float, help="multiplier of the mean-subtracted 0..255 pixels (paper: 1)")
-    p.add_argument("--workers", type=int, default=1, help="data loader processes (0: load in this process)")
+    p.add_argument("--input-scale", type=_number(0, open_lo=True),
+                   help="multiplier of the mean-subtracted 0..255 pixels (paper: 1)")
+    p.add_argument("--workers", type=_integer(0), default=1,
+                   help="data loader processes (0: load in this process; at most the CPU count)")
     p.add_argument("--device", default="cpu", help="device, e.g. cpu or cuda:0")
     p.add_argument("--amp", choices=["float16", "bfloat16"],
                    help="mixed precision: 16-bit activations and weights, float32 master weights, loss scaling")
@@ -61,99 +146,327 @@ def build_parser():
     p.add_argument("--devices", help="two devices for the paper's two-tower model, e.g. cpu:0,cpu:1 or cuda:0,cuda:1")
     p.add_argument("--out", default="runs/alexnet", help="folder for checkpoints, metrics and plots")
     p.add_argument("--resume", nargs="?", const="auto", help="continue from a checkpoint (default: OUT/last.npz)")
-    p.add_argument("--evaluate", action="store_true", help="only evaluate (the --resume checkpoint) on validation")
-    p.add_argument("--ten-crop", action="store_true", help="validate with 10 crops (corners, centre, mirrored)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--print-freq", type=int, default=10, help="refresh the progress line every N steps")
-    p.add_argument("--max-steps", type=int, help="cap on training steps per epoch (quick runs)")
-    p.add_argument("--max-val-batches", type=int, help="cap on validation batches (quick runs)")
-    p.add_argument("--save-every", type=int, help="also checkpoint every N steps")
+    p.add_argument("--evaluate", action="store_true", help="only evaluate the --resume checkpoint on validation")
+    p.add_argument("--ten-crop", action="store_true",
+                   help="validate with 10 crops (corners, centre, mirrored), in batches of --batch-size/10 images "
+                        "(the same number of crops); --max-val-batches still counts --batch-size images")
+    p.add_argument("--seed", type=_integer(0), default=0, help="seed of the weights, data order and augmentation")
+    p.add_argument("--print-freq", type=_integer(1), default=10,
+                   help="every N steps: refresh the progress bar, or print a plain line when stdout is not a "
+                        "terminal or with --no-progress")
+    p.add_argument("--max-steps", type=_integer(1), help="cap on training steps per epoch (quick runs)")
+    p.add_argument("--max-val-batches", type=_integer(1),
+                   help="validate on only N x --batch-size images, spread evenly over the classes (quick runs)")
+    p.add_argument("--save-every", type=_integer(1), help="also checkpoint every N steps")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (plain lines instead)")
+    p.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     return p
 
 
-def resolve_data(args, echo=print):
-    """Return a ``Store`` for ``--data``, generating or packing it first when needed."""
+def explicit_flags(argv):
+    """The dests of the flags given on the command line (not defaults)."""
+    parser = build_parser()
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
+
+
+# ----- checks before any data work ---------------------------------------------------------------------
+
+def check_device(name, flag):
+    """Raise UsageError unless ``name`` is a device this machine has."""
+    from ..device import Device, cuda_device_count
+
+    try:
+        device = Device(name)
+    except (ValueError, TypeError):
+        raise UsageError(f"{flag}: unknown device (expected cpu, cpu:N or cuda:N vs {name!r})") from None
+    if device.type == "cuda":
+        try:
+            count = cuda_device_count()
+        except RuntimeError as exc:
+            reason = "CuPy is not installed" if "not installed" in str(exc) else "no usable CUDA device"
+            raise UsageError(f"{flag}: {name} is not available (expected a CUDA device with CuPy vs {reason})") from None
+        if device.index >= count:
+            raise UsageError(f"{flag}: {name} does not exist (expected cuda:0..cuda:{count - 1} vs {name})")
+    return str(device)
+
+
+def cpu_count():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def check_args(args, explicit, warn):
+    """Cross-flag checks; returns the device tuple."""
+    if args.devices:
+        names = [d.strip() for d in args.devices.split(",")]
+        if len(names) != 2:
+            raise UsageError(f"--devices: wrong count (expected two devices such as cpu:0,cpu:1 vs {args.devices!r})")
+        devices = tuple(check_device(n, "--devices") for n in names)
+        if "device" in explicit and check_device(args.device, "--device") not in devices:
+            raise UsageError(f"--device: conflicts with --devices (expected one of {args.devices} or no --device "
+                             f"vs {args.device})")
+        if devices[0] == devices[1]:
+            raise UsageError(f"--devices: the same device twice (expected two different devices vs {args.devices!r})")
+    else:
+        devices = (check_device(args.device, "--device"),)
+    cpus = cpu_count()
+    if args.workers > cpus:
+        warn(f"warning: --workers {args.workers} is more than the {cpus} CPUs of this machine; using {cpus}")
+        args.workers = cpus
+    if args.data not in ("default", "fashion-mnist") and not os.path.isdir(args.data):
+        raise UsageError(f"--data: no such folder (expected 'default', 'fashion-mnist' or an existing folder "
+                         f"vs {args.data!r})")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"--out: not a folder (expected a folder for the run vs the file {args.out!r})")
+    if args.synset_order is not None and not os.path.isfile(args.synset_order):
+        raise UsageError(f"--synset-order: no such file (expected meta.mat or a text file of WNIDs vs "
+                         f"{args.synset_order!r})")
+    if args.evaluate and args.resume is None:
+        raise UsageError("--evaluate: no checkpoint to evaluate (expected --resume PATH vs none; "
+                         "a random network's score means nothing)")
+    return devices
+
+
+def preset_of(args):
+    """(settings, name) of the preset for ``--data``: a short run on the built-in sets, else the paper's."""
+    return PRESETS.get(args.data, (PAPER, "the paper's settings"))
+
+
+def resolve_settings(args, explicit, preset, meta, resume, echo):
+    """The run's settings: flags, else the checkpoint's config (on --resume), else the preset."""
+    saved = (meta or {}).get("config") or {}
+    parsers = {a.dest: a.type for a in build_parser()._actions if a.dest in SETTINGS}
+    out = {}
+    for dest, field in SETTINGS.items():
+        if dest in explicit:
+            out[dest] = getattr(args, dest)
+        elif field in saved:
+            value = saved[field]
+            try:  # the checkpoint's value gets the flag's checks
+                out[dest] = parsers[dest](str(value)) if parsers[dest] is not None else value
+            except argparse.ArgumentTypeError as exc:
+                raise ValueError(f"checkpoint {resume}: config.{field} {exc}") from None
+            choices = {a.dest: a.choices for a in build_parser()._actions}.get(dest)
+            if choices and value not in choices:
+                raise ValueError(f"checkpoint {resume}: config.{field} invalid (expected one of {choices} vs {value!r})")
+        else:
+            out[dest] = preset[dest] if dest in preset else getattr(args, dest)  # no preset: the flag's default
+    if meta is not None:
+        flag = lambda d: "--" + d.replace("_", "-")  # noqa: E731
+        for dest in ("init", "input_scale"):
+            if dest in explicit and SETTINGS[dest] in saved and out[dest] != saved[SETTINGS[dest]]:
+                raise UsageError(f"{flag(dest)}: cannot change on --resume (expected the checkpoint's "
+                                 f"{saved[SETTINGS[dest]]} vs {out[dest]})")
+        if "batch_size" in explicit and meta.get("batch") and saved.get("batch_size") not in (None, out["batch_size"]):
+            raise UsageError(f"--batch-size: cannot change in the middle of an epoch on --resume (expected the "
+                             f"checkpoint's {saved['batch_size']} vs {out['batch_size']})")
+        optimizer = meta.get("optimizer") or {}
+        for dest in OPTIMIZER_FLAGS:
+            if dest in explicit and dest in optimizer and optimizer[dest] != out[dest]:
+                echo(f"{flag(dest)} {out[dest]:g} replaces the checkpoint's {optimizer[dest]:g}")
+            elif dest not in explicit and dest in optimizer:
+                out[dest] = float(optimizer[dest])  # the schedule's current value, not the initial one
+    # per-epoch caps: a flag, else the preset's (--evaluate scores the whole validation set)
+    out["max_steps"] = args.max_steps if args.max_steps is not None else preset.get("max_steps")
+    out["max_val_batches"] = (args.max_val_batches if args.max_val_batches is not None or args.evaluate
+                              else preset.get("max_val_batches"))
+    return out
+
+
+def make_config(args, settings, devices):
+    from .trainer import TrainConfig
+
+    return TrainConfig(
+        epochs=settings["epochs"], batch_size=settings["batch_size"], lr=settings["lr"], momentum=settings["momentum"],
+        weight_decay=settings["weight_decay"], patience=settings["patience"], init=settings["init"],
+        input_scale=settings["input_scale"], warmup_steps=settings["warmup"], schedule=settings["schedule"],
+        amp=args.amp, tf32=args.tf32, workers=args.workers, devices=devices,
+        out=args.out, seed=args.seed, print_freq=args.print_freq, max_steps=settings["max_steps"],
+        max_val_batches=settings["max_val_batches"], save_every=args.save_every, ten_crop=args.ten_crop,
+        plots=not args.no_plots, progress=not args.no_progress, arch=settings["arch"],
+    )
+
+
+# ----- data ------------------------------------------------------------------------------------------
+
+def resolve_data(args, echo=print, check=None):
+    """Return a ``Store`` for ``--data``, generating or packing it first when needed.
+    ``check(counts)`` is called with the listed images per split before any packing."""
     from ..data import open_store, prepare
 
     progress = not args.no_progress
+    if args.dummy:
+        from ..data.dummy import dummy_store
+
+        echo("data: --dummy, random 256px images of 1000 classes (ImageNet's split sizes)")
+        store = dummy_store(num_classes=1000)
+        if check is not None:
+            check({split: len(getattr(store, split)) for split in ("train", "val")})
+        return store
     if args.data == "default":
         src = os.path.join(args.data_dir, "default-src")
         dst = os.path.join(args.data_dir, "default-store")
         echo(f"data: the built-in generated set ({QUICK_DATA['num_classes']} classes) in {dst}")
         return open_store(prepare(src, dst, layout="synthetic", synthetic_options=dict(QUICK_DATA, seed=0),
-                                  progress=progress))
+                                  progress=progress, check=check, overwrite=args.overwrite))
     if args.data == "fashion-mnist":
         from ..data.resized import upscale_store
 
         dst = os.path.join(args.data_dir, "fashion-mnist-28px-store")  # 28 x 28, as the data set is
-        return upscale_store(open_store(prepare(None, dst, layout="fashion-mnist", size=28, progress=progress)), 256)
+        return upscale_store(open_store(prepare(None, dst, layout="fashion-mnist", size=28, progress=progress,
+                                                check=check, overwrite=args.overwrite)), 256)
     path = args.data
-    if not os.path.isdir(path):
-        raise SystemExit(f"--data: {path!r} is not 'default', 'fashion-mnist' or an existing folder")
     if os.path.exists(os.path.join(path, "manifest.json")):
-        return open_store(path)
+        store = open_store(path)
+        if check is not None:
+            check({split: len(getattr(store, split)) for split in ("train", "val")})
+        return store
     layout = args.layout
     if layout == "auto":
-        markers = ("LOC_val_solution.csv", "ILSVRC2012_validation_ground_truth.txt")
-        layout = "ilsvrc" if any(os.path.exists(os.path.join(path, m)) for m in markers) else "imagefolder"
+        from ..data.readers import _find_ground_truth
+
+        flat_val = os.path.isdir(os.path.join(path, "val")) and not any(
+            e.is_dir() for e in os.scandir(os.path.join(path, "val")))
+        layout = "ilsvrc" if flat_val and _find_ground_truth(os.path.abspath(path)) else "imagefolder"
     dst = os.path.join(args.data_dir, os.path.basename(os.path.normpath(path)) + "-store")
-    echo(f"data: packing {path} ({layout}) into {dst} (done once)")
-    return open_store(prepare(path, dst, layout=layout, progress=progress))
+    if os.path.isfile(os.path.join(dst, "manifest.json")):
+        echo(f"data: {path} ({layout}), packed earlier in {dst}")
+    else:
+        echo(f"data: packing {path} ({layout}) into {dst} (once: later runs reuse it)")
+    return open_store(prepare(path, dst, layout=layout, progress=progress, check=check, overwrite=args.overwrite,
+                              synset_order=args.synset_order))
 
 
-def make_config(args, preset):
-    from .trainer import TrainConfig
+# ----- the run -------------------------------------------------------------------------------------------
 
-    pick = lambda name: getattr(args, name) if getattr(args, name) is not None else preset.get(name)  # noqa: E731
-    devices = tuple(d.strip() for d in args.devices.split(",")) if args.devices else (args.device,)
-    if len(devices) not in (1, 2):
-        raise SystemExit(f"--devices: expected two devices such as cpu:0,cpu:1, got {args.devices!r}")
-    return TrainConfig(
-        epochs=pick("epochs"), batch_size=pick("batch_size"), lr=pick("lr"), momentum=pick("momentum"),
-        weight_decay=pick("weight_decay"), patience=pick("patience"), init=pick("init"),
-        input_scale=pick("input_scale"), warmup_steps=pick("warmup"), schedule=pick("schedule"), amp=args.amp, tf32=args.tf32, workers=args.workers, devices=devices,
-        out=args.out, seed=args.seed, print_freq=args.print_freq, max_steps=pick("max_steps"),
-        max_val_batches=args.max_val_batches if args.evaluate else pick("max_val_batches"),
-        save_every=args.save_every, ten_crop=args.ten_crop,
-        plots=not args.no_plots, progress=not args.no_progress,
-    )
+def _one_line(exc):
+    if isinstance(exc, OSError) and exc.strerror:  # "[Errno 28] ...: path" without the errno noise
+        filename = exc.filename
+        text = exc.strerror if filename is None or str(filename) in exc.strerror else f"{exc.strerror}: {filename}"
+        return text
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
 
 
 def main(argv=None, echo=print):
+    """Run the command line; returns the metric rows (or the evaluation). Exits with status 2
+    on bad usage, 1 on a runtime failure, 130 on Ctrl-C, after one line on stderr."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    state = {"trainer": None, "debug": "--debug" in argv}
+    try:
+        with warnings.catch_warnings():
+            # A blow-up is reported once, by the trainer ("the loss became nan at step ..."); kernels
+            # running in worker threads, outside the trainer's np.errstate, would warn first.
+            warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered", RuntimeWarning)
+            return _run(argv, echo, state)
+    except UsageError as exc:
+        if state["debug"]:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        if state["debug"]:
+            raise
+        print(_interrupted(argv, state), file=sys.stderr)
+        raise SystemExit(130) from None
+    except Exception as exc:  # noqa: BLE001 (the CLI's contract: one line, not a traceback)
+        if state["debug"]:
+            raise
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _interrupted(argv, state):
+    trainer = state.get("trainer")
+    last = trainer.last_checkpoint if trainer is not None else None
+    if trainer is None and state.get("packing"):
+        return "interrupted while preparing the data (the same command again continues where packing stopped)"
+    if last is None:
+        return "interrupted: no checkpoint was written yet (run the same command again to start over)"
+    path, epoch, step = last
+    rest, i = [], 0
+    while i < len(argv):  # the same command without its --resume (and --resume's value)
+        a = argv[i]
+        if a == "--resume":
+            i += 2 if i + 1 < len(argv) and not argv[i + 1].startswith("-") else 1
+            continue
+        if not a.startswith("--resume="):
+            rest.append(a)
+        i += 1
+    command = " ".join(shlex.quote(a) for a in ["python", "examples/train_imagenet.py", *rest, "--resume", path])
+    return f"interrupted: the last checkpoint is {path} (epoch {epoch}, step {step}); resume with: {command}"
+
+
+def _run(argv, echo, state):
+    from .checkpoint import TRAINER_KEYS, read_meta
+    from .run_folder import locked
     from .trainer import Trainer, TrainingDiverged, summary_table
 
     args = build_parser().parse_args(argv)
-    if args.warmup is not None and args.warmup < 0:
-        raise SystemExit(f"--warmup: expected a number of steps >= 0, got {args.warmup}")
-    for flag in ("epochs", "batch_size", "workers", "max_steps", "max_val_batches", "save_every", "print_freq"):
-        value = getattr(args, flag)
-        if value is not None and value < (0 if flag == "workers" else 1):
-            raise SystemExit(f"--{flag.replace('_', '-')}: expected a positive number, got {value}")
+    explicit = explicit_flags(argv)
+    warn = lambda text: print(text, file=sys.stderr)  # noqa: E731
+    devices = check_args(args, explicit, warn)
     t_start = time.perf_counter()
-    preset, preset_name = PRESETS.get(args.data, (PAPER, "the paper's settings"))
-    cfg = make_config(args, preset)  # bad flags fail before any data work
-    store = resolve_data(args, echo)
-    echo(f"{len(store.train)} training and {len(store.val)} validation images of {store.train.size}px, "
-         f"{len(store.classes)} classes; " + preset_name + " unless flagged" +
-         f": epochs {cfg.epochs}, batch {cfg.batch_size}, lr {cfg.lr}, momentum {cfg.momentum}, "
-         f"weight decay {cfg.weight_decay}, {cfg.schedule} schedule, warm-up {cfg.warmup_steps} steps, init {cfg.init}, input scale {cfg.input_scale:g}, "
-         f"devices {','.join(cfg.devices)}")
-    trainer = Trainer(cfg, store.train, store.val, store.classes)
-    resume = os.path.join(cfg.out, "last.npz") if args.resume == "auto" else args.resume
-    if args.evaluate:
-        if resume is not None:
-            trainer.resume(resume)
-        result = trainer.evaluate(ten_crop=cfg.ten_crop)
-        echo(f"validation ({'10-crop' if cfg.ten_crop else 'centre crop'}, {result['images']} images): "
-             f"loss {result['loss']:.4f}, top-1 error {100 * result['top1_err']:.2f}%, "
-             f"top-5 error {100 * result['top5_err']:.2f}%")
-        return result
-    try:
-        rows = trainer.fit(resume_from=resume, echo=echo)
-    except TrainingDiverged as exc:
-        raise SystemExit(f"error: {exc}") from None
+    preset, preset_name = preset_of(args)
+    resume = os.path.join(args.out, "last.npz") if args.resume == "auto" else args.resume
+    meta = None
+    if resume is not None:
+        if not os.path.isfile(resume):
+            raise UsageError(f"--resume: no checkpoint there (expected an existing .npz file vs {resume!r})")
+        meta = read_meta(resume, () if args.evaluate else TRAINER_KEYS)
+    settings = resolve_settings(args, explicit, preset, meta, resume, echo)
+    cfg = make_config(args, settings, devices)
+    if meta is not None and not args.evaluate and meta.get("epoch", 0) >= cfg.epochs and not meta.get("batch"):
+        echo(f"nothing to do: {resume} has finished {meta['epoch']} of {cfg.epochs} epochs "
+             f"(pass --epochs N with N > {meta['epoch']} to train longer)")
+        return []
+
+    def check_counts(counts):
+        for split, n in counts.items():
+            if n == 0:
+                raise ValueError(f"the {split} split of --data {args.data} has no images (expected >= 1 vs 0)")
+        if cfg.batch_size > counts["train"]:
+            raise UsageError(f"--batch-size: larger than the training set (expected <= {counts['train']} "
+                             f"vs {cfg.batch_size})")
+
+    lock = locked(cfg.out) if not args.evaluate else contextlib.nullcontext()
+    with lock:  # before any data work: a second run on the same --out stops here
+        state["packing"] = True
+        store = resolve_data(args, echo, check_counts)
+        check_counts({"train": len(store.train), "val": len(store.val)})
+        lr_note = " (the checkpoint's)" if resume is not None and "lr" not in explicit else ""
+        echo(f"{len(store.train)} training and {len(store.val)} validation images of {store.train.size}px, "
+             f"{len(store.classes)} classes; "
+             + preset_name + " unless flagged"
+             + (" or resumed" if resume is not None else "")
+             + f": epochs {cfg.epochs}, batch {cfg.batch_size}, lr {cfg.lr}{lr_note}, momentum {cfg.momentum}, "
+             f"weight decay {cfg.weight_decay}, {cfg.schedule} schedule, warm-up {cfg.warmup_steps} steps, "
+             f"init {cfg.init}, input scale {cfg.input_scale:g}, devices {','.join(cfg.devices)}")
+        from ..data.readers import find_class_names
+
+        names = find_class_names(store.manifest.get("source") or store.root, store.classes)
+        trainer = state["trainer"] = Trainer(cfg, store.train, store.val, store.classes, class_names=names)
+        if args.evaluate:
+            trainer.load_weights(resume)
+            result = trainer.evaluate(ten_crop=cfg.ten_crop)
+            crops = (f"10-crop, {result['images']} images in batches of {result['batch_images']} images = "
+                     f"{10 * result['batch_images']} crops" if cfg.ten_crop else f"centre crop, {result['images']} images")
+            echo(f"validation ({crops}): "
+                 f"loss {result['loss']:.4f}, top-1 error {100 * result['top1_err']:.2f}%, "
+                 f"top-5 error {100 * result['top5_err']:.2f}%")
+            return result
+        try:
+            rows = trainer.fit(resume_from=resume, echo=echo,
+                               override=[d for d in OPTIMIZER_FLAGS if d in explicit])
+        except TrainingDiverged as exc:
+            raise RuntimeError(str(exc)) from None
     echo("\n" + summary_table(rows))
     final = rows[-1]
     echo(f"\nfinal validation top-1 accuracy {100 * (1 - final['val_top1_err']):.1f}% "

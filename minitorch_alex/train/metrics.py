@@ -1,7 +1,10 @@
 """Top-k error and the metrics log (JSONL and CSV) of a training run."""
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
+import io
 import json
 import os
 
@@ -29,22 +32,50 @@ class MetricsLog:
         self.rows = []
         if resume and os.path.exists(self.jsonl):
             with open(self.jsonl, encoding="utf-8") as f:
-                self.rows = [json.loads(line) for line in f if line.strip()]
+                lines = [line for line in f if line.strip()]
+            for i, line in enumerate(lines):
+                try:
+                    self.rows.append(json.loads(line))
+                except ValueError:
+                    if i != len(lines) - 1:  # only the last line can be cut short (a killed append)
+                        raise ValueError(f"{self.jsonl}:{i + 1}: not a JSON row") from None
         else:
-            open(self.jsonl, "w").close()
+            _replace_text(self.jsonl, "")
 
     def truncate(self, epoch):
-        """Forget rows after ``epoch`` (a resumed run redoes them)."""
+        """Forget rows after ``epoch`` (a resumed run redoes them); atomic, like every rewrite here."""
         self.rows = [r for r in self.rows if r["epoch"] <= epoch]
-        with open(self.jsonl, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r) + "\n" for r in self.rows)
+        _replace_text(self.jsonl, "".join(json.dumps(r) + "\n" for r in self.rows))
 
     def append(self, row: dict):
         self.rows.append(row)
-        with open(self.jsonl, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+        line = json.dumps(row) + "\n"
+        with _named_enospc(self.jsonl, len(line)), open(self.jsonl, "a", encoding="utf-8") as f:
+            f.write(line)
         fields = list(dict.fromkeys(k for r in self.rows for k in r))
-        with open(self.csv, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(self.rows)
+        buf = io.StringIO(newline="")
+        writer = csv.DictWriter(buf, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        _replace_text(self.csv, buf.getvalue())
+
+
+def _replace_text(path, text):
+    """Write ``text`` to ``path`` via a ``.tmp-`` file and a rename: a crash leaves old or new."""
+    tmp = os.path.join(os.path.dirname(path), ".tmp-" + os.path.basename(path))
+    with _named_enospc(path, len(text)), open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _named_enospc(path, nbytes):
+    """A full disk names the file (a bare ENOSPC from write() does not)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            from ..serialization import no_space
+
+            raise no_space(path, nbytes, exc) from None
+        raise

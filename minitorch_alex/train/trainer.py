@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -17,11 +18,12 @@ import numpy as np
 from .. import random as mt_random
 from ..autograd import no_grad
 from ..config import config as mt_config
-from ..models import alexnet
+from ..models import get_model
 from ..nn import functional as F
 from ..optim import SGD, ReduceLROnPlateau
 from . import plots
-from .checkpoint import load_checkpoint, save_checkpoint
+from . import run_folder
+from .checkpoint import TRAINER_KEYS, link_atomic, load_checkpoint, read_meta, save_checkpoint
 from .metrics import MetricsLog, topk_correct
 
 
@@ -50,6 +52,7 @@ class TrainConfig:
     max_lr_drops: int = 3
     ten_crop: bool = False  # validation with 10 crops (slower)
     init: str = "paper"  # or "kaiming" (see models.alexnet.initial_values)
+    arch: str = "alexnet"  # a key of models.ARCHITECTURES: the paper's, or "alexnet-torchvision"
     input_scale: float = 1.0  # multiplies the mean-subtracted 0..255 pixels
     amp: str | None = None  # "float16" or "bfloat16": mixed precision with float32 masters (minitorch_alex.amp)
     tf32: bool = False  # float32 GEMMs on TF32 tensor cores (CUDA devices only)
@@ -77,17 +80,41 @@ def _run_settings(method):
     return run
 
 
+def _bars(cfg):
+    """Progress bars only on a terminal: in a redirected log they are ``\\r`` fragments (plain
+    lines every ``print_freq`` steps are printed instead)."""
+    return bool(cfg.progress) and sys.stdout.isatty()
+
+
+def spread_over_classes(labels, n):
+    """Indices of ``n`` samples taking the classes in turn (first of each class, then second ...),
+    sorted: a capped validation pass or a figure sees every class, not the first one of a
+    class-sorted split."""
+    labels = np.asarray(labels)
+    order = np.argsort(labels, kind="stable")
+    ranked = labels[order]
+    rank = np.arange(len(labels)) - np.searchsorted(ranked, ranked, side="left")
+    return np.sort(order[np.lexsort((ranked, rank))][:n])
+
+
+def _duration(seconds):
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
 class Trainer:
-    def __init__(self, config: TrainConfig, train_split, val_split, classes, model=None):
+    def __init__(self, config: TrainConfig, train_split, val_split, classes, model=None, class_names=None):
         """``model``: by default the paper's AlexNet (two towers when two devices are given);
-        any Module mapping (N, 3, C, C) to (N, classes) logits works (tests use small ones)."""
+        any Module mapping (N, 3, C, C) to (N, classes) logits works (tests use small ones).
+        ``class_names``: human-readable names, one per class (default: ``classes``), kept in
+        the checkpoints for inference."""
         self.cfg = config
         self.train_split, self.val_split, self.classes = train_split, val_split, list(classes)
         self.rng = np.random.default_rng(config.seed)  # the run's own; the global generator is left alone
         devices = tuple(config.devices)
         if model is None:
-            model = alexnet(num_classes=len(self.classes), devices=devices if len(devices) > 1 else devices[0],
-                            init=config.init, generator=self.rng)
+            model = get_model(config.arch, num_classes=len(self.classes),
+                              devices=devices if len(devices) > 1 else devices[0], init=config.init, generator=self.rng)
         self.model = model
         self.input_device = devices[0]
         self.mp = None  # the MixedPrecision wrapper with --amp
@@ -111,34 +138,79 @@ class Trainer:
         self.best_val_top1_err = math.inf
         os.makedirs(config.out, exist_ok=True)
         self.log = None
+        self.last_checkpoint = None  # (path, epoch, step) of the newest checkpoint written or resumed from
+        self._echo = print
+        self.class_names = list(class_names) if class_names is not None else list(self.classes)
+        for split in (train_split, val_split):
+            _check_labels(split, len(self.classes))
 
     # ----- checkpoints ------------------------------------------------------------------------------
     def _meta(self):
+        """The checkpoint's meta (schema: ``checkpoint.SCHEMA``); "nothing yet" (inf) is null."""
+        schedule = self.schedule.state_dict()
+        schedule["best"] = schedule["best"] if math.isfinite(schedule["best"]) else None
+        size = int(self.train_split.size)
         return {
             "epoch": self.epoch, "batch": self.batch, "step": self.step, "running": self.running,
-            "best_val_top1_err": self.best_val_top1_err,
-            "schedule": self.schedule.state_dict(), "rng": self.rng.bit_generator.state,
+            "best_val_top1_err": self.best_val_top1_err if math.isfinite(self.best_val_top1_err) else None,
+            "schedule": schedule, "rng": self.rng.bit_generator.state,
             "loss_scaler": self.mp.scaler.state_dict() if self.mp is not None else None,
             "classes": self.classes, "config": {k: v for k, v in asdict(self.cfg).items() if k != "extra"},
+            # what inference needs: preprocess as in evaluate(), then name the argmax
+            "class_names": self.class_names, "input_scale": self.cfg.input_scale, "image_size": size,
+            "crop_size": _crop_size(size),
+            "mean_rgb": np.asarray(self.train_split.mean, np.float64).reshape(-1, 3).mean(axis=0).tolist(),
         }
 
     def save(self, name="last.npz"):
         path = os.path.join(self.cfg.out, name)
-        save_checkpoint(path, self.net, self.optimizer, self._meta())
+        save_checkpoint(path, self.net, self.optimizer, self._meta(),
+                        arrays={"data/mean": np.asarray(self.train_split.mean, np.float32)})
+        if name == "last.npz":
+            self.last_checkpoint = (path, self.epoch, self.step)
         return path
 
-    def resume(self, path):
-        meta = load_checkpoint(path, self.net, self.optimizer)
+    def _check_run(self, path, meta):
+        if meta["classes"] != self.classes:
+            raise ValueError(f"checkpoint {path} was trained on other classes (expected the data's "
+                             f"{len(self.classes)} {self.classes[:3]}... vs {len(meta['classes'])} {meta['classes'][:3]}...)")
+        scale = meta.get("input_scale", (meta.get("config") or {}).get("input_scale"))
+        if scale is not None and scale != self.cfg.input_scale:
+            raise ValueError(f"checkpoint {path} was trained with another input scale (expected {scale:g} "
+                             f"vs {self.cfg.input_scale:g})")
+
+    def load_weights(self, path):
+        """Load only the model's weights from a checkpoint (for evaluation: no optimizer state is
+        needed, so a two-tower checkpoint loads into the one-device model and back)."""
+        path = os.fspath(path)
+        meta = read_meta(path, ("classes",))
+        self._check_run(path, meta)
+        return load_checkpoint(path, self.net)
+
+    def resume(self, path, override=()):
+        """Continue from the checkpoint at ``path``. ``override``: optimizer settings ('lr',
+        'momentum', 'weight_decay') whose values in the config win over the checkpoint's."""
+        path = os.fspath(path)
+        meta = read_meta(path, TRAINER_KEYS)  # cheap: refuse a wrong run before reading weights
+        self._check_run(path, meta)
+        old_batch = (meta.get("config") or {}).get("batch_size")
+        if meta["batch"] and old_batch is not None and old_batch != self.cfg.batch_size:
+            raise ValueError(f"checkpoint {path} stopped in the middle of an epoch with batch size {old_batch}; "
+                             f"finishing it needs the same batch size (expected {old_batch} vs {self.cfg.batch_size})")
+        meta = load_checkpoint(path, self.net, self.optimizer, required=TRAINER_KEYS)
         if self.mp is not None and meta.get("loss_scaler"):
             self.mp.scaler.load_state_dict(meta["loss_scaler"])
-        if meta["classes"] != self.classes:
-            raise ValueError(f"checkpoint {path!r} was trained on {len(meta['classes'])} classes "
-                             f"({meta['classes'][:3]}...), but the data has {len(self.classes)} ({self.classes[:3]}...)")
         self.epoch, self.batch, self.step = int(meta["epoch"]), int(meta["batch"]), int(meta["step"])
         self.running = dict(meta["running"])
-        self.best_val_top1_err = float(meta["best_val_top1_err"])
-        self.schedule.load_state_dict(meta["schedule"])
+        best = meta["best_val_top1_err"]
+        self.best_val_top1_err = math.inf if best is None else float(best)
+        schedule = dict(meta["schedule"])
+        schedule["best"] = math.inf if schedule["best"] is None else schedule["best"]
+        self.schedule.load_state_dict(schedule)
         self.rng.bit_generator.state = meta["rng"]
+        for name in override:
+            setattr(self.optimizer, name, float(getattr(self.cfg, name)))
+        self.last_checkpoint = (path, self.epoch, self.step)
         return meta
 
     # ----- one epoch ------------------------------------------------------------------------------------
@@ -167,19 +239,23 @@ class Trainer:
         if traffic is not None:
             traffic.reset()
         t0, images_now = time.perf_counter(), 0
-        bar = _tqdm(loader, self.cfg.progress, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}", unit="step",
-                    total=stop - min(self.batch, stop), leave=False)
+        bars = _bars(self.cfg)
+        bar = _tqdm(loader, bars, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}", unit="step",
+                    total=stop - min(self.batch, stop), leave=True)
+        data_time, t_last, first_batch = 0.0, time.perf_counter(), self.batch
         for images, labels in bar:
+            data_time += time.perf_counter() - t_last  # waiting for the loader
             self.optimizer.zero_grad()
             with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported below, once
                 logits = self.net(self._tensor(images))
                 loss = F.cross_entropy(logits, labels)
                 value = loss.item()
                 if not math.isfinite(value):
+                    good = (f"the last good checkpoint is {self.last_checkpoint[0]} (step {self.last_checkpoint[2]})"
+                            if self.last_checkpoint else "no checkpoint was written before it")
                     raise TrainingDiverged(
                         f"the loss became {value} at step {self.step + 1} (epoch {self.epoch + 1}, batch "
-                        f"{self.batch + 1}); stopped without saving: the last good checkpoint is "
-                        f"{os.path.join(self.cfg.out, 'last.npz')}")
+                        f"{self.batch + 1}); stopped without saving: {good}")
                 if self.mp is not None:
                     self.mp.backward(loss)
                 else:
@@ -193,12 +269,17 @@ class Trainer:
             run["seen"] += n
             for k, c in topk_correct(logits.numpy(), labels).items():
                 run[f"correct{k}"] += c
-            if self.cfg.progress and self.batch % max(1, self.cfg.print_freq) == 0:
-                bar.set_postfix(loss=f"{run['loss_sum'] / run['seen']:.3f}",
-                                top1_err=f"{1 - run['correct1'] / run['seen']:.3f}",
-                                img_s=f"{images_now / (time.perf_counter() - t0):.1f}")
+            if self.batch % max(1, self.cfg.print_freq) == 0:
+                elapsed = time.perf_counter() - t0
+                if bars:
+                    bar.set_postfix(loss=f"{run['loss_sum'] / run['seen']:.3f}",
+                                    top1_err=f"{1 - run['correct1'] / run['seen']:.3f}",
+                                    img_s=f"{images_now / elapsed:.1f}")
+                else:
+                    self._progress_line(stop, run, elapsed, data_time, images_now, self.batch - first_batch)
             if self.cfg.save_every and self.step % self.cfg.save_every == 0:
                 self.save()
+            t_last = time.perf_counter()
         seconds = time.perf_counter() - t0
         seen = max(run["seen"], 1)
         out = {"train_loss": run["loss_sum"] / seen, "train_top1_err": 1 - run["correct1"] / seen,
@@ -207,6 +288,16 @@ class Trainer:
         if traffic is not None:
             out["cross_device_bytes_per_step"] = traffic.total_bytes / max(stop, 1)
         return out
+
+    def _progress_line(self, stop, run, elapsed, data_time, images, steps):
+        """One plain line (pytorch/examples style) when there is no progress bar."""
+        per_step = elapsed / max(steps, 1)
+        left = (self.cfg.epochs - self.epoch - 1) * stop + (stop - self.batch)  # training steps, validation apart
+        seen = max(run["seen"], 1)
+        self._echo(f"epoch {self.epoch + 1}/{self.cfg.epochs} step {self.batch}/{stop} | {per_step:.3f} s/step "
+                   f"(data {data_time / max(steps, 1):.3f} s) | loss {run['loss_sum'] / seen:.4f} | top-1/top-5 err "
+                   f"{100 * (1 - run['correct1'] / seen):.1f}%/{100 * (1 - run['correct5'] / seen):.1f}% | "
+                   f"{images / max(elapsed, 1e-9):.1f} img/s | ETA {_duration(left * per_step)}")
 
     def lr_factor(self, step=None):
         """What multiplies the optimizer's base lr at ``step`` (default: the next one): the linear
@@ -246,13 +337,12 @@ class Trainer:
         """Loss and top-1/top-5 error on ``split`` (default: validation). With ``ten_crop`` the
         softmax is averaged over the 4 corner and centre crops and their mirror images."""
         split = self.val_split if split is None else split
+        if self.cfg.max_val_batches is not None:
+            split = self._capped(split)
         self.model.eval()
         loss_sum, seen, correct = 0.0, 0, {1: 0, 5: 0}
         with self._loader(split, train=False, ten_crop=ten_crop) as loader:
-            total = len(loader) if self.cfg.max_val_batches is None else min(len(loader), self.cfg.max_val_batches)
-            batches = iter(loader)
-            for _ in _tqdm(range(total), self.cfg.progress, desc="evaluate", unit="batch", leave=False):
-                images, labels = next(batches)
+            for images, labels in _tqdm(loader, _bars(self.cfg), desc="evaluate", unit="batch", leave=False):
                 if ten_crop:
                     b = images.shape[0]
                     logits = self.net(self._tensor(images.reshape(b * 10, *images.shape[2:])))
@@ -264,15 +354,40 @@ class Trainer:
                 for k, c in topk_correct(probs, labels).items():
                     correct[k] += c
         result = {"loss": loss_sum / max(seen, 1), "top1_err": 1 - correct[1] / max(seen, 1),
-                  "top5_err": 1 - correct[5] / max(seen, 1), "images": seen}
+                  "top5_err": 1 - correct[5] / max(seen, 1), "images": seen,
+                  "batch_images": (self.cfg.batch_size // 10 or 1) if ten_crop else self.cfg.batch_size}
         return result
 
+    def _capped(self, split):
+        """``--max-val-batches`` batches' worth of ``split``'s images, spread evenly over the classes
+        (the same images with and without ten-crop); cached, as it is asked for every epoch."""
+        n = self.cfg.max_val_batches * self.cfg.batch_size
+        if n >= len(split):
+            return split
+        key = (id(split), n)
+        if getattr(self, "_capped_cache", (None,))[0] != key:
+            from ..data import StoreSplit
+
+            idx = spread_over_classes(split.labels, n)
+            sub = StoreSplit(np.asarray(split.images[idx]), np.asarray(split.labels)[idx], split.mean, split.eigvals,
+                             split.eigvecs, list(split.classes), split.name)
+            self._capped_cache = (key, sub)
+        return self._capped_cache[1]
+
     # ----- the whole run ------------------------------------------------------------------------------
-    def fit(self, resume_from=None, echo=print):
+    def fit(self, resume_from=None, echo=print, override=()):
+        """Train to ``cfg.epochs`` (from ``resume_from`` if given; ``override`` as in ``resume``),
+        holding the run folder's lock (``run_folder.locked``) throughout; returns the metric rows."""
         mt_config.apply_retain_freed_memory()  # process-wide, so only a run does it (mt.config, kernels/cpu/memory.py)
+        with run_folder.locked(self.cfg.out):
+            return self._fit(resume_from, echo, override)
+
+    def _fit(self, resume_from, echo, override):
+        self._echo = echo
+        if resume_from is not None:
+            self.resume(resume_from, override)
         self.log = MetricsLog(self.cfg.out, resume=resume_from is not None)
         if resume_from is not None:
-            self.resume(resume_from)
             self.log.truncate(self.epoch)
             echo(f"resumed from {resume_from}: {self.epoch} epochs, {self.step} steps done, lr {self.optimizer.lr:g}")
         with self._loader(self.train_split, train=True) as loader:
@@ -286,11 +401,15 @@ class Trainer:
                 self.epoch, self.batch, self.running = self.epoch + 1, 0, _fresh_running()
                 if self.cfg.schedule == "plateau":
                     self.schedule.step(val["top1_err"])
-                if val["top1_err"] < self.best_val_top1_err:
+                improved = val["top1_err"] < self.best_val_top1_err
+                if improved:
                     self.best_val_top1_err = val["top1_err"]
-                    self.save("best.npz")
-                self.save("last.npz")
+                # The row first: a crash before last.npz redoes the epoch, and resuming drops its row.
                 self.log.append(row)
+                # last.npz before best.npz: a full disk must not cost the checkpoint --resume needs
+                last = self.save("last.npz")
+                if improved:
+                    link_atomic(last, os.path.join(self.cfg.out, "best.npz"))
                 echo(format_row(row))
         if self.cfg.plots:
             self.write_plots()
@@ -306,11 +425,20 @@ class Trainer:
         if count:
             self.model.eval()
             crop = _crop_size(split.size)
-            x = center_crop(split.images, split.mean, crop, scale=self.cfg.input_scale, index=np.arange(count))
+            idx = spread_over_classes(split.labels, count)  # one image per class where there are 8 classes
+            x = center_crop(split.images, split.mean, crop, scale=self.cfg.input_scale, index=idx)
             probs = F.softmax(self.net(self._tensor(x)), axis=1).numpy()
             o = (split.size - crop) // 2
-            sample = (np.asarray(split.images[:count, o:o + crop, o:o + crop]), np.asarray(split.labels[:count]), probs)
+            sample = (np.asarray(split.images[idx, o:o + crop, o:o + crop]), np.asarray(split.labels)[idx], probs)
         return plots.write_all(self.cfg.out, self.log.rows if self.log else [], self.model, sample, self.classes)
+
+
+def _check_labels(split, num_classes):
+    labels = np.asarray(split.labels)
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = labels[(labels < 0) | (labels >= num_classes)]
+        raise ValueError(f"{getattr(split, 'name', 'split')} labels out of range (expected 0..{num_classes - 1} "
+                         f"for {num_classes} classes vs {int(bad[0])}, {len(bad)} such labels)")
 
 
 def _fresh_running():

@@ -1,0 +1,40 @@
+"""The run folder (``--out``) belongs to one run at a time.
+
+``locked(folder)`` holds an exclusive ``fcntl.flock`` on ``folder/.lock`` for as long as a run
+writes there (:mod:`minitorch_alex.data.locks`); a second run on the same folder is refused with
+``RunFolderBusy`` naming the process that holds it (pid and command line). The lock goes away
+with its process, however it ends (SIGKILL included). Once the lock is held, temporary files left
+by a write that was killed half-way (``.tmp-last.npz*``) are removed: no other process can be
+writing them.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+
+from ..data.locks import Busy, locked as _locked
+
+LOCK = ".lock"
+RunFolderBusy = Busy
+
+
+def clean_stale(folder) -> list[str]:
+    """Remove ``.tmp-*`` files in ``folder`` (interrupted atomic writes); returns their names."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for name in os.listdir(folder):
+            if name.startswith(".tmp-"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(folder, name))
+                    removed.append(name)
+    return removed
+
+
+@contextlib.contextmanager
+def locked(folder):
+    """Hold ``folder``'s lock (re-entrant in this process) and clear its stale temp files."""
+    folder = os.fspath(folder)
+    os.makedirs(folder, exist_ok=True)
+    with _locked(os.path.join(folder, LOCK), f"run folder {folder}"):
+        clean_stale(folder)
+        yield
