@@ -18,9 +18,16 @@ def small_net(classes=3):
 
 def use_small_net(monkeypatch):
     """Make the CLI build ``small_net`` instead of AlexNet (the CLI is what is tested, not the net)."""
+    from minitorch_alex import random as mt_random
     from minitorch_alex.train import trainer
 
-    monkeypatch.setattr(trainer, "alexnet", lambda num_classes, devices=None, init=None: small_net(num_classes))
+    def build(num_classes, devices=None, init=None, generator=None):
+        if generator is None:
+            return small_net(num_classes)
+        with mt_random.use_generator(generator):  # the run's own generator, as AlexNet's init uses it
+            return small_net(num_classes)
+
+    monkeypatch.setattr(trainer, "alexnet", build)
 
 
 def make_tree(root, classes=3, train=4, val=2):

@@ -860,7 +860,11 @@ def test_constructing_a_trainer_changes_nothing_process_wide(tmp_path):
     mt.manual_seed(7)
     expected = np.random.default_rng(7).random(3)
     cfg = TrainConfig(out=str(tmp_path), devices=("cpu",), seed=0, tf32=True, plots=False, progress=False)
-    trainer = Trainer(cfg, None, None, ["a", "b"], model=model)
+    from minitorch_alex.data import StoreSplit
+
+    split = StoreSplit(np.zeros((2, 8, 8, 3), np.uint8), np.array([0, 1]), np.zeros((8, 8, 3), np.float32),
+                       np.ones(3, np.float32), np.eye(3, dtype=np.float32), ["a", "b"])
+    trainer = Trainer(cfg, split, split, ["a", "b"], model=model)
     np.testing.assert_array_equal(mt.random.default_generator().random(3), expected)
     assert mt.config.tf32 is False
     np.testing.assert_array_equal(trainer.rng.random(3), np.random.default_rng(0).random(3))
