@@ -91,7 +91,7 @@ def measure(args) -> None:
         copy = timed(lambda: np.copyto(other, buf), together=False)
         print(f"allreduce of {args.count:,} float32 ({nbytes / 1e6:.0f} MB) between {n} local ranks, "
               f"median of {args.repeat}:")
-        for name, t in ((f"one Allreduce", flat), (f"{len(buckets)} x Iallreduce of {args.bucket_mb:g} MB", split)):
+        for name, t in (("one Allreduce", flat), (f"{len(buckets)} x Iallreduce of {args.bucket_mb:g} MB", split)):
             print(f"  {name:32s} {t:8.3f} s   algorithm {nbytes / t / 1e9:6.2f} GB/s   "
                   f"bus {2 * (n - 1) / n * nbytes / t / 1e9:6.2f} GB/s")
         print(f"  {'np.copyto, one process':32s} {copy:8.3f} s   memory    {2 * nbytes / copy / 1e9:6.2f} GB/s "

@@ -302,7 +302,7 @@ def report(cp, args, ours, theirs, layers, loader):
         torch_version = "not installed"
     lines = [
         f"# GPU benchmark: AlexNet training at batch {args.batch}", "",
-        f"| machine | |", "|---|---|", f"| GPU | {gpu} |", f"| CUDA runtime | {cp.cuda.runtime.runtimeGetVersion()} |",
+        "| machine | |", "|---|---|", f"| GPU | {gpu} |", f"| CUDA runtime | {cp.cuda.runtime.runtimeGetVersion()} |",
         f"| CuPy | {cp.__version__} |", f"| PyTorch | {torch_version} |", f"| Python | {platform.python_version()} |",
         f"| command | `python benchmarks/bench_gpu.py {' '.join(sys.argv[1:])}` |", "",
         "## Training images/s", "", "| configuration | minitorch_alex | PyTorch (cuDNN) | ratio |", "|---|---|---|---|",

@@ -91,7 +91,7 @@ def randn(*shape, dtype=float32, device=None, requires_grad=False, generator=Non
 
 
 __all__ = [
-    "Device", "Function", "GradcheckError", "GradcheckReport", "Tensor", "concat", "config", "device", "dispatch",
+    "Device", "Function", "GradcheckError", "GradcheckReport", "Tensor", "backend", "concat", "config", "device", "dispatch",
     "enable_grad", "float32", "float64", "from_dlpack", "from_numpy", "gradcheck", "int64", "is_grad_enabled", "load",
     "manual_seed", "matmul", "models", "nn", "no_grad", "onnx", "ones", "optim", "randn", "save", "set_grad_enabled",
     "split", "tensor", "zeros",

@@ -76,7 +76,7 @@ class Device:
 
     __slots__ = ("type", "index")
 
-    def __init__(self, spec: "str | Device" = "cpu"):
+    def __init__(self, spec: str | Device = "cpu"):
         if isinstance(spec, Device):
             self.type, self.index = spec.type, spec.index
             return

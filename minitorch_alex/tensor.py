@@ -9,7 +9,8 @@ import numpy as np
 
 from . import autograd
 from .device import CPU, Device, as_device, device_of_array, place, transfer
-from .ops import arithmetic, reduction, shape as shape_ops
+from .ops import arithmetic, reduction
+from .ops import shape as shape_ops
 
 _FLOAT_DEFAULT = np.float32
 
@@ -52,11 +53,12 @@ class Tensor:
         return t
 
     @classmethod
-    def _scalar_like(cls, value, ref: "Tensor", op_name: str):
+    def _scalar_like(cls, value, ref: Tensor, op_name: str):
         """Promote a Python number to a 0-d tensor of ``ref``'s dtype and device."""
         if isinstance(value, (bool, int, float, np.number)):
             if np.issubdtype(ref.dtype, np.integer) and not float(value).is_integer():
-                raise TypeError(f"{op_name}: cannot combine an integer tensor ({ref.dtype}) with the float {value!r}; convert the tensor first")
+                raise TypeError(f"{op_name}: cannot combine an integer tensor ({ref.dtype}) with the float {value!r}; "
+                                "convert the tensor first")
             with ref.device.context():  # CuPy allocates on the current device: make it ref's
                 return cls._wrap(ref.xp.asarray(value, dtype=ref.dtype), ref.device)
         raise TypeError(

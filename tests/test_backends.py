@@ -13,12 +13,13 @@ import importlib.util
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import KERNEL_TOL, assert_close, conv_arrays, conv_geometries, distinct_values, dtypes, pool_geometries
 
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
 from minitorch_alex.ops.common import conv_output_size
-from strategies import KERNEL_TOL, assert_close, conv_arrays, conv_geometries, distinct_values, dtypes, pool_geometries
 
 
 def _gpu():
@@ -185,7 +186,8 @@ def test_a_bug_in_the_reference_fails_the_comparison(monkeypatch):
 
 
 def test_a_bug_in_a_numba_kernel_fails_the_comparison(monkeypatch):
-    from kernels.cpu import lrn as lrn_kernels, pool as pool_kernels
+    from kernels.cpu import lrn as lrn_kernels
+    from kernels.cpu import pool as pool_kernels
 
     original_forward = lrn_kernels.lrn_forward
     monkeypatch.setattr(lrn_kernels, "lrn_forward", lambda x, size, *rest: original_forward(x, max(size - 1, 1), *rest))

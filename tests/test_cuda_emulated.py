@@ -20,15 +20,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+import test_kernels as tk
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import distinct_values
 
 import kernels.cuda as kc
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
 from minitorch_alex.backend import use_backend
 from minitorch_alex.ops import im2col as ref_im2col
-from strategies import distinct_values
-import test_kernels as tk
 
 NVCC = shutil.which("nvcc")
 pytestmark = pytest.mark.skipif(NVCC is None, reason="nvcc is not on the PATH")

@@ -21,8 +21,8 @@ cupy = pytest.importorskip("cupy", reason="CuPy is not installed (pip install -e
 
 
 def _nvrtc():
-    from cupy.cuda import compiler
     from cupy._core import core
+    from cupy.cuda import compiler
 
     try:
         version = compiler._get_nvrtc_version()

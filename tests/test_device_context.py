@@ -3,6 +3,7 @@
 meant for it, made while another device is current raises (CuPy would launch the kernel or
 allocate on the wrong GPU). These tests pin the semantics; tests/test_two_tower.py runs the
 two-device model under them."""
+import importlib
 import threading
 
 import numpy as np
@@ -10,8 +11,6 @@ import pytest
 
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
-import importlib
-
 from minitorch_alex import amp
 from minitorch_alex.device import Device, DeviceContextError, strict_devices
 

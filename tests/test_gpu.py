@@ -14,13 +14,14 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import distinct_values
 
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
 from minitorch_alex import amp
 from minitorch_alex.backend import set_tf32, use_backend
-from strategies import distinct_values
 
 
 def _cupy_with_gpu():

@@ -3,7 +3,8 @@ path (``augment.crop_to_chw``) for the same crop offsets, flips and PCA shifts, 
 plan draws what the CPU ``DataLoader`` draws. (The CuPy pipeline itself: tests/test_gpu.py.)"""
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minitorch_alex.data import DataLoader, StoreSplit
 from minitorch_alex.data.augment import crop_to_chw, pca_shift, sample_train_params

@@ -10,7 +10,6 @@ import types
 
 import numpy as np
 import pytest
-
 from test_cuda_emulated import emulated, libraries  # noqa: F401 (fixtures: host builds of the .cu files)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -7,11 +7,12 @@ names another: ``test_backends.py`` compares the other backends with the referen
 """
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import conv_arrays, conv_geometries, distinct_values, pool_geometries
 
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
-from strategies import conv_arrays, conv_geometries, distinct_values, pool_geometries
 
 pytestmark = pytest.mark.usefixtures("reference_backend")
 RTOL = 1e-6  # the project's bar for single ops

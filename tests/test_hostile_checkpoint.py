@@ -9,11 +9,11 @@ import zipfile
 
 import numpy as np
 import pytest
+from hostile_helpers import entries, npy_bytes, small_net, write_entries
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import minitorch_alex as mt
-from hostile_helpers import entries, npy_bytes, small_net, write_entries
 from minitorch_alex.data import StoreSplit
 from minitorch_alex.optim import SGD
 from minitorch_alex.train import TrainConfig, Trainer, load_checkpoint

@@ -6,10 +6,20 @@ import os
 
 import numpy as np
 import pytest
+from hostile_helpers import (  # noqa: F401
+    assert_one_line_error,
+    entries,
+    make_store,
+    make_tree,
+    npy_bytes,
+    run_cli,
+    small,
+    store,  # noqa: F401
+    train_args,
+    use_small_net,
+    write_entries,
+)
 
-from hostile_helpers import (assert_one_line_error, entries, make_store, make_tree, npy_bytes, run_cli, small,  # noqa: F401
-                             store, train_args,  # noqa: F401
-                             use_small_net, write_entries)
 from minitorch_alex.train import cli, load_checkpoint
 from minitorch_alex.train.checkpoint import read_meta
 

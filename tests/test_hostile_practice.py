@@ -7,8 +7,8 @@ import shutil
 
 import numpy as np
 import pytest
-
 from hostile_helpers import SIZE, assert_one_line_error, make_tree, run_cli, small_net
+
 from minitorch_alex.data import StoreSplit
 from minitorch_alex.train import TrainConfig, Trainer, cli
 from minitorch_alex.train.trainer import spread_over_classes

@@ -11,8 +11,8 @@ import textwrap
 import time
 
 import numpy as np
-
 from hostile_helpers import assert_one_line_error, run_cli, small, store, train_args, use_small_net  # noqa: F401
+
 from minitorch_alex import serialization
 from minitorch_alex.train import load_checkpoint
 from minitorch_alex.train import trainer as trainer_module

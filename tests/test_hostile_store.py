@@ -7,8 +7,8 @@ import os
 
 import numpy as np
 import pytest
-
 from hostile_helpers import SIZE, make_store, make_tree
+
 from minitorch_alex import serialization
 from minitorch_alex.data import open_store, prepare, readers
 

@@ -16,14 +16,15 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import DTYPES, KERNEL_TOL, assert_close, conv_arrays, conv_geometries, distinct_values, dtypes, pool_geometries
 
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
 from minitorch_alex.autograd import grad_fn_name
 from minitorch_alex.ops import im2col as ref_im2col
 from minitorch_alex.ops.common import conv_output_size
-from strategies import DTYPES, KERNEL_TOL, assert_close, conv_arrays, conv_geometries, distinct_values, dtypes, pool_geometries
 
 K = pytest.importorskip("kernels.cpu")
 conv_kernels = pytest.importorskip("kernels.cpu.conv")

@@ -152,7 +152,8 @@ def test_committed_notebook_is_generated_and_fully_executed(name):
     fresh = build_notebooks.build(name)
     assert [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in committed.cells] == \
            [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in fresh.cells], \
-        f"{name} differs from its source, sources/{name[:-6]}.py: edit the cells there and run build_notebooks.py (it re-executes the notebook)"
+        f"{name} differs from its source, sources/{name[:-6]}.py: " \
+        "edit the cells there and run build_notebooks.py (it re-executes the notebook)"
     assert committed.metadata["kernelspec"]["name"] == "python3"
     code = [c for c in committed.cells if c.cell_type == "code"]
     assert [c.execution_count for c in code] == list(range(1, len(code) + 1)), \

@@ -1,17 +1,24 @@
 """Training end to end: checkpoints (atomic, exact resume), divergence, metrics, the CLI."""
 import errno
 import json
-import os
 
 import numpy as np
 import pytest
 
 import minitorch_alex as mt
 import minitorch_alex.nn as nn
-from minitorch_alex.data import StoreSplit
-from minitorch_alex.train import (TrainConfig, Trainer, TrainingDiverged, load_checkpoint, main, save_checkpoint,
-                                  topk_correct, write_atomic_npz)
 from minitorch_alex import serialization
+from minitorch_alex.data import StoreSplit
+from minitorch_alex.train import (
+    TrainConfig,
+    Trainer,
+    TrainingDiverged,
+    load_checkpoint,
+    main,
+    save_checkpoint,
+    topk_correct,
+    write_atomic_npz,
+)
 
 
 def tiny_split(n=24, size=16, classes=3, seed=0, name="train"):

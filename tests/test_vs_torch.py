@@ -2,11 +2,12 @@
 float64 and float32, on hypothesis-generated configurations."""
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import TORCH_TOL, assert_close, conv_geometries, distinct_values, dtypes, pool_geometries
 
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
-from strategies import TORCH_TOL, assert_close, conv_geometries, distinct_values, dtypes, pool_geometries
 
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)

@@ -8,7 +8,6 @@ import numpy as np
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
 
-
 # ---- 01_backprop_matrix_products -----------------------------------------------------------------
 
 def my_matmul_backward(x, w, dy):

@@ -42,7 +42,6 @@ spectra (e.g. 88 MB for conv3) cost more memory traffic than the products save.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from . import fourier, polyphase, winograd

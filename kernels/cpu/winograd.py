@@ -482,8 +482,8 @@ def weight_grad_transform4(s, gw):
             src, dst = s[xi, o], x[xi]
             for b in range(c_all):
                 dst[b] = src[b]
-        for l in range(6):
-            gt_rows(x[l], x[6 + l], x[12 + l], x[18 + l], x[24 + l], x[30 + l], e[l], e[6 + l], e[12 + l])
+        for c in range(6):
+            gt_rows(x[c], x[6 + c], x[12 + c], x[18 + c], x[24 + c], x[30 + c], e[c], e[6 + c], e[12 + c])
         for i in range(3):
             gt_rows(e[6 * i], e[6 * i + 1], e[6 * i + 2], e[6 * i + 3], e[6 * i + 4], e[6 * i + 5],
                     r[3 * i], r[3 * i + 1], r[3 * i + 2])

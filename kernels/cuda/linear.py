@@ -6,8 +6,6 @@ views, which the GEMM takes as they are.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from . import _launch as L
 
 

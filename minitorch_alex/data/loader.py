@@ -239,10 +239,10 @@ class DataLoader:
                 if dead:
                     codes = {p.name: p.exitcode for p in dead}
                     self.close()
-                    raise RuntimeError(f"DataLoader worker(s) died unexpectedly: exit codes {codes}")
+                    raise RuntimeError(f"DataLoader worker(s) died unexpectedly: exit codes {codes}") from None
                 waited += 1.0
                 if waited > self.timeout:
-                    raise TimeoutError(f"no batch from the workers in {self.timeout} s")
+                    raise TimeoutError(f"no batch from the workers in {self.timeout} s") from None
                 continue
             self._in_flight -= 1
             return result

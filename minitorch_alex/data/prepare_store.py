@@ -43,7 +43,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from ..serialization import allocate, fsync_path as _fsync_path, no_space
+from ..serialization import allocate, no_space
+from ..serialization import fsync_path as _fsync_path
 from . import fashion_mnist, locks, readers, store
 from .augment import default_crop
 from .decode import UnreadableImage, load_image, resize_center_crop

@@ -142,9 +142,10 @@ class AlexNet(nn.Module):
 
     def forward(self, x):
         """(N, 3, 224, 224) -> (N, num_classes) logits."""
-        for _, x in self.stages(x):
+        out = x
+        for _, out in self.stages(x):  # noqa: B007  (each stage's output replaces the last: the logits remain)
             pass
-        return x
+        return out
 
 
 def _conv_relu(conv, x):

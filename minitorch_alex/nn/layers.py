@@ -27,7 +27,8 @@ class Conv2d(Module):
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride, self.padding = (kh, kw), pair(stride, "stride", "Conv2d"), pair(padding, "padding", "Conv2d")
         fan_in = in_channels // groups * kh * kw
-        self.weight = init.default_uniform_(Parameter(np.zeros((out_channels, in_channels // groups, kh, kw)), dtype=dtype, device=device), fan_in)
+        shape = (out_channels, in_channels // groups, kh, kw)
+        self.weight = init.default_uniform_(Parameter(np.zeros(shape), dtype=dtype, device=device), fan_in)
         self.bias = init.default_uniform_(Parameter(np.zeros(out_channels), dtype=dtype, device=device), fan_in) if bias else None
 
     def forward(self, x):

@@ -38,7 +38,8 @@ class SGD:
         if not self.params:
             raise ValueError("SGD: got an empty parameter list")
         if lr <= 0 or not 0 <= momentum < 1 or weight_decay < 0:
-            raise ValueError(f"SGD: expected lr > 0, 0 <= momentum < 1, weight_decay >= 0; got lr={lr}, momentum={momentum}, weight_decay={weight_decay}")
+            raise ValueError(f"SGD: expected lr > 0, 0 <= momentum < 1, weight_decay >= 0; "
+                             f"got lr={lr}, momentum={momentum}, weight_decay={weight_decay}")
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.velocity = [None] * len(self.params)
 

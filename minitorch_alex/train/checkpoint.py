@@ -116,7 +116,7 @@ def _dict(schema, optional=()):
     def check(v):
         if not isinstance(v, dict):
             return "an object"
-        for key, sub in schema.items():
+        for key in schema:
             if key not in v:
                 if key in optional:
                     continue

@@ -124,7 +124,7 @@ def build_parser():
     p.add_argument("--synset-order", metavar="FILE",
                    help="ILSVRC devkit labels: the class-id order, the devkit's meta.mat or a text file of WNIDs "
                         "(line k = id k); found next to the devkit's ground truth when not given")
-    p.add_argument("--epochs", type=_integer(1), help="epochs (paper: 90; default data: %d)" % QUICK["epochs"])
+    p.add_argument("--epochs", type=_integer(1), help=f"epochs (paper: 90; default data: {QUICK['epochs']})")
     p.add_argument("--batch-size", type=_integer(1), help="images per SGD step (paper: 128)")
     p.add_argument("--lr", type=_number(0, open_lo=True), help="initial learning rate (paper: 0.01)")
     p.add_argument("--momentum", type=_number(0, 1, open_hi=True), help="SGD momentum (paper: 0.9)")
@@ -132,8 +132,8 @@ def build_parser():
     p.add_argument("--patience", type=_integer(0), help="epochs without improvement before lr /= 10 (paper: 0)")
     p.add_argument("--schedule", choices=["plateau", "cosine"],
                    help="lr schedule: 'plateau' divides it by 10 when validation error stalls (paper), 'cosine' "
-                        "anneals it to 0 over the run (default data: %s)" % QUICK["schedule"])
-    p.add_argument("--warmup", type=_integer(0), help="steps of linear lr warm-up (paper: 0; default data: %d)" % QUICK["warmup"])
+                        f"anneals it to 0 over the run (default data: {QUICK['schedule']})")
+    p.add_argument("--warmup", type=_integer(0), help=f"steps of linear lr warm-up (paper: 0; default data: {QUICK['warmup']})")
     p.add_argument("--init", choices=["paper", "kaiming"], help="weight initialisation (paper: N(0, 0.01^2))")
     p.add_argument("--input-scale", type=_number(0, open_lo=True),
                    help="multiplier of the mean-subtracted 0..255 pixels (paper: 1)")

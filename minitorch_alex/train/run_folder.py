@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import os
 
-from ..data.locks import Busy, locked as _locked
+from ..data.locks import Busy
+from ..data.locks import locked as _locked
 
 LOCK = ".lock"
 RunFolderBusy = Busy

@@ -21,8 +21,7 @@ from ..config import config as mt_config
 from ..models import alexnet, get_model
 from ..nn import functional as F
 from ..optim import SGD, ReduceLROnPlateau
-from . import plots
-from . import run_folder
+from . import plots, run_folder
 from .checkpoint import TRAINER_KEYS, link_atomic, load_checkpoint, read_meta, save_checkpoint
 from .metrics import MetricsLog, topk_correct
 

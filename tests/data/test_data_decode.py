@@ -2,11 +2,10 @@ import os
 
 import numpy as np
 import pytest
+from data_helpers import make_odd_files, save
 from PIL import Image
 
 from minitorch_alex.data import UnreadableImage, load_image, open_rgb, resize_center_crop
-
-from data_helpers import make_odd_files, save
 
 S = 32
 

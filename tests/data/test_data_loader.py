@@ -6,10 +6,9 @@ import time
 
 import numpy as np
 import pytest
+from data_helpers import index_split, make_plain_tree, random_split
 
 from minitorch_alex.data import DataLoader, epoch_order, open_store, prepare
-
-from data_helpers import index_split, make_plain_tree, random_split
 
 
 def _all(loader):

@@ -3,12 +3,11 @@ import os
 
 import numpy as np
 import pytest
+from data_helpers import make_plain_tree
 
 import minitorch_alex.data.prepare_store as prepare_mod
 from minitorch_alex.data import compute_stats, open_store, prepare
 from minitorch_alex.data.prepare_store import truncate_npy_rows
-
-from data_helpers import make_plain_tree
 
 S = 32
 

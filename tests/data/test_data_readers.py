@@ -1,11 +1,10 @@
 import os
 
 import pytest
+from data_helpers import make_plain_tree, save, write_bytes
 from PIL import Image
 
 from minitorch_alex.data import read_ilsvrc, read_imagefolder, read_synset_list
-
-from data_helpers import make_plain_tree, save, write_bytes
 
 SYNSETS = ["n01440764", "n01443537", "n02119789"]  # sorted order = class index
 

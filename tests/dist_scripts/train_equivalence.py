@@ -6,9 +6,9 @@ usage: mpiexec -n 2 python tests/dist_scripts/train_equivalence.py OUT
 import os
 import sys
 
+import common
 import numpy as np
 
-import common
 import minitorch_alex.distributed as dist
 
 

@@ -1,0 +1,16 @@
+"""The repository's one linter, configured in ruff.toml (pycodestyle, pyflakes, import order,
+one annotation style, bugbear): the README's test command runs it."""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is not installed (pip install -e '.[dev]')")
+def test_ruff_finds_nothing():
+    proc = subprocess.run(["ruff", "check", "--no-cache", "--output-format", "concise", ROOT],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
