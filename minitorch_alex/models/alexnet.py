@@ -110,8 +110,11 @@ class AlexNet(nn.Module):
         self.reset_parameters(init, generator)
 
     def reset_parameters(self, init="paper", generator=None):
-        """Draw every parameter (see ``initial_values``) in the order of ``param_shapes``."""
-        self.load_state_dict(initial_values(self.fc8.out_features, init, self.conv1.weight.dtype, generator))
+        """Draw every parameter (see ``initial_values``) in the order of ``param_shapes``, loading
+        each as it is drawn: the build never holds a second copy of all the weights."""
+        shapes = param_shapes(self.fc8.out_features)
+        for name, value in iter_values(shapes, BIAS_ONE, "fc8", init, self.conv1.weight.dtype, generator):
+            self.load_state_dict({name: value}, strict=False)
 
     def stages(self, x):
         """Run the network on ``x`` (N, 3, 224, 224), yielding ``(name, output)`` after each stage:
@@ -180,19 +183,23 @@ def draw_values(shapes, bias_one, last, init="paper", dtype=np.float32, generato
     """``initial_values``'s rules for any layer list: ``shapes`` (name, shape) pairs named
     ``<layer>.weight``/``<layer>.bias``, ``bias_one`` the layers whose paper bias is 1, ``last`` the
     classifier layer (N(0, 0.01^2) under "kaiming" too)."""
+    return dict(iter_values(shapes, bias_one, last, init, dtype, generator))
+
+
+def iter_values(shapes, bias_one, last, init="paper", dtype=np.float32, generator=None):
+    """``draw_values``'s (name, array) pairs, in order, each drawn when asked for (a bad ``init``
+    raises at the first)."""
     if init not in ("paper", "kaiming"):
         raise ValueError(f"init must be 'paper' or 'kaiming', got {init!r}")
-    values = {}
     for name, shape in shapes:
         layer, kind = name.rsplit(".", 1)
         if kind == "bias":
             one = init == "paper" and layer in bias_one
-            values[name] = np.full(shape, 1.0 if one else 0.0, dtype)
+            yield name, np.full(shape, 1.0 if one else 0.0, dtype)
         else:
             fan_in = int(np.prod(shape[1:]))
             std = 0.01 if init == "paper" or layer == last else float(np.sqrt(2.0 / fan_in))
-            values[name] = mt_random.normal(shape, 0.0, std, dtype, generator=generator)
-    return values
+            yield name, mt_random.normal(shape, 0.0, std, dtype, generator=generator)
 
 
 def alexnet(num_classes=1000, devices=None, **kwargs):

@@ -18,8 +18,7 @@ def constant_(param, value):
 
 
 def uniform_(param, low, high, generator=None):
-    u = mt_random.uniform(param.shape, param.device, generator)
-    param.data = (low + (high - low) * u).astype(param.dtype)
+    param.data = mt_random.uniform_between(param.shape, low, high, param.dtype, param.device, generator)
     return param
 
 
