@@ -110,11 +110,14 @@ class AlexNet(nn.Module):
         self.reset_parameters(init, generator)
 
     def reset_parameters(self, init="paper", generator=None):
-        """Draw every parameter (see ``initial_values``) in the order of ``param_shapes``, loading
-        each as it is drawn: the build never holds a second copy of all the weights."""
+        """Draw every parameter (see ``initial_values``) in the order of ``param_shapes``: weights
+        into their host arrays in place, others loaded as each is drawn, so the build never holds
+        a second copy of the weights (nor leaves freed holes that the forward cannot reuse)."""
         shapes = param_shapes(self.fc8.out_features)
-        for name, value in iter_values(shapes, BIAS_ONE, "fc8", init, self.conv1.weight.dtype, generator):
-            self.load_state_dict({name: value}, strict=False)
+        own = {k: p.data for k, p in self.named_parameters()}
+        for name, value in iter_values(shapes, BIAS_ONE, "fc8", init, self.conv1.weight.dtype, generator, out=own):
+            if value is not own[name]:
+                self.load_state_dict({name: value}, strict=False)
 
     def stages(self, x):
         """Run the network on ``x`` (N, 3, 224, 224), yielding ``(name, output)`` after each stage:
@@ -186,9 +189,10 @@ def draw_values(shapes, bias_one, last, init="paper", dtype=np.float32, generato
     return dict(iter_values(shapes, bias_one, last, init, dtype, generator))
 
 
-def iter_values(shapes, bias_one, last, init="paper", dtype=np.float32, generator=None):
+def iter_values(shapes, bias_one, last, init="paper", dtype=np.float32, generator=None, out=None):
     """``draw_values``'s (name, array) pairs, in order, each drawn when asked for (a bad ``init``
-    raises at the first)."""
+    raises at the first). ``out``: name -> host array that a weight is drawn into in place when
+    it fits (``mt_random.normal``)."""
     if init not in ("paper", "kaiming"):
         raise ValueError(f"init must be 'paper' or 'kaiming', got {init!r}")
     for name, shape in shapes:
@@ -199,7 +203,7 @@ def iter_values(shapes, bias_one, last, init="paper", dtype=np.float32, generato
         else:
             fan_in = int(np.prod(shape[1:]))
             std = 0.01 if init == "paper" or layer == last else float(np.sqrt(2.0 / fan_in))
-            yield name, mt_random.normal(shape, 0.0, std, dtype, generator=generator)
+            yield name, mt_random.normal(shape, 0.0, std, dtype, generator=generator, out=(out or {}).get(name))
 
 
 def alexnet(num_classes=1000, devices=None, **kwargs):

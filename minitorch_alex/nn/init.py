@@ -18,7 +18,8 @@ def constant_(param, value):
 
 
 def uniform_(param, low, high, generator=None):
-    param.data = mt_random.uniform_between(param.shape, low, high, param.dtype, param.device, generator)
+    own = param.data if param.device.type == "cpu" else None  # in place, as torch's uniform_
+    param.data = mt_random.uniform_between(param.shape, low, high, param.dtype, param.device, generator, out=own)
     return param
 
 
