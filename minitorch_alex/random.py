@@ -68,5 +68,33 @@ def uniform(shape, device=CPU, generator=None):
     return _on_device((generator or _generator).random(shape), device)
 
 
-def normal(shape, mean=0.0, std=1.0, dtype=np.float32, device=CPU, generator=None):
-    return _on_device((generator or _generator).normal(mean, std, size=shape).astype(dtype), device)
+def normal(shape, mean=0.0, std=1.0, dtype=np.float32, device=CPU, generator=None, out=None):
+    """N(mean, std^2) samples of ``shape`` as ``dtype`` on ``device``: the float64 draws of
+    ``generator.normal(mean, std, size=shape)`` cast, without a float64 copy of the whole array."""
+    generator = generator or _generator
+    return _on_device(_drawn(shape, dtype, lambda n: generator.normal(mean, std, size=n), out), device)
+
+
+def uniform_between(shape, low, high, dtype=np.float32, device=CPU, generator=None, out=None):
+    """``low + (high - low) * u`` for float64 ``u`` of ``uniform(shape)``, cast to ``dtype``, without
+    a float64 copy of the whole array."""
+    generator = generator or _generator
+    return _on_device(_drawn(shape, dtype, lambda n: low + (high - low) * generator.random(n), out), device)
+
+
+_CHUNK = 1 << 20  # values per float64 draw: 8 MB of temporaries, whatever the array's size
+
+
+def _drawn(shape, dtype, draw, out=None):
+    """An array of ``shape`` and ``dtype`` filled in C order by ``draw(n)`` (n float64 values) in
+    consecutive chunks, each cast as it lands. A Generator's stream does not depend on how it is
+    cut up (``tests/test_memory.py`` pins this), so the values are those of one draw of the whole and
+    one ``astype``; only the peak differs: fc6's float64 draws alone would be 302 MB."""
+    want = (shape,) if isinstance(shape, int) else tuple(shape)
+    fits = (isinstance(out, np.ndarray) and out.shape == want and out.dtype == dtype
+            and out.flags.c_contiguous and out.flags.writeable)
+    out = out if fits else np.empty(shape, dtype)  # ``out``: filled in place when it is such an array
+    flat = out.reshape(-1)
+    for start in range(0, flat.size, _CHUNK):
+        flat[start:start + _CHUNK] = draw(min(_CHUNK, flat.size - start))
+    return out

@@ -48,7 +48,7 @@ from . import fourier, polyphase, winograd
 from .activation import relu_backward
 from .im2col import col2im_into, im2col_into, nchw_to_rows, nchw_to_rows_relu, output_size, rows_to_nchw
 from .parallel import get_num_threads, run_parallel, run_parallel_accumulate, split_range
-from .workspace import workspace
+from .workspace import transient_without_saved, workspace
 
 ALGORITHMS = ("auto", "im2col", "winograd", "winograd4", "fourier", "polyphase")
 
@@ -107,6 +107,7 @@ def choose_algorithm(kernel_size, stride, padding, algorithm="auto"):
     return "im2col"
 
 
+@transient_without_saved  # evaluation: this call's scratch is free for the next layer
 def conv2d_forward(x, weight, bias, stride, padding, groups, relu=False, algorithm="auto", saved=None):
     """y (N, O, OH, OW) = conv(x, weight) + bias, then ReLU if ``relu``. x, weight C-contiguous.
     ``saved``: a dict to hand to the matching ``conv2d_backward`` (what it can reuse), or None
@@ -267,11 +268,13 @@ def _transform_weight_grad(variant, s, shape):
     return gw
 
 
-def _winograd_forward(x, weight, bias, padding, groups, relu, variant, saved=None):
+def _winograd_forward(x, weight, bias, padding, groups, relu, variant, saved=None, phases=None):
     """``saved``: a dict for the backward call, or None. Given one, the transformed input of every
     chunk is kept there (for conv3-5 at batch 128, 75-113 MB a layer) so the weight gradient
-    need not transform x again: one of the backward's three transforms."""
-    n, c, h, w = x.shape
+    need not transform x again: one of the backward's three transforms. ``phases``: (kernel_size,
+    stride, padding) of a strided convolution whose polyphase components (``_split_phases``) of x
+    are this one's input: each chunk splits its own images, the same values as splitting all."""
+    n, c, h, w = x.shape if phases is None else polyphase.phase_shape(x.shape, *phases)
     o, cg = weight.shape[:2]
     og = o // groups
     (ph, pw), dtype, npos = padding, x.dtype, variant.positions
@@ -291,7 +294,12 @@ def _winograd_forward(x, weight, bias, padding, groups, relu, variant, saved=Non
         else:
             v = kept[i] = np.empty((c, npos, t), dtype=dtype)
         m = workspace("wino.m", (o, npos, t), dtype)
-        variant.input_transform(x, v, n0, nb, ph, pw, th, tw)
+        if phases is None:
+            variant.input_transform(x, v, n0, nb, ph, pw, th, tw)
+        else:
+            xs = workspace("wino.phases", (nb, c, h, w), dtype)
+            polyphase.split_phases(x[n0:n0 + nb], xs, 0, nb, *phases[1], *phases[2])
+            variant.input_transform(xs, v, 0, nb, ph, pw, th, tw)
         for xi in range(npos):
             for g in range(groups):
                 np.matmul(u[xi, g * og:(g + 1) * og], v[g * cg:(g + 1) * cg, xi], out=m[g * og:(g + 1) * og, xi])
@@ -371,11 +379,11 @@ def _split_phases(x, kernel_size, stride, padding):
 
 
 def _polyphase_forward(x, weight, bias, stride, padding, groups, relu):
-    xs = _split_phases(x, weight.shape[2:], stride, padding)
     # nothing kept for the backward: conv1's transformed input would be 173 MB at batch 128, and
-    # transforming its 48 channels again is cheap
+    # transforming its 48 channels again is cheap; nor made whole here: each chunk splits its own
     ws = polyphase.split_weight(weight, stride)
-    return _winograd_forward(xs, ws, bias, (0, 0), groups, relu, WINOGRAD["winograd4"])
+    return _winograd_forward(x, ws, bias, (0, 0), groups, relu, WINOGRAD["winograd4"],
+                             phases=(weight.shape[2:], stride, padding))
 
 
 def _polyphase_backward(x, weight, gy, stride, padding, groups, need_x, need_weight, need_bias):

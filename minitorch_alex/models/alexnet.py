@@ -110,8 +110,14 @@ class AlexNet(nn.Module):
         self.reset_parameters(init, generator)
 
     def reset_parameters(self, init="paper", generator=None):
-        """Draw every parameter (see ``initial_values``) in the order of ``param_shapes``."""
-        self.load_state_dict(initial_values(self.fc8.out_features, init, self.conv1.weight.dtype, generator))
+        """Draw every parameter (see ``initial_values``) in the order of ``param_shapes``: weights
+        into their host arrays in place, others loaded as each is drawn, so the build never holds
+        a second copy of the weights (nor leaves freed holes that the forward cannot reuse)."""
+        shapes = param_shapes(self.fc8.out_features)
+        own = {k: p.data for k, p in self.named_parameters()}
+        for name, value in iter_values(shapes, BIAS_ONE, "fc8", init, self.conv1.weight.dtype, generator, out=own):
+            if value is not own[name]:
+                self.load_state_dict({name: value}, strict=False)
 
     def stages(self, x):
         """Run the network on ``x`` (N, 3, 224, 224), yielding ``(name, output)`` after each stage:
@@ -181,19 +187,24 @@ def draw_values(shapes, bias_one, last, init="paper", dtype=np.float32, generato
     """``initial_values``'s rules for any layer list: ``shapes`` (name, shape) pairs named
     ``<layer>.weight``/``<layer>.bias``, ``bias_one`` the layers whose paper bias is 1, ``last`` the
     classifier layer (N(0, 0.01^2) under "kaiming" too)."""
+    return dict(iter_values(shapes, bias_one, last, init, dtype, generator))
+
+
+def iter_values(shapes, bias_one, last, init="paper", dtype=np.float32, generator=None, out=None):
+    """``draw_values``'s (name, array) pairs, in order, each drawn when asked for (a bad ``init``
+    raises at the first). ``out``: name -> host array that a weight is drawn into in place when
+    it fits (``mt_random.normal``)."""
     if init not in ("paper", "kaiming"):
         raise ValueError(f"init must be 'paper' or 'kaiming', got {init!r}")
-    values = {}
     for name, shape in shapes:
         layer, kind = name.rsplit(".", 1)
         if kind == "bias":
             one = init == "paper" and layer in bias_one
-            values[name] = np.full(shape, 1.0 if one else 0.0, dtype)
+            yield name, np.full(shape, 1.0 if one else 0.0, dtype)
         else:
             fan_in = int(np.prod(shape[1:]))
             std = 0.01 if init == "paper" or layer == last else float(np.sqrt(2.0 / fan_in))
-            values[name] = mt_random.normal(shape, 0.0, std, dtype, generator=generator)
-    return values
+            yield name, mt_random.normal(shape, 0.0, std, dtype, generator=generator, out=(out or {}).get(name))
 
 
 def alexnet(num_classes=1000, devices=None, **kwargs):

@@ -19,9 +19,9 @@ def constant_(param, value):
 
 
 def uniform_(param, low, high, generator=None):
-    u = mt_random.uniform(param.shape, param.device, generator)
-    with param.device.context():  # the arithmetic runs on the parameter's device
-        param.data = (low + (high - low) * u).astype(param.dtype)
+    own = param.data if param.device.type == "cpu" else None  # in place, as torch's uniform_
+    with param.device.context():  # the result lands on the parameter's device
+        param.data = mt_random.uniform_between(param.shape, low, high, param.dtype, param.device, generator, out=own)
     return param
 
 

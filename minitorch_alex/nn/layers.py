@@ -28,7 +28,7 @@ class Conv2d(Module):
         self.kernel_size, self.stride, self.padding = (kh, kw), pair(stride, "stride", "Conv2d"), pair(padding, "padding", "Conv2d")
         fan_in = in_channels // groups * kh * kw
         shape = (out_channels, in_channels // groups, kh, kw)
-        self.weight = init.default_uniform_(Parameter(np.zeros(shape), dtype=dtype, device=device), fan_in)
+        self.weight = init.default_uniform_(Parameter(np.empty(shape, dtype), dtype=dtype, device=device), fan_in)
         self.bias = init.default_uniform_(Parameter(np.zeros(out_channels), dtype=dtype, device=device), fan_in) if bias else None
 
     def forward(self, x):
@@ -45,7 +45,8 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32, device=None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        self.weight = init.default_uniform_(Parameter(np.zeros((out_features, in_features)), dtype=dtype, device=device), in_features)
+        weight = Parameter(np.empty((out_features, in_features), dtype), dtype=dtype, device=device)
+        self.weight = init.default_uniform_(weight, in_features)
         self.bias = init.default_uniform_(Parameter(np.zeros(out_features), dtype=dtype, device=device), in_features) if bias else None
 
     def forward(self, x):
