@@ -51,6 +51,9 @@ def _no_gpu():
     (["--devices", "cpu:0,cpu:1,cpu:2"], ["--devices: wrong count (expected two devices"]),
     (["--devices", "cpu:1,cpu:1"], ["--devices: the same device twice"]),
     (["--devices", "cpu:0,cpu:1", "--device", "cpu:2"], ["--device: conflicts with --devices"]),
+    (["--amp", "float16"], ["--amp: mixed precision needs CUDA devices (expected cuda:N vs cpu:0)"]),
+    (["--amp", "bfloat16", "--devices", "cpu:0,cpu:1"], ["--amp: mixed precision needs CUDA devices",
+                                                         "vs cpu:0,cpu:1"]),
     (["--data", "/no/such/folder"], ["--data: no such folder (expected 'default', 'fashion-mnist' or an existing "
                                      "folder vs '/no/such/folder')"]),
     (["--evaluate"], ["--evaluate: no checkpoint to evaluate (expected --resume PATH vs none"]),

@@ -141,7 +141,8 @@ def build_parser():
                    help="data loader processes (0: load in this process; at most the CPU count)")
     p.add_argument("--device", default="cpu", help="device, e.g. cpu or cuda:0")
     p.add_argument("--amp", choices=["float16", "bfloat16"],
-                   help="mixed precision: 16-bit activations and weights, float32 master weights, loss scaling")
+                   help="mixed precision on CUDA devices: 16-bit activations and weights, float32 master weights, "
+                        "loss scaling (float16; bfloat16 is refused: see the README's GPU section)")
     p.add_argument("--tf32", action="store_true", help="TF32 tensor cores for float32 GEMMs (CUDA devices)")
     p.add_argument("--devices", help="two devices for the paper's two-tower model, e.g. cpu:0,cpu:1 or cuda:0,cuda:1")
     p.add_argument("--out", default="runs/alexnet", help="folder for checkpoints, metrics and plots")
@@ -214,6 +215,14 @@ def check_args(args, explicit, warn):
             raise UsageError(f"--devices: the same device twice (expected two different devices vs {args.devices!r})")
     else:
         devices = (check_device(args.device, "--device"),)
+    if args.amp is not None:
+        cpu = [d for d in devices if not d.startswith("cuda")]
+        if cpu:  # NumPy has no fast 16-bit GEMM: float16 ran ~40x slower than float32 (issue 18), and the numba kernels take float32/64
+            raise UsageError(f"--amp: mixed precision needs CUDA devices (expected cuda:N vs {','.join(cpu)}); on the CPU "
+                             "16-bit arrays have no fast kernels or GEMMs, so train in float32 there")
+        if args.amp == "bfloat16":
+            raise UsageError("--amp: bfloat16 is not supported on CUDA here (expected float16 vs bfloat16): "
+                             "see the README's GPU section")
     cpus = cpu_count()
     if args.workers > cpus:
         warn(f"warning: --workers {args.workers} is more than the {cpus} CPUs of this machine; using {cpus}")
