@@ -1,0 +1,37 @@
+"""Median time of one training step of the paper's AlexNet at batch B (default backend, freed memory
+retained), for before/after comparisons of two checkouts in the same run, alternating:
+
+    for r in 1 2 3 4; do for tree in OLD NEW; do PYTHONPATH=$tree python benchmarks/train_step_time.py 128; done; done
+
+Prints seconds per step: the median of steps 3-5 (steps 1-2 warm the kernels and the allocator).
+Works on checkouts from before mt.config (commit 64c8673) too.
+"""
+import sys
+import time
+
+import numpy as np
+
+import minitorch_alex as mt
+import minitorch_alex.nn.functional as F
+
+B = int(sys.argv[1]) if len(sys.argv) > 1 else 32
+if hasattr(mt, "config"):
+    mt.config.set(retain_freed_memory=True)
+else:  # before issue 13 importing the kernels set it
+    from kernels.cpu import retain_freed_memory
+
+    retain_freed_memory()
+mt.manual_seed(0)
+model = mt.models.alexnet(num_classes=1000)
+opt = mt.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+rng = np.random.default_rng(0)
+x = mt.tensor(rng.standard_normal((B, 3, 224, 224)).astype(np.float32))
+y = rng.integers(0, 1000, B)
+times = []
+for _ in range(5):
+    t = time.perf_counter()
+    opt.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    opt.step()
+    times.append(time.perf_counter() - t)
+print(f"{np.median(times[2:]):.4f}")
