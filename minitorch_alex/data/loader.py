@@ -32,6 +32,17 @@ from .augment import center_crop, default_crop, ten_crop, train_augment
 from .store import Store, StoreSplit
 
 
+def epoch_range(epoch, start_batch, stop_batch, batches):
+    """``(epoch, start, stop)`` for iterating batches ``start .. stop - 1`` of an epoch of
+    ``batches`` batches (``stop_batch`` None: to the end); raises ValueError when out of range."""
+    if epoch < 0:
+        raise ValueError(f"epoch must be >= 0, got {epoch}")
+    stop = batches if stop_batch is None else min(stop_batch, batches)
+    if not 0 <= start_batch <= stop:
+        raise ValueError(f"need 0 <= start_batch <= stop_batch <= {batches}, got {start_batch} and {stop_batch}")
+    return epoch, start_batch, stop
+
+
 def epoch_order(n: int, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
     """The order in which the ``n`` samples are visited in ``epoch``, (n,) int64."""
     if not shuffle:
@@ -179,12 +190,7 @@ class DataLoader:
         iterate only batches ``start_batch`` .. ``stop_batch - 1`` of it (to resume a run in
         the middle of an epoch, or cap a quick one): they are the same batches a full
         iteration would give at those positions."""
-        if epoch < 0:
-            raise ValueError(f"epoch must be >= 0, got {epoch}")
-        stop = len(self) if stop_batch is None else min(stop_batch, len(self))
-        if not 0 <= start_batch <= stop:
-            raise ValueError(f"need 0 <= start_batch <= stop_batch <= {len(self)}, got {start_batch} and {stop_batch}")
-        self.epoch, self.start_batch, self.stop_batch = epoch, start_batch, stop
+        self.epoch, self.start_batch, self.stop_batch = epoch_range(epoch, start_batch, stop_batch, len(self))
 
     def __iter__(self):
         if self._closed:

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..data.augment import center_crop, crop_to_chw, default_crop, pca_shift, sample_train_params
 from ..data.augment import ten_crop as ten_crops
-from ..data.loader import epoch_order
+from ..data.loader import epoch_order, epoch_range
 
 
 def shard_bounds(rows: int, world_size: int, rank: int) -> tuple[int, int]:
@@ -99,12 +99,7 @@ class ShardedSampler:
     def set_epoch(self, epoch: int, start_batch: int = 0, stop_batch: int | None = None) -> None:
         """As ``DataLoader.set_epoch``: the epoch, and optionally only batches
         ``start_batch .. stop_batch - 1`` of it (resuming mid-epoch)."""
-        if epoch < 0:
-            raise ValueError(f"epoch must be >= 0, got {epoch}")
-        stop = len(self) if stop_batch is None else min(stop_batch, len(self))
-        if not 0 <= start_batch <= stop:
-            raise ValueError(f"need 0 <= start_batch <= stop_batch <= {len(self)}, got {start_batch} and {stop_batch}")
-        self.epoch, self.start_batch, self.stop_batch = epoch, start_batch, stop
+        self.epoch, self.start_batch, self.stop_batch = epoch_range(epoch, start_batch, stop_batch, len(self))
 
     def global_indices(self, b: int) -> np.ndarray:
         """Sample indices of global batch ``b`` of the current epoch (all ranks' rows)."""
