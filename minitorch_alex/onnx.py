@@ -31,6 +31,7 @@ import numpy as np
 from .models.alexnet import AlexNet, layers
 from .models.alexnet_torchvision import AlexNetTorchvision
 from .models.two_tower import AlexNetTwoTower, convert_state_dict
+from .serialization import _host
 
 OPSET = 17
 
@@ -160,7 +161,7 @@ def export(model, path, input_size=224, opset=OPSET):
     else:
         raise TypeError(f"mt.onnx.export: expected AlexNet, AlexNetTwoTower or AlexNetTorchvision, "
                         f"got {type(model).__name__}")
-    state = {k: (v.get() if hasattr(v, "get") else np.asarray(v)) for k, v in state.items()}
+    state = {k: _host(v) for k, v in state.items()}
     g = _Graph(onnx, state)
     logits = build(g, "images")
     h = onnx.helper

@@ -331,7 +331,6 @@ def save(obj, path) -> None:
     else:
         raise TypeError(f"mt.save: expected a Tensor, an ndarray or a dict of them, got {type(obj).__name__}")
     keys = list(arrays)
-    arrays = {k: _host(v) for k, v in arrays.items()}
     arrays[KIND_ENTRY] = np.array(json.dumps({"format": FORMAT, "kind": kind, "keys": keys}))
     write_npz(path, arrays)
 

@@ -48,7 +48,7 @@ from . import fourier, polyphase, winograd
 from .activation import relu_backward
 from .im2col import col2im_into, im2col_into, nchw_to_rows, nchw_to_rows_relu, output_size, rows_to_nchw
 from .parallel import get_num_threads, run_parallel, run_parallel_accumulate, split_range
-from .workspace import transient_without_saved, workspace
+from .workspace import transient, workspace
 
 ALGORITHMS = ("auto", "im2col", "winograd", "winograd4", "fourier", "polyphase")
 
@@ -107,11 +107,17 @@ def choose_algorithm(kernel_size, stride, padding, algorithm="auto"):
     return "im2col"
 
 
-@transient_without_saved  # evaluation: this call's scratch is free for the next layer
 def conv2d_forward(x, weight, bias, stride, padding, groups, relu=False, algorithm="auto", saved=None):
     """y (N, O, OH, OW) = conv(x, weight) + bias, then ReLU if ``relu``. x, weight C-contiguous.
     ``saved``: a dict to hand to the matching ``conv2d_backward`` (what it can reuse), or None
     when no backward call will follow."""
+    if saved is not None:
+        return _conv2d_forward(x, weight, bias, stride, padding, groups, relu, algorithm, saved)
+    with transient():  # evaluation: this call's scratch is free for the next layer
+        return _conv2d_forward(x, weight, bias, stride, padding, groups, relu, algorithm, None)
+
+
+def _conv2d_forward(x, weight, bias, stride, padding, groups, relu, algorithm, saved):
     algorithm = choose_algorithm(weight.shape[2:], stride, padding, algorithm)
     if algorithm in WINOGRAD:
         return _winograd_forward(x, weight, bias, padding, groups, relu, WINOGRAD[algorithm], saved)
@@ -410,38 +416,28 @@ class Conv2d:
     forward leaves for the backward in ``saved`` (nothing when no gradient is wanted)."""
 
     needs_input_grad = (True, True, True)
+    relu = False
 
     def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), groups=1):
         x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
         self.x, self.weight, self.stride, self.padding, self.groups = x, weight, stride, padding, groups
         self.has_bias, self.saved = bias is not None, ({} if any(self.needs_input_grad) else None)
-        return conv2d_forward(x, weight, bias, stride, padding, groups, saved=self.saved)
+        y = conv2d_forward(x, weight, bias, stride, padding, groups, relu=self.relu, saved=self.saved)
+        self.y = y if self.relu else None  # the backward's ReLU mask
+        return y
 
     def backward(self, gy):
         need = self.needs_input_grad
         gx, gw, gb = conv2d_backward(self.x, self.weight, gy, self.stride, self.padding, self.groups,
                                      need_x=need[0], need_weight=need[1], need_bias=self.has_bias and need[2],
-                                     saved=self.saved)
+                                     relu_output=self.y, saved=self.saved)
         return (gx, gw, gb) if self.has_bias else (gx, gw)
 
 
-class Conv2dReLU:
+class Conv2dReLU(Conv2d):
     """relu(conv2d(x, weight) + bias) as one op: the ReLU rides along in the kernel that writes
     the output, and its backward mask in the one that reads gy, so neither the pre-activation
     map nor a separate ReLU pass (forward or backward) exists. Keeps x and the output, as conv +
     ReLU did."""
 
-    needs_input_grad = (True, True, True)
-
-    def forward(self, x, weight, bias, stride=(1, 1), padding=(0, 0), groups=1):
-        x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
-        self.x, self.weight, self.stride, self.padding, self.groups = x, weight, stride, padding, groups
-        self.saved = {} if any(self.needs_input_grad) else None  # what the backward can reuse; nothing without one
-        self.y = conv2d_forward(x, weight, bias, stride, padding, groups, relu=True, saved=self.saved)
-        return self.y
-
-    def backward(self, gy):
-        need = self.needs_input_grad
-        return conv2d_backward(self.x, self.weight, gy, self.stride, self.padding, self.groups,
-                               need_x=need[0], need_weight=need[1], need_bias=need[2],
-                               relu_output=self.y, saved=self.saved)
+    relu = True

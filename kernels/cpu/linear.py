@@ -79,29 +79,24 @@ class Linear:
     engine before forward) says which gradients backward computes."""
 
     needs_input_grad = (True, True, True)
+    relu = False
 
     def forward(self, x, weight, bias=None):
         self.x, self.weight, self.has_bias = x, weight, bias is not None
-        return linear_forward(x, weight, bias)
+        y = linear_forward(x, weight, bias, relu=self.relu)
+        self.y = y if self.relu else None  # the backward's ReLU mask
+        return y
 
     def backward(self, gy):
         need = self.needs_input_grad
+        if self.relu:
+            gy = relu_backward(self.y, gy)
         gx, gw, gb = linear_backward(self.x, self.weight, gy, need[0], need[1], self.has_bias and need[2])
         return (gx, gw, gb) if self.has_bias else (gx, gw)
 
 
-class LinearReLU:
+class LinearReLU(Linear):
     """relu(x Wᵀ + b) as one op: the ReLU is applied while the output is written, and backward
     masks gy with the kept output before the layer's GEMMs."""
 
-    needs_input_grad = (True, True, True)
-
-    def forward(self, x, weight, bias):
-        self.x, self.weight = x, weight
-        self.y = linear_forward(x, weight, bias, relu=True)
-        return self.y
-
-    def backward(self, gy):
-        need = self.needs_input_grad
-        gy = relu_backward(self.y, gy)
-        return linear_backward(self.x, self.weight, gy, need[0], need[1], need[2])
+    relu = True

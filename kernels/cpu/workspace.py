@@ -7,14 +7,12 @@ two towers of a split model never share one), makes every step after the first f
 
 A forward that no backward follows (evaluation) is not a training step: kept scratch would stay
 resident beside every later layer's activations (~310 MB for AlexNet at batch 128, two threads'
-Winograd buffers and conv2's spectra). ``transient_without_saved`` marks such kernels: what they
+Winograd buffers and conv2's spectra). ``transient()`` wraps such kernels: what they
 had to make, in any thread, is dropped when they return, so the next layer reuses the memory.
 """
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
 import threading
 
 import numpy as np
@@ -63,21 +61,6 @@ def transient():
         for pool, key, buf in made:
             if pool.get(key) is buf:  # not replaced since
                 del pool[key]
-
-
-def transient_without_saved(kernel):
-    """Decorator for a forward kernel taking ``saved`` (None when no backward call will follow):
-    without one, it runs in ``transient()``."""
-    accepts = inspect.signature(kernel)
-
-    @functools.wraps(kernel)
-    def run(*args, **kwargs):
-        if accepts.bind(*args, **kwargs).arguments.get("saved") is not None:
-            return kernel(*args, **kwargs)
-        with transient():
-            return kernel(*args, **kwargs)
-
-    return run
 
 
 def clear_workspaces():

@@ -61,10 +61,6 @@ def link_atomic(src, dst) -> None:
         raise
 
 
-def _host(array):
-    return array.get() if hasattr(array, "get") else np.asarray(array)
-
-
 def _finite_or_none(x):
     return None if x is None or not math.isfinite(x) else x
 
@@ -72,14 +68,14 @@ def _finite_or_none(x):
 def save_checkpoint(path, model, optimizer=None, meta=None, arrays=None) -> None:
     """Save model parameters, optimizer velocities, ``meta`` (JSON-serialisable) and extra
     ``arrays`` (name -> array, stored under that name, e.g. ``data/mean``) atomically."""
-    out = {f"model/{k}": _host(v) for k, v in model.state_dict().items()}
+    out = {f"model/{k}": v for k, v in model.state_dict().items()}  # write_npz brings each to the host
     meta = dict(meta or {}, format=FORMAT)
     if optimizer is not None:
         state = optimizer.state_dict()
         for i, v in enumerate(state.pop("velocity")):
-            out[f"optim/velocity/{i}"] = _host(v)
+            out[f"optim/velocity/{i}"] = v
         meta["optimizer"] = state
-    out.update({k: _host(v) for k, v in (arrays or {}).items()})
+    out.update(arrays or {})
     text = json.dumps(meta, allow_nan=False)  # a NaN in the meta would be refused on loading
     out["meta"] = np.array(text)
     write_atomic_npz(path, out)
