@@ -51,6 +51,26 @@ def use_generator(generator: np.random.Generator):
         _generator = previous
 
 
+_batch_rows = None  # (start, stop, total) inside ``batch_rows``
+
+
+@contextlib.contextmanager
+def batch_rows(start: int, stop: int, total: int):
+    """Inside this block, a batch of ``stop - start`` rows is rows ``start:stop`` of a batch of
+    ``total`` (a data-parallel rank's share of the global batch): per-sample draws (dropout's
+    keep-masks) are made for all ``total`` rows and only these rows are kept. Every rank then
+    draws the same numbers, so its generator stays in step with the others' and with a single
+    process's, and sample i gets the same mask on any number of ranks."""
+    global _batch_rows
+    if not 0 <= start <= stop <= total:
+        raise ValueError(f"batch_rows: need 0 <= start <= stop <= total, got {start}, {stop}, {total}")
+    previous, _batch_rows = _batch_rows, (start, stop, total)
+    try:
+        yield
+    finally:
+        _batch_rows = previous
+
+
 def _on_device(array, device):
     return place(array, device) if device.type == "cpu" else transfer(array, CPU, device)
 
@@ -59,7 +79,12 @@ def keep_mask(shape, p, device=CPU, generator=None):
     """Dropout's bool keep-mask of ``shape`` on ``device``: True with probability 1 - p. The same
     draws as ``uniform(shape) >= p`` on every device (one seed, one mask), compared on the host;
     a GPU gets the bool mask through pinned memory, without blocking the host."""
-    keep = (generator or _generator).random(shape) >= p
+    shape = tuple(shape)
+    rows = _batch_rows
+    if rows is not None and shape and shape[0] == rows[1] - rows[0] != rows[2]:
+        keep = (generator or _generator).random((rows[2],) + shape[1:])[rows[0]:rows[1]] >= p
+    else:
+        keep = (generator or _generator).random(shape) >= p
     return place(keep, device) if device.type == "cpu" else upload_async(keep, device)
 
 

@@ -11,9 +11,9 @@ from minitorch_alex.train import main
 SIZE = 16  # stored image side: 14-pixel crops, so the small net below fits
 
 
-def small_net(classes=3):
+def small_net(classes=3, dropout=0.5):
     return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
-                         nn.Dropout(0.5), nn.Linear(8 * 6 * 6, classes))
+                         nn.Dropout(dropout), nn.Linear(8 * 6 * 6, classes))
 
 
 def use_small_net(monkeypatch):
@@ -21,11 +21,11 @@ def use_small_net(monkeypatch):
     from minitorch_alex import random as mt_random
     from minitorch_alex.train import trainer
 
-    def build(num_classes, devices=None, init=None, generator=None):
+    def build(num_classes, devices=None, init=None, generator=None, dropout=0.5):
         if generator is None:
-            return small_net(num_classes)
+            return small_net(num_classes, dropout)
         with mt_random.use_generator(generator):  # the run's own generator, as AlexNet's init uses it
-            return small_net(num_classes)
+            return small_net(num_classes, dropout)
 
     monkeypatch.setattr(trainer, "alexnet", build)
 

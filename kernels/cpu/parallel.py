@@ -59,6 +59,14 @@ def set_num_threads(n: int) -> None:
         _threads = n
 
 
+def limit_threads(n: int) -> None:
+    """Use ``n`` threads in our pool and in the BLAS outside ``run_parallel`` (a data-parallel
+    rank sharing its node's cores with the other ranks there)."""
+    set_num_threads(n)
+    if blas_controllable():
+        _blas.set(n)
+
+
 def _workers():
     global _pool
     with _pool_lock:

@@ -28,7 +28,7 @@ from collections import deque
 
 import numpy as np
 
-from .augment import center_crop, default_crop, ten_crop, train_augment
+from .augment import center_crop, crop_to_chw, default_crop, pca_shift, sample_train_params, ten_crop
 from .store import Store, StoreSplit
 
 
@@ -50,20 +50,57 @@ def epoch_order(n: int, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
     return np.random.default_rng([seed, epoch, 0, 0]).permutation(n)
 
 
+def shard_bounds(rows: int, world_size: int, rank: int) -> tuple[int, int]:
+    """Rows ``start, stop`` of a batch of ``rows`` that ``rank`` of ``world_size`` takes: B / N
+    each of a full batch (B a multiple of N); of a last, partial batch of m rows the first
+    ``m % N`` ranks take one row more (a rank may get none when m < N)."""
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in 0..{world_size - 1}, got {rank}")
+    base, extra = divmod(rows, world_size)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (rank < extra)
+
+
+def make_batch(split: StoreSplit, idx: np.ndarray, start: int, global_size: int, seed: int, epoch: int, b: int,
+               train: bool, crop: int, ten_crop_mode: bool, alpha_std: float, scale: float,
+               out: np.ndarray) -> np.ndarray:
+    """Samples ``idx`` (k,), rows ``start:start + k`` of the ``global_size`` rows of batch ``b``
+    of ``epoch``, into ``out`` ``(k, 3, C, C)`` (``(k, 10, 3, C, C)`` with ``ten_crop_mode``).
+
+    Training draws the crops, flips and PCA coefficients of the *whole* global batch from
+    ``default_rng([seed, epoch, 1, b])`` and applies only these rows, so every image is
+    augmented alike on any number of ranks (one rank: ``start = 0``, ``k = global_size``)."""
+    if train:
+        p = sample_train_params(np.random.default_rng([seed, epoch, 1, b]), global_size, split.size, crop, alpha_std)
+        mine = slice(start, start + len(idx))
+        shifts = pca_shift(p.alphas[mine], split.eigvals, split.eigvecs)
+        return crop_to_chw(split.images, p.ys[mine], p.xs[mine], p.flips[mine], crop, split.mean, shifts, scale,
+                           out, idx)
+    if ten_crop_mode:
+        return ten_crop(split.images, split.mean, crop, scale, out=out, index=idx)
+    return center_crop(split.images, split.mean, crop, scale, out=out, index=idx)
+
+
 class _BatchMaker:
-    """Everything needed to build batch ``b`` of ``epoch`` anywhere: it is
-    handed to each worker once, at start-up."""
+    """Everything needed to build (this rank's rows of) batch ``b`` of ``epoch`` anywhere: it
+    is handed to each worker once, at start-up. ``batch_size`` is the global batch."""
 
     def __init__(self, split: StoreSplit, batch_size, shuffle, train, seed, drop_last, crop,
-                 ten_crop, alpha_std, scale):
+                 ten_crop, alpha_std, scale, rank=0, world_size=1):
         self.split, self.batch_size, self.shuffle, self.train = split, batch_size, shuffle, train
         self.seed, self.drop_last, self.crop, self.ten_crop = seed, drop_last, crop, ten_crop
         self.alpha_std, self.scale = alpha_std, scale
+        self.rank, self.world_size = rank, world_size
         self._order_epoch, self._order = None, None
 
     def __len__(self) -> int:
         n = len(self.split)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    @property
+    def rows_per_slot(self) -> int:
+        """The most rows this rank takes of one batch (the first ranks' share of a split batch)."""
+        return -(-self.batch_size // self.world_size)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -77,19 +114,14 @@ class _BatchMaker:
         return self._order[b * self.batch_size:(b + 1) * self.batch_size]
 
     def fill(self, epoch: int, b: int, images_out: np.ndarray, labels_out: np.ndarray) -> int:
-        """Write batch ``b`` into the first rows of the given buffers; returns its size."""
-        idx = self.indices(epoch, b)
-        n, s = len(idx), self.split
-        out = images_out[:n]
-        if self.train:
-            rng = np.random.default_rng([self.seed, epoch, 1, b])
-            train_augment(s.images, s.mean, s.eigvals, s.eigvecs, self.crop, rng, self.alpha_std,
-                          self.scale, out=out, index=idx)
-        elif self.ten_crop:
-            ten_crop(s.images, s.mean, self.crop, self.scale, out=out, index=idx)
-        else:
-            center_crop(s.images, s.mean, self.crop, self.scale, out=out, index=idx)
-        labels_out[:n] = s.labels[idx]
+        """Write this rank's rows of batch ``b`` into the first rows of the given buffers;
+        returns their number."""
+        rows = self.indices(epoch, b)
+        start, stop = shard_bounds(len(rows), self.world_size, self.rank)
+        n = stop - start
+        make_batch(self.split, rows[start:stop], start, len(rows), self.seed, epoch, b, self.train, self.crop,
+                   self.ten_crop, self.alpha_std, self.scale, images_out[:n])
+        labels_out[:n] = self.split.labels[rows[start:stop]]
         return n
 
 
@@ -98,9 +130,9 @@ def _worker_loop(maker, images_buf, labels_buf, n_slots, tasks, results, parent_
     # Ctrl-C reaches the whole process group; the parent decides how to
     # shut down, so the workers must not die with a traceback each.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    shape = (n_slots, maker.batch_size) + maker.sample_shape
+    shape = (n_slots, maker.rows_per_slot) + maker.sample_shape
     images = np.frombuffer(images_buf, dtype=np.float32).reshape(shape)
-    labels = np.frombuffer(labels_buf, dtype=np.int64).reshape(n_slots, maker.batch_size)
+    labels = np.frombuffer(labels_buf, dtype=np.int64).reshape(n_slots, maker.rows_per_slot)
     while True:
         try:
             task = tasks.get(timeout=0.5)
@@ -140,6 +172,10 @@ class DataLoader:
       batch is requested.
 
     * ``scale``: multiplies the mean-subtracted 0..255 values (e.g. 1/255).
+    * ``rank``, ``world_size``: data parallel; ``batch_size`` is then the *global* batch and
+      each batch yields only this rank's rows of it (:func:`shard_bounds`), augmented exactly
+      as the 1-rank loader augments them (:func:`make_batch`). Every rank yields the same
+      number of batches; one may be empty (a last batch of fewer rows than ranks).
 
     Shared memory used: ``workers * prefetch`` slots of one batch each,
     e.g. 4 * 2 * 128 * 3 * 224 * 224 * 4 bytes = 616 MB; ten-crop batches
@@ -155,11 +191,12 @@ class DataLoader:
                  workers: int = 0, seed: int = 0, prefetch: int = 2, drop_last: bool = False,
                  crop: int | None = None, ten_crop: bool = False, alpha_std: float = 0.1,
                  scale: float = 1.0, copy: bool = True, start_method: str | None = None,
-                 timeout: float = 600.0):
+                 timeout: float = 600.0, rank: int = 0, world_size: int = 1):
         if batch_size < 1 or workers < 0 or prefetch < 1:
             raise ValueError("need batch_size >= 1, workers >= 0, prefetch >= 1")
         if seed < 0:
             raise ValueError("seed must be >= 0")
+        shard_bounds(0, world_size, rank)  # checks the rank
         if isinstance(split, Store):
             split = split.train if train else split.val
         if ten_crop and train:
@@ -168,7 +205,7 @@ class DataLoader:
         if not 0 < crop <= split.size:
             raise ValueError(f"crop {crop} must be in 1..{split.size}")
         self._maker = _BatchMaker(split, batch_size, train if shuffle is None else shuffle, train, seed,
-                                  drop_last, crop, ten_crop, alpha_std, scale)
+                                  drop_last, crop, ten_crop, alpha_std, scale, rank, world_size)
         self.workers, self.prefetch, self.copy, self.timeout = workers, prefetch, copy, timeout
         self.start_method = start_method or (
             "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
@@ -203,11 +240,11 @@ class DataLoader:
 
     def _iter_here(self):
         maker, epoch = self._maker, self.epoch
-        shape = (maker.batch_size,) + maker.sample_shape
+        shape = (maker.rows_per_slot,) + maker.sample_shape
         images, labels = None, None
         for b in range(self.start_batch, self.stop_batch):
             if images is None or self.copy:
-                images, labels = np.empty(shape, np.float32), np.empty(maker.batch_size, np.int64)
+                images, labels = np.empty(shape, np.float32), np.empty(maker.rows_per_slot, np.int64)
             n = maker.fill(epoch, b, images, labels)
             yield images[:n], labels[:n]
 
@@ -217,14 +254,14 @@ class DataLoader:
         ctx = multiprocessing.get_context(self.start_method)
         maker = self._maker
         self._n_slots = self.workers * self.prefetch
-        per_slot = maker.batch_size * int(np.prod(maker.sample_shape))
+        per_slot = maker.rows_per_slot * int(np.prod(maker.sample_shape))
         # RawArray lives in shared memory that the workers inherit; it falls
         # back to a temp file when /dev/shm is small (as in Docker).
         images_buf = ctx.RawArray("f", self._n_slots * per_slot)
-        labels_buf = ctx.RawArray("q", self._n_slots * maker.batch_size)
+        labels_buf = ctx.RawArray("q", self._n_slots * maker.rows_per_slot)
         self._slot_images = np.frombuffer(images_buf, dtype=np.float32).reshape(
-            (self._n_slots, maker.batch_size) + maker.sample_shape)
-        self._slot_labels = np.frombuffer(labels_buf, dtype=np.int64).reshape(self._n_slots, maker.batch_size)
+            (self._n_slots, maker.rows_per_slot) + maker.sample_shape)
+        self._slot_labels = np.frombuffer(labels_buf, dtype=np.int64).reshape(self._n_slots, maker.rows_per_slot)
         self._results = ctx.Queue()
         self._tasks = [ctx.Queue() for _ in range(self.workers)]
         for w in range(self.workers):

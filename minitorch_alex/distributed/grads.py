@@ -177,6 +177,10 @@ class GradientAverager:
                         p.grad.data[...] = view
         self._active = False
 
+    def cancel(self) -> None:
+        """Abandon the step begun (an exception in backward): the next ``begin`` starts afresh."""
+        self._active = False
+
     def sync(self, weight: float | None = None):
         """Context manager: ``begin(weight)`` on entry, ``finish()`` on a normal exit."""
         return _Sync(self, weight)
@@ -210,7 +214,7 @@ class _Sync:
         if exc_type is None:
             self.averager.finish()
         else:
-            self.averager._active = False
+            self.averager.cancel()
         return False
 
 

@@ -25,18 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.augment import center_crop, crop_to_chw, default_crop, pca_shift, sample_train_params
-from ..data.augment import ten_crop as ten_crops
-from ..data.loader import epoch_order, epoch_range
-
-
-def shard_bounds(rows: int, world_size: int, rank: int) -> tuple[int, int]:
-    """Rows ``start, stop`` of a batch of ``rows`` that ``rank`` of ``world_size`` takes."""
-    if not 0 <= rank < world_size:
-        raise ValueError(f"rank must be in 0..{world_size - 1}, got {rank}")
-    base, extra = divmod(rows, world_size)
-    start = rank * base + min(rank, extra)
-    return start, start + base + (rank < extra)
+from ..data.augment import default_crop
+from ..data.loader import epoch_order, epoch_range, make_batch, shard_bounds
 
 
 @dataclass(frozen=True)
@@ -131,19 +121,7 @@ def shard_batch(split, shard: Shard, seed: int, train: bool = True, crop: int | 
     ``labels`` int64 ``(k,)``.
     """
     crop = default_crop(split.size) if crop is None else crop
-    idx = shard.indices
-    if train:
-        # draw the whole global batch's parameters, as the loader does, then keep our rows
-        rng = np.random.default_rng([seed, shard.epoch, 1, shard.batch])
-        p = sample_train_params(rng, shard.global_size, split.size, crop, alpha_std)
-        rows = slice(shard.start, shard.stop)
-        shifts = pca_shift(p.alphas[rows], split.eigvals, split.eigvecs)
-        out = np.empty((len(idx), 3, crop, crop), np.float32)
-        images = crop_to_chw(split.images, p.ys[rows], p.xs[rows], p.flips[rows], crop, split.mean, shifts,
-                             scale, out, idx)
-    elif ten_crop:
-        images = ten_crops(split.images, split.mean, crop, scale, index=idx)
-    else:
-        images = center_crop(split.images, split.mean, crop, scale, out=np.empty((len(idx), 3, crop, crop),
-                                                                                 np.float32), index=idx)
-    return images, split.labels[idx]
+    shape = (len(shard), 10, 3, crop, crop) if ten_crop else (len(shard), 3, crop, crop)
+    images = make_batch(split, shard.indices, shard.start, shard.global_size, seed, shard.epoch, shard.batch, train,
+                        crop, ten_crop, alpha_std, scale, np.empty(shape, np.float32))
+    return images, split.labels[shard.indices]

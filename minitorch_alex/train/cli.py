@@ -4,6 +4,11 @@ Every failure ends with one line on stderr, ``error: <what> (expected <...> vs <
 exit status 2 for bad usage (flags, devices) or 1 for a runtime failure (data, checkpoint, disk),
 without a traceback unless ``--debug``. Every flag and device is checked before any data work;
 Ctrl-C ends with one line naming the last checkpoint and how to resume (exit status 130).
+
+Under ``mpiexec -n N`` the same command trains data-parallel on N ranks
+(:mod:`minitorch_alex.distributed`): rank 0 prints and writes, a usage error is reported once
+(by the lowest rank that has it) after all ranks have checked their flags and devices, and a
+failure on one rank during the run ends every rank (``MPI_Abort``) with a line naming it.
 """
 from __future__ import annotations
 
@@ -17,12 +22,14 @@ import sys
 import time
 import warnings
 
+import numpy as np
+
 PAPER = dict(epochs=90, batch_size=128, lr=0.01, momentum=0.9, weight_decay=5e-4, patience=0, init="paper",
-             input_scale=1.0, warmup=0, schedule="plateau")
+             input_scale=1.0, warmup=0, schedule="plateau", dropout=0.5)
 # The built-in data: 10 pattern classes of 256-px JPEGs. A short schedule with a higher
 # learning rate, so the paper's network (same layers, init and SGD rule) learns it in minutes.
 QUICK = dict(epochs=8, batch_size=32, lr=0.01, momentum=0.9, weight_decay=5e-4, patience=1, init="kaiming",
-             input_scale=1 / 64, warmup=50, schedule="plateau")
+             input_scale=1 / 64, warmup=50, schedule="plateau", dropout=0.5)
 # Fashion-MNIST: the same short-run settings, 4 epochs of 250 steps, validating on 60 batches per
 # epoch (the run of benchmarks/RESULTS.md; --evaluate scores the whole test set); flags override.
 FASHION = dict(QUICK, epochs=4, max_steps=250, max_val_batches=60)
@@ -33,7 +40,7 @@ QUICK_DATA = dict(num_classes=10, train_per_class=160, val_per_class=40)
 # flag dest -> TrainConfig field, for the settings a checkpoint's config carries
 SETTINGS = dict(epochs="epochs", batch_size="batch_size", lr="lr", momentum="momentum", weight_decay="weight_decay",
                 patience="patience", init="init", input_scale="input_scale", warmup="warmup_steps",
-                schedule="schedule", arch="arch")
+                schedule="schedule", arch="arch", dropout="dropout")
 OPTIMIZER_FLAGS = ("lr", "momentum", "weight_decay")
 
 DATA_HELP = """data (--data):
@@ -135,6 +142,8 @@ def build_parser():
                         f"anneals it to 0 over the run (default data: {QUICK['schedule']})")
     p.add_argument("--warmup", type=_integer(0), help=f"steps of linear lr warm-up (paper: 0; default data: {QUICK['warmup']})")
     p.add_argument("--init", choices=["paper", "kaiming"], help="weight initialisation (paper: N(0, 0.01^2))")
+    p.add_argument("--dropout", type=_number(0, 1, open_hi=True),
+                   help="dropout rate after fc6 and fc7 (paper: 0.5; 0 turns it off)")
     p.add_argument("--input-scale", type=_number(0, open_lo=True),
                    help="multiplier of the mean-subtracted 0..255 pixels (paper: 1)")
     p.add_argument("--workers", type=_integer(0), default=1,
@@ -145,6 +154,12 @@ def build_parser():
                         "loss scaling (float16; bfloat16 is refused: see the README's GPU section)")
     p.add_argument("--tf32", action="store_true", help="TF32 tensor cores for float32 GEMMs (CUDA devices)")
     p.add_argument("--devices", help="two devices for the paper's two-tower model, e.g. cpu:0,cpu:1 or cuda:0,cuda:1")
+    p.add_argument("--grad-sync", choices=["flat", "buckets", "overlap"], default="overlap",
+                   help="under mpiexec: how gradients are averaged over the ranks: one allreduce after backward "
+                        "('flat'), buckets after backward ('buckets'), or buckets sent during backward as their "
+                        "gradients are ready ('overlap', default)")
+    p.add_argument("--bucket-mb", type=_number(0, open_lo=True), default=25.0,
+                   help="under mpiexec: megabytes per gradient bucket (default 25)")
     p.add_argument("--out", default="runs/alexnet", help="folder for checkpoints, metrics and plots")
     p.add_argument("--resume", nargs="?", const="auto", help="continue from a checkpoint (default: OUT/last.npz)")
     p.add_argument("--evaluate", action="store_true", help="only evaluate the --resume checkpoint on validation")
@@ -297,8 +312,98 @@ def make_config(args, settings, devices):
         amp=args.amp, tf32=args.tf32, workers=args.workers, devices=devices,
         out=args.out, seed=args.seed, print_freq=args.print_freq, max_steps=settings["max_steps"],
         max_val_batches=settings["max_val_batches"], save_every=args.save_every, ten_crop=args.ten_crop,
-        plots=not args.no_plots, progress=not args.no_progress, arch=settings["arch"],
+        plots=not args.no_plots, progress=not args.no_progress, arch=settings["arch"], dropout=settings["dropout"],
+        grad_sync=args.grad_sync, bucket_mb=args.bucket_mb,
     )
+
+
+def rank_devices(devices, world):
+    """This rank's devices. Under mpiexec the k-th rank of a node shifts each CUDA index by
+    k x (devices per rank): ``--device cuda:0`` gives rank k cuda:k, ``--devices cuda:0,cuda:1``
+    gives it cuda:2k and cuda:2k+1 (the two-tower model inside each rank, data parallel across
+    ranks). CPU devices are the same on every rank."""
+    if world.size == 1:
+        return devices
+    out = []
+    for name in devices:
+        if not name.startswith("cuda"):
+            out.append(name)
+            continue
+        index = int(name.split(":")[1]) + world.local_rank * len(devices)
+        try:
+            out.append(check_device(f"cuda:{index}", "--devices" if len(devices) > 1 else "--device"))
+        except UsageError as exc:
+            raise UsageError(f"{exc} [rank {world.rank} is rank {world.local_rank} of {world.local_size} on its node, "
+                             f"each rank taking {len(devices)} GPU(s) from {name} on]") from None
+    return tuple(out)
+
+
+def check_ranks(cfg, world):
+    """The global batch must split evenly over the ranks."""
+    if cfg.batch_size % world.size:
+        raise UsageError(f"--batch-size: does not split over {world.size} ranks (expected a multiple of {world.size} "
+                         f"vs {cfg.batch_size}): the batch is the global one, each rank takes batch / ranks")
+
+
+def threads_per_rank(world):
+    """Under mpiexec with no thread count in the environment: the node's CPUs shared out among
+    its ranks (each rank's own pool and BLAS), instead of every rank using every core. Returns
+    the count set, or None."""
+    if world.size == 1 or any(os.environ.get(v) for v in ("MINITORCH_ALEX_NUM_THREADS", "NUMBA_NUM_THREADS",
+                                                           "OMP_NUM_THREADS")):
+        return None
+    try:
+        from kernels.cpu.parallel import limit_threads
+    except ImportError:  # no numba kernels: the reference backend, NumPy's BLAS only
+        return None
+    n = max(1, cpu_count() // world.local_size)
+    limit_threads(n)
+    return n
+
+
+def agree_on_usage(world, failure):
+    """All ranks have checked their flags and devices: if any failed, the lowest such rank raises
+    its error (printed once) and the others leave quietly with the same status."""
+    if world.size == 1:
+        if failure is not None:
+            raise failure
+        return
+    failed = np.zeros(world.size, np.int64)
+    failed[world.rank] = failure is not None
+    world.allreduce_(failed)
+    if failed.any():
+        first = int(np.argmax(failed))
+        if world.rank == first:
+            if world.rank != 0 and isinstance(failure, UsageError):
+                raise UsageError(f"rank {world.rank} of {world.size}: {failure}")
+            raise failure
+        raise _Quiet(2 if isinstance(failure, UsageError) or failure is None else 1)
+
+
+class _Quiet(Exception):
+    """Leave with this status without a message: another rank reports the error."""
+
+    def __init__(self, status):
+        super().__init__(status)
+        self.status = status
+
+
+def resolve_data_on_ranks(args, echo, check, world):
+    """``resolve_data`` on every rank, in turn: rank 0 prepares the store first; then the first
+    rank of each other node (its own copy where the nodes share no filesystem, or it finds rank
+    0's); then all the others open it."""
+    if world.size == 1:
+        return resolve_data(args, echo, check)
+    store = None
+    for turn in (world.rank == 0, world.rank != 0 and world.local_rank == 0, world.local_rank != 0):
+        if turn:
+            store = resolve_data(args, echo if world.rank == 0 else _silent, check)
+        world.barrier()
+    return store
+
+
+def _silent(*args, **kwargs):
+    """The echo of ranks other than 0."""
 
 
 # ----- data ------------------------------------------------------------------------------------------
@@ -368,28 +473,48 @@ def main(argv=None, echo=print):
     """Run the command line; returns the metric rows (or the evaluation). Exits with status 2
     on bad usage, 1 on a runtime failure, 130 on Ctrl-C, after one line on stderr."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    state = {"trainer": None, "debug": "--debug" in argv}
+    state = {"trainer": None, "debug": "--debug" in argv, "world": None, "agreed": False}
     try:
         with warnings.catch_warnings():
             # A blow-up is reported once, by the trainer ("the loss became nan at step ..."); kernels
             # running in worker threads, outside the trainer's np.errstate, would warn first.
             warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered", RuntimeWarning)
             return _run(argv, echo, state)
+    except _Quiet as exc:
+        raise SystemExit(exc.status) from None
     except UsageError as exc:
         if state["debug"]:
             raise
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        _fail(state, f"error: {exc}", 2)
     except KeyboardInterrupt:
         if state["debug"]:
             raise
-        print(_interrupted(argv, state), file=sys.stderr)
-        raise SystemExit(130) from None
+        _fail(state, _interrupted(argv, state), 130, collective=True)
     except Exception as exc:  # noqa: BLE001 (the CLI's contract: one line, not a traceback)
         if state["debug"]:
             raise
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
-        raise SystemExit(1) from None
+        from .trainer import TrainingDiverged
+
+        _fail(state, f"error: {_one_line(exc)}", 1, collective=isinstance(exc, TrainingDiverged))
+
+
+def _fail(state, line, status, collective=False):
+    """Print ``line`` and leave with ``status``. On N ranks after the usage checks, a failure of
+    one rank ends them all (``MPI_Abort``: the others may be waiting for it in a collective),
+    its line naming the rank; a failure every rank has at once (a diverged loss, computed
+    from the global sums, or Ctrl-C, which mpiexec hands to every rank) is printed by rank 0."""
+    world = state.get("world")
+    if world is None or world.size == 1 or not state.get("agreed"):
+        print(line, file=sys.stderr)
+        raise SystemExit(status) from None
+    if collective:
+        if world.is_main:
+            print(line, file=sys.stderr, flush=True)
+    else:
+        head, _, rest = line.partition(": ")
+        print(f"{head}: rank {world.rank} of {world.size} failed: {rest}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    world.abort(status)
 
 
 def _interrupted(argv, state):
@@ -409,29 +534,45 @@ def _interrupted(argv, state):
         if not a.startswith("--resume="):
             rest.append(a)
         i += 1
-    command = " ".join(shlex.quote(a) for a in ["python", "examples/train_imagenet.py", *rest, "--resume", path])
+    world = state.get("world")
+    launcher = ["mpiexec", "-n", str(world.size)] if world is not None and world.size > 1 else []
+    command = " ".join(shlex.quote(a) for a in [*launcher, "python", "examples/train_imagenet.py", *rest, "--resume", path])
     return f"interrupted: the last checkpoint is {path} (epoch {epoch}, step {step}); resume with: {command}"
 
 
 def _run(argv, echo, state):
+    from .. import distributed as dist
     from .checkpoint import TRAINER_KEYS, read_meta
     from .run_folder import locked
     from .trainer import Trainer, TrainingDiverged, summary_table
 
-    args = build_parser().parse_args(argv)
-    explicit = explicit_flags(argv)
-    warn = lambda text: print(text, file=sys.stderr)  # noqa: E731
-    devices = check_args(args, explicit, warn)
-    t_start = time.perf_counter()
-    preset, preset_name = preset_of(args)
-    resume = os.path.join(args.out, "last.npz") if args.resume == "auto" else args.resume
-    meta = None
-    if resume is not None:
-        if not os.path.isfile(resume):
-            raise UsageError(f"--resume: no checkpoint there (expected an existing .npz file vs {resume!r})")
-        meta = read_meta(resume, () if args.evaluate else TRAINER_KEYS)
-    settings = resolve_settings(args, explicit, preset, meta, resume, echo)
-    cfg = make_config(args, settings, devices)
+    world = state["world"] = dist.init()  # a world of one without mpiexec (no mpi4py needed)
+    if not world.is_main:
+        echo = _silent
+    failure = None
+    try:  # every check that needs no data, on every rank, then one verdict (agree_on_usage)
+        args = build_parser().parse_args(argv)
+        explicit = explicit_flags(argv)
+        warn = (lambda text: print(text, file=sys.stderr)) if world.is_main else _silent  # noqa: E731
+        devices = rank_devices(check_args(args, explicit, warn), world)
+        t_start = time.perf_counter()
+        preset, preset_name = preset_of(args)
+        resume = os.path.join(args.out, "last.npz") if args.resume == "auto" else args.resume
+        meta = None
+        if resume is not None:
+            if not os.path.isfile(resume):
+                raise UsageError(f"--resume: no checkpoint there (expected an existing .npz file vs {resume!r})")
+            meta = read_meta(resume, () if args.evaluate else TRAINER_KEYS)
+        settings = resolve_settings(args, explicit, preset, meta, resume, echo)
+        cfg = make_config(args, settings, devices)
+        check_ranks(cfg, world)
+    except Exception as exc:  # noqa: BLE001 (reported by agree_on_usage, once)
+        if world.size == 1 or state["debug"]:
+            raise
+        failure = exc
+    agree_on_usage(world, failure)
+    state["agreed"] = True
+    threads = threads_per_rank(world)
     if meta is not None and not args.evaluate and meta.get("epoch", 0) >= cfg.epochs and not meta.get("batch"):
         echo(f"nothing to do: {resume} has finished {meta['epoch']} of {cfg.epochs} epochs "
              f"(pass --epochs N with N > {meta['epoch']} to train longer)")
@@ -445,10 +586,10 @@ def _run(argv, echo, state):
             raise UsageError(f"--batch-size: larger than the training set (expected <= {counts['train']} "
                              f"vs {cfg.batch_size})")
 
-    lock = locked(cfg.out) if not args.evaluate else contextlib.nullcontext()
+    lock = locked(cfg.out) if not args.evaluate and world.is_main else contextlib.nullcontext()
     with lock:  # before any data work: a second run on the same --out stops here
         state["packing"] = True
-        store = resolve_data(args, echo, check_counts)
+        store = resolve_data_on_ranks(args, echo, check_counts, world)
         check_counts({"train": len(store.train), "val": len(store.val)})
         lr_note = " (the checkpoint's)" if resume is not None and "lr" not in explicit else ""
         echo(f"{len(store.train)} training and {len(store.val)} validation images of {store.train.size}px, "
@@ -457,7 +598,10 @@ def _run(argv, echo, state):
              + (" or resumed" if resume is not None else "")
              + f": epochs {cfg.epochs}, batch {cfg.batch_size}, lr {cfg.lr}{lr_note}, momentum {cfg.momentum}, "
              f"weight decay {cfg.weight_decay}, {cfg.schedule} schedule, warm-up {cfg.warmup_steps} steps, "
-             f"init {cfg.init}, input scale {cfg.input_scale:g}, devices {','.join(cfg.devices)}")
+             f"init {cfg.init}, input scale {cfg.input_scale:g}, dropout {cfg.dropout:g}, devices {','.join(cfg.devices)}"
+             + (f"; data parallel on {world.size} ranks of {cfg.batch_size // world.size} images, gradients "
+                f"averaged by '{cfg.grad_sync}'" + (f", {threads} threads each" if threads else "")
+                if world.size > 1 else ""))
         from ..data.readers import find_class_names
 
         names = find_class_names(store.manifest.get("source") or store.root, store.classes)

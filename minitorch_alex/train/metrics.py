@@ -24,10 +24,13 @@ def topk_correct(scores, labels, ks=(1, 5)):
 
 
 class MetricsLog:
-    """Appends one JSON object per line to ``metrics.jsonl`` and rewrites ``metrics.csv``."""
+    """Appends one JSON object per line to ``metrics.jsonl`` and rewrites ``metrics.csv``.
+    ``write=False`` keeps the rows in memory only (the ranks other than 0 of a data-parallel run)."""
 
-    def __init__(self, folder, resume=False):
-        os.makedirs(folder, exist_ok=True)
+    def __init__(self, folder, resume=False, write=True):
+        self.write = write
+        if write:
+            os.makedirs(folder, exist_ok=True)
         self.jsonl, self.csv = os.path.join(folder, "metrics.jsonl"), os.path.join(folder, "metrics.csv")
         self.rows = []
         if resume and os.path.exists(self.jsonl):
@@ -39,16 +42,19 @@ class MetricsLog:
                 except ValueError:
                     if i != len(lines) - 1:  # only the last line can be cut short (a killed append)
                         raise ValueError(f"{self.jsonl}:{i + 1}: not a JSON row") from None
-        else:
+        elif write:
             _replace_text(self.jsonl, "")
 
     def truncate(self, epoch):
         """Forget rows after ``epoch`` (a resumed run redoes them); atomic, like every rewrite here."""
         self.rows = [r for r in self.rows if r["epoch"] <= epoch]
-        _replace_text(self.jsonl, "".join(json.dumps(r) + "\n" for r in self.rows))
+        if self.write:
+            _replace_text(self.jsonl, "".join(json.dumps(r) + "\n" for r in self.rows))
 
     def append(self, row: dict):
         self.rows.append(row)
+        if not self.write:
+            return
         line = json.dumps(row) + "\n"
         with _named_enospc(self.jsonl, len(line)), open(self.jsonl, "a", encoding="utf-8") as f:
             f.write(line)

@@ -3,10 +3,19 @@ rate divided by 10 when the validation error stops improving, checkpoints every 
 
 ``Trainer`` owns the model, optimizer, schedule, loaders, metrics log and checkpoints;
 ``examples/train_imagenet.py`` only parses flags and calls it.
+
+Data parallel (``mpiexec -n N``, :mod:`minitorch_alex.distributed`): every rank runs a Trainer
+on its rows of each global batch (``batch_size`` stays the global batch), the gradients are
+averaged over the ranks before each step, and the per-step metrics are summed over them, so
+every rank holds the same weights, generator, schedule and metric sums as a single process
+would. Only rank 0 prints, draws progress bars and writes the run folder; a checkpoint is the
+same for any number of ranks, and a run resumes on any number that divides the batch.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import math
 import os
 import sys
@@ -15,9 +24,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .. import distributed as dist
 from .. import random as mt_random
 from ..autograd import no_grad
 from ..config import config as mt_config
+from ..data.loader import shard_bounds
 from ..models import alexnet, get_model
 from ..nn import functional as F
 from ..optim import SGD, ReduceLROnPlateau
@@ -52,6 +63,9 @@ class TrainConfig:
     ten_crop: bool = False  # validation with 10 crops (slower)
     init: str = "paper"  # or "kaiming" (see models.alexnet.initial_values)
     arch: str = "alexnet"  # a key of models.ARCHITECTURES: the paper's, or "alexnet-torchvision"
+    dropout: float = 0.5  # the paper's rate after fc6 and fc7 (0: none, e.g. to compare runs step for step)
+    grad_sync: str = "overlap"  # data parallel: a distributed.MODES gradient averaging ("flat", "buckets", "overlap")
+    bucket_mb: float = 25.0  # data parallel: size of a gradient bucket (modes "buckets" and "overlap")
     input_scale: float = 1.0  # multiplies the mean-subtracted 0..255 pixels
     amp: str | None = None  # "float16" or "bfloat16": mixed precision with float32 masters (minitorch_alex.amp)
     tf32: bool = False  # float32 GEMMs on TF32 tensor cores (CUDA devices only)
@@ -102,12 +116,19 @@ def _duration(seconds):
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, train_split, val_split, classes, model=None, class_names=None):
+    def __init__(self, config: TrainConfig, train_split, val_split, classes, model=None, class_names=None,
+                 world=None):
         """``model``: by default the paper's AlexNet (two towers when two devices are given);
         any Module mapping (N, 3, C, C) to (N, classes) logits works (tests use small ones).
         ``class_names``: human-readable names, one per class (default: ``classes``), kept in
-        the checkpoints for inference."""
+        the checkpoints for inference. ``world``: the ranks to train with (default:
+        ``distributed.get_world()``, a world of one unless launched by mpiexec); ``config.devices``
+        are this rank's."""
         self.cfg = config
+        self.world = dist.get_world() if world is None else world
+        if config.batch_size % self.world.size:
+            raise ValueError(f"the global batch size {config.batch_size} must be a multiple of the number of ranks "
+                             f"{self.world.size} (each rank takes batch_size / ranks images)")
         self.train_split, self.val_split, self.classes = train_split, val_split, list(classes)
         self.rng = np.random.default_rng(config.seed)  # the run's own; the global generator is left alone
         devices = tuple(config.devices)
@@ -115,8 +136,11 @@ class Trainer:
             # the paper's network by its own name (tests stand a small one in for it), others by name
             build = alexnet if config.arch == "alexnet" else functools.partial(get_model, config.arch)
             model = build(num_classes=len(self.classes), devices=devices if len(devices) > 1 else devices[0],
-                          init=config.init, generator=self.rng)
+                          init=config.init, generator=self.rng, dropout=config.dropout)
         self.model = model
+        if self.world.size > 1:  # the same seed made the same weights everywhere; rank 0's make sure
+            for device, params in self._parameters_by_device().items():
+                dist.broadcast_parameters(params, comm=self._comm_for(device))
         self.input_device = devices[0]
         self.mp = None  # the MixedPrecision wrapper with --amp
         if config.amp:
@@ -127,6 +151,7 @@ class Trainer:
         self.net = self.mp if self.mp is not None else model
         self.optimizer = SGD(self.net.parameters(), lr=config.lr, momentum=config.momentum,
                              weight_decay=config.weight_decay)
+        self.averagers = self._make_averagers() if self.world.size > 1 else []
         if config.schedule not in ("plateau", "cosine"):
             raise ValueError(f"schedule must be 'plateau' or 'cosine', got {config.schedule!r}")
         self.steps_per_epoch = None  # known once the training loader exists (for the cosine schedule)
@@ -137,13 +162,74 @@ class Trainer:
         self.step = 0  # optimizer steps taken
         self.running = _fresh_running()
         self.best_val_top1_err = math.inf
-        os.makedirs(config.out, exist_ok=True)
+        if self.world.is_main:
+            os.makedirs(config.out, exist_ok=True)
         self.log = None
         self.last_checkpoint = None  # (path, epoch, step) of the newest checkpoint written or resumed from
         self._echo = print
         self.class_names = list(class_names) if class_names is not None else list(self.classes)
         for split in (train_split, val_split):
             _check_labels(split, len(self.classes))
+
+    # ----- data parallel ----------------------------------------------------------------------------
+    def _comm_for(self, device):
+        """The communicator of this rank's parameters on ``device``: NCCL for a GPU (its
+        gradients never leave it), MPI for host memory."""
+        device = str(device)
+        if not device.startswith("cuda") or self.world.size == 1:
+            return self.world
+        cache = self.__dict__.setdefault("_nccl", {})
+        if device not in cache:
+            cache[device] = dist.NcclComm(self.world, device_id=int(device.split(":")[1]))
+        return cache[device]
+
+    def _parameters_by_device(self):
+        """The model's parameters (the ones backward fills: the 16-bit copies under --amp) by
+        device, in order: two groups for the two-tower model."""
+        by_device = {}
+        for p in self.model.parameters():
+            by_device.setdefault(str(p.device), []).append(p)
+        return by_device
+
+    def _make_averagers(self):
+        """One GradientAverager per device (with the two-tower model each tower's gradients are
+        averaged over the ranks on its own GPU)."""
+        return [dist.GradientAverager(params, comm=self._comm_for(device), mode=self.cfg.grad_sync,
+                                      bucket_mb=self.cfg.bucket_mb) for device, params in self._parameters_by_device().items()]
+
+    def _global_rows(self, b, n, batch_size):
+        """Rows of global batch ``b`` of an epoch of ``n`` samples (the last one may be short)."""
+        return min(batch_size, n - b * batch_size)
+
+    @contextlib.contextmanager
+    def _averaged(self, weight):
+        """Average the gradients of the block's backward over the ranks (weighted by this
+        rank's share of the global batch); the time spent finishing goes to ``sync_seconds``."""
+        if not self.averagers:
+            yield
+            return
+        for a in self.averagers:
+            a.begin(weight)
+        try:
+            yield
+        except BaseException:
+            for a in self.averagers:
+                a.cancel()
+            raise
+        t0 = time.perf_counter()
+        for a in self.averagers:
+            a.finish()
+        self.sync_seconds += time.perf_counter() - t0
+
+    def _sync_generator(self):
+        """Give every rank rank 0's generator state. Needed after a step in which a rank had no
+        rows (a last batch smaller than the number of ranks) and so drew no dropout masks."""
+        buffer = np.zeros(1024, np.uint8)
+        if self.world.is_main:
+            text = json.dumps(self.rng.bit_generator.state).encode()
+            buffer[:len(text)] = np.frombuffer(text, np.uint8)
+        self.world.broadcast_(buffer, 0)
+        self.rng.bit_generator.state = json.loads(bytes(buffer).rstrip(b"\0").decode())
 
     # ----- checkpoints ------------------------------------------------------------------------------
     def _meta(self):
@@ -157,6 +243,7 @@ class Trainer:
             "schedule": schedule, "rng": self.rng.bit_generator.state,
             "loss_scaler": self.mp.scaler.state_dict() if self.mp is not None else None,
             "classes": self.classes, "config": {k: v for k, v in asdict(self.cfg).items() if k != "extra"},
+            "world_size": self.world.size,  # for the record: the checkpoint is the same on any number of ranks
             # what inference needs: preprocess as in evaluate(), then name the argmax
             "class_names": self.class_names, "input_scale": self.cfg.input_scale, "image_size": size,
             "crop_size": _crop_size(size),
@@ -164,9 +251,11 @@ class Trainer:
         }
 
     def save(self, name="last.npz"):
+        """Checkpoint to ``out/name`` (rank 0 writes; every rank holds the same state)."""
         path = os.path.join(self.cfg.out, name)
-        save_checkpoint(path, self.net, self.optimizer, self._meta(),
-                        arrays={"data/mean": np.asarray(self.train_split.mean, np.float32)})
+        if self.world.is_main:
+            save_checkpoint(path, self.net, self.optimizer, self._meta(),
+                            arrays={"data/mean": np.asarray(self.train_split.mean, np.float32)})
         if name == "last.npz":
             self.last_checkpoint = (path, self.epoch, self.step)
         return path
@@ -219,9 +308,10 @@ class Trainer:
         from ..data import DataLoader
 
         # copy=False: each batch goes straight into the model before the next is asked for
+        # batch_size is the global batch: each rank gets its rows of it
         return DataLoader(split, batch_size=self.cfg.batch_size // (10 if ten_crop else 1) or 1, train=train,
                           workers=self.cfg.workers, seed=self.cfg.seed, ten_crop=ten_crop, copy=False,
-                          scale=self.cfg.input_scale)
+                          scale=self.cfg.input_scale, rank=self.world.rank, world_size=self.world.size)
 
     def _tensor(self, images):
         from .. import from_numpy
@@ -240,36 +330,50 @@ class Trainer:
         if traffic is not None:
             traffic.reset()
         t0, images_now = time.perf_counter(), 0
-        bars = _bars(self.cfg)
+        self.sync_seconds = 0.0
+        world, n_train = self.world, len(self.train_split)
+        bars = _bars(self.cfg) and world.is_main
         bar = _tqdm(loader, bars, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}", unit="step",
                     total=stop - min(self.batch, stop), leave=True)
         data_time, t_last, first_batch = 0.0, time.perf_counter(), self.batch
         for images, labels in bar:
             data_time += time.perf_counter() - t_last  # waiting for the loader
+            total = self._global_rows(self.batch, n_train, self.cfg.batch_size)  # all ranks' rows
+            first, last = shard_bounds(total, world.size, world.rank)  # our rows (the loader's)
             self.optimizer.zero_grad()
-            with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported below, once
-                logits = self.net(self._tensor(images))
-                loss = F.cross_entropy(logits, labels)
-                value = loss.item()
-                if not math.isfinite(value):
+            with np.errstate(over="ignore", invalid="ignore"), self._averaged((last - first) / total), \
+                    mt_random.batch_rows(first, last, total):  # a blow-up is reported below, once
+                # this rank's [loss sum, images, top-1, top-5 correct], summed over the ranks
+                sums = np.zeros(4)
+                if len(labels):  # a rank may have no rows of a last, short batch
+                    logits = self.net(self._tensor(images))
+                    loss = F.cross_entropy(logits, labels)
+                    correct = topk_correct(logits.numpy(), labels)
+                    sums[:] = loss.item() * len(labels), len(labels), correct[1], correct[5]
+                if world.size > 1:
+                    sums = dist.all_reduce_sum(sums, comm=world)
+                value = sums[0] / sums[1]
+                if not math.isfinite(value):  # on every rank alike: the sums are global
                     good = (f"the last good checkpoint is {self.last_checkpoint[0]} (step {self.last_checkpoint[2]})"
                             if self.last_checkpoint else "no checkpoint was written before it")
                     raise TrainingDiverged(
                         f"the loss became {value} at step {self.step + 1} (epoch {self.epoch + 1}, batch "
                         f"{self.batch + 1}); stopped without saving: {good}")
-                if self.mp is not None:
-                    self.mp.backward(loss)
-                else:
-                    loss.backward()
-                self._optimizer_step()
+                if len(labels):
+                    if self.mp is not None:
+                        self.mp.backward(loss)
+                    else:
+                        loss.backward()
+            if total < world.size:  # some rank drew no dropout masks
+                self._sync_generator()
+            self._optimizer_step()
             self.step += 1
             self.batch += 1
-            n = len(labels)
-            images_now += n
-            run["loss_sum"] += value * n
-            run["seen"] += n
-            for k, c in topk_correct(logits.numpy(), labels).items():
-                run[f"correct{k}"] += c
+            images_now += int(sums[1])
+            run["loss_sum"] += float(sums[0])
+            run["seen"] += int(sums[1])
+            run["correct1"] += int(sums[2])
+            run["correct5"] += int(sums[3])
             if self.batch % max(1, self.cfg.print_freq) == 0:
                 elapsed = time.perf_counter() - t0
                 if bars:
@@ -286,6 +390,8 @@ class Trainer:
         out = {"train_loss": run["loss_sum"] / seen, "train_top1_err": 1 - run["correct1"] / seen,
                "train_top5_err": 1 - run["correct5"] / seen, "images_per_s": images_now / max(seconds, 1e-9),
                "train_seconds": seconds}
+        if self.averagers:  # time a step waited for the gradients of the other ranks
+            out["sync_seconds"] = self.sync_seconds
         if traffic is not None:
             out["cross_device_bytes_per_step"] = traffic.total_bytes / max(stop, 1)
         return out
@@ -343,7 +449,10 @@ class Trainer:
         self.model.eval()
         loss_sum, seen, correct = 0.0, 0, {1: 0, 5: 0}
         with self._loader(split, train=False, ten_crop=ten_crop) as loader:
-            for images, labels in _tqdm(loader, _bars(self.cfg), desc="evaluate", unit="batch", leave=False):
+            for images, labels in _tqdm(loader, _bars(self.cfg) and self.world.is_main, desc="evaluate",
+                                        unit="batch", leave=False):
+                if not len(labels):  # this rank has no rows of a last, short batch
+                    continue
                 if ten_crop:
                     b = images.shape[0]
                     logits = self.net(self._tensor(images.reshape(b * 10, *images.shape[2:])))
@@ -354,6 +463,10 @@ class Trainer:
                 seen += len(labels)
                 for k, c in topk_correct(probs, labels).items():
                     correct[k] += c
+        if self.world.size > 1:  # over the whole split: each image was one rank's
+            loss_sum, seen, correct[1], correct[5] = dist.all_reduce_sum([loss_sum, seen, correct[1], correct[5]],
+                                                                         comm=self.world).tolist()
+            seen, correct = int(seen), {1: int(correct[1]), 5: int(correct[5])}
         result = {"loss": loss_sum / max(seen, 1), "top1_err": 1 - correct[1] / max(seen, 1),
                   "top5_err": 1 - correct[5] / max(seen, 1), "images": seen,
                   "batch_images": (self.cfg.batch_size // 10 or 1) if ten_crop else self.cfg.batch_size}
@@ -380,14 +493,15 @@ class Trainer:
         """Train to ``cfg.epochs`` (from ``resume_from`` if given; ``override`` as in ``resume``),
         holding the run folder's lock (``run_folder.locked``) throughout; returns the metric rows."""
         mt_config.apply_retain_freed_memory()  # process-wide, so only a run does it (mt.config, kernels/cpu/memory.py)
-        with run_folder.locked(self.cfg.out):
-            return self._fit(resume_from, echo, override)
+        main = self.world.is_main  # the one rank that writes the run folder
+        with run_folder.locked(self.cfg.out) if main else contextlib.nullcontext():
+            return self._fit(resume_from, echo if main else _silent, override)
 
     def _fit(self, resume_from, echo, override):
         self._echo = echo
         if resume_from is not None:
             self.resume(resume_from, override)
-        self.log = MetricsLog(self.cfg.out, resume=resume_from is not None)
+        self.log = MetricsLog(self.cfg.out, resume=resume_from is not None, write=self.world.is_main)
         if resume_from is not None:
             self.log.truncate(self.epoch)
             echo(f"resumed from {resume_from}: {self.epoch} epochs, {self.step} steps done, lr {self.optimizer.lr:g}")
@@ -409,10 +523,10 @@ class Trainer:
                 self.log.append(row)
                 # last.npz before best.npz: a full disk must not cost the checkpoint --resume needs
                 last = self.save("last.npz")
-                if improved:
+                if improved and self.world.is_main:
                     link_atomic(last, os.path.join(self.cfg.out, "best.npz"))
                 echo(format_row(row))
-        if self.cfg.plots:
+        if self.cfg.plots and self.world.is_main:
             self.write_plots()
         return self.log.rows
 
@@ -432,6 +546,10 @@ class Trainer:
             o = (split.size - crop) // 2
             sample = (np.asarray(split.images[idx, o:o + crop, o:o + crop]), np.asarray(split.labels)[idx], probs)
         return plots.write_all(self.cfg.out, self.log.rows if self.log else [], self.model, sample, self.classes)
+
+
+def _silent(*args, **kwargs):
+    """The echo of ranks other than 0."""
 
 
 def _check_labels(split, num_classes):

@@ -330,7 +330,7 @@ CELLS = [
     ),
     code(
         """
-        X_noisy, Y_noisy = stripes(200, np.random.default_rng(8), size=32, noise=0.9)
+        X_noisy, Y_noisy = stripes(1000, np.random.default_rng(8), size=32, noise=0.9)
         mt.manual_seed(0)
         net = SmallConvNet(hidden=128, dropout=0.5)
         train(net, 200, fresh_batches(9, noise=0.9), 0.03)
@@ -348,8 +348,9 @@ CELLS = [
             agreement[k] = (arithmetic.argmax(1) == rule.argmax(1)).mean()
             print(f"{k:2d} dropout networks: accuracy {(arithmetic.argmax(1) == Y_noisy).mean():.1%} (arithmetic mean), "
                   f"{(geometric.argmax(1) == Y_noisy).mean():.1%} (geometric mean); same answer as the rule on {agreement[k]:.0%} of the images")
-        single = (members[0].argmax(1) == Y_noisy).mean()
-        assert single + 0.03 < (rule.argmax(1) == Y_noisy).mean() and single < (members.mean(0).argmax(1) == Y_noisy).mean()
+        single = np.mean([(m.argmax(1) == Y_noisy).mean() for m in members])  # one network, on average
+        print(f"one dropout network alone: accuracy {single:.1%} on average over the 32")
+        assert single + 0.01 < (rule.argmax(1) == Y_noisy).mean() and single + 0.01 < (members.mean(0).argmax(1) == Y_noisy).mean()
         assert agreement[1] < agreement[32] and agreement[32] > 0.85
         """
     ),
