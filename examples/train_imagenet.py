@@ -5,6 +5,7 @@
     python examples/train_imagenet.py --data /data/imagenet     # ILSVRC-2012 or any ImageFolder tree
     python examples/train_imagenet.py --devices cpu:0,cpu:1     # the paper's two-tower split
     python examples/train_imagenet.py --resume                  # continue from runs/alexnet/last.npz
+    mpiexec -n 2 python examples/train_imagenet.py              # data parallel on 2 ranks (same run as 1)
     python examples/train_imagenet.py --evaluate --resume runs/alexnet/best.npz --ten-crop
 
 Run with --help for every flag. The logic lives in minitorch_alex.train.

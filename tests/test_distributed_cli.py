@@ -162,6 +162,16 @@ def test_a_failing_rank_ends_the_cli_run(store, tmp_path, how):
 
 
 @needs_mpi
+def test_a_diverged_loss_stops_every_rank_at_the_same_step_with_one_line(store, tmp_path):
+    code, output, seconds = run(2, store, tmp_path, "--epochs", "1", "--lr", "1e30", "--weight-decay", "0", timeout=60)
+    assert code == 1 and seconds < 30, output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: the loss became "), output
+    assert "no checkpoint was written before it" in errors[0]
+    assert "MPI_Abort" not in output  # the ranks stopped together and left normally
+
+
+@needs_mpi
 def test_a_batch_the_ranks_do_not_divide_is_one_line(store, tmp_path):
     code, output, _ = run(2, store, tmp_path, "--epochs", "1", "--batch-size", "5")
     assert code == 2, output
@@ -266,3 +276,21 @@ def test_usage_errors_are_reported_once_by_the_lowest_failing_rank():
     with pytest.raises(cli.UsageError, match=r"^--device: cuda:3"):  # rank 0's error carries no prefix
         cli.agree_on_usage(Reducer(0, {0, 1}), error)
 
+
+
+@needs_mpi
+def test_bench_data_parallel_runs_and_keeps_the_reading(tmp_path):
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# results\n\n## Data parallel on one machine (issue #15)\n\nold table\n\n"
+                       "<!-- end of bench_data_parallel.py's table: a rerun replaces what is above, back to the heading -->\n"
+                       "A reading written by hand.\n\n## Next section\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_data_parallel.py"), "--batch", "2",
+                           "--steps", "1", "--warmup", "0", "--rounds", "1", "--threads", "2", "--out", str(results)],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = results.read_text()
+    assert "old table" not in text and text.count("## Data parallel on one machine") == 1
+    for name in ("| 1 process | 2 |", "| 2 ranks, flat | 1 |", "| 2 ranks, buckets | 1 |", "| 2 ranks, overlap | 1 |"):
+        assert name in text, name
+    assert text.endswith("A reading written by hand.\n\n## Next section\n")

@@ -1,5 +1,8 @@
 """Data-parallel training over MPI (CPU) and NCCL (GPUs): the Python API.
 
+``mpiexec -n N python examples/train_imagenet.py`` uses it through ``train.Trainer`` (the README's
+"Data parallelism"); the loop below is the same thing for a training loop of one's own.
+
 A training loop on N ranks (``mpiexec -n N python train.py``; a plain ``python train.py`` is a
 world of one, needs no mpi4py and behaves as without this module)::
 

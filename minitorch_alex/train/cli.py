@@ -489,27 +489,31 @@ def main(argv=None, echo=print):
     except KeyboardInterrupt:
         if state["debug"]:
             raise
-        _fail(state, _interrupted(argv, state), 130, collective=True)
+        _fail(state, _interrupted(argv, state), 130, everywhere=True)
     except Exception as exc:  # noqa: BLE001 (the CLI's contract: one line, not a traceback)
         if state["debug"]:
             raise
         from .trainer import TrainingDiverged
 
-        _fail(state, f"error: {_one_line(exc)}", 1, collective=isinstance(exc, TrainingDiverged))
+        diverged = isinstance(exc, TrainingDiverged)  # every rank stops at the same step: the sums are global
+        _fail(state, f"error: {_one_line(exc)}", 1, everywhere=diverged, together=diverged)
 
 
-def _fail(state, line, status, collective=False):
+def _fail(state, line, status, everywhere=False, together=False):
     """Print ``line`` and leave with ``status``. On N ranks after the usage checks, a failure of
     one rank ends them all (``MPI_Abort``: the others may be waiting for it in a collective),
-    its line naming the rank; a failure every rank has at once (a diverged loss, computed
-    from the global sums, or Ctrl-C, which mpiexec hands to every rank) is printed by rank 0."""
+    its line naming the rank. A failure ``everywhere`` at once (a diverged loss, or Ctrl-C, which
+    mpiexec hands to every rank) is printed by rank 0 alone; when the ranks also stop
+    ``together`` (at the same step, outside any collective) they exit normally."""
     world = state.get("world")
     if world is None or world.size == 1 or not state.get("agreed"):
         print(line, file=sys.stderr)
         raise SystemExit(status) from None
-    if collective:
+    if everywhere:
         if world.is_main:
             print(line, file=sys.stderr, flush=True)
+        if together:
+            raise SystemExit(status) from None
     else:
         head, _, rest = line.partition(": ")
         print(f"{head}: rank {world.rank} of {world.size} failed: {rest}", file=sys.stderr, flush=True)
@@ -544,7 +548,7 @@ def _run(argv, echo, state):
     from .. import distributed as dist
     from .checkpoint import TRAINER_KEYS, read_meta
     from .run_folder import locked
-    from .trainer import Trainer, TrainingDiverged, summary_table
+    from .trainer import Trainer, summary_table
 
     world = state["world"] = dist.init()  # a world of one without mpiexec (no mpi4py needed)
     if not world.is_main:
@@ -615,11 +619,7 @@ def _run(argv, echo, state):
                  f"loss {result['loss']:.4f}, top-1 error {100 * result['top1_err']:.2f}%, "
                  f"top-5 error {100 * result['top5_err']:.2f}%")
             return result
-        try:
-            rows = trainer.fit(resume_from=resume, echo=echo,
-                               override=[d for d in OPTIMIZER_FLAGS if d in explicit])
-        except TrainingDiverged as exc:
-            raise RuntimeError(str(exc)) from None
+        rows = trainer.fit(resume_from=resume, echo=echo, override=[d for d in OPTIMIZER_FLAGS if d in explicit])
     echo("\n" + summary_table(rows))
     final = rows[-1]
     echo(f"\nfinal validation top-1 accuracy {100 * (1 - final['val_top1_err']):.1f}% "
