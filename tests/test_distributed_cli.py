@@ -38,12 +38,14 @@ def store(tmp_path_factory):
 
 
 def run(n, store, out, *flags, env=None, timeout=120):
-    """The CLI on ``n`` ranks (``n`` = 0: one plain process, no mpiexec); (status, output, seconds)."""
+    """The CLI on ``n`` ranks (``n`` = 0: one plain process, no mpiexec) on ``store``; (status, output,
+    seconds)."""
     full_env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
                     MINITORCH_ALEX_BACKEND="reference", OMP_NUM_THREADS="1", **(env or {}))
     for var in ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK"):
         full_env.pop(var, None)
-    command = [sys.executable, SCRIPT, "--data", str(store), "--out", str(out), *FLAGS, *flags]
+    data = [] if store is None else ["--data", str(store)]  # None: the flags name the data
+    command = [sys.executable, SCRIPT, *data, "--out", str(out), *FLAGS, *flags]
     if n:
         command = ["mpiexec", "-n", str(n), *command]
     start = time.monotonic()
@@ -130,6 +132,20 @@ def test_resume_mid_epoch_on_two_ranks_and_across_rank_counts(store, single_runs
     code, output, _ = run(2, store, one, "--epochs", "2", "--resume")
     assert code == 0, output
     assert_same_run(one, reference, 2)
+
+
+@needs_mpi
+def test_three_ranks_pack_a_folder_once_and_train_as_one_process(tmp_path):
+    from hostile_helpers import make_tree
+
+    tree = make_tree(tmp_path / "tree", classes=3, train=7, val=2)  # 21 images: batches of 6, 6, 6 and 3
+    flags = ["--data", tree, "--data-dir", str(tmp_path / "data"), "--epochs", "1", "--batch-size", "6"]
+    code, output, _ = run(3, None, tmp_path / "three", *flags, timeout=300)
+    assert code == 0, output
+    assert output.count("data: packing") == 1 and "data parallel on 3 ranks of 2 images" in output
+    code, output, _ = run(0, None, tmp_path / "one", *flags)  # finds the packed store
+    assert code == 0 and "packed earlier" in output, output
+    assert_same_run(tmp_path / "three", tmp_path / "one", 3)
 
 
 @needs_mpi

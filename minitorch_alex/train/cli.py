@@ -389,15 +389,15 @@ class _Quiet(Exception):
 
 
 def resolve_data_on_ranks(args, echo, check, world):
-    """``resolve_data`` on every rank, in turn: rank 0 prepares the store first; then the first
-    rank of each other node (its own copy where the nodes share no filesystem, or it finds rank
-    0's); then all the others open it."""
+    """``resolve_data`` on every rank, in turn: rank 0 prepares (or checks) the store first; then
+    the first rank of each other node opens it, or packs its own copy where the nodes share no
+    filesystem; then all the others open it (no lock taken: many ranks open it at once)."""
     if world.size == 1:
         return resolve_data(args, echo, check)
     store = None
     for turn in (world.rank == 0, world.rank != 0 and world.local_rank == 0, world.local_rank != 0):
         if turn:
-            store = resolve_data(args, echo if world.rank == 0 else _silent, check)
+            store = resolve_data(args, echo if world.rank == 0 else _silent, check, reuse=world.rank != 0)
         world.barrier()
     return store
 
@@ -408,10 +408,15 @@ def _silent(*args, **kwargs):
 
 # ----- data ------------------------------------------------------------------------------------------
 
-def resolve_data(args, echo=print, check=None):
+def resolve_data(args, echo=print, check=None, reuse=False):
     """Return a ``Store`` for ``--data``, generating or packing it first when needed.
-    ``check(counts)`` is called with the listed images per split before any packing."""
+    ``check(counts)`` is called with the listed images per split before any packing.
+    ``reuse``: open a store already packed at the destination as it is, without taking its lock
+    (the ranks after rank 0, which has packed it or checked its settings)."""
     from ..data import open_store, prepare
+
+    def packed(dst):
+        return reuse and os.path.isfile(os.path.join(dst, "manifest.json"))
 
     progress = not args.no_progress
     if args.dummy:
@@ -426,12 +431,16 @@ def resolve_data(args, echo=print, check=None):
         src = os.path.join(args.data_dir, "default-src")
         dst = os.path.join(args.data_dir, "default-store")
         echo(f"data: the built-in generated set ({QUICK_DATA['num_classes']} classes) in {dst}")
+        if packed(dst):
+            return open_store(dst)
         return open_store(prepare(src, dst, layout="synthetic", synthetic_options=dict(QUICK_DATA, seed=0),
                                   progress=progress, check=check, overwrite=args.overwrite))
     if args.data == "fashion-mnist":
         from ..data.resized import upscale_store
 
         dst = os.path.join(args.data_dir, "fashion-mnist-28px-store")  # 28 x 28, as the data set is
+        if packed(dst):
+            return upscale_store(open_store(dst), 256)
         return upscale_store(open_store(prepare(None, dst, layout="fashion-mnist", size=28, progress=progress,
                                                 check=check, overwrite=args.overwrite)), 256)
     path = args.data
@@ -448,6 +457,8 @@ def resolve_data(args, echo=print, check=None):
             e.is_dir() for e in os.scandir(os.path.join(path, "val")))
         layout = "ilsvrc" if flat_val and _find_ground_truth(os.path.abspath(path)) else "imagefolder"
     dst = os.path.join(args.data_dir, os.path.basename(os.path.normpath(path)) + "-store")
+    if packed(dst):
+        return open_store(dst)
     if os.path.isfile(os.path.join(dst, "manifest.json")):
         echo(f"data: {path} ({layout}), packed earlier in {dst}")
     else:

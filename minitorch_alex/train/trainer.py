@@ -197,10 +197,6 @@ class Trainer:
         return [dist.GradientAverager(params, comm=self._comm_for(device), mode=self.cfg.grad_sync,
                                       bucket_mb=self.cfg.bucket_mb) for device, params in self._parameters_by_device().items()]
 
-    def _global_rows(self, b, n, batch_size):
-        """Rows of global batch ``b`` of an epoch of ``n`` samples (the last one may be short)."""
-        return min(batch_size, n - b * batch_size)
-
     @contextlib.contextmanager
     def _averaged(self, weight):
         """Average the gradients of the block's backward over the ranks (weighted by this
@@ -338,7 +334,7 @@ class Trainer:
         data_time, t_last, first_batch = 0.0, time.perf_counter(), self.batch
         for images, labels in bar:
             data_time += time.perf_counter() - t_last  # waiting for the loader
-            total = self._global_rows(self.batch, n_train, self.cfg.batch_size)  # all ranks' rows
+            total = min(self.cfg.batch_size, n_train - self.batch * self.cfg.batch_size)  # all ranks' rows (a last batch is short)
             first, last = shard_bounds(total, world.size, world.rank)  # our rows (the loader's)
             self.optimizer.zero_grad()
             with np.errstate(over="ignore", invalid="ignore"), self._averaged((last - first) / total), \
