@@ -130,10 +130,16 @@ def parse_torch_configs(text):
 # The parent: plan, alternate, aggregate, report.
 # ================================================================================================
 def child_env(threads, extra=None):
+    """The environment of a measuring child: ``threads`` everywhere, OpenBLAS's kernels for this
+    CPU (``kernels/blas_core.py``: the AVX-512 ones where OpenBLAS would fall back to AVX2), and
+    ``extra`` (an allocator's settings)."""
+    from kernels.blas_core import choose_openblas_core
+
     env = {k: v for k, v in os.environ.items() if k not in ALLOCATOR_ENV}
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
                 "MINITORCH_ALEX_NUM_THREADS"):
         env[var] = str(threads)
+    choose_openblas_core(env)
     env.update(extra or {})
     return env
 
@@ -177,15 +183,14 @@ def machine_info(threads):
         info["blas"] = f"{blas.get('name')} {blas.get('version')} ({blas.get('openblas configuration', '').strip()})"
     except Exception:  # older numpy
         info["blas"] = "unknown"
-    try:
-        from threadpoolctl import threadpool_info
-
-        pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
-        if pools:
-            info["blas_runtime"] = ", ".join(f"{p['internal_api']} {p['version']} {p.get('architecture', '')} "
-                                             f"{p['num_threads']} threads" for p in pools)
-    except ImportError:
-        info["blas_runtime"] = "threadpoolctl not installed"
+    # what the children's OpenBLAS runs (their environment chooses its kernels), from a child
+    env = child_env(threads)
+    info["openblas_coretype"] = env.get("OPENBLAS_CORETYPE", "OpenBLAS's own choice")
+    probe = ("import numpy, threadpoolctl; print(', '.join(f\"{p['internal_api']} {p['version']} "
+             "{p.get('architecture', '')} {p['num_threads']} threads\" for p in threadpoolctl.threadpool_info() "
+             "if p.get('user_api') == 'blas'))")
+    proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    info["blas_runtime"] = proc.stdout.strip() if proc.returncode == 0 else "threadpoolctl not installed"
     for mod in ("numba", "torch"):
         try:
             info[mod] = __import__(mod).__version__

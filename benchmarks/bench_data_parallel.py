@@ -61,9 +61,13 @@ def child(args) -> None:
 
 
 def run_job(ranks, threads, mode, args):
+    sys.path.insert(0, ROOT)
+    from kernels.blas_core import choose_openblas_core
+
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
     for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MINITORCH_ALEX_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(threads)
+    choose_openblas_core(env)  # as examples/train_imagenet.py does
     command = [sys.executable, os.path.abspath(__file__), "--child", "--mode", mode, "--batch", str(args.batch),
                "--steps", str(args.steps), "--warmup", str(args.warmup), "--workers", str(args.workers),
                "--arch", args.arch]

@@ -9,7 +9,14 @@ Works on checkouts from before mt.config (commit 64c8673) too.
 import sys
 import time
 
-import numpy as np
+try:  # OpenBLAS's AVX-512 kernels where it would fall back to AVX2 (before NumPy loads it)
+    from kernels.blas_core import choose_openblas_core
+
+    choose_openblas_core()
+except ImportError:  # a checkout from before kernels/blas_core.py
+    pass
+
+import numpy as np  # noqa: E402
 
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
