@@ -134,3 +134,31 @@ def test_bench_cpu_report_keeps_the_training_runs_section(tmp_path):
     bench_cpu.write_keeping_other_sections(str(out), "# new report\n\n| a | b |\n")
     assert out.read_text() == "# new report\n\n| a | b |\n\n## Training runs\n\nFashion-MNIST: 90%\n"
     assert os.listdir(tmp_path) == ["RESULTS.md"]  # the temporary file of the atomic write is gone
+
+
+def test_step_budget_arithmetic(tmp_path, capsys):
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import step_budget
+
+    layers = "\n".join(f"| {name} | {f} | {b} | {f + b} | x |" for name, f, b in
+                       [("conv1", 100.0, 100.0), ("conv2", 100.0, 200.0), ("conv3", 50.0, 100.0),
+                        ("conv4", 50.0, 100.0), ("conv5", 50.0, 100.0)])
+    floors = "\n".join(f"| {name} | 1 | 1 | {fl} | x |" for name, fl in
+                       [("conv1", 40.0), ("conv2", 30.0), ("conv3", 60.0), ("conv4", 60.0), ("conv5", 60.0)])
+    (tmp_path / "R.md").write_text(
+        "## Whole network: images/s\n\n| measurement | minitorch_alex | torch a | fastest PyTorch |\n|---|---|---|---|\n"
+        "| train b128 | 1 (2000 ms) | 1 (3000 ms) | torch a |\n| eval b128 | 1 (800 ms) | 1 (1000 ms) | torch a |\n\n"
+        "## Layers, forward + backward, batch 128 (ms)\n\n| layer | mt fwd | mt bwd | mt total | x |\n|---|---|---|---|---|\n"
+        + layers + "\n\n### Convolutions against the GEMM floor\n\nNumPy's sgemm (OpenBLAS) reaches 200 GFLOP/s at 2048^3.\n\n"
+        "| layer | direct GFLOP | im2col | mt floor (ms) | x |\n|---|---|---|---|---|\n" + floors + "\n")
+    step_budget.main(["--results", str(tmp_path / "R.md")])
+    out = capsys.readouterr().out
+    fc = 3 * 2 * 128 * (9216 * 4096 + 4096 * 4096 + 4096 * 1000) / 200e9 * 1e3  # ms: fc6-8 forward + 2 backward GEMMs
+    # batch 128: allows 3000 / 2.5 = 1200; GEMM floor 250 + fc; the transforms are 'mt total' - 'mt floor' summed
+    transforms = (200 - 40) + (300 - 30) + 3 * (150 - 60)
+    rest = 2000 - (250 + fc) - transforms
+    assert f"| 1200 | 2000 | {250 + fc:.0f} = 250 + {fc:.0f} | {transforms} | {rest:.0f} |" in out, out
+    assert f"none: {250 + fc + rest - 1200:.0f} over before any transform" in out
+    assert "batch 32" not in out  # no such row in the results: no such target line
+    conv_fwd_floor = 40 / 2 + (30 + 60 + 60 + 60) / 3
+    assert f"| 400 | 800 | {conv_fwd_floor + fc / 3:.0f} = {conv_fwd_floor:.0f} + {fc / 3:.0f} |" in out, out
