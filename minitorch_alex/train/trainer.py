@@ -126,6 +126,7 @@ class Trainer:
         are this rank's."""
         self.cfg = config
         self.world = dist.get_world() if world is None else world
+        self._nccl = {}  # device -> NcclComm of this rank's parameters there (data parallel on GPUs)
         if config.batch_size % self.world.size:
             raise ValueError(f"the global batch size {config.batch_size} must be a multiple of the number of ranks "
                              f"{self.world.size} (each rank takes batch_size / ranks images)")
@@ -178,10 +179,9 @@ class Trainer:
         device = str(device)
         if not device.startswith("cuda") or self.world.size == 1:
             return self.world
-        cache = self.__dict__.setdefault("_nccl", {})
-        if device not in cache:
-            cache[device] = dist.NcclComm(self.world, device_id=int(device.split(":")[1]))
-        return cache[device]
+        if device not in self._nccl:
+            self._nccl[device] = dist.NcclComm(self.world, device_id=int(device.split(":")[1]))
+        return self._nccl[device]
 
     def _parameters_by_device(self):
         """The model's parameters (the ones backward fills: the 16-bit copies under --amp) by
