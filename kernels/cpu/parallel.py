@@ -25,9 +25,11 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+THREAD_VARS = ("MINITORCH_ALEX_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS")  # the first one set wins
+
 
 def _default_threads():
-    for var in ("MINITORCH_ALEX_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS"):
+    for var in THREAD_VARS:
         value = os.environ.get(var, "").strip()
         if value.isdigit() and int(value) > 0:
             return int(value)

@@ -69,13 +69,9 @@ def _image_files(folder: str, skipped: list | None = None) -> list[str]:
                     if e.is_file():
                         names.append(e.name)
                 except OSError as err:
-                    if skipped is None:
-                        raise
-                    skipped.append((e.path, _reason(err)))
+                    _skip(skipped, e.path, err)
     except OSError as err:
-        if skipped is None:
-            raise
-        skipped.append((folder, _reason(err)))
+        _skip(skipped, folder, err)
     return [os.path.join(folder, n) for n in sorted(names)]
 
 
@@ -89,10 +85,15 @@ def _class_dirs(folder: str, skipped: list | None = None) -> list[str]:
                 if e.is_dir():
                     out.append(e.name)
             except OSError as err:
-                if skipped is None:
-                    raise
-                skipped.append((e.path, _reason(err)))
+                _skip(skipped, e.path, err)
     return sorted(out)
+
+
+def _skip(skipped, path, err):
+    """Note ``path`` in ``skipped`` as (path, reason), or raise ``err`` when skips are not noted."""
+    if skipped is None:
+        raise err
+    skipped.append((path, _reason(err)))
 
 
 def read_imagefolder(root: str | os.PathLike, split: str, classes: list[str] | None = None) -> Listing:

@@ -29,6 +29,13 @@ from ..data.augment import default_crop
 from ..data.loader import epoch_order, epoch_range, make_batch, shard_bounds
 
 
+def check_global_batch(batch_size: int, world_size: int) -> None:
+    """Raise ValueError unless the global batch splits evenly over the ranks."""
+    if batch_size % world_size:
+        raise ValueError(f"the global batch size {batch_size} must be a multiple of the number of ranks "
+                         f"{world_size} (each rank takes batch_size / ranks samples)")
+
+
 @dataclass(frozen=True)
 class Shard:
     """This rank's part of global batch ``batch`` of ``epoch``: sample ``indices`` (k,) int64,
@@ -69,9 +76,7 @@ class ShardedSampler:
         if n < 0 or batch_size < 1 or seed < 0 or world_size < 1:
             raise ValueError(f"need n >= 0, batch_size >= 1, seed >= 0, world_size >= 1; got n={n}, "
                              f"batch_size={batch_size}, seed={seed}, world_size={world_size}")
-        if batch_size % world_size:
-            raise ValueError(f"the global batch size {batch_size} must be a multiple of the number of ranks "
-                             f"{world_size} (each rank takes batch_size / ranks samples)")
+        check_global_batch(batch_size, world_size)
         shard_bounds(0, world_size, rank)  # checks the rank
         self.n, self.batch_size, self.seed, self.shuffle, self.drop_last = n, batch_size, seed, shuffle, drop_last
         self.rank, self.world_size = rank, world_size

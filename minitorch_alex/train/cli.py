@@ -349,15 +349,16 @@ def threads_per_rank(world):
     """Under mpiexec with no thread count in the environment: the node's CPUs shared out among
     its ranks (each rank's own pool and BLAS), instead of every rank using every core. Returns
     the count set, or None."""
-    if world.size == 1 or any(os.environ.get(v) for v in ("MINITORCH_ALEX_NUM_THREADS", "NUMBA_NUM_THREADS",
-                                                           "OMP_NUM_THREADS")):
+    if world.size == 1:
         return None
     try:
-        from kernels.cpu.parallel import limit_threads
+        from kernels.cpu import parallel
     except ImportError:  # no numba kernels: the reference backend, NumPy's BLAS only
         return None
+    if any(os.environ.get(v) for v in parallel.THREAD_VARS):
+        return None
     n = max(1, cpu_count() // world.local_size)
-    limit_threads(n)
+    parallel.limit_threads(n)
     return n
 
 

@@ -29,6 +29,7 @@ from .. import random as mt_random
 from ..autograd import no_grad
 from ..config import config as mt_config
 from ..data.loader import shard_bounds
+from ..distributed.sampler import check_global_batch
 from ..models import alexnet, get_model
 from ..nn import functional as F
 from ..optim import SGD, ReduceLROnPlateau
@@ -127,9 +128,7 @@ class Trainer:
         self.cfg = config
         self.world = dist.get_world() if world is None else world
         self._nccl = {}  # device -> NcclComm of this rank's parameters there (data parallel on GPUs)
-        if config.batch_size % self.world.size:
-            raise ValueError(f"the global batch size {config.batch_size} must be a multiple of the number of ranks "
-                             f"{self.world.size} (each rank takes batch_size / ranks images)")
+        check_global_batch(config.batch_size, self.world.size)
         self.train_split, self.val_split, self.classes = train_split, val_split, list(classes)
         self.rng = np.random.default_rng(config.seed)  # the run's own; the global generator is left alone
         devices = tuple(config.devices)
