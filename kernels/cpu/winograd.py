@@ -376,15 +376,20 @@ def output_transform4(m, bias, y, n_start, n_count, th, tw, relu):
                 s1[q] = zero if relu and v1 < zero else v1
                 s2[q] = zero if relu and v2 < zero else v2
                 s3[q] = zero if relu and v3 < zero else v3
+        full = ow // 4  # tiles whose 4 columns all lie in y
         for n in range(n_count):
             plane = y[n_start + n, o]
             for ty in range(th):
+                t0 = (n * th + ty) * tw
                 for i in range(min(4, oh - 4 * ty)):
+                    # one output row: its full tiles interleave 4 rows of s (4 plain stores per tile; with
+                    # a bounds test per value this scatter took ~1/3 of the kernel), then the partial one
                     dst = plane[4 * ty + i]
-                    for tx in range(tw):
-                        t = (n * th + ty) * tw + tx
-                        for j in range(min(4, ow - 4 * tx)):
-                            dst[4 * tx + j] = s[4 * i + j, t]
+                    q0, q1, q2, q3 = s[4 * i, t0:t0 + tw], s[4 * i + 1, t0:t0 + tw], s[4 * i + 2, t0:t0 + tw], s[4 * i + 3, t0:t0 + tw]
+                    for tx in range(full):
+                        dst[4 * tx], dst[4 * tx + 1], dst[4 * tx + 2], dst[4 * tx + 3] = q0[tx], q1[tx], q2[tx], q3[tx]
+                    for j in range(ow - 4 * full):
+                        dst[4 * full + j] = s[4 * i + j, t0 + full]
 
 
 @inline
