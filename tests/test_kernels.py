@@ -140,9 +140,10 @@ def conv_chunking(many_chunks):
         yield
 
 
-# F(4x4, 3x3)'s transforms have coefficients up to 8 and 1/24: in float32 its error is several times
-# that of the other algorithms (~1e-6 of the output's scale; the same trade cuDNN and oneDNN make)
-ATOL_FACTOR = {name: {np.float32: 5.0, np.float64: 1.0} for name in ("winograd4", "polyphase")}
+# F(4x4, 3x3)'s transforms have coefficients up to 8 and 1/24, F(5x5, 3x3)'s up to 16 and 1/60: in
+# float32 their error is several times that of the other algorithms (~1e-6 of the output's scale;
+# the same trade cuDNN and oneDNN make)
+ATOL_FACTOR = {name: {np.float32: 5.0, np.float64: 1.0} for name in ("winograd4", "winograd5", "polyphase")}
 
 
 def atol_factor(algorithm, dtype):
@@ -207,7 +208,7 @@ def winograd_geometries(draw):
                 stride=(1, 1), padding=(ph, pw), groups=groups)
 
 
-@pytest.mark.parametrize("algorithm", ["winograd", "winograd4", "im2col"])
+@pytest.mark.parametrize("algorithm", ["winograd", "winograd4", "winograd5", "im2col"])
 @given(geo=winograd_geometries(), bias=st.booleans(), relu=st.booleans(), saved=st.booleans(), dtype=dtypes,
        seed=st.integers(0, 2**16))
 def test_conv2d_3x3_kernels_equal_reference_with_either_algorithm(algorithm, geo, bias, relu, saved, dtype, seed):
@@ -217,7 +218,22 @@ def test_conv2d_3x3_kernels_equal_reference_with_either_algorithm(algorithm, geo
                saved=saved)
 
 
-@pytest.mark.parametrize("algorithm", ["winograd", "winograd4"])
+def test_winograd5_matrices_compute_the_correlation():
+    """F(5x5, 3x3)'s matrices: Aᵀ [(G g) ⊙ (Bᵀ d)] is the 5 outputs of the 3-tap correlation of 7 inputs
+    (the 2-D algorithm applies this along each axis), and Aᵀ, Bᵀ are exact in float32 (the kernels
+    use them in the data's dtype; G is applied in float64)."""
+    from kernels.cpu import winograd5
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        d, g = rng.standard_normal(7), rng.standard_normal(3)
+        want = [d[i:i + 3] @ g for i in range(5)]
+        np.testing.assert_allclose(winograd5.AT5 @ ((winograd5.G5 @ g) * (winograd5.BT5 @ d)), want, rtol=0, atol=1e-13)
+    for matrix in (winograd5.AT5, winograd5.BT5):
+        assert np.array_equal(matrix.astype(np.float32).astype(np.float64), matrix)
+
+
+@pytest.mark.parametrize("algorithm", ["winograd", "winograd4", "winograd5"])
 def test_winograd_backward_transforms_x_again_only_without_the_forwards_saved_chunks(algorithm):
     rng = np.random.default_rng(0)
     x, w, gy = rng.standard_normal((5, 4, 9, 9)), rng.standard_normal((6, 2, 3, 3)), rng.standard_normal((5, 6, 9, 9))
@@ -239,7 +255,7 @@ def test_winograd_backward_transforms_x_again_only_without_the_forwards_saved_ch
             np.testing.assert_allclose(g, want, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("algorithm", ["winograd", "winograd4", "im2col"])
+@pytest.mark.parametrize("algorithm", ["winograd", "winograd4", "winograd5", "im2col"])
 @given(geo=winograd_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_conv2d_3x3_kernels_fused_with_relu_equal_reference(algorithm, geo, bias, dtype, seed):
     rng = np.random.default_rng(seed)
@@ -347,12 +363,12 @@ def test_conv2d_fourier_backward_reuses_the_forward_spectrum_only_while_it_is_in
 
 def test_each_algorithm_only_where_it_applies():
     choose = conv_kernels.choose_algorithm
-    assert choose((3, 3), (1, 1), (1, 1)) == "winograd4"  # 'auto', AlexNet's conv3-5
+    assert choose((3, 3), (1, 1), (1, 1)) == "winograd5"  # 'auto', AlexNet's conv3-5
     assert choose((5, 5), (1, 1), (2, 2)) == "fourier"  # conv2
     assert choose((11, 11), (4, 4), (2, 2)) == "polyphase"  # conv1: 3x3 blocks of 4x4 taps
     assert choose((11, 11), (4, 4), (2, 2), "im2col") == "im2col"
     assert choose((5, 5), (2, 2), (0, 0)) == "polyphase"
-    assert choose((4, 4), (2, 2), (1, 1)) == "im2col"  # 2x2 blocks: not F(4x4, 3x3)'s
+    assert choose((4, 4), (2, 2), (1, 1)) == "im2col"  # 2x2 blocks: not F(m x m, 3x3)'s
     assert choose((1, 1), (1, 1), (0, 0)) == "im2col"  # a 1x1 convolution is one GEMM already
     assert choose((3, 3), (1, 1), (3, 3)) == "im2col"  # Winograd's input gradient would need padding -1
     assert choose((3, 3), (1, 1), (3, 3), "fourier") == "fourier"
@@ -369,7 +385,7 @@ def test_each_algorithm_only_where_it_applies():
         choose((3, 3), (1, 1), (1, 1), "fft")
 
 
-@pytest.mark.parametrize("algorithm", ["im2col", "winograd", "winograd4", "fourier", "polyphase"])
+@pytest.mark.parametrize("algorithm", ["im2col", "winograd", "winograd4", "winograd5", "fourier", "polyphase"])
 def test_conv2d_weight_gradient_has_the_same_bits_whichever_thread_takes_which_chunk(algorithm):
     """Exact --resume needs bit-identical steps: the cross-chunk sums may not depend on scheduling."""
     from kernels.cpu import parallel

@@ -151,6 +151,6 @@ def test_polyphase_forward_splits_per_chunk_with_the_same_bits(n, dtype, relu):
     b = rng.standard_normal(8).astype(dtype)
     whole = conv._split_phases(x, (11, 11), (4, 4), (2, 2))
     want = conv._winograd_forward(whole, polyphase.split_weight(w, (4, 4)), b, (0, 0), 1, relu,
-                                  conv.WINOGRAD["winograd4"])
+                                  conv.WINOGRAD[conv.winograd_for(dtype)])
     got = conv.conv2d_forward(x, w, b, (4, 4), (2, 2), 1, relu=relu, algorithm="polyphase")
     assert got.tobytes() == want.tobytes()

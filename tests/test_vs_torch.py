@@ -58,7 +58,7 @@ def test_conv2d_matches_torch(geo, bias, dtype, seed):
 
 # geometries that make the numba backend's 'auto' take each of its convolution algorithms
 CONV_ALGORITHM_CASES = [("polyphase", (11, 11), 4, 2, 23), ("fourier", (5, 5), 1, 2, 11),
-                        ("winograd4", (3, 3), 1, 1, 13), ("im2col", (3, 3), 2, 1, 9)]
+                        ("winograd5", (3, 3), 1, 1, 13), ("im2col", (3, 3), 2, 1, 9)]
 
 
 @pytest.mark.parametrize("algorithm, k, stride, padding, size", CONV_ALGORITHM_CASES, ids=[c[0] for c in CONV_ALGORITHM_CASES])

@@ -25,15 +25,15 @@ many chunks as threads.
 
 Stride-1 layers use fewer multiply-adds than im2col's:
 
-* 3x3 (AlexNet's conv3-5): Winograd's F(4x4, 3x3) (``winograd.py``) for all three products, with
-  the same chunking: 0.38x the multiply-adds on 13x13 maps ('winograd4'; F(2x2, 3x3), 0.52x and
-  a little more accurate in float32, is 'winograd').
+* 3x3 (AlexNet's conv3-5): Winograd's F(5x5, 3x3) (``winograd5.py``) for all three products, with
+  the same chunking: 0.29x the multiply-adds on 13x13 maps ('winograd5'; F(4x4, 3x3) in
+  ``winograd.py``, 0.38x and more accurate in float32, is 'winograd4'; F(2x2, 3x3), 0.52x, 'winograd').
 * larger kernels (conv2, 5x5): products in the frequency domain (``fourier.py``): 0.1x the
   multiply-adds for conv2, and DFTs done as GEMMs.
 
 So do strided layers whose kernel spans 3 strides (conv1, 11x11 stride 4): split into their
-polyphase components (``polyphase.py``), they are a 3x3 stride-1 convolution, which F(4x4, 3x3)
-computes with 0.31x the multiply-adds of im2col ('polyphase').
+polyphase components (``polyphase.py``), they are a 3x3 stride-1 convolution, which F(5x5, 3x3)
+computes with 0.26x the multiply-adds of im2col ('polyphase').
 
 ``algorithm`` (one of ``ALGORITHMS``) picks explicitly; 'auto' takes the above where it applies
 and im2col elsewhere (1x1, kernels smaller than 3x3, other strided ones).
@@ -44,13 +44,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import fourier, polyphase, winograd
+from . import fourier, polyphase, winograd, winograd5
 from .activation import relu_backward
 from .im2col import col2im_into, im2col_into, nchw_to_rows, nchw_to_rows_relu, output_size, rows_to_nchw
 from .parallel import get_num_threads, run_parallel, run_parallel_accumulate, split_range
 from .workspace import transient, workspace
 
-ALGORITHMS = ("auto", "im2col", "winograd", "winograd4", "fourier", "polyphase")
+ALGORITHMS = ("auto", "im2col", "winograd", "winograd4", "winograd5", "fourier", "polyphase")
 
 TARGET_BYTES = 8 << 20  # column-matrix scratch per thread
 MIN_COLUMNS = 512  # fewer GEMM columns than this and the GEMM loses efficiency
@@ -79,16 +79,24 @@ def chunk_plan(n, k_rows, p, itemsize):
     return balanced_chunks(n, chunk_images(n, k_rows, p, itemsize))
 
 
-def choose_algorithm(kernel_size, stride, padding, algorithm="auto"):
-    """The algorithm (one of ``ALGORITHMS`` but 'auto') for this geometry; ``algorithm`` other than
-    'auto' is checked to apply."""
+def winograd_for(dtype):
+    """The Winograd variant that 3x3 stride-1 work in ``dtype`` takes: F(5x5, 3x3) in float32, the
+    fastest; F(4x4, 3x3) in float64, whose use is accuracy (gradient checks): F(5x5, 3x3) rounds
+    ~3x as much there, and that rounding divided by a finite-difference step of 1e-6 fails a
+    1e-6 gradient check of conv1's polyphase path on small maps (F(4x4, 3x3)'s passes)."""
+    return "winograd5" if np.dtype(dtype) == np.float32 else "winograd4"
+
+
+def choose_algorithm(kernel_size, stride, padding, algorithm="auto", dtype=np.float32):
+    """The algorithm (one of ``ALGORITHMS`` but 'auto') for this geometry and ``dtype``; ``algorithm``
+    other than 'auto' is checked to apply."""
     if algorithm not in ALGORITHMS:
         raise ValueError(f"conv2d: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     kernel_size, stride, padding = tuple(kernel_size), tuple(stride), tuple(padding)
     winograd_ok = winograd.eligible(kernel_size, stride, padding)
     fourier_ok = fourier.eligible(kernel_size, stride, padding)
     polyphase_ok = polyphase.eligible(kernel_size, stride)
-    if algorithm in ("winograd", "winograd4") and not winograd_ok:
+    if algorithm in WINOGRAD and not winograd_ok:
         raise ValueError(f"conv2d: Winograd F(m x m, 3x3) needs 3x3 kernels, stride 1 and padding <= 2, got "
                          f"kernel {kernel_size}, stride {stride}, padding {padding}")
     if algorithm == "fourier" and not fourier_ok:
@@ -100,8 +108,8 @@ def choose_algorithm(kernel_size, stride, padding, algorithm="auto"):
         return algorithm
     if polyphase_ok:  # conv1: fwd + bwd ~0.75x im2col's time at batch 32 and 128
         return "polyphase"
-    if winograd_ok:  # F(4x4, 3x3): on conv3-5 ~5% faster than F(2x2, 3x3) at batch 32, ~13% at 128
-        return "winograd4"
+    if winograd_ok:  # F(5x5, 3x3): on conv3-5 at batch 128 fwd + bwd ~25% faster than F(4x4, 3x3) (itself
+        return winograd_for(dtype)  # ~13% faster than F(2x2, 3x3)): 3x3 tiles cover 13x13 maps with 0.77x the work
     if fourier_ok and kernel_size[0] * kernel_size[1] > 9:
         return "fourier"
     return "im2col"
@@ -118,7 +126,7 @@ def conv2d_forward(x, weight, bias, stride, padding, groups, relu=False, algorit
 
 
 def _conv2d_forward(x, weight, bias, stride, padding, groups, relu, algorithm, saved):
-    algorithm = choose_algorithm(weight.shape[2:], stride, padding, algorithm)
+    algorithm = choose_algorithm(weight.shape[2:], stride, padding, algorithm, x.dtype)
     if algorithm in WINOGRAD:
         return _winograd_forward(x, weight, bias, padding, groups, relu, WINOGRAD[algorithm], saved)
     if algorithm == "fourier":
@@ -161,7 +169,7 @@ def conv2d_backward(x, weight, gy, stride, padding, groups, need_x=True, need_we
     is positive (on the im2col path inside the move of gy into the GEMM layout, at no extra pass).
     ``saved``: the dict given to the forward call, if any.
     """
-    algorithm = choose_algorithm(weight.shape[2:], stride, padding, algorithm)
+    algorithm = choose_algorithm(weight.shape[2:], stride, padding, algorithm, x.dtype)
     if algorithm != "im2col" and relu_output is not None:
         gy = relu_backward(relu_output, gy)
     if algorithm in WINOGRAD:
@@ -236,6 +244,9 @@ WINOGRAD = {
     "winograd4": WinogradVariant(4, winograd.tiles4, winograd.input_transform4, winograd.output_transform4,
                                  winograd.weight_transform4, winograd.grad_output_transform4,
                                  winograd.weight_grad_transform4),
+    "winograd5": WinogradVariant(5, winograd5.tiles5, winograd5.input_transform5, winograd5.output_transform5,
+                                 winograd5.weight_transform5, winograd5.grad_output_transform5,
+                                 winograd5.weight_grad_transform5),
 }
 
 # 1024 tiles = 16 images of AlexNet's 13x13 maps per chunk for F(2x2, 3x3), one chunk per thread at batch 32
@@ -388,7 +399,7 @@ def _polyphase_forward(x, weight, bias, stride, padding, groups, relu):
     # nothing kept for the backward: conv1's transformed input would be 173 MB at batch 128, and
     # transforming its 48 channels again is cheap; nor made whole here: each chunk splits its own
     ws = polyphase.split_weight(weight, stride)
-    return _winograd_forward(x, ws, bias, (0, 0), groups, relu, WINOGRAD["winograd4"],
+    return _winograd_forward(x, ws, bias, (0, 0), groups, relu, WINOGRAD[winograd_for(x.dtype)],
                              phases=(weight.shape[2:], stride, padding))
 
 
@@ -399,7 +410,7 @@ def _polyphase_backward(x, weight, gy, stride, padding, groups, need_x, need_wei
     else:  # only its shape is used
         xs = np.empty(polyphase.phase_shape(x.shape, kernel_size, stride, padding), dtype=x.dtype)
     gxs, gws, gb = _winograd_backward(xs, polyphase.split_weight(weight, stride), gy, (0, 0), groups, need_x,
-                                      need_weight, need_bias, WINOGRAD["winograd4"])
+                                      need_weight, need_bias, WINOGRAD[winograd_for(x.dtype)])
     gx = gw = None
     if need_x:
         gx = np.empty_like(x)

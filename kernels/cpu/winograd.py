@@ -293,20 +293,20 @@ def a_rows(x0, x1, x2, x3, y0, y1, y2, y3, y4, y5):
 
 
 @inline
-def gather_tiles(plane, d, t0, th, tw, size, ph, pw):
-    """d[size*i + j, t0 + ty*tw + tx] = plane[4 ty - ph + i, 4 tx - pw + j] (0 outside the plane) for
-    the th x tw tiles of side ``size`` (stride 4) of one plane: a tile's values one per row of d,
-    so the transforms then run along rows of all the tiles."""
+def gather_tiles(plane, d, t0, th, tw, size, step, ph, pw):
+    """d[size*i + j, t0 + ty*tw + tx] = plane[step ty - ph + i, step tx - pw + j] (0 outside the plane)
+    for the th x tw tiles of side ``size``, ``step`` apart, of one plane: a tile's values one per row
+    of d, so the transforms then run along rows of all the tiles."""
     h_in, w_in = plane.shape
     zero = plane.dtype.type(0)
     for ty in range(th):
         for i in range(size):
-            h = 4 * ty - ph + i
+            h = step * ty - ph + i
             inside = 0 <= h < h_in
             for tx in range(tw):
                 t = t0 + ty * tw + tx
                 for j in range(size):
-                    col = 4 * tx - pw + j
+                    col = step * tx - pw + j
                     d[size * i + j, t] = plane[h, col] if inside and 0 <= col < w_in else zero
 
 
@@ -325,7 +325,7 @@ def input_transform4(x, v, n_start, n_count, ph, pw, th, tw):
     e = np.empty((36, t_all), dtype=x.dtype)  # Bᵀ d, row 6 k + j
     for c in range(c_all):
         for n in range(n_count):
-            gather_tiles(x[n_start + n, c], d, n * th * tw, th, tw, 6, ph, pw)
+            gather_tiles(x[n_start + n, c], d, n * th * tw, th, tw, 6, 4, ph, pw)
         for j in range(6):  # Bᵀ down the columns of every tile
             bt_rows(d[j, :t_all], d[6 + j, :t_all], d[12 + j, :t_all], d[18 + j, :t_all], d[24 + j, :t_all],
                     d[30 + j, :t_all], e[j, :t_all], e[6 + j, :t_all], e[12 + j, :t_all], e[18 + j, :t_all],
@@ -453,7 +453,7 @@ def grad_output_transform4(gy, z, n_start, n_count, th, tw):
     e = np.empty((24, t_all), dtype=gy.dtype)  # A down the columns, row 4 k + j
     for o in range(o_all):
         for n in range(n_count):
-            gather_tiles(gy[n_start + n, o], d, n * th * tw, th, tw, 4, 0, 0)
+            gather_tiles(gy[n_start + n, o], d, n * th * tw, th, tw, 4, 4, 0, 0)
         for j in range(4):  # A down the columns
             a_rows(d[j, :t_all], d[4 + j, :t_all], d[8 + j, :t_all], d[12 + j, :t_all], e[j, :t_all], e[4 + j, :t_all],
                    e[8 + j, :t_all], e[12 + j, :t_all], e[16 + j, :t_all], e[20 + j, :t_all])
