@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 
+from results_file import replace_section  # noqa: E402  (benchmarks/ is the script's folder)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SECTION = "## Data parallel on one machine (issue #15)"
@@ -133,7 +135,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n\n" + END + "\n"
     print("\n" + text)
     if args.out != "-":
-        _replace_section(args.out, text)
+        replace_section(args.out, SECTION, END, text)
         print(f"updated {args.out}")
     return 0
 
@@ -147,22 +149,6 @@ def _cpu_name():
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def _replace_section(path, text):
-    """Put ``text`` (SECTION ... END) in place of the same block of ``path``, or at its end; what
-    follows END (a reading written by hand) stays."""
-    with open(path, encoding="utf-8") as f:
-        old = f.read()
-    start, end = old.find(SECTION), old.find(END)
-    if start < 0 or end < start:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        new = old[:start] + text + old[end + len(END) + 1:]
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(new)
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

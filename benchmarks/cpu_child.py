@@ -419,11 +419,11 @@ def _gemm_floor(n, repeats):
     return out
 
 
-# (M, K, N) of GEMMs that bound the layers: the square reference; one of the 36 per-position
-# GEMMs of an F(4x4, 3x3) chunk (~32 images of 16 tiles) of conv3 and of one tower of conv4 and
-# conv5, as kernels/cpu/conv.py runs them (serially, one chunk per thread); fc6 at batch 128.
-SGEMM_SHAPES = {"2048x2048x2048": (2048, 2048, 2048), "conv3 Winograd 384x256x512": (384, 256, 512),
-                "conv4 Winograd 192x192x512": (192, 192, 512), "conv5 Winograd 128x192x512": (128, 192, 512),
+# (M, K, N) of GEMMs that bound the layers: the square reference; one of the 49 per-position
+# GEMMs of an F(5x5, 3x3) chunk (32 images of 9 tiles at batch 128) of conv3 and of one tower of
+# conv4 and conv5, as kernels/cpu/conv.py runs them (serially, one chunk per thread); fc6 at batch 128.
+SGEMM_SHAPES = {"2048x2048x2048": (2048, 2048, 2048), "conv3 Winograd 384x256x288": (384, 256, 288),
+                "conv4 Winograd 192x192x288": (192, 192, 288), "conv5 Winograd 128x192x288": (128, 192, 288),
                 "fc6 forward 128x9216x4096": (128, 9216, 4096)}
 
 

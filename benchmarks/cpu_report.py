@@ -23,7 +23,8 @@ TARGETS = {
 }
 CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 # multiply-adds of minitorch_alex's algorithm per layer over an im2col convolution's (kernels/cpu/conv.py)
-CONV_MACS_RATIO = {"conv1": 0.31, "conv2": 0.10, "conv3": 0.38, "conv4": 0.38, "conv5": 0.38}
+# multiply-adds of the algorithm each layer trains with (float32), over im2col's (kernels/cpu/conv.py)
+CONV_MACS_RATIO = {"conv1": 0.26, "conv2": 0.10, "conv3": 0.29, "conv4": 0.29, "conv5": 0.29}
 NAN = float("nan")
 
 
@@ -245,8 +246,8 @@ def _conv_profile(per, torch_names, sgemm_rate=None):
              "'im2col GEMMs' is the time of the forward, weight-gradient and input-gradient GEMMs alone "
              "(conv1: no input gradient) of a direct im2col convolution of the batch; GFLOP/s count "
              "direct-convolution FLOPs, so layers computed with fewer multiply-adds can exceed the GEMM rate: "
-             "conv1 as a 3x3 convolution of its polyphase components by Winograd's F(4x4, 3x3), "
-             "conv2 in the frequency domain, conv3-5 by F(4x4, 3x3); their multiply-adds over im2col's: "
+             "conv1 as a 3x3 convolution of its polyphase components by Winograd's F(5x5, 3x3), "
+             "conv2 in the frequency domain, conv3-5 by F(5x5, 3x3); their multiply-adds over im2col's: "
              f"{algos}. 'mt floor' is those multiply-adds at {rate:.0f} GFLOP/s: the time of the GEMMs alone, "
              "without the transforms.", "",
              "| layer | direct GFLOP | im2col GEMMs alone (ms) | mt floor (ms) | mt total (ms) | mt GFLOP/s | "

@@ -1,7 +1,7 @@
 """Hot loops of minitorch_alex, one sub-package per kind of device.
 
-* ``kernels.cpu``: numba kernels on NumPy arrays: im2col/col2im gathers, Winograd F(4x4, 3x3)
-  transforms and DFTs as GEMMs (products in the frequency domain) for convolution, fused LRN,
+* ``kernels.cpu``: numba kernels on NumPy arrays: im2col/col2im gathers, Winograd F(5x5, 3x3)
+  and F(4x4, 3x3) transforms and DFTs as GEMMs (products in the frequency domain) for convolution, fused LRN,
   max-pool with argmax, ReLU, dropout, the fused SGD update, and the thread pool that runs them
   next to a single-threaded BLAS.
   The 'numba' backend of ``minitorch_alex.dispatch``.

@@ -162,3 +162,23 @@ def test_step_budget_arithmetic(tmp_path, capsys):
     assert "batch 32" not in out  # no such row in the results: no such target line
     conv_fwd_floor = 40 / 2 + (30 + 60 + 60 + 60) / 3
     assert f"| 400 | 800 | {conv_fwd_floor + fc / 3:.0f} = {conv_fwd_floor:.0f} + {fc / 3:.0f} |" in out, out
+
+
+def test_winograd_error_table_replaces_its_section_and_keeps_the_reading(tmp_path):
+    """benchmarks/winograd_error.py measures every algorithm of every AlexNet layer and rewrites only
+    its own section of RESULTS.md (its numbers are the report, not checked here: the kernels' tests
+    bound the errors)."""
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    try:
+        import winograd_error
+    finally:
+        sys.path.pop(0)
+    out = tmp_path / "RESULTS.md"
+    out.write_text(f"# report\n\n{winograd_error.SECTION}\n\nold table\n\n{winograd_error.END}\nreading by hand\n")
+    assert winograd_error.main(["--batch", "1", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "old table" not in text and text.startswith("# report\n\n" + winograd_error.SECTION)
+    assert text.endswith(winograd_error.END + "\nreading by hand\n")
+    rows = [line for line in text.splitlines() if line.startswith("| conv")]
+    assert len(rows) == sum(len(layer[-1]) for layer in winograd_error.LAYERS) == 14
+    assert "| conv3 | **winograd5** |" in text and "| conv1 | **polyphase F(5x5)** |" in text

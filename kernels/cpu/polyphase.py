@@ -1,5 +1,5 @@
 """Strided convolutions as stride-1 ones: the polyphase decomposition (space-to-depth), which lets
-AlexNet's conv1 (11x11, stride 4) use Winograd's F(4x4, 3x3).
+AlexNet's conv1 (11x11, stride 4) use Winograd's F(5x5, 3x3) (F(4x4, 3x3) in float64).
 
 A stride-s correlation reads input row s*y + i for output row y and tap i. Write the tap as
 i = s*a + r (0 <= r < s): row s*(y + a) + r is row y + a of the r-th polyphase component
@@ -10,8 +10,8 @@ x_r[y'] = x[s*y' + r]. In both directions:
 a stride-1 correlation of the s_h*s_w components of every channel, stacked as channels (c, r, q),
 with kernels w_{r,q}[o, c, a, b] = w[o, c, s_h a + r, s_w b + q] (zero where s_h a + r >= kh):
 ceil(kh/s_h) x ceil(kw/s_w) taps. Conv1 becomes a 3x3 convolution of 3*16 = 48 channels on 57x57
-maps, which F(4x4, 3x3) computes with 36/16 * 48 = 108 multiply-adds per output instead of
-im2col's 363 (0.31x with the tiles' overhang). The zero taps cost multiply-adds but no accuracy.
+maps, which F(5x5, 3x3) computes with 49/25 * 48 = 94 multiply-adds per output instead of
+im2col's 363 (0.26x; its 11 x 11 tiles cover the 55x55 output exactly; F(4x4, 3x3): 0.31x). The zero taps cost multiply-adds but no accuracy.
 
 Shapes: x (N, C, H, W) -> phases (N, C*s_h*s_w, HS, WS) with HS = OH + A - 1, WS = OW + B - 1
 (A x B the reduced kernel, OH x OW the output); weight (O, C/G, kh, kw) -> (O, C/G*s_h*s_w, A, B).
@@ -31,7 +31,7 @@ def reduced_kernel(kernel_size, stride):
 
 
 def eligible(kernel_size, stride):
-    """Strided, with a 3x3 reduced kernel (F(4x4, 3x3) then applies, at padding 0)."""
+    """Strided, with a 3x3 reduced kernel (Winograd's F(m x m, 3x3) then applies, at padding 0)."""
     return tuple(stride) != (1, 1) and reduced_kernel(kernel_size, stride) == (3, 3)
 
 

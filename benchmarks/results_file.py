@@ -1,0 +1,20 @@
+"""Sections of benchmarks/RESULTS.md that a script rewrites on each run."""
+from __future__ import annotations
+
+import os
+
+
+def replace_section(path, heading, end, text):
+    """Put ``text`` (which runs from ``heading`` to ``end``) in place of the same block of ``path``,
+    or at its end; what follows ``end`` (a reading written by hand) stays. Written atomically."""
+    with open(path, encoding="utf-8") as f:
+        old = f.read()
+    start, stop = old.find(heading), old.find(end)
+    if start < 0 or stop < start:
+        new = old.rstrip("\n") + "\n\n" + text
+    else:
+        new = old[:start] + text + old[stop + len(end) + 1:]
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(new)
+    os.replace(tmp, path)
