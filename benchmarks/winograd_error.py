@@ -29,8 +29,9 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from kernels.cpu import conv  # noqa: E402
 from results_file import replace_section  # noqa: E402  (benchmarks/ is the script's folder)
+
+from kernels.cpu import conv  # noqa: E402
 
 SECTION = "## Float32 error of the convolution algorithms (issue #16)"
 END = "<!-- end of winograd_error.py's table: a rerun replaces what is above, back to the heading -->"
