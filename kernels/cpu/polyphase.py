@@ -11,7 +11,8 @@ a stride-1 correlation of the s_h*s_w components of every channel, stacked as ch
 with kernels w_{r,q}[o, c, a, b] = w[o, c, s_h a + r, s_w b + q] (zero where s_h a + r >= kh):
 ceil(kh/s_h) x ceil(kw/s_w) taps. Conv1 becomes a 3x3 convolution of 3*16 = 48 channels on 57x57
 maps, which F(5x5, 3x3) computes with 49/25 * 48 = 94 multiply-adds per output instead of
-im2col's 363 (0.26x; its 11 x 11 tiles cover the 55x55 output exactly; F(4x4, 3x3): 0.31x). The zero taps cost multiply-adds but no accuracy.
+im2col's 363 (0.26x; its 11 x 11 tiles cover the 55x55 output exactly; F(4x4, 3x3): 0.31x).
+The zero taps cost multiply-adds but no accuracy.
 
 Shapes: x (N, C, H, W) -> phases (N, C*s_h*s_w, HS, WS) with HS = OH + A - 1, WS = OW + B - 1
 (A x B the reduced kernel, OH x OW the output); weight (O, C/G, kh, kw) -> (O, C/G*s_h*s_w, A, B).
