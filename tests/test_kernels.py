@@ -505,15 +505,34 @@ def test_maxpool_kernels_equal_reference(geo, ties, dtype, seed):
     np.testing.assert_array_equal(y, y_ref)
     assert argmax.dtype == np.int32
     close(K.maxpool_backward(gy, argmax, x.shape), gx_ref, dtype, scale=4)
+    y_only, none = K.maxpool_forward(x, k, stride, padding, need_argmax=False)  # evaluation's forward
+    np.testing.assert_array_equal(y_only, y_ref)
+    assert none is None
 
 
-def test_maxpool_kernel_nan_wins_like_reference():
+@pytest.mark.parametrize("need_argmax", [True, False])
+def test_maxpool_kernel_nan_wins_like_reference(need_argmax):
     x = np.array([[[[1.0, np.nan, 3.0], [np.nan, 2.0, 0.0], [5.0, 1.0, 2.0]]]])
-    y, argmax = K.maxpool_forward(x, (2, 2), (1, 1), (0, 0))
+    y, argmax = K.maxpool_forward(x, (2, 2), (1, 1), (0, 0), need_argmax=need_argmax)
     with mt.config.using(backend="reference"):
         y_ref = F.max_pool2d(mt.tensor(x), 2, 1).numpy()
     np.testing.assert_array_equal(y, y_ref)  # NaNs compare equal in assert_array_equal
-    assert argmax[0, 0, 0, 0] == 1  # the first NaN in row-major order
+    if need_argmax:
+        assert argmax[0, 0, 0, 0] == 1  # the first NaN in row-major order
+
+
+def test_maxpool_op_keeps_no_winners_when_no_gradient_is_wanted():
+    """Under no_grad (evaluation) the numba op runs the forward without argmax; with a gradient, the
+    op's backward still finds its winners."""
+    x = distinct_values(np.random.default_rng(0), (2, 3, 7, 7)).astype(np.float32)
+    with mt.config.using(backend="numba"):
+        with mt.no_grad():
+            y = F.max_pool2d(mt.tensor(x), 3, 2)
+        t = mt.tensor(x, requires_grad=True)
+        y_grad = F.max_pool2d(t, 3, 2)
+        y_grad.backward(mt.tensor(np.ones(y_grad.shape, np.float32)))
+    np.testing.assert_array_equal(y.numpy(), y_grad.numpy())
+    assert t.grad.numpy().sum() == y_grad.numpy().size  # every output sent its 1 to one winner
 
 
 # ----- elementwise --------------------------------------------------------------------------------
