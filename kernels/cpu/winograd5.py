@@ -100,19 +100,25 @@ def bt5_rows(x0, x1, x2, x3, x4, x5, x6, y0, y1, y2, y3, y4, y5, y6):
 
 
 @inline
-def at5_rows(x0, x1, x2, x3, x4, x5, x6, y0, y1, y2, y3, y4):
-    """(y0 ... y4) = Aᵀ (x0 ... x6), elementwise over 1-D arrays of equal length (``AT5``'s rows)."""
-    two, four, eight, sixteen = x0.dtype.type(2), x0.dtype.type(4), x0.dtype.type(8), x0.dtype.type(16)
+def at5_rows(x0, x1, x2, x3, x4, x5, x6, y0, y1, y2, y3, y4, bias, relu):
+    """(y0 ... y4) = Aᵀ (x0 ... x6) + bias, then max(., 0) if ``relu``, elementwise over 1-D arrays of
+    equal length (``AT5``'s rows)."""
+    zero, two, four, eight, sixteen = x0.dtype.type(0), x0.dtype.type(2), x0.dtype.type(4), x0.dtype.type(8), x0.dtype.type(16)
     half, quarter, eighth, sixteenth = x0.dtype.type(0.5), x0.dtype.type(0.25), x0.dtype.type(0.125), x0.dtype.type(0.0625)
     for q in range(x0.shape[0]):
         s12, d12 = x1[q] + x2[q], x1[q] - x2[q]
         s34, d34 = x3[q] + x4[q], x3[q] - x4[q]
         f = x5[q]
-        y0[q] = x0[q] + s12 + s34 + f
-        y1[q] = d12 + two * d34 + half * f
-        y2[q] = s12 + four * s34 + quarter * f
-        y3[q] = d12 + eight * d34 + eighth * f
-        y4[q] = s12 + sixteen * s34 + sixteenth * f + x6[q]
+        v0 = x0[q] + s12 + s34 + f + bias
+        v1 = d12 + two * d34 + half * f + bias
+        v2 = s12 + four * s34 + quarter * f + bias
+        v3 = d12 + eight * d34 + eighth * f + bias
+        v4 = s12 + sixteen * s34 + sixteenth * f + x6[q] + bias
+        y0[q] = zero if relu and v0 < zero else v0
+        y1[q] = zero if relu and v1 < zero else v1
+        y2[q] = zero if relu and v2 < zero else v2
+        y3[q] = zero if relu and v3 < zero else v3
+        y4[q] = zero if relu and v4 < zero else v4
 
 
 @inline
@@ -173,18 +179,12 @@ def output_transform5(m, bias, y, n_start, n_count, th, tw, relu):
         for b in range(7):  # Aᵀ down the columns
             at5_rows(mo[b, :t_all], mo[7 + b, :t_all], mo[14 + b, :t_all], mo[21 + b, :t_all], mo[28 + b, :t_all],
                      mo[35 + b, :t_all], mo[42 + b, :t_all], r[b, :t_all], r[7 + b, :t_all], r[14 + b, :t_all],
-                     r[21 + b, :t_all], r[28 + b, :t_all])
-        for i in range(5):  # then A along the rows
+                     r[21 + b, :t_all], r[28 + b, :t_all], zero, False)
+        for i in range(5):  # then A along the rows, the bias and the ReLU with it
             k = 7 * i
             at5_rows(r[k, :t_all], r[k + 1, :t_all], r[k + 2, :t_all], r[k + 3, :t_all], r[k + 4, :t_all],
                      r[k + 5, :t_all], r[k + 6, :t_all], s[5 * i, :t_all], s[5 * i + 1, :t_all], s[5 * i + 2, :t_all],
-                     s[5 * i + 3, :t_all], s[5 * i + 4, :t_all])
-        bo = bias[o]
-        for k in range(25):
-            row = s[k, :t_all]
-            for q in range(t_all):
-                val = row[q] + bo
-                row[q] = zero if relu and val < zero else val
+                     s[5 * i + 3, :t_all], s[5 * i + 4, :t_all], bias[o], relu)
         for n in range(n_count):
             plane = y[n_start + n, o]
             for ty in range(th):
