@@ -282,6 +282,19 @@ def test_conv2d_fourier_kernels_equal_reference(many_chunks, geo, bias, relu, dt
         check_conv(*conv_arrays(geo, bias, rng, dtype), (1, 1), geo["padding"], geo["groups"], dtype, rng, "fourier", relu)
 
 
+@given(rows=st.integers(1, 40), cols=st.integers(1, 40), split=st.integers(0, 40), seed=st.integers(0, 2**16))
+def test_fourier_transpose_kernel(rows, cols, split, seed):
+    """The spectra's transpose, 8 source rows at a time and the rest one by one, into the strided
+    column block of dst a thread writes (``fourier._transpose`` splits the rows)."""
+    rng = np.random.default_rng(seed)
+    src = (rng.standard_normal((rows, cols)) + 1j * rng.standard_normal((rows, cols))).astype(np.complex64)
+    dst = np.zeros((cols, rows), np.complex64)
+    split = min(split, rows)
+    fourier.transpose_into(src[:split], dst[:, :split])
+    fourier.transpose_into(src[split:], dst[:, split:])
+    np.testing.assert_array_equal(dst, src.T)
+
+
 @given(geo=stride1_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_conv2d_fourier_kernels_fused_with_relu_equal_reference(geo, bias, dtype, seed):
     rng = np.random.default_rng(seed)
