@@ -32,6 +32,8 @@ setup(
         "dev": ["pytest>=7", "hypothesis>=6.80", "torch==2.13.0", "pytest-xdist>=3",
                 "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29",
                 # ONNX export (mt.onnx) and its check in onnxruntime
-                "onnx>=1.15", "onnxruntime>=1.17", "ruff>=0.6", *DIST, *NVRTC],
+                "onnx>=1.15", "onnxruntime>=1.17", "ruff>=0.6",
+                # which BLAS kernels the benchmark's processes run (benchmarks/bench_cpu.py's machine table)
+                "threadpoolctl>=3", *DIST, *NVRTC],
     },
 )
