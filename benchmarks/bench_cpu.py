@@ -174,7 +174,11 @@ def machine_info(threads):
             "threads": threads, "numpy": np.__version__}
     try:
         with open("/proc/cpuinfo") as f:
-            info["cpu"] = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), platform.processor())
+            fields = dict(ln.split(":", 1) for ln in f.read().split("\n\n")[0].splitlines() if ":" in ln)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        info["cpu"] = fields.get("model name", platform.processor())
+        if "cpu family" in fields:  # one name covers several generations (AMD EPYC: Zen 4 is 25, Zen 5 is 26)
+            info["cpu"] += f" (family {fields['cpu family']}, model {fields.get('model', '?')})"
     except OSError:
         info["cpu"] = platform.processor()
     try:

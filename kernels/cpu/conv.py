@@ -225,7 +225,7 @@ def conv2d_backward(x, weight, gy, stride, padding, groups, need_x=True, need_we
     return gx, gw, (gb.astype(dtype) if need_bias else None)
 
 
-# ----- Winograd F(2x2, 3x3) and F(4x4, 3x3) -----------------------------------------------------------
+# ----- Winograd F(2x2, 3x3), F(4x4, 3x3) and F(5x5, 3x3) ---------------------------------------------
 class WinogradVariant:
     """The kernels of one Winograd algorithm F(m x m, 3x3): tiles of m x m outputs, transformed
     tiles of alpha x alpha = ``positions`` values."""
