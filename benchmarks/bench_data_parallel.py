@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 
-from results_file import replace_section  # noqa: E402  (benchmarks/ is the script's folder)
+from results_file import publish  # noqa: E402  (benchmarks/ is the script's folder)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -133,10 +133,7 @@ def main(argv=None) -> int:
         lines.append(f"| {name} | {threads} | {ips:.2f} | {ips / base:.2f}x | "
                      f"{'-' if ranks == 1 else f'{100 * share:.1f}%'} |")
     text = "\n".join(lines) + "\n\n" + END + "\n"
-    print("\n" + text)
-    if args.out != "-":
-        replace_section(args.out, SECTION, END, text)
-        print(f"updated {args.out}")
+    publish(args.out, SECTION, END, text)
     return 0
 
 

@@ -27,7 +27,7 @@ import types
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from results_file import replace_section  # noqa: E402  (benchmarks/ is the script's folder)
+from results_file import publish  # noqa: E402  (benchmarks/ is the script's folder)
 
 from kernels.blas_core import choose_openblas_core  # noqa: E402
 
@@ -135,10 +135,7 @@ def main(argv=None):
                      f"{(fwd + bwd) * 1e3:.0f} | {(gf + gb) * 1e3:.0f} | {(gf + gb) / (fwd + bwd):.0%} |")
     lines.append(f"| all | | | | | | {sums[0] * 1e3:.0f} | {sums[1] * 1e3:.0f} | {sums[1] / sums[0]:.0%} |")
     text = "\n".join(lines) + "\n\n" + END + "\n"
-    print("\n" + text)
-    if args.out != "-":
-        replace_section(args.out, SECTION, END, text)
-        print(f"updated {args.out}")
+    publish(args.out, SECTION, END, text)
     return 0
 
 

@@ -18,3 +18,11 @@ def replace_section(path, heading, end, text):
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(new)
     os.replace(tmp, path)
+
+
+def publish(out, heading, end, text):
+    """Print a script's section and, unless ``out`` is '-', put it into the file ``out``."""
+    print("\n" + text)
+    if out != "-":
+        replace_section(out, heading, end, text)
+        print(f"updated {out}")

@@ -29,7 +29,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from results_file import replace_section  # noqa: E402  (benchmarks/ is the script's folder)
+from results_file import publish  # noqa: E402  (benchmarks/ is the script's folder)
 
 from kernels.cpu import conv  # noqa: E402
 
@@ -112,10 +112,7 @@ def main(argv=None):
         cells = [f"{e[0]:.1e} / {e[1]:.1e}" for e in errs]
         lines.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n\n" + END + "\n"
-    print("\n" + text)
-    if args.out != "-":
-        replace_section(args.out, SECTION, END, text)
-        print(f"updated {args.out}")
+    publish(args.out, SECTION, END, text)
     return 0
 
 

@@ -405,6 +405,40 @@ def g_rows(x0, x1, x2, y0, y1, y2, y3, y4, y5):
         y5[b] = c
 
 
+@inline
+def kernel_taps(w, g, a, flip):
+    """g[3 i + j, b] = w[a, b, i, j]: tap (i, j) of the kernels in row a of a weight transform, or for
+    ``flip`` w[b, a, 2 - i, 2 - j] (the input gradient's kernels, rotated by 180 degrees)."""
+    width = g.shape[1]
+    for i in range(3):
+        for j in range(3):
+            gi = g[3 * i + j]
+            if flip:
+                for b in range(width):
+                    gi[b] = w[b, a, 2 - i, 2 - j]
+            else:
+                for b in range(width):
+                    gi[b] = w[a, b, i, j]
+
+
+@inline
+def store_row(r, u, a):
+    """u[ξ, a, :] = r[ξ] for every position ξ: a transformed row of kernels into U."""
+    for xi in range(r.shape[0]):
+        src, dst = r[xi], u[xi, a]
+        for b in range(src.shape[0]):
+            dst[b] = src[b]
+
+
+@inline
+def load_row(s, o, x):
+    """x[ξ] = s[ξ, o, :] for every position ξ: one output channel of a transformed weight gradient."""
+    for xi in range(x.shape[0]):
+        src, dst = s[xi, o], x[xi]
+        for b in range(dst.shape[0]):
+            dst[b] = src[b]
+
+
 @kernel
 def weight_transform4(w, u, flip):
     """u[ξ, o, c] = (G g Gᵀ)[ξ] (6x6) with g = w[o, c], or for ``flip`` g = w[c, o] rotated by 180
@@ -418,24 +452,13 @@ def weight_transform4(w, u, flip):
     e = np.empty((18, width), dtype=np.float64)  # G g, row 3 k + j
     r = np.empty((36, width), dtype=np.float64)  # (G g) Gᵀ, row 6 k + l
     for a in range(rows):
-        for i in range(3):
-            for j in range(3):
-                gi = g[3 * i + j]
-                if flip:
-                    for b in range(width):
-                        gi[b] = w[b, a, 2 - i, 2 - j]
-                else:
-                    for b in range(width):
-                        gi[b] = w[a, b, i, j]
+        kernel_taps(w, g, a, flip)
         for j in range(3):
             g_rows(g[j], g[3 + j], g[6 + j], e[j], e[3 + j], e[6 + j], e[9 + j], e[12 + j], e[15 + j])
         for k in range(6):
             g_rows(e[3 * k], e[3 * k + 1], e[3 * k + 2], r[6 * k], r[6 * k + 1], r[6 * k + 2], r[6 * k + 3],
                    r[6 * k + 4], r[6 * k + 5])
-        for xi in range(36):
-            src, dst = r[xi], u[xi, a]
-            for b in range(width):
-                dst[b] = src[b]
+        store_row(r, u, a)
 
 
 @kernel
@@ -483,10 +506,7 @@ def weight_grad_transform4(s, gw):
     e = np.empty((18, c_all), dtype=np.float64)  # Gᵀ S down the columns, row 6 i + l
     r = np.empty((9, c_all), dtype=np.float64)  # then along the rows, row 3 i + j
     for o in range(o_all):
-        for xi in range(36):
-            src, dst = s[xi, o], x[xi]
-            for b in range(c_all):
-                dst[b] = src[b]
+        load_row(s, o, x)
         for c in range(6):
             gt_rows(x[c], x[6 + c], x[12 + c], x[18 + c], x[24 + c], x[30 + c], e[c], e[6 + c], e[12 + c])
         for i in range(3):

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import inline, kernel
-from .winograd import gather_tiles
+from .winograd import gather_tiles, kernel_taps, load_row, store_row
 
 M5 = 5  # outputs per tile side
 ALPHA5 = 7  # transformed tile side: M5 + 3 - 1
@@ -211,23 +211,12 @@ def weight_transform5(w, u, flip):
     e = np.empty((21, width), dtype=np.float64)  # G g, row 3 a + j
     r = np.empty((49, width), dtype=np.float64)  # (G g) Gᵀ, row 7 a + b
     for a in range(rows):
-        for i in range(3):
-            for j in range(3):
-                gi = g[3 * i + j]
-                if flip:
-                    for b in range(width):
-                        gi[b] = w[b, a, 2 - i, 2 - j]
-                else:
-                    for b in range(width):
-                        gi[b] = w[a, b, i, j]
+        kernel_taps(w, g, a, flip)
         for j in range(3):
             apply_rows(G5, g, j, 3, e, j, 3, width)
         for k in range(7):
             apply_rows(G5, e, 3 * k, 1, r, 7 * k, 1, width)
-        for xi in range(49):
-            src, dst = r[xi], u[xi, a]
-            for b in range(width):
-                dst[b] = src[b]
+        store_row(r, u, a)
 
 
 @kernel
@@ -262,10 +251,7 @@ def weight_grad_transform5(s, gw):
     e = np.empty((21, c_all), dtype=np.float64)  # Gᵀ S down the columns, row 7 k + b
     r = np.empty((9, c_all), dtype=np.float64)  # then along the rows, row 3 k + l
     for o in range(o_all):
-        for xi in range(49):
-            src, dst = s[xi, o], x[xi]
-            for b in range(c_all):
-                dst[b] = src[b]
+        load_row(s, o, x)
         for b in range(7):
             apply_rows(GT5, x, b, 7, e, b, 7, c_all)
         for k in range(3):
