@@ -17,10 +17,11 @@ G's thirds and ninths are applied in float64 to the weights. In float32 the erro
 of F(4x4, 3x3) (benchmarks/winograd_error.py measures both against float64: RESULTS.md).
 
 The kernels follow ``winograd``'s F(4x4, 3x3) ones (same layouts: V (C, 49, T), M (O, 49, T),
-U (49, O, C); T ordered (image, tile row, tile column)), but each transform is a product by its
-small constant matrix (``apply_rows``) instead of hand-expanded formulas: vectorised over all
-of a chunk's tiles, those products cost ~3% of the GEMMs; the gathers and scatters are what
-the transforms spend their time on.
+U (49, O, C); T ordered (image, tile row, tile column); a channel's tiles gathered, then each
+transform applied along rows of all of them). Bᵀ, Aᵀ and A are written out row by row
+(``bt5_rows``, ``at5_rows``, ``a5_rows``, the matrices' entries with their zeros left out): done
+as a generic product by the matrix (``apply_rows``), the transforms ran 1.7x slower than
+F(4x4, 3x3)'s. The weights' transforms, once per step and in float64, keep ``apply_rows``.
 """
 from __future__ import annotations
 
