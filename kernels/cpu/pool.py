@@ -189,7 +189,8 @@ def maxpool_backward(gy, argmax, x_shape):
 
 
 class MaxPool2d:
-    """Max pooling, with the interface of ``minitorch_alex.dispatch``: keeps the winners' positions (int32) and x's shape."""
+    """Max pooling, with the interface of ``minitorch_alex.dispatch``: keeps x's shape and, when a backward
+    will follow (``needs_input_grad``, set by the engine), the winners' positions (int32)."""
 
     needs_input_grad = (True,)
 
