@@ -172,15 +172,12 @@ def machine_info(threads):
 
     info = {"python": platform.python_version(), "platform": platform.platform(), "cores": os.cpu_count(),
             "threads": threads, "numpy": np.__version__}
-    try:
-        with open("/proc/cpuinfo") as f:
-            fields = dict(ln.split(":", 1) for ln in f.read().split("\n\n")[0].splitlines() if ":" in ln)
-        fields = {k.strip(): v.strip() for k, v in fields.items()}
-        info["cpu"] = fields.get("model name", platform.processor())
-        if "cpu family" in fields:  # one name covers several generations (AMD EPYC: Zen 4 is 25, Zen 5 is 26)
-            info["cpu"] += f" (family {fields['cpu family']}, model {fields.get('model', '?')})"
-    except OSError:
-        info["cpu"] = platform.processor()
+    from kernels.blas_core import cpu_info
+
+    cpu = cpu_info()
+    info["cpu"] = cpu.get("name", platform.processor())
+    if "family" in cpu:  # one name covers several generations (AMD EPYC: Zen 4 is 25, Zen 5 is 26)
+        info["cpu"] += f" (family {cpu['family']}, model {cpu.get('model', '?')})"
     try:
         cfg = np.show_config(mode="dicts")
         blas = cfg["Build Dependencies"]["blas"]

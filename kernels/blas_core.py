@@ -22,7 +22,8 @@ AVX512 = ("avx512f", "avx512bw", "avx512dq", "avx512vl")  # what OpenBLAS's Skyl
 
 
 def cpu_info(path="/proc/cpuinfo") -> dict:
-    """vendor, family (int) and flags (set) of the first CPU in ``path``; {} where unreadable."""
+    """vendor, name (the model name), family and model (ints) and flags (set) of the first CPU in
+    ``path``; {} where unreadable."""
     info = {}
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -31,8 +32,12 @@ def cpu_info(path="/proc/cpuinfo") -> dict:
                 key, value = key.strip(), value.strip()
                 if key == "vendor_id":
                     info["vendor"] = value
+                elif key == "model name":
+                    info["name"] = value
                 elif key == "cpu family" and value.isdigit():
                     info["family"] = int(value)
+                elif key == "model" and value.isdigit():
+                    info["model"] = int(value)
                 elif key == "flags":
                     info["flags"] = set(value.split())
                 elif not line.strip() and info:  # the end of the first processor's block

@@ -23,6 +23,9 @@ def test_cpu_info_reads_the_first_processor(tmp_path):
                     "processor\t: 1\nvendor_id\t: GenuineIntel\ncpu family\t: 6\n")
     assert blas_core.cpu_info(str(path)) == {"vendor": "AuthenticAMD", "family": 26, "flags": {"fpu", "avx2", "avx512f"}}
     assert blas_core.cpu_info(str(tmp_path / "missing")) == {}
+    path.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n"
+                    "model name\t: AMD EPYC\n\nprocessor\t: 1\nmodel name\t: other\n")
+    assert blas_core.cpu_info(str(path)) == {"vendor": "AuthenticAMD", "family": 25, "model": 17, "name": "AMD EPYC"}
 
 
 def test_a_setting_of_ones_own_is_kept():

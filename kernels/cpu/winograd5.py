@@ -30,8 +30,7 @@ import numpy as np
 from ._jit import inline, kernel
 from .winograd import gather_tiles, kernel_taps, load_row, store_row
 
-M5 = 5  # outputs per tile side
-ALPHA5 = 7  # transformed tile side: M5 + 3 - 1
+ALPHA5 = 7  # transformed tile side: m + r - 1 with m = 5 outputs, r = 3 taps
 
 BT5 = np.array([  # (7, 7): input tile -> transformed tile, along each axis
     [-2, 4, 5 / 2, -5, -1 / 2, 1, 0],
