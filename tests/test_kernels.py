@@ -506,9 +506,11 @@ def test_lrn_kernel_has_no_cross_group_leak():
 
 
 # ----- max-pool -----------------------------------------------------------------------------------
-@given(geo=pool_geometries(), ties=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
-def test_maxpool_kernels_equal_reference(geo, ties, dtype, seed):
+@pytest.mark.parametrize("max_size", [12, 48])  # 48: outputs of 16 columns and more take the per-window kernel
+@given(data=st.data(), ties=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_maxpool_kernels_equal_reference(max_size, data, ties, dtype, seed):
     """Including ties (small integers repeat a lot): the gradient must go to the same winner."""
+    geo = data.draw(pool_geometries(max_size=max_size, max_batch=3 if max_size <= 12 else 1))
     shape, k, stride, padding = geo["shape"], geo["k"], geo["stride"], geo["padding"]
     rng = np.random.default_rng(seed)
     x = (rng.integers(-2, 3, shape) if ties else distinct_values(rng, shape)).astype(dtype)
@@ -523,9 +525,11 @@ def test_maxpool_kernels_equal_reference(geo, ties, dtype, seed):
     assert none is None
 
 
+@pytest.mark.parametrize("width", [3, 40])  # 40: a wide output, the per-window kernel
 @pytest.mark.parametrize("need_argmax", [True, False])
-def test_maxpool_kernel_nan_wins_like_reference(need_argmax):
-    x = np.array([[[[1.0, np.nan, 3.0], [np.nan, 2.0, 0.0], [5.0, 1.0, 2.0]]]])
+def test_maxpool_kernel_nan_wins_like_reference(need_argmax, width):
+    x = np.full((1, 1, 3, width), -1.0)
+    x[0, 0, :, :3] = [[1.0, np.nan, 3.0], [np.nan, 2.0, 0.0], [5.0, 1.0, 2.0]]
     y, argmax = K.maxpool_forward(x, (2, 2), (1, 1), (0, 0), need_argmax=need_argmax)
     with mt.config.using(backend="reference"):
         y_ref = F.max_pool2d(mt.tensor(x), 2, 1).numpy()
