@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import fourier, polyphase, winograd, winograd5
-from .activation import relu_backward
+from .activation import relu_backward, relu_backward_channel_sums
 from .im2col import col2im_into, im2col_into, nchw_to_rows, nchw_to_rows_relu, output_size, rows_to_nchw
 from .parallel import get_num_threads, run_parallel, run_parallel_accumulate, split_range
 from .workspace import transient, workspace
@@ -170,16 +170,20 @@ def conv2d_backward(x, weight, gy, stride, padding, groups, need_x=True, need_we
     ``saved``: the dict given to the forward call, if any.
     """
     algorithm = choose_algorithm(weight.shape[2:], stride, padding, algorithm, x.dtype)
+    bias_sums = None  # the bias gradient in float64, where the ReLU's pass sums it
     if algorithm != "im2col" and relu_output is not None:
-        gy = relu_backward(relu_output, gy)
+        if need_bias and algorithm != "fourier":  # (the frequency domain has it for free)
+            gy, bias_sums = relu_backward_channel_sums(relu_output, gy)
+        else:
+            gy = relu_backward(relu_output, gy)
     if algorithm in WINOGRAD:
         return _winograd_backward(x, weight, np.ascontiguousarray(gy), padding, groups, need_x, need_weight, need_bias,
-                                  WINOGRAD[algorithm], saved)
+                                  WINOGRAD[algorithm], saved, bias_sums)
     if algorithm == "fourier":
         return fourier.conv2d_backward(x, weight, gy, padding, groups, need_x, need_weight, need_bias, saved)
     if algorithm == "polyphase":
         return _polyphase_backward(x, weight, np.ascontiguousarray(gy), stride, padding, groups, need_x, need_weight,
-                                   need_bias)
+                                   need_bias, bias_sums)
     n, c, h, w = x.shape
     o, cg, kh, kw = weight.shape
     (sh, sw), (ph, pw) = stride, padding
@@ -328,8 +332,10 @@ def _winograd_forward(x, weight, bias, padding, groups, relu, variant, saved=Non
     return y
 
 
-def _winograd_backward(x, weight, gy, padding, groups, need_x, need_weight, need_bias, variant, saved=None):
-    """``saved``: the forward call's dict; its transformed inputs are used (and released) if there."""
+def _winograd_backward(x, weight, gy, padding, groups, need_x, need_weight, need_bias, variant, saved=None,
+                       bias_sums=None):
+    """``saved``: the forward call's dict; its transformed inputs are used (and released) if there.
+    ``bias_sums``: gy summed per channel in float64, if the caller has it already."""
     n, c, h, w = x.shape
     o, cg = weight.shape[:2]
     og = o // groups
@@ -382,7 +388,9 @@ def _winograd_backward(x, weight, gy, padding, groups, need_x, need_weight, need
         for more in parts[1:]:
             s += more
         gw = _transform_weight_grad(variant, s, weight.shape)
-    gb = gy.sum(axis=(0, 2, 3), dtype=np.float64).astype(dtype) if need_bias else None
+    gb = None
+    if need_bias:
+        gb = (bias_sums if bias_sums is not None else gy.sum(axis=(0, 2, 3), dtype=np.float64)).astype(dtype)
     return gx, gw, gb
 
 
@@ -403,14 +411,15 @@ def _polyphase_forward(x, weight, bias, stride, padding, groups, relu):
                              phases=(weight.shape[2:], stride, padding))
 
 
-def _polyphase_backward(x, weight, gy, stride, padding, groups, need_x, need_weight, need_bias):
+def _polyphase_backward(x, weight, gy, stride, padding, groups, need_x, need_weight, need_bias, bias_sums=None):
     kernel_size = weight.shape[2:]
     if need_weight:
         xs = _split_phases(x, kernel_size, stride, padding)
     else:  # only its shape is used
         xs = np.empty(polyphase.phase_shape(x.shape, kernel_size, stride, padding), dtype=x.dtype)
     gxs, gws, gb = _winograd_backward(xs, polyphase.split_weight(weight, stride), gy, (0, 0), groups, need_x,
-                                      need_weight, need_bias, WINOGRAD[winograd_for(x.dtype)])
+                                      need_weight, need_bias, WINOGRAD[winograd_for(x.dtype)],
+                                      bias_sums=bias_sums)
     gx = gw = None
     if need_x:
         gx = np.empty_like(x)
