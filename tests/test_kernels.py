@@ -295,6 +295,23 @@ def test_fourier_transpose_kernel(rows, cols, split, seed):
     np.testing.assert_array_equal(dst, src.T)
 
 
+@given(maps=st.integers(1, 150), oh=st.integers(1, 5), fw=st.integers(1, 6), ow=st.integers(1, 9),
+       split=st.integers(0, 150), relu=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_fourier_inverse_rows_kernel(maps, oh, fw, ow, split, relu, dtype, seed):
+    """The inverse DFT's last step read from the transposed spectra, over more maps than a block
+    (fourier.BLOCK) and a part of one, in two calls as two threads split the maps."""
+    rng = np.random.default_rng(seed)
+    spectra = rng.standard_normal((oh * fw, 2 * maps)).astype(dtype)
+    irows = rng.standard_normal((2 * fw, ow)).astype(dtype)
+    out = np.full((maps, oh, ow), np.nan, dtype)
+    split = min(split, maps)
+    fourier.spectra_to_rows(spectra, irows, out, 0, split, relu)
+    fourier.spectra_to_rows(spectra, irows, out, split, maps, relu)
+    rows = spectra.reshape(oh, fw, maps, 2).transpose(2, 0, 1, 3).reshape(maps, oh, 2 * fw)  # (m, i, j)
+    want = rows.astype(np.float64) @ irows.astype(np.float64)
+    close(out, np.maximum(want, 0) if relu else want, dtype)
+
+
 @given(geo=stride1_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_conv2d_fourier_kernels_fused_with_relu_equal_reference(geo, bias, dtype, seed):
     rng = np.random.default_rng(seed)
