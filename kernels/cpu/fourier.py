@@ -25,10 +25,11 @@ products runs at the BLAS's speed. The 2-D transform is done one axis at a time:
 
 and the inverse runs the same steps backwards, keeping only the output rows and columns
 (the crop costs nothing: the inverse matrices have OH rows, OW columns), its transpose and
-real GEMM fused into one pass (``spectra_to_rows``) that writes the output, ReLU included. Only half the
-frequencies along W are kept (a real signal's spectrum is conjugate-symmetric); the inverse
-weighs them by 2 (``c_weights``). The transforms of gy and of gx work on conjugates (conj(GY)
-comes from the conjugated DFT matrices at no cost), which keeps every product a plain GEMM.
+real GEMM fused into one pass that writes the output, ReLU included (``spectra_to_rows``).
+Only half the frequencies along W are kept (a real signal's spectrum is conjugate-symmetric);
+the inverse weighs them by 2 (``c_weights``). The transforms of gy and of gx work on conjugates
+(conj(GY) comes from the conjugated DFT matrices at no cost), which keeps every product a plain
+GEMM.
 
 Aliasing: the DFT computes circular correlations; L >= max(OH - p + k - 1, p + H) per axis
 keeps every wrapped-around term zero (``dft_length``). The padding is implicit in the same way.
