@@ -1,6 +1,7 @@
 """ReLU as elementwise passes over ranges shared out among threads. (The bias + ReLU fused into
 a layer's output is in the kernels that write conv and linear outputs: ``rows_to_nchw``,
-``winograd.output_transform`` and ``linear._transpose_add_bias`` take a ``relu`` flag.)
+``winograd.output_transform``, ``fourier.spectra_to_rows`` and ``linear._transpose_add_bias``
+take a ``relu`` flag.)
 
 The ReLU keeps NaN (like ``np.maximum``): ``v < 0`` is false for NaN, so NaN passes through.
 Its backward pass needs only the forward *output*: the gradient flows where y > 0.
@@ -34,12 +35,6 @@ def relu_forward(x):
     x1, y1 = x.reshape(-1), y.reshape(-1)
     run_parallel(lambda r: _relu(x1[r[0]:r[1]], y1[r[0]:r[1]]), elementwise_ranges(x.size))
     return y
-
-
-def relu_inplace(x):
-    """x = max(x, 0) in place (x C-contiguous)."""
-    x1 = x.reshape(-1)
-    run_parallel(lambda r: _relu(x1[r[0]:r[1]], x1[r[0]:r[1]]), elementwise_ranges(x.size))
 
 
 def relu_backward(y, gy):
