@@ -53,10 +53,10 @@ class FakeNcclCommunicator:
         ctype = np.ctypeslib.as_ctypes_type(_TYPES[datatype])
         return np.ctypeslib.as_array((ctype * count).from_address(ptr))
 
-    def allReduce(self, send, recv, count, datatype, op, stream):
-        assert op == FakeNccl.NCCL_SUM and send == recv
+    def allReduce(self, sendbuf, recvbuf, count, datatype, op, stream):
+        assert op == FakeNccl.NCCL_SUM and sendbuf == recvbuf
         self.log.append(("allReduce", count, datatype, stream))
-        mine, barrier = self._view(send, count, datatype), self.group["barrier"]
+        mine, barrier = self._view(sendbuf, count, datatype), self.group["barrier"]
         self.group["bufs"][self.rank] = mine
         barrier.wait()
         total = sum(b.copy() for b in self.group["bufs"])  # every rank has written its buffer
@@ -64,9 +64,9 @@ class FakeNcclCommunicator:
         mine[...] = total
         barrier.wait()
 
-    def broadcast(self, send, recv, count, datatype, root, stream):
+    def broadcast(self, sendbuff, recvbuff, count, datatype, root, stream):
         self.log.append(("broadcast", count, datatype, root, stream))
-        mine, barrier = self._view(recv, count, datatype), self.group["barrier"]
+        mine, barrier = self._view(recvbuff, count, datatype), self.group["barrier"]
         self.group["bufs"][self.rank] = mine
         barrier.wait()
         source = self.group["bufs"][root].copy()
@@ -94,12 +94,14 @@ class FakeNccl:
 
 
 def fake_cupy(log):
+    """The calls NcclComm makes, as CuPy v14.2.0 takes them (cupy/cuda/stream.pyx, device.pyx);
+    tests/test_cupy_fakes.py holds them to the installed CuPy."""
     current = FakeStream(log, "current")
     devices = []
 
     class Device:
-        def __init__(self, i):
-            self.i = i
+        def __init__(self, device=None):
+            self.i = device
 
         def __enter__(self):
             devices.append(self.i)
@@ -107,8 +109,9 @@ def fake_cupy(log):
         def __exit__(self, *exc):
             return False
 
-    cuda = types.SimpleNamespace(Device=Device, Stream=lambda non_blocking=False: FakeStream(log, "side", non_blocking),
-                                 Event=lambda disable_timing=False: FakeEvent(log, disable_timing),
+    # keyword-only, as the code calls them: CuPy's first parameters are Stream(null=...), Event(block=...)
+    cuda = types.SimpleNamespace(Device=Device, Stream=lambda *, non_blocking=False: FakeStream(log, "side", non_blocking),
+                                 Event=lambda *, disable_timing=False: FakeEvent(log, disable_timing),
                                  get_current_stream=lambda: current)
     return types.SimpleNamespace(cuda=cuda, devices=devices)
 
