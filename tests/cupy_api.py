@@ -69,6 +69,7 @@ def _docstring_signature(obj) -> inspect.Signature | None:
             pname, this_kind = pname[2:], inspect.Parameter.VAR_KEYWORD
         elif pname.startswith("*"):
             pname, this_kind = pname[1:], inspect.Parameter.VAR_POSITIONAL
+            kind = inspect.Parameter.KEYWORD_ONLY  # what follows *args is keyword-only
         default = inspect.Parameter.empty
         if eq:
             try:
@@ -133,7 +134,8 @@ def _members(obj):
     if isinstance(obj, type):
         items = {}
         for klass in reversed(obj.__mro__[:-1]):
-            items.update(vars(klass))
+            if klass.__module__.split(".")[0] not in ("numpy", "builtins"):  # the fake's own, not what it extends
+                items.update(vars(klass))
         return {k: v for k, v in items.items() if not k.startswith("_")}
     if isinstance(obj, (types.SimpleNamespace, types.ModuleType)):
         return {k: v for k, v in vars(obj).items() if not k.startswith("_")}

@@ -11,6 +11,7 @@ import pytest
 import test_cuda_gemm
 import test_cuda_unavailable
 import test_distributed_nccl
+import test_gpu_augment
 import test_gpu_bench
 import test_gpu_streams
 
@@ -108,3 +109,10 @@ def test_the_gemm_recorder_calls_matmul_as_cupy_takes_it():
     why = cupy_api.compare_signatures(inspect.signature(test_cuda_gemm.RecordingCupy.matmul),
                                       cupy_api.real_signature(cupy.matmul), is_method=True)
     assert why is None
+
+
+def test_the_input_pipeline_fake_follows_cupy():
+    fake = test_gpu_augment.fake_cupy([])
+    # (its ndarray is NumPy's, for isinstance checks; its own methods are held to CuPy's below)
+    assert cupy_api.fake_vs_real(fake, cupy, bookkeeping={"count", "name", "id", "ndarray"}) == []
+    assert cupy_api.fake_vs_real(test_gpu_augment.FakeDeviceArray, cupy.ndarray, {"device"}, "ndarray") == []

@@ -63,6 +63,15 @@ class UsageError(Exception):
     """A bad flag or flag combination: exit status 2."""
 
 
+def default_workers(devices, cpus):
+    """Loader processes when --workers is not given: 1 when the CPU trains (its cores run the
+    step; more workers take them from it), else half the CPUs, at most 8: on a GPU the training
+    batches are augmented there (GPUAugmenter) and the workers make the validation batches."""
+    if all(str(d).startswith("cuda") for d in devices):
+        return max(1, min(8, cpus // 2))
+    return 1
+
+
 # ----- flag types: each error names what was expected and what was given ------------------------------
 
 def _integer(lo):
@@ -146,8 +155,10 @@ def build_parser():
                    help="dropout rate after fc6 and fc7 (paper: 0.5; 0 turns it off)")
     p.add_argument("--input-scale", type=_number(0, open_lo=True),
                    help="multiplier of the mean-subtracted 0..255 pixels (paper: 1)")
-    p.add_argument("--workers", type=_integer(0), default=1,
-                   help="data loader processes (0: load in this process; at most the CPU count)")
+    p.add_argument("--workers", type=_integer(0), default=None,
+                   help="data loader processes (0: load in this process; at most the CPU count; default: "
+                        "1 on the CPU, whose cores train; on a GPU, which augments its training batches "
+                        "itself, half the CPUs up to 8, for validation)")
     p.add_argument("--device", default="cpu", help="device, e.g. cpu or cuda:0")
     p.add_argument("--amp", choices=["float16", "bfloat16"],
                    help="mixed precision on CUDA devices: 16-bit activations and weights, float32 master weights, "
@@ -239,6 +250,8 @@ def check_args(args, explicit, warn):
             raise UsageError("--amp: bfloat16 is not supported on CUDA here (expected float16 vs bfloat16): "
                              "see the README's GPU section")
     cpus = cpu_count()
+    if args.workers is None:
+        args.workers = default_workers(devices, cpus)
     if args.workers > cpus:
         warn(f"warning: --workers {args.workers} is more than the {cpus} CPUs of this machine; using {cpus}")
         args.workers = cpus

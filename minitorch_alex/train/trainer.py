@@ -29,6 +29,7 @@ from .. import random as mt_random
 from ..autograd import no_grad
 from ..config import config as mt_config
 from ..data.loader import shard_bounds
+from ..device import Device
 from ..distributed.sampler import check_global_batch
 from ..models import alexnet, get_model
 from ..nn import functional as F
@@ -300,8 +301,15 @@ class Trainer:
 
     # ----- one epoch ------------------------------------------------------------------------------------
     def _loader(self, split, train, ten_crop=False):
+        """The batches of ``split``: on a CUDA device the training batches are augmented there
+        (``GPUAugmenter``: uint8 pixels up, the same batches bit for bit, labels left on the host);
+        otherwise, and for validation, the CPU ``DataLoader`` with ``cfg.workers`` processes."""
         from ..data import DataLoader
+        from ..data.gpu_augment import GPUAugmenter
 
+        if train and Device(self.input_device).type == "cuda":
+            return GPUAugmenter(split, batch_size=self.cfg.batch_size, device=self.input_device, seed=self.cfg.seed,
+                                scale=self.cfg.input_scale, rank=self.world.rank, world_size=self.world.size)
         # copy=False: each batch goes straight into the model before the next is asked for
         # batch_size is the global batch: each rank gets its rows of it
         return DataLoader(split, batch_size=self.cfg.batch_size // (10 if ten_crop else 1) or 1, train=train,
@@ -331,6 +339,12 @@ class Trainer:
         bar = _tqdm(loader, bars, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}", unit="step",
                     total=stop - min(self.batch, stop), leave=True)
         data_time, t_last, first_batch = 0.0, time.perf_counter(), self.batch
+        # This rank's step sums since the last read, where the logits are (_step_sums). On a GPU
+        # they are read (and summed over the ranks) only where needed: the print steps, a
+        # checkpoint, the epoch's end; each read waits for the GPU's queue to drain. On the host
+        # (reading is free) every step, so a blow-up is caught before its backward.
+        pending, pending_images = None, 0
+        every = 1 if self.read_every_step else max(1, self.cfg.print_freq)
         for images, labels in bar:
             data_time += time.perf_counter() - t_last  # waiting for the loader
             total = min(self.cfg.batch_size, n_train - self.batch * self.cfg.batch_size)  # all ranks' rows (a last batch is short)
@@ -338,22 +352,20 @@ class Trainer:
             self.optimizer.zero_grad()
             with np.errstate(over="ignore", invalid="ignore"), self._averaged((last - first) / total), \
                     mt_random.batch_rows(first, last, total):  # a blow-up is reported below, once
-                # this rank's [loss sum, images, top-1, top-5 correct], summed over the ranks
-                sums = np.zeros(4)
                 if len(labels):  # a rank may have no rows of a last, short batch
                     logits = self.net(self._tensor(images))
                     loss = F.cross_entropy(logits, labels)
-                    correct = topk_correct(logits.numpy(), labels)
-                    sums[:] = loss.item() * len(labels), len(labels), correct[1], correct[5]
-                if world.size > 1:
-                    sums = dist.all_reduce_sum(sums, comm=world)
-                value = sums[0] / sums[1]
-                if not math.isfinite(value):  # on every rank alike: the sums are global
-                    good = (f"the last good checkpoint is {self.last_checkpoint[0]} (step {self.last_checkpoint[2]})"
-                            if self.last_checkpoint else "no checkpoint was written before it")
-                    raise TrainingDiverged(
-                        f"the loss became {value} at step {self.step + 1} (epoch {self.epoch + 1}, batch "
-                        f"{self.batch + 1}); stopped without saving: {good}")
+                    step = self._step_sums(logits, loss, labels)
+                    pending = step if pending is None else pending + step
+                    pending_images += len(labels)
+                # [loss sum, images, top-1, top-5 correct] since the last read, summed over the ranks
+                # (every rank reads at the same steps: the collective is matched)
+                sums = None
+                if (self.batch + 1) % every == 0 or self.batch + 1 == stop or (
+                        self.cfg.save_every and (self.step + 1) % self.cfg.save_every == 0):
+                    sums = self._read_sums(pending, pending_images)
+                    pending, pending_images = None, 0
+                    self._check_finite(sums[0] / sums[1], every)
                 if len(labels):
                     if self.mp is not None:
                         self.mp.backward(loss)
@@ -364,11 +376,12 @@ class Trainer:
             self._optimizer_step()
             self.step += 1
             self.batch += 1
-            images_now += int(sums[1])
-            run["loss_sum"] += float(sums[0])
-            run["seen"] += int(sums[1])
-            run["correct1"] += int(sums[2])
-            run["correct5"] += int(sums[3])
+            if sums is not None:
+                images_now += int(sums[1])
+                run["loss_sum"] += float(sums[0])
+                run["seen"] += int(sums[1])
+                run["correct1"] += int(sums[2])
+                run["correct5"] += int(sums[3])
             if self.batch % max(1, self.cfg.print_freq) == 0:
                 elapsed = time.perf_counter() - t0
                 if bars:
@@ -390,6 +403,46 @@ class Trainer:
         if traffic is not None:
             out["cross_device_bytes_per_step"] = traffic.total_bytes / max(stop, 1)
         return out
+
+    @property
+    def read_every_step(self):
+        """Whether the step sums are read every step: on the host (free), not on a GPU."""
+        return Device(self.input_device).type != "cuda"
+
+    @staticmethod
+    def _step_sums(logits, loss, labels):
+        """[loss * n, top-1 correct, top-5 correct] of one step (float64), where the logits are:
+        a NumPy array on the host, a device array on a GPU (no read of the device)."""
+        scores = logits.data
+        xp = logits.xp
+        if xp is np or not hasattr(scores, "__cuda_array_interface__"):
+            correct = topk_correct(np.asarray(scores), labels)
+            return np.array([float(loss.item()) * len(labels), correct[1], correct[5]])
+        return device_step_sums(xp, scores, loss.data, labels)
+
+    def _read_sums(self, pending, images):
+        """The step sums since the last read, as host floats [loss sum, images, top-1, top-5
+        correct], summed over the ranks (one small collective)."""
+        sums = np.zeros(4)
+        if pending is not None:
+            host = pending.get() if hasattr(pending, "get") else np.asarray(pending)  # the one read of the device
+            sums[0], sums[2], sums[3] = host
+        sums[1] = images
+        if self.world.size > 1:
+            sums = dist.all_reduce_sum(sums, comm=self.world)
+        return sums
+
+    def _check_finite(self, value, every):
+        """Stop (on every rank alike: the sums are global) when the loss is NaN or infinite."""
+        if math.isfinite(value):
+            return
+        good = (f"the last good checkpoint is {self.last_checkpoint[0]} (step {self.last_checkpoint[2]})"
+                if self.last_checkpoint else "no checkpoint was written before it")
+        when = (f"at step {self.step + 1}" if every == 1 else
+                f"in steps {max(self.step + 2 - every, 1)}-{self.step + 1} (read every {every} steps on the GPU)")
+        raise TrainingDiverged(
+            f"the loss became {value} {when} (epoch {self.epoch + 1}, batch {self.batch + 1}); "
+            f"stopped without saving: {good}")
 
     def _progress_line(self, stop, run, elapsed, data_time, images, steps):
         """One plain line (pytorch/examples style) when there is no progress bar."""
@@ -545,6 +598,21 @@ class Trainer:
 
 def _silent(*args, **kwargs):
     """The echo of ranks other than 0."""
+
+
+def device_step_sums(xp, scores, loss, labels):
+    """[loss * n, top-1 correct, top-5 correct] (float64) of (N, C) ``scores`` on ``xp``'s device,
+    without reading it: the ranks of the top k by a stable sort (ties: the lower class first, as
+    ``topk_correct``'s argpartition may not; only exact ties can differ)."""
+    n, classes = scores.shape
+    k = min(5, classes)
+    top = xp.argsort(-scores, axis=1)[:, :k]
+    hits = top == xp.asarray(np.asarray(labels))[:, None]
+    out = xp.zeros(3, dtype=xp.float64)
+    out[0] = loss.astype(xp.float64) * n
+    out[1] = hits[:, :1].any(axis=1).sum()
+    out[2] = hits.any(axis=1).sum()
+    return out
 
 
 def _check_labels(split, num_classes):
