@@ -21,6 +21,18 @@
 #define KERNEL extern "C"
 #define GRID_LOOP(i, n) for (long long i = 0; i < (long long)(n); ++i)
 #define ROW_LOOP(r, rows) for (int r = 0; r < (rows); ++r)
+#include <xmmintrin.h>
+// CuPy compiles every kernel with -ftz=true (cupy/cuda/compiler.py, _compile_with_cache_cuda):
+// single-precision subnormal inputs and results are flushed to zero on the GPU. The emulation
+// does the same through the SSE control register (flush-to-zero and denormals-are-zero bits),
+// which the test sets around each float32/16-bit kernel call and restores after it (it is per
+// thread, and NumPy in the same thread must not see it). Returns the register's previous value.
+extern "C" unsigned int mt_emulation_flush_subnormals(unsigned int on) {
+    unsigned int previous = _mm_getcsr();
+    _mm_setcsr(on ? (previous | 0x8040u) : (previous & ~0x8040u));
+    return previous;
+}
+extern "C" void mt_emulation_restore_csr(unsigned int value) { _mm_setcsr(value); }
 #else
 #define MT_DEVICE __device__
 #define KERNEL extern "C" __global__
