@@ -300,6 +300,14 @@ def ops_vs_reference(rep, cp, seed=None):
     e = max(_err(cp.asnumpy(dv), v_ref), _err(cp.asnumpy(dw), w + v_ref))
     rep.add(f"| sgd update | float32 | 1000 | {e:.1e} | |")
     bad += [] if e <= TOL["float32"] else ["sgd"]
+    g16 = (rng.standard_normal(1000) * 1000).astype(np.float16)
+    found = cp.asarray(np.zeros(1, np.int32))
+    e = _err(cp.asnumpy(kc.unscale(cp.asarray(g16), 1 / 1024, found)), g16.astype(np.float64) / 1024)
+    g16[10] = np.inf
+    kc.unscale(cp.asarray(g16), 1 / 1024, found)
+    flagged = int(cp.asnumpy(found)[0]) == 1
+    rep.add(f"| amp unscale (+ inf flag {'set' if flagged else '**not set**'}) | float16 | 1000 | {e:.1e} | |")
+    bad += [] if e <= TOL["float32"] and flagged else ["amp unscale"]
     if bad:
         raise AssertionError(f"ops outside tolerance: {bad}")
 

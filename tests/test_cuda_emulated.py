@@ -321,3 +321,52 @@ def test_float32_kernels_flush_subnormals_as_cupys_ftz_build_does(emulated):
     emulated.sgd_momentum_update_(w64, v64, g64, 0.9, 0.0, 0.01)
     assert w64.tolist() == [tiny64, 1.0]
     assert np.float32(tiny32) * np.float32(1.0) == tiny32  # the control register was restored
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_unscale_is_a_cast_a_scale_and_a_finite_flag(emulated, rng, dtype):
+    g = (rng.standard_normal(300) * 100).astype(dtype)
+    found = np.zeros(1, np.int32)
+    out = emulated.unscale(g, 1 / 64, found)
+    assert out.dtype == np.float32 and found[0] == 0
+    np.testing.assert_array_equal(out, g.astype(np.float32) * np.float32(1 / 64))
+    g[7], g[100] = np.inf, np.nan
+    emulated.unscale(g, 1 / 64, found)
+    assert found[0] == 1
+
+
+def test_mixed_precision_unscales_each_gradient_with_one_kernel_and_one_read(emulated, monkeypatch):
+    """MixedPrecision on a GPU (here: its parameters on a stand-in cuda device whose arrays are
+    NumPy's, the kernels the host builds): one launch per gradient, the flag read once, the same
+    float32 gradients as the host path, and an overflow anywhere reported."""
+    import contextlib
+
+    from minitorch_alex import amp
+
+    class Gpu:
+        type, index, xp = "cuda", 0, np
+
+        def context(self):
+            return contextlib.nullcontext()
+
+    def run(cuda, poison=False):
+        mt.manual_seed(0)
+        model = mt.nn.Sequential(mt.nn.Linear(6, 5), mt.nn.ReLU(), mt.nn.Linear(5, 3))
+        mp = amp.MixedPrecision(model, "float16")
+        mp.backward(F.cross_entropy(mp(mt.tensor(np.ones((4, 6), np.float32))), [0, 1, 2, 0]))
+        if poison:
+            mp.model_params[2].grad.data[0, 0] = np.inf
+        if cuda:
+            for p in mp.model_params:
+                p.device = Gpu()
+        return mp.unscale_grads(), [m.grad.numpy().copy() for m in mp.master]
+
+    launches = []
+    original = kc.function
+    monkeypatch.setattr(kc, "function", lambda src, kernel, dtype: launches.append((src, kernel)) or original(src, kernel, dtype))
+    (ok_gpu, grads_gpu), (ok_host, grads_host) = run(cuda=True), run(cuda=False)
+    assert ok_gpu is ok_host is True
+    assert launches == [("elementwise", "unscale")] * 4  # 4 parameters, one kernel each
+    for a, b in zip(grads_gpu, grads_host):
+        np.testing.assert_array_equal(a, b)
+    assert run(cuda=True, poison=True)[0] is False

@@ -42,7 +42,7 @@ def test_the_op_section_passes_on_the_emulated_kernels(emulated, tmp_path, seed)
     report.section("ops", check.ops_vs_reference, cp, seed)
     text = (tmp_path / "r.md").read_text()
     assert report.failures == [], text
-    for op in ("conv grouped", "linear + relu", "max pool 3/2", "LRN", "dropout", "sgd update"):
+    for op in ("conv grouped", "linear + relu", "max pool 3/2", "LRN", "dropout", "sgd update", "amp unscale (+ inf flag set)"):
         assert f"| {op} |" in text
     assert "| conv grouped | float16 |" in text
 
