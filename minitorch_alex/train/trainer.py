@@ -216,6 +216,18 @@ class Trainer:
             a.finish()
         self.sync_seconds += time.perf_counter() - t0
 
+    def _sum_over_ranks(self, values, tag, where):
+        """``values`` summed over the ranks, in one allreduce that also sums ``tag`` (the step
+        number, or -1 for validation, -2 for the end of the run): ranks at different places in
+        the run (one left the loop early) meet in the same collective and all fail here, naming
+        it, instead of mixing unrelated sums or waiting for each other without end."""
+        sums = dist.all_reduce_sum(np.append(np.asarray(values, np.float64), float(tag)), comm=self.world)
+        if sums[-1] != tag * self.world.size:
+            raise RuntimeError(f"rank {self.world.rank} of {self.world.size} reached {where} while another rank was "
+                               f"elsewhere in the run (expected every rank there vs not): the ranks do not agree on "
+                               "the run's length")
+        return sums[:-1]
+
     def _sync_generator(self):
         """Give every rank rank 0's generator state. Needed after a step in which a rank had no
         rows (a last batch smaller than the number of ranks) and so drew no dropout masks."""
@@ -346,7 +358,7 @@ class Trainer:
                     correct = topk_correct(logits.numpy(), labels)
                     sums[:] = loss.item() * len(labels), len(labels), correct[1], correct[5]
                 if world.size > 1:
-                    sums = dist.all_reduce_sum(sums, comm=world)
+                    sums = self._sum_over_ranks(sums, self.step + 1, f"training step {self.step + 1}")
                 value = sums[0] / sums[1]
                 if not math.isfinite(value):  # on every rank alike: the sums are global
                     good = (f"the last good checkpoint is {self.last_checkpoint[0]} (step {self.last_checkpoint[2]})"
@@ -459,8 +471,8 @@ class Trainer:
                 for k, c in topk_correct(probs, labels).items():
                     correct[k] += c
         if self.world.size > 1:  # over the whole split: each image was one rank's
-            loss_sum, seen, correct[1], correct[5] = dist.all_reduce_sum([loss_sum, seen, correct[1], correct[5]],
-                                                                         comm=self.world).tolist()
+            loss_sum, seen, correct[1], correct[5] = self._sum_over_ranks([loss_sum, seen, correct[1], correct[5]],
+                                                                          -1, "validation").tolist()
             seen, correct = int(seen), {1: int(correct[1]), 5: int(correct[5])}
         result = {"loss": loss_sum / max(seen, 1), "top1_err": 1 - correct[1] / max(seen, 1),
                   "top5_err": 1 - correct[5] / max(seen, 1), "images": seen,
@@ -521,6 +533,8 @@ class Trainer:
                 if improved and self.world.is_main:
                     link_atomic(last, os.path.join(self.cfg.out, "best.npz"))
                 echo(format_row(row))
+        if self.world.size > 1:  # a rank still training would wait here for ever: fail together instead
+            self._sum_over_ranks([], -2, "the end of the run")
         if self.cfg.plots and self.world.is_main:
             self.write_plots()
         return self.log.rows
