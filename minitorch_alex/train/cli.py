@@ -67,14 +67,16 @@ class UsageError(Exception):
 
 # ----- flag types: each error names what was expected and what was given ------------------------------
 
-def _integer(lo):
+def _integer(lo, hi=None):
+    expected = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
+
     def parse(text):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer (expected an integer >= {lo} vs {text!r})") from None
-        if value < lo:
-            raise argparse.ArgumentTypeError(f"out of range (expected an integer >= {lo} vs {value})")
+            raise argparse.ArgumentTypeError(f"not an integer (expected {expected} vs {text!r})") from None
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"out of range (expected {expected} vs {value})")
         return value
     parse.__name__ = "integer"
     return parse
