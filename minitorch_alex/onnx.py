@@ -24,7 +24,6 @@ is imported only when ``export`` is called.
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 
@@ -176,20 +175,12 @@ def export(model, path, input_size=224, opset=OPSET):
 
 
 def _write_atomic(path, data: bytes):
-    """Write to a temporary file beside ``path``, fsync, then rename: never half a model file."""
+    """Write through the package's one atomic-write path: never half a model file."""
+    from .serialization import write_atomic
+
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path), dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, data)
 
 
 __all__ = ["export"]

@@ -44,7 +44,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from ..serialization import allocate, no_space
+from ..serialization import allocate, atomic_file, no_space, write_atomic
 from ..serialization import fsync_path as _fsync_path
 from . import fashion_mnist, locks, readers, store
 from .augment import default_crop
@@ -153,14 +153,14 @@ def _sources(layout, source_root, size, max_per_class, ground_truth, synset_orde
 # --- crash-safe file helpers ----------------------------------------------------
 
 def _write_json_atomic(path: str, obj) -> None:
-    """Write JSON so that ``path`` holds either the old or the new content."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_path(os.path.dirname(path))
+    """Write JSON so that ``path`` holds either the old or the new content (``write_atomic``)."""
+    write_atomic(path, json.dumps(obj, indent=1).encode("utf-8"))
+
+
+def _save_npy(path: str, array) -> None:
+    """``np.save`` through the atomic-write path (never through a symlink at ``path``)."""
+    with atomic_file(path) as f:
+        np.save(f, array, allow_pickle=False)
 
 
 def _read_json(path: str):
@@ -469,9 +469,9 @@ def _prepare(layout, source_root, out_dir, size, workers, chunk_size, max_per_cl
     train_images = np.load(os.path.join(work_dir, store.images_file("train")), mmap_mode="r", allow_pickle=False)
     stats = compute_stats(train_images, progress=progress)
     del train_images
-    np.save(os.path.join(work_dir, store.STATS_FILES["mean"]), stats.mean, allow_pickle=False)
-    np.save(os.path.join(work_dir, store.STATS_FILES["eigvals"]), stats.eigvals, allow_pickle=False)
-    np.save(os.path.join(work_dir, store.STATS_FILES["eigvecs"]), stats.eigvecs, allow_pickle=False)
+    _save_npy(os.path.join(work_dir, store.STATS_FILES["mean"]), stats.mean)
+    _save_npy(os.path.join(work_dir, store.STATS_FILES["eigvals"]), stats.eigvals)
+    _save_npy(os.path.join(work_dir, store.STATS_FILES["eigvecs"]), stats.eigvecs)
 
     splits = {split: _split_summary(state["splits"][split], os.path.join(work_dir, store.labels_file(split)),
                                     len(classes), len(sources[split]))
