@@ -74,10 +74,10 @@ class _FileSource:
         return load_image(self.paths[i], self.size)
 
     def describe(self, i: int) -> str:
-        return self.paths[i]
+        return readers.shown_path(self.paths[i])
 
     def digest_lines(self):
-        return (f"{p}\t{label}" for p, label in zip(self.paths, self.labels))
+        return (f"{readers.shown_path(p)}\t{label}" for p, label in zip(self.paths, self.labels))
 
 
 class _GreyArraySource:
