@@ -23,8 +23,6 @@ is imported only when ``export`` is called.
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from .models.alexnet import AlexNet, layers
@@ -175,11 +173,10 @@ def export(model, path, input_size=224, opset=OPSET):
 
 
 def _write_atomic(path, data: bytes):
-    """Write through the package's one atomic-write path: never half a model file."""
+    """Write through the package's one atomic-write path: never half a model file (the folder
+    must exist: a missing one is an error, not created behind the caller's back)."""
     from .serialization import write_atomic
 
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     write_atomic(path, data)
 
 
