@@ -34,7 +34,7 @@ from ..models import alexnet, get_model
 from ..nn import functional as F
 from ..optim import SGD, ReduceLROnPlateau
 from . import plots, run_folder
-from .checkpoint import TRAINER_KEYS, link_atomic, load_checkpoint, read_meta, save_checkpoint
+from .checkpoint import TRAINER_KEYS, check_position, link_atomic, load_checkpoint, read_meta, save_checkpoint
 from .metrics import MetricsLog, topk_correct
 
 
@@ -290,6 +290,7 @@ class Trainer:
         path = os.fspath(path)
         meta = read_meta(path, TRAINER_KEYS)  # cheap: refuse a wrong run before reading weights
         self._check_run(path, meta)
+        check_position(meta, path, len(self.train_split), self.cfg.batch_size)
         old_batch = (meta.get("config") or {}).get("batch_size")
         if meta["batch"] and old_batch is not None and old_batch != self.cfg.batch_size:
             raise ValueError(f"checkpoint {path} stopped in the middle of an epoch with batch size {old_batch}; "
