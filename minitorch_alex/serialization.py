@@ -82,6 +82,20 @@ def no_space(path, nbytes, exc, kept=None) -> OSError:
                    str(path))
 
 
+def _umask() -> int:
+    """This process's umask, read without changing it where Linux tells it (/proc)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read by setting (briefly process-wide)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_file(path, nbytes=None, kept=None):
     """The one atomic-write path of the package: yields a binary file to write ``path``'s new
@@ -96,6 +110,8 @@ def atomic_file(path, nbytes=None, kept=None):
     fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path), dir=folder)
     try:
         try:
+            if hasattr(os, "fchmod"):  # the mode open() would give (mkstemp's is 0600: a store others read)
+                os.fchmod(fd, 0o666 & ~_umask())
             if nbytes is not None:
                 allocate(fd, tmp, nbytes)
             with os.fdopen(fd, "wb") as f:

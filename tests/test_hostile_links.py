@@ -69,6 +69,9 @@ def test_a_symlinked_figure_is_replaced_not_written_through(tmp_path, victim):
     assert victim.read_bytes() == VICTIM
     assert not os.path.islink(out / "curves.png")
     assert (out / "curves.png").read_bytes().startswith(b"\x89PNG")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert os.stat(out / "curves.png").st_mode & 0o777 == 0o666 & ~umask  # as open() makes it, not mkstemp's 0600
     assert sorted(os.listdir(out)) == ["curves.png"]  # no temporary left
 
 

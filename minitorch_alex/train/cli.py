@@ -286,7 +286,7 @@ def resolve_settings(args, explicit, preset, meta, resume, echo):
             out[dest] = preset[dest] if dest in preset else getattr(args, dest)  # no preset: the flag's default
     if meta is not None:
         flag = lambda d: "--" + d.replace("_", "-")  # noqa: E731
-        for dest in ("init", "input_scale"):
+        for dest in ("arch", "init", "input_scale"):
             if dest in explicit and SETTINGS[dest] in saved and out[dest] != saved[SETTINGS[dest]]:
                 raise UsageError(f"{flag(dest)}: cannot change on --resume (expected the checkpoint's "
                                  f"{saved[SETTINGS[dest]]} vs {out[dest]})")

@@ -137,6 +137,7 @@ class Trainer:
             build = alexnet if config.arch == "alexnet" else functools.partial(get_model, config.arch)
             model = build(num_classes=len(self.classes), devices=devices if len(devices) > 1 else devices[0],
                           init=config.init, generator=self.rng, dropout=config.dropout)
+        _check_input_size(model, config.arch, train_split.size)
         self.model = model
         if self.world.size > 1:  # the same seed made the same weights everywhere; rank 0's make sure
             for device, params in self._parameters_by_device().items():
@@ -568,6 +569,22 @@ def _check_labels(split, num_classes):
         bad = labels[(labels < 0) | (labels >= num_classes)]
         raise ValueError(f"{getattr(split, 'name', 'split')} labels out of range (expected 0..{num_classes - 1} "
                          f"for {num_classes} classes vs {int(bad[0])}, {len(bad)} such labels)")
+
+
+def _check_input_size(model, arch, store_size):
+    """Refuse, before any training, a store whose crops the network cannot take (``input_sizes``
+    of the model: AlexNet's fc6 takes 256 x 6 x 6, i.e. 224-px crops of 256-px images), rather
+    than fail in the first forward pass ("kernel 3x3 is larger than the padded input 2x2")."""
+    sizes = getattr(model, "input_sizes", None)
+    crop = _crop_size(store_size)
+    if sizes is None or (sizes[0] <= crop and (sizes[1] is None or crop <= sizes[1])):
+        return
+    lo, hi = sizes
+    need = f"{lo}-px crops" if lo == hi else f"crops of >= {lo} px"
+    stores = f"{-(-lo * 256 // 224)} px" if lo == hi else f">= {-(-lo * 256 // 224)} px"
+    raise ValueError(f"--arch {arch} needs {need}, cut from images of {stores} (expected a store of {stores} vs "
+                     f"{store_size}-px images, giving {crop}-px crops): pack the data again at 256 px "
+                     "(prepare_data.py --size 256, the paper's)")
 
 
 def _fresh_running():
