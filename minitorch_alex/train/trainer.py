@@ -489,12 +489,9 @@ class Trainer:
             return split
         key = (id(split), n)
         if getattr(self, "_capped_cache", (None,))[0] != key:
-            from ..data import StoreSplit
+            from ..data.store import subset
 
-            idx = spread_over_classes(split.labels, n)
-            sub = StoreSplit(np.asarray(split.images[idx]), np.asarray(split.labels)[idx], split.mean, split.eigvals,
-                             split.eigvecs, list(split.classes), split.name)
-            self._capped_cache = (key, sub)
+            self._capped_cache = (key, subset(split, spread_over_classes(split.labels, n)))  # by index, no copy
         return self._capped_cache[1]
 
     # ----- the whole run ------------------------------------------------------------------------------
