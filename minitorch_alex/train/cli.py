@@ -24,6 +24,8 @@ import warnings
 
 import numpy as np
 
+from ..distributed.agreement import Disagreement
+
 PAPER = dict(epochs=90, batch_size=128, lr=0.01, momentum=0.9, weight_decay=5e-4, patience=0, init="paper",
              input_scale=1.0, warmup=0, schedule="plateau", dropout=0.5)
 # The built-in data: 10 pattern classes of 256-px JPEGs. A short schedule with a higher
@@ -74,14 +76,16 @@ def default_workers(devices, cpus):
 
 # ----- flag types: each error names what was expected and what was given ------------------------------
 
-def _integer(lo):
+def _integer(lo, hi=None):
+    expected = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
+
     def parse(text):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer (expected an integer >= {lo} vs {text!r})") from None
-        if value < lo:
-            raise argparse.ArgumentTypeError(f"out of range (expected an integer >= {lo} vs {value})")
+            raise argparse.ArgumentTypeError(f"not an integer (expected {expected} vs {text!r})") from None
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"out of range (expected {expected} vs {value})")
         return value
     parse.__name__ = "integer"
     return parse
@@ -295,7 +299,7 @@ def resolve_settings(args, explicit, preset, meta, resume, echo):
             out[dest] = preset[dest] if dest in preset else getattr(args, dest)  # no preset: the flag's default
     if meta is not None:
         flag = lambda d: "--" + d.replace("_", "-")  # noqa: E731
-        for dest in ("init", "input_scale"):
+        for dest in ("arch", "init", "input_scale"):
             if dest in explicit and SETTINGS[dest] in saved and out[dest] != saved[SETTINGS[dest]]:
                 raise UsageError(f"{flag(dest)}: cannot change on --resume (expected the checkpoint's "
                                  f"{saved[SETTINGS[dest]]} vs {out[dest]})")
@@ -420,6 +424,33 @@ def _silent(*args, **kwargs):
     """The echo of ranks other than 0."""
 
 
+# TrainConfig fields that may differ between ranks (this rank's devices, loader processes, what rank 0 alone writes)
+PER_RANK = ("devices", "workers", "out", "print_freq", "plots", "progress", "extra")
+
+
+def run_fields(args, cfg, store, meta):
+    """What defines the run, in the order a disagreement is reported (``distributed.check_agreement``):
+    the code, the mode, every resolved setting (named by its flag), the checkpoint resumed and the
+    store's content (``data.store.fingerprint``)."""
+    from dataclasses import asdict
+
+    from ..data.store import fingerprint
+    from ..distributed.agreement import canonical, code_version, digest
+
+    flags = {field: "--" + dest.replace("_", "-") for dest, field in SETTINGS.items()}
+    fields = [("the code", code_version()), ("--evaluate", bool(args.evaluate))]
+    fields += [(flags.get(k, "--" + k.replace("_", "-")), v) for k, v in asdict(cfg).items() if k not in PER_RANK]
+    fields.append(("the checkpoint (--resume)", None if meta is None else
+                   f"epoch {meta.get('epoch')} step {meta.get('step')} meta sha256 {digest(canonical(meta).encode())[:12]}"))
+    return fields + fingerprint(store)
+
+
+def _nothing_to_do(echo, resume, meta, cfg):
+    echo(f"nothing to do: {resume} has finished {meta['epoch']} of {cfg.epochs} epochs "
+         f"(pass --epochs N with N > {meta['epoch']} to train longer)")
+    return []
+
+
 # ----- data ------------------------------------------------------------------------------------------
 
 def resolve_data(args, echo=print, check=None, reuse=False):
@@ -511,6 +542,10 @@ def main(argv=None, echo=print):
         if state["debug"]:
             raise
         _fail(state, f"error: {exc}", 2)
+    except Disagreement as exc:  # the same verdict on every rank, outside any collective
+        if state["debug"]:
+            raise
+        _fail(state, f"error: {exc}", 2 if exc.field.startswith("--") else 1, everywhere=True, together=True)
     except KeyboardInterrupt:
         if state["debug"]:
             raise
@@ -602,10 +637,9 @@ def _run(argv, echo, state):
     agree_on_usage(world, failure)
     state["agreed"] = True
     threads = threads_per_rank(world)
-    if meta is not None and not args.evaluate and meta.get("epoch", 0) >= cfg.epochs and not meta.get("batch"):
-        echo(f"nothing to do: {resume} has finished {meta['epoch']} of {cfg.epochs} epochs "
-             f"(pass --epochs N with N > {meta['epoch']} to train longer)")
-        return []
+    finished = meta is not None and not args.evaluate and meta.get("epoch", 0) >= cfg.epochs and not meta.get("batch")
+    if finished and world.size == 1:  # on N ranks, once they agree on the checkpoint (below)
+        return _nothing_to_do(echo, resume, meta, cfg)
 
     def check_counts(counts):
         for split, n in counts.items():
@@ -620,6 +654,9 @@ def _run(argv, echo, state):
         state["packing"] = True
         store = resolve_data_on_ranks(args, echo, check_counts, world)
         check_counts({"train": len(store.train), "val": len(store.val)})
+        dist.check_agreement(world, run_fields(args, cfg, store, meta))  # before any rank trains
+        if finished:
+            return _nothing_to_do(echo, resume, meta, cfg)
         lr_note = " (the checkpoint's)" if resume is not None and "lr" not in explicit else ""
         echo(f"{len(store.train)} training and {len(store.val)} validation images of {store.train.size}px, "
              f"{len(store.classes)} classes; "

@@ -35,7 +35,7 @@ from ..models import alexnet, get_model
 from ..nn import functional as F
 from ..optim import SGD, ReduceLROnPlateau
 from . import plots, run_folder
-from .checkpoint import TRAINER_KEYS, link_atomic, load_checkpoint, read_meta, save_checkpoint
+from .checkpoint import TRAINER_KEYS, check_position, link_atomic, load_checkpoint, read_meta, save_checkpoint
 from .metrics import MetricsLog, topk_correct
 
 
@@ -138,6 +138,7 @@ class Trainer:
             build = alexnet if config.arch == "alexnet" else functools.partial(get_model, config.arch)
             model = build(num_classes=len(self.classes), devices=devices if len(devices) > 1 else devices[0],
                           init=config.init, generator=self.rng, dropout=config.dropout)
+        _check_input_size(model, config.arch, train_split.size)
         self.model = model
         if self.world.size > 1:  # the same seed made the same weights everywhere; rank 0's make sure
             for device, params in self._parameters_by_device().items():
@@ -217,6 +218,18 @@ class Trainer:
             a.finish()
         self.sync_seconds += time.perf_counter() - t0
 
+    def _sum_over_ranks(self, values, tag, where):
+        """``values`` summed over the ranks, in one allreduce that also sums ``tag`` (the step
+        number, or -1 for validation, -2 for the end of the run): ranks at different places in
+        the run (one left the loop early) meet in the same collective and all fail here, naming
+        it, instead of mixing unrelated sums or waiting for each other without end."""
+        sums = dist.all_reduce_sum(np.append(np.asarray(values, np.float64), float(tag)), comm=self.world)
+        if sums[-1] != tag * self.world.size:
+            raise RuntimeError(f"rank {self.world.rank} of {self.world.size} reached {where} while another rank was "
+                               f"elsewhere in the run (expected every rank there vs not): the ranks do not agree on "
+                               "the run's length")
+        return sums[:-1]
+
     def _sync_generator(self):
         """Give every rank rank 0's generator state. Needed after a step in which a rank had no
         rows (a last batch smaller than the number of ranks) and so drew no dropout masks."""
@@ -279,6 +292,7 @@ class Trainer:
         path = os.fspath(path)
         meta = read_meta(path, TRAINER_KEYS)  # cheap: refuse a wrong run before reading weights
         self._check_run(path, meta)
+        check_position(meta, path, len(self.train_split), self.cfg.batch_size)
         old_batch = (meta.get("config") or {}).get("batch_size")
         if meta["batch"] and old_batch is not None and old_batch != self.cfg.batch_size:
             raise ValueError(f"checkpoint {path} stopped in the middle of an epoch with batch size {old_batch}; "
@@ -429,7 +443,7 @@ class Trainer:
             sums[0], sums[2], sums[3] = host
         sums[1] = images
         if self.world.size > 1:
-            sums = dist.all_reduce_sum(sums, comm=self.world)
+            sums = self._sum_over_ranks(sums, self.step + 1, f"training step {self.step + 1}")
         return sums
 
     def _check_finite(self, value, every):
@@ -512,8 +526,8 @@ class Trainer:
                 for k, c in topk_correct(probs, labels).items():
                     correct[k] += c
         if self.world.size > 1:  # over the whole split: each image was one rank's
-            loss_sum, seen, correct[1], correct[5] = dist.all_reduce_sum([loss_sum, seen, correct[1], correct[5]],
-                                                                         comm=self.world).tolist()
+            loss_sum, seen, correct[1], correct[5] = self._sum_over_ranks([loss_sum, seen, correct[1], correct[5]],
+                                                                          -1, "validation").tolist()
             seen, correct = int(seen), {1: int(correct[1]), 5: int(correct[5])}
         result = {"loss": loss_sum / max(seen, 1), "top1_err": 1 - correct[1] / max(seen, 1),
                   "top5_err": 1 - correct[5] / max(seen, 1), "images": seen,
@@ -528,12 +542,9 @@ class Trainer:
             return split
         key = (id(split), n)
         if getattr(self, "_capped_cache", (None,))[0] != key:
-            from ..data import StoreSplit
+            from ..data.store import subset
 
-            idx = spread_over_classes(split.labels, n)
-            sub = StoreSplit(np.asarray(split.images[idx]), np.asarray(split.labels)[idx], split.mean, split.eigvals,
-                             split.eigvecs, list(split.classes), split.name)
-            self._capped_cache = (key, sub)
+            self._capped_cache = (key, subset(split, spread_over_classes(split.labels, n)))  # by index, no copy
         return self._capped_cache[1]
 
     # ----- the whole run ------------------------------------------------------------------------------
@@ -574,6 +585,8 @@ class Trainer:
                 if improved and self.world.is_main:
                     link_atomic(last, os.path.join(self.cfg.out, "best.npz"))
                 echo(format_row(row))
+        if self.world.size > 1:  # a rank still training would wait here for ever: fail together instead
+            self._sum_over_ranks([], -2, "the end of the run")
         if self.cfg.plots and self.world.is_main:
             self.write_plots()
         return self.log.rows
@@ -621,6 +634,22 @@ def _check_labels(split, num_classes):
         bad = labels[(labels < 0) | (labels >= num_classes)]
         raise ValueError(f"{getattr(split, 'name', 'split')} labels out of range (expected 0..{num_classes - 1} "
                          f"for {num_classes} classes vs {int(bad[0])}, {len(bad)} such labels)")
+
+
+def _check_input_size(model, arch, store_size):
+    """Refuse, before any training, a store whose crops the network cannot take (``input_sizes``
+    of the model: AlexNet's fc6 takes 256 x 6 x 6, i.e. 224-px crops of 256-px images), rather
+    than fail in the first forward pass ("kernel 3x3 is larger than the padded input 2x2")."""
+    sizes = getattr(model, "input_sizes", None)
+    crop = _crop_size(store_size)
+    if sizes is None or (sizes[0] <= crop and (sizes[1] is None or crop <= sizes[1])):
+        return
+    lo, hi = sizes
+    need = f"{lo}-px crops" if lo == hi else f"crops of >= {lo} px"
+    stores = f"{-(-lo * 256 // 224)} px" if lo == hi else f">= {-(-lo * 256 // 224)} px"
+    raise ValueError(f"--arch {arch} needs {need}, cut from images of {stores} (expected a store of {stores} vs "
+                     f"{store_size}-px images, giving {crop}-px crops): pack the data again at 256 px "
+                     "(prepare_data.py --size 256, the paper's)")
 
 
 def _fresh_running():
