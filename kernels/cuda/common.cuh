@@ -62,6 +62,22 @@ template <> MT_DEVICE __forceinline__ double from_acc<double>(double v) { return
 template <> MT_DEVICE __forceinline__ __half from_acc<__half>(float v) { return __float2half_rn(v); }
 template <> MT_DEVICE __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
+// Unravelling a flat index: a launch over fewer than 2^31 elements (every layer of AlexNet at
+// batch 128; the largest, conv1's col, has 363 x 387200 = 1.4e8) divides in 32-bit unsigned
+// arithmetic, a few instructions, where a 64-bit division is a software routine on NVIDIA GPUs.
+// The branch depends on the launch's total alone, so all threads of a launch take the same one.
+// Both operands are below the total (divisors are products of the dimensions that make it).
+struct Unravel {
+    bool small;
+    MT_DEVICE explicit Unravel(long long total) : small(total <= 0x7fffffffLL) {}
+    MT_DEVICE __forceinline__ long long div(long long a, long long b) const {
+        return small ? (long long)((unsigned)a / (unsigned)b) : a / b;
+    }
+    MT_DEVICE __forceinline__ long long mod(long long a, long long b) const {
+        return small ? (long long)((unsigned)a % (unsigned)b) : a % b;
+    }
+};
+
 MT_DEVICE __forceinline__ float acc_pow(float a, float b) { return powf(a, b); }
 MT_DEVICE __forceinline__ double acc_pow(double a, double b) { return pow(a, b); }
 

@@ -39,8 +39,9 @@ MT_DEVICE void bias_act_nchw_body(const T* __restrict__ rows, const T* __restric
                                    int n, int o, int p, int has_bias, int relu) {
     typedef typename Acc<T>::type A;
     const long long total = (long long)n * o * p;
+    const Unravel u(total);
     GRID_LOOP(t, total) {
-        const int q = (int)(t % p), oc = (int)((t / p) % o), ni = (int)(t / ((long long)p * o));
+        const int q = (int)u.mod(t, p), oc = (int)u.mod(u.div(t, p), o), ni = (int)u.div(t, (long long)p * o);
         A v = to_acc(rows[(long long)oc * n * p + (long long)ni * p + q]);
         if (has_bias) v += to_acc(bias[oc]);
         y[t] = from_acc<T>(relu && v < (A)0 ? (A)0 : v);
@@ -51,8 +52,9 @@ MT_DEVICE void bias_act_nchw_body(const T* __restrict__ rows, const T* __restric
 template <typename T>
 MT_DEVICE void bias_act_rows_body(T* __restrict__ y, const T* __restrict__ bias, long long total, int o, int relu) {
     typedef typename Acc<T>::type A;
+    const Unravel u(total);
     GRID_LOOP(t, total) {
-        const A v = to_acc(y[t]) + to_acc(bias[t % o]);
+        const A v = to_acc(y[t]) + to_acc(bias[u.mod(t, o)]);
         y[t] = from_acc<T>(relu && v < (A)0 ? (A)0 : v);
     }
 }
