@@ -641,7 +641,8 @@ def _run(argv, echo, state):
         state["packing"] = True
         store = resolve_data_on_ranks(args, echo, check_counts, world)
         check_counts({"train": len(store.train), "val": len(store.val)})
-        dist.check_agreement(world, run_fields(args, cfg, store, meta))  # before any rank trains
+        if world.size > 1:  # before any rank trains (the fields cost a read of the source and the labels)
+            dist.check_agreement(world, run_fields(args, cfg, store, meta))
         if finished:
             return _nothing_to_do(echo, resume, meta, cfg)
         lr_note = " (the checkpoint's)" if resume is not None and "lr" not in explicit else ""
