@@ -24,12 +24,17 @@ FLAGS = ["--batch-size", "4", "--workers", "0", "--lr", "0.05", "--input-scale",
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
-    from hostile_helpers import make_store
+    from hostile_helpers import SIZE, make_store
+
+    from minitorch_alex.data import make_synthetic_imagefolder, prepare
 
     root = tmp_path_factory.mktemp("agree")
+    other = make_synthetic_imagefolder(str(root / "d-src"), num_classes=3, train_per_class=8, val_per_class=2,
+                                       size=SIZE, seed=1)  # the same classes and counts, other images
     return {"24": make_store(root / "a", classes=3, train=8, val=2),    # 24 training images
             "36": make_store(root / "b", classes=3, train=12, val=2),   # 36
-            "4 classes": make_store(root / "c", classes=4, train=6, val=2)}  # 24, but 4 classes
+            "4 classes": make_store(root / "c", classes=4, train=6, val=2),  # 24, but 4 classes
+            "24 others": prepare(other, str(root / "d"), size=SIZE, progress=False)}
 
 
 def run_mpmd(out, rank0, rank1, timeout=120):
@@ -52,6 +57,7 @@ def run_mpmd(out, rank0, rank1, timeout=120):
     ("epochs", ["--data", "24"], ["--data", "24", "--epochs", "2"], 2, "--epochs", "rank 0's 1 vs 2"),
     ("seed", ["--data", "24"], ["--data", "24", "--seed", "4"], 2, "--seed", "rank 0's 3 vs 4"),
     ("classes", ["--data", "24"], ["--data", "4 classes"], 1, "the store's classes", "rank 0's 3: "),
+    ("images", ["--data", "24"], ["--data", "24 others"], 1, "the store's mean image and PCA", "rank 0's sha256 "),
 ])
 def test_ranks_that_disagree_stop_before_training_with_one_line(stores, tmp_path, case, rank0, rank1, status,
                                                                 field, values):
