@@ -123,3 +123,25 @@ def test_ranks_at_different_places_in_the_run_fail_instead_of_waiting():
     trainer.world = _OutOfStep(-1)  # the other rank has left the loop for validation
     with pytest.raises(RuntimeError, match=r"^rank 0 of 2 reached training step 5 while another rank was elsewhere"):
         Trainer._sum_over_ranks(trainer, [1.0, 2.0], 5, "training step 5")
+
+
+def test_the_fields_of_a_run_name_what_the_ranks_must_share_and_leave_out_what_is_their_own(tmp_path):
+    from minitorch_alex.data.dummy import dummy_store
+    from minitorch_alex.train import cli
+
+    store = dummy_store(num_classes=3, train_size=8, val_size=4, size=16)
+
+    def fields(*flags):
+        args = cli.build_parser().parse_args(["--dummy", "--out", str(tmp_path), "--batch-size", "4", *flags])
+        explicit = cli.explicit_flags(["--dummy", "--batch-size", "4", *flags])
+        settings = cli.resolve_settings(args, explicit, cli.PAPER, None, None, print)
+        return dict(cli.run_fields(args, cli.make_config(args, settings, tuple(args.devices.split(",")) if args.devices
+                                                         else (args.device,)), store, None))
+
+    base = fields()
+    assert fields("--workers", "0", "--print-freq", "3", "--out", str(tmp_path / "elsewhere")) == base  # each rank's own
+    for flags, name in ((["--epochs", "3"], "--epochs"), (["--seed", "5"], "--seed"), (["--bucket-mb", "1"], "--bucket-mb"),
+                        (["--devices", "cpu:0,cpu:1"], "--device/--devices"), (["--evaluate"], "--evaluate")):
+        other = fields(*flags)
+        assert [k for k in base if other[k] != base[k]] == [name], flags
+    assert list(base)[0] == "the code" and "the store's mean image and PCA" in base

@@ -427,6 +427,8 @@ def run_fields(args, cfg, store, meta):
     flags = {field: "--" + dest.replace("_", "-") for dest, field in SETTINGS.items()}
     fields = [("the code", code_version()), ("--evaluate", bool(args.evaluate))]
     fields += [(flags.get(k, "--" + k.replace("_", "-")), v) for k, v in asdict(cfg).items() if k not in PER_RANK]
+    # the device indices are each rank's own; their number and kinds decide the collectives (NCCL or MPI, towers)
+    fields.append(("--device/--devices", [d.split(":")[0] for d in cfg.devices]))
     fields.append(("the checkpoint (--resume)", None if meta is None else
                    f"epoch {meta.get('epoch')} step {meta.get('step')} meta sha256 {digest(canonical(meta).encode())[:12]}"))
     return fields + fingerprint(store)
