@@ -24,12 +24,17 @@ FLAGS = ["--batch-size", "4", "--workers", "0", "--lr", "0.05", "--input-scale",
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
-    from hostile_helpers import make_store
+    from hostile_helpers import SIZE, make_store
+
+    from minitorch_alex.data import make_synthetic_imagefolder, prepare
 
     root = tmp_path_factory.mktemp("agree")
+    other = make_synthetic_imagefolder(str(root / "d-src"), num_classes=3, train_per_class=8, val_per_class=2,
+                                       size=SIZE, seed=1)  # the same classes and counts, other images
     return {"24": make_store(root / "a", classes=3, train=8, val=2),    # 24 training images
             "36": make_store(root / "b", classes=3, train=12, val=2),   # 36
-            "4 classes": make_store(root / "c", classes=4, train=6, val=2)}  # 24, but 4 classes
+            "4 classes": make_store(root / "c", classes=4, train=6, val=2),  # 24, but 4 classes
+            "24 others": prepare(other, str(root / "d"), size=SIZE, progress=False)}
 
 
 def run_mpmd(out, rank0, rank1, timeout=120):
@@ -52,6 +57,7 @@ def run_mpmd(out, rank0, rank1, timeout=120):
     ("epochs", ["--data", "24"], ["--data", "24", "--epochs", "2"], 2, "--epochs", "rank 0's 1 vs 2"),
     ("seed", ["--data", "24"], ["--data", "24", "--seed", "4"], 2, "--seed", "rank 0's 3 vs 4"),
     ("classes", ["--data", "24"], ["--data", "4 classes"], 1, "the store's classes", "rank 0's 3: "),
+    ("images", ["--data", "24"], ["--data", "24 others"], 1, "the store's mean image and PCA", "rank 0's sha256 "),
 ])
 def test_ranks_that_disagree_stop_before_training_with_one_line(stores, tmp_path, case, rank0, rank1, status,
                                                                 field, values):
@@ -117,3 +123,25 @@ def test_ranks_at_different_places_in_the_run_fail_instead_of_waiting():
     trainer.world = _OutOfStep(-1)  # the other rank has left the loop for validation
     with pytest.raises(RuntimeError, match=r"^rank 0 of 2 reached training step 5 while another rank was elsewhere"):
         Trainer._sum_over_ranks(trainer, [1.0, 2.0], 5, "training step 5")
+
+
+def test_the_fields_of_a_run_name_what_the_ranks_must_share_and_leave_out_what_is_their_own(tmp_path):
+    from minitorch_alex.data.dummy import dummy_store
+    from minitorch_alex.train import cli
+
+    store = dummy_store(num_classes=3, train_size=8, val_size=4, size=16)
+
+    def fields(*flags):
+        args = cli.build_parser().parse_args(["--dummy", "--out", str(tmp_path), "--batch-size", "4", *flags])
+        explicit = cli.explicit_flags(["--dummy", "--batch-size", "4", *flags])
+        settings = cli.resolve_settings(args, explicit, cli.PAPER, None, None, print)
+        return dict(cli.run_fields(args, cli.make_config(args, settings, tuple(args.devices.split(",")) if args.devices
+                                                         else (args.device,)), store, None))
+
+    base = fields()
+    assert fields("--workers", "0", "--print-freq", "3", "--out", str(tmp_path / "elsewhere")) == base  # each rank's own
+    for flags, name in ((["--epochs", "3"], "--epochs"), (["--seed", "5"], "--seed"), (["--bucket-mb", "1"], "--bucket-mb"),
+                        (["--devices", "cpu:0,cpu:1"], "--device/--devices"), (["--evaluate"], "--evaluate")):
+        other = fields(*flags)
+        assert [k for k in base if other[k] != base[k]] == [name], flags
+    assert list(base)[0] == "the code" and "the store's mean image and PCA" in base

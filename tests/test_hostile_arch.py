@@ -8,10 +8,10 @@ from hostile_helpers import assert_one_line_error, make_store, run_cli, small, s
 
 
 @pytest.mark.parametrize("arch, message", [
-    ("alexnet", "--arch alexnet needs 224-px crops, cut from images of 256 px (expected a store of 256 px vs 16-px "
-                "images, giving 14-px crops): pack the data again at 256 px"),
+    ("alexnet", "--arch alexnet needs crops of 223 to 254 px, cut from images of 255 to 290 px (expected a store of "
+                "255 to 290 px, the paper's 256, vs 16-px images, giving 14-px crops): pack the data again at 256 px"),
     ("alexnet-torchvision", "--arch alexnet-torchvision needs crops of >= 63 px, cut from images of >= 72 px (expected "
-                            "a store of >= 72 px vs 16-px images, giving 14-px crops)"),
+                            "a store of >= 72 px, the paper's 256, vs 16-px images, giving 14-px crops)"),
 ])
 def test_alexnet_on_a_store_too_small_is_refused_before_training(store, tmp_path, capsys, arch, message):
     out = tmp_path / "run"

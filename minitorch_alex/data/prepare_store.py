@@ -440,8 +440,10 @@ def _prepare(layout, source_root, out_dir, size, workers, chunk_size, max_per_cl
         os.makedirs(work_dir)
         state = {"config": config, "splits": {}}
         _write_json_atomic(progress_path, state)
-
     else:  # what the interrupted run reserved is already taken
+        from ..train.run_folder import clean_stale
+
+        clean_stale(work_dir)  # its killed atomic writes' temporaries (we hold the lock: nobody else writes)
         held = sum(os.lstat(os.path.join(work_dir, name)).st_blocks * 512 for name in os.listdir(work_dir))
         check_free_space(os.path.dirname(out_dir), max(0, need - held))
 

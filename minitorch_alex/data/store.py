@@ -137,6 +137,7 @@ def subset(split: StoreSplit, index) -> StoreSplit:
                       mean=split.mean, eigvals=split.eigvals, eigvecs=split.eigvecs, classes=list(split.classes),
                       name=split.name, root=None)
     out.parent, out.index = split, index
+    out.watched = getattr(split, "watched", {})
     return out
 
 
@@ -247,7 +248,8 @@ def open_split(root: str | os.PathLike, name: str) -> StoreSplit:
     if per_class is not None and np.bincount(labels, minlength=num_classes).tolist() != per_class:
         raise ValueError(f"{os.path.join(root, labels_file(name))}: labels do not match {MANIFEST} "
                          f"(expected per-class counts {per_class[:5]}... vs {np.bincount(labels, minlength=num_classes)[:5].tolist()}...)")
-    return StoreSplit(
+    images_path = os.path.join(root, images_file(name))
+    split = StoreSplit(
         images=_load(root, images_file(name), mmap=True, shape=(count, size, size, 3), dtype=np.uint8),
         labels=labels,
         classes=list(manifest["classes"]),
@@ -255,6 +257,28 @@ def open_split(root: str | os.PathLike, name: str) -> StoreSplit:
         root=root,
         **stats,
     )
+    split.watched = {images_path: os.path.getsize(images_path)}  # memory-mapped: see check_unchanged
+    return split
+
+
+class StoreChanged(RuntimeError):
+    """A memory-mapped file of the store was truncated, replaced or removed under the run."""
+
+
+def check_unchanged(split) -> None:
+    """Raise ``StoreChanged``, naming the file, when a memory-mapped images file of ``split`` (as
+    recorded by ``open_split`` in ``split.watched``) no longer has the size it had when opened:
+    reading a truncated memory map kills the process with SIGBUS (a bare "Bus error"), so the
+    loader checks before every batch."""
+    for path, size in getattr(split, "watched", {}).items():
+        try:
+            now = os.stat(path).st_size
+        except OSError:
+            now = None
+        if now != size:
+            raise StoreChanged(f"{path} changed under the run (expected the {size} bytes it had when the run opened "
+                               f"it vs {'no file' if now is None else f'{now} bytes'}): a store must not be repacked, "
+                               "truncated or removed while a job reads it")
 
 
 def open_store(root: str | os.PathLike) -> Store:

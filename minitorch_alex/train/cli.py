@@ -440,6 +440,8 @@ def run_fields(args, cfg, store, meta):
     flags = {field: "--" + dest.replace("_", "-") for dest, field in SETTINGS.items()}
     fields = [("the code", code_version()), ("--evaluate", bool(args.evaluate))]
     fields += [(flags.get(k, "--" + k.replace("_", "-")), v) for k, v in asdict(cfg).items() if k not in PER_RANK]
+    # the device indices are each rank's own; their number and kinds decide the collectives (NCCL or MPI, towers)
+    fields.append(("--device/--devices", [d.split(":")[0] for d in cfg.devices]))
     fields.append(("the checkpoint (--resume)", None if meta is None else
                    f"epoch {meta.get('epoch')} step {meta.get('step')} meta sha256 {digest(canonical(meta).encode())[:12]}"))
     return fields + fingerprint(store)
@@ -654,7 +656,8 @@ def _run(argv, echo, state):
         state["packing"] = True
         store = resolve_data_on_ranks(args, echo, check_counts, world)
         check_counts({"train": len(store.train), "val": len(store.val)})
-        dist.check_agreement(world, run_fields(args, cfg, store, meta))  # before any rank trains
+        if world.size > 1:  # before any rank trains (the fields cost a read of the source and the labels)
+            dist.check_agreement(world, run_fields(args, cfg, store, meta))
         if finished:
             return _nothing_to_do(echo, resume, meta, cfg)
         lr_note = " (the checkpoint's)" if resume is not None and "lr" not in explicit else ""

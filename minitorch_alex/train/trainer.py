@@ -640,16 +640,21 @@ def _check_input_size(model, arch, store_size):
     """Refuse, before any training, a store whose crops the network cannot take (``input_sizes``
     of the model: AlexNet's fc6 takes 256 x 6 x 6, i.e. 224-px crops of 256-px images), rather
     than fail in the first forward pass ("kernel 3x3 is larger than the padded input 2x2")."""
+    from ..data.augment import default_crop  # the loader's crop of a store
+
+    def fits(crop):
+        return sizes[0] <= crop and (sizes[1] is None or crop <= sizes[1])
+
     sizes = getattr(model, "input_sizes", None)
-    crop = _crop_size(store_size)
-    if sizes is None or (sizes[0] <= crop and (sizes[1] is None or crop <= sizes[1])):
+    crop = default_crop(store_size)
+    if sizes is None or fits(crop):
         return
-    lo, hi = sizes
-    need = f"{lo}-px crops" if lo == hi else f"crops of >= {lo} px"
-    stores = f"{-(-lo * 256 // 224)} px" if lo == hi else f">= {-(-lo * 256 // 224)} px"
-    raise ValueError(f"--arch {arch} needs {need}, cut from images of {stores} (expected a store of {stores} vs "
-                     f"{store_size}-px images, giving {crop}-px crops): pack the data again at 256 px "
-                     "(prepare_data.py --size 256, the paper's)")
+    ok = [s for s in range(1, 4 * (sizes[1] or sizes[0]) + 2) if fits(default_crop(s))]
+    crops = f"crops of >= {sizes[0]} px" if sizes[1] is None else f"crops of {sizes[0]} to {sizes[1]} px"
+    stores = f">= {ok[0]} px" if sizes[1] is None else f"{ok[0]} to {ok[-1]} px"
+    raise ValueError(f"--arch {arch} needs {crops}, cut from images of {stores} (expected a store of {stores}, "
+                     f"the paper's 256, vs {store_size}-px images, giving {crop}-px crops): pack the data again at "
+                     "256 px (prepare_data.py --size 256)")
 
 
 def _fresh_running():
