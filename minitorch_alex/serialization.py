@@ -335,11 +335,37 @@ def save(obj, path) -> None:
     write_npz(path, arrays)
 
 
-def load(path, max_bytes: int | None = None):
+MODEL_PREFIX = "model/"  # a training checkpoint's weights (train.checkpoint)
+
+
+class _Prefixed:
+    """The entry names that start with ``prefix`` (a ``read=`` set of ``read_npz``)."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+
+    def __contains__(self, name):
+        return name.startswith(self.prefix)
+
+
+def load(path, max_bytes: int | None = None, state_dict: bool = False):
     """Load what ``save`` wrote: a Tensor, an ndarray, or a dict of ndarrays (in the saved order;
     ``model.load_state_dict`` takes it). A plain ``np.savez`` archive loads as a dict. Arrays
     over ``max_bytes`` in total (default 4 x the file size + 1 MiB, so a zip bomb is refused)
-    are refused. Raises ``FileNotFoundError``/``ValueError`` naming the file."""
+    are refused. Raises ``FileNotFoundError``/``ValueError`` naming the file.
+
+    ``state_dict=True``: the model's state dict, for ``model.load_state_dict``: from a training
+    checkpoint (``runs/alexnet/best.npz``) its ``model/...`` entries without the prefix (nothing
+    else of it is read), from a saved dict the dict itself."""
+    if state_dict:
+        weights = read_npz(path, max_bytes=max_bytes, read=_Prefixed(MODEL_PREFIX))
+        if weights:
+            return {name[len(MODEL_PREFIX):]: array for name, array in weights.items()}
+        obj = load(path, max_bytes)
+        if not isinstance(obj, dict):
+            raise _bad(path, f"holds a {type(obj).__name__}, not a state dict (expected a dict of arrays or a "
+                             "training checkpoint)")
+        return obj
     arrays = read_npz(path, max_bytes=max_bytes)
     info = arrays.pop(KIND_ENTRY, None)
     if info is None:

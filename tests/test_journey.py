@@ -1,0 +1,136 @@
+"""A practitioner's day, end to end: the real command line trains the paper's AlexNet on a tiny
+folder of images, and every consumer then reads *that run's* files, as a user types them:
+``examples/predict.py``, ``Classifier.from_checkpoint`` (the README's code block), ``--evaluate``,
+``--resume``, ``examples/export_onnx.py`` + onnxruntime, ``mt.load`` + ``load_state_dict``.
+No checkpoint here is made by hand (hand-made files are for the hostile tests only)."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import minitorch_alex as mt
+from minitorch_alex.train import load_checkpoint
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(ROOT, "README.md")
+CLASSES = 3
+# the fastest settings the real CLI has: 2 steps of batch 4, 6 validation images, no plots
+QUICK = ["--epochs", "1", "--batch-size", "4", "--max-steps", "2", "--workers", "0", "--no-plots"]
+
+
+def python(*argv, cwd):
+    """Run ``python argv...`` in ``cwd`` as a user would (the checkout's package on the path)."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop("PYTHONHASHSEED", None)
+    return subprocess.run([sys.executable, *argv], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+
+
+def script(name):
+    return os.path.join(ROOT, "examples", name)
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory):
+    """A working folder where ``photos/{train,val}/<class>/*.jpg`` was trained on with the real
+    CLI's defaults (``--out runs/alexnet``, ``--data-dir data``): returns the folder."""
+    from minitorch_alex.data import make_synthetic_imagefolder
+
+    home = tmp_path_factory.mktemp("home")
+    make_synthetic_imagefolder(str(home / "photos"), num_classes=CLASSES, train_per_class=4, val_per_class=2,
+                               size=64, seed=0)
+    run = python(script("train_imagenet.py"), "--data", "photos", *QUICK, cwd=home)
+    assert run.returncode == 0, run.stderr
+    assert "final validation top-1 accuracy" in run.stdout
+    for name in ("last.npz", "best.npz", "metrics.csv"):
+        assert (home / "runs" / "alexnet" / name).is_file(), name
+    Image.fromarray(np.random.default_rng(5).integers(0, 256, (300, 200, 3), dtype=np.uint8)).save(home / "cat.jpg")
+    return home
+
+
+def readme_section(title):
+    text = open(README).read()
+    start = text.index(f"## {title}")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end >= 0 else None]
+
+
+def test_predict_py_as_the_readme_types_it(day):
+    section = readme_section("Inference, export and interop")
+    typed = re.search(r"`(python examples/predict\.py [^`]*)`", section).group(1)
+    assert typed.startswith("python examples/predict.py IMAGE... --checkpoint best.npz")
+    run = python(script("predict.py"), "cat.jpg", "--checkpoint", "runs/alexnet/best.npz", cwd=day)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0] == "cat.jpg" and len(lines) == 1 + CLASSES  # every class (fewer than 5)
+    clf = mt.models.Classifier.from_checkpoint(day / "runs" / "alexnet" / "best.npz")
+    top = clf.predict(str(day / "cat.jpg"), topk=CLASSES)
+    assert [line.split("%", 1)[1].strip() for line in lines[1:]] == [name for name, _ in top]
+
+
+def test_the_readme_inference_block_runs_on_the_trainers_checkpoint(day, monkeypatch):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    block = re.search(r"```python\n(.*?)```", readme_section("Inference, export and interop"), re.S).group(1)
+    assert 'Classifier.from_checkpoint("runs/alexnet/best.npz")' in block
+    monkeypatch.chdir(day)
+    clf = mt.models.Classifier.from_checkpoint("runs/alexnet/best.npz")
+    # what the block's last lines take from the reader's own session
+    namespace = {"torch_tensor": torch.arange(6.0),
+                 "two_tower_state": mt.models.convert_state_dict(clf.model.state_dict(), to="two_tower")}
+    exec(compile(block, README, "exec"), namespace)  # noqa: S102 (the README's own code)
+    clf = namespace["clf"]
+    # the trainer's own preprocessing: its mean image, classes, input scale and crop
+    meta = load_checkpoint(day / "runs" / "alexnet" / "best.npz", arrays=("data/mean",))
+    assert clf.classes == meta["classes"] and clf.crop == meta["crop_size"] and clf.image_size == meta["image_size"]
+    np.testing.assert_array_equal(clf.mean, meta["arrays"]["data/mean"])
+    assert clf.input_scale == meta["input_scale"]
+    top = clf.predict("cat.jpg", topk=5)
+    assert len(top) == CLASSES and abs(sum(p for _, p in top) - 1) < 1e-5
+    assert (day / "alexnet.onnx").is_file()
+
+
+def test_evaluate_scores_the_trainers_checkpoint(day):
+    run = python(script("train_imagenet.py"), "--evaluate", "--resume", "runs/alexnet/best.npz", "--ten-crop",
+                 "--data", "photos", "--workers", "0", "--no-progress", cwd=day)
+    assert run.returncode == 0, run.stderr
+    assert re.search(r"validation \(10-crop, 6 images .*top-1 error", run.stdout), run.stdout
+
+
+def test_export_onnx_py_and_onnxruntime_give_the_classifiers_logits(day):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    run = python(script("export_onnx.py"), "--checkpoint", "runs/alexnet/best.npz", "--out", "alexnet.onnx", cwd=day)
+    assert run.returncode == 0, run.stderr
+    clf = mt.models.Classifier.from_checkpoint(day / "runs" / "alexnet" / "best.npz")
+    x = clf.preprocess(str(day / "cat.jpg"), ten_crop=True)
+    with mt.no_grad():
+        expected = clf.model(mt.tensor(x)).numpy()
+    session = ort.InferenceSession(str(day / "alexnet.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(["logits"], {"images": x})[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_mt_load_gives_the_state_dict_a_model_loads(day):
+    path = day / "runs" / "alexnet" / "best.npz"
+    state = mt.load(path, state_dict=True)
+    model = mt.models.alexnet(num_classes=CLASSES)
+    assert list(state) == list(model.state_dict())
+    model.load_state_dict(state)
+    clf = mt.models.Classifier.from_checkpoint(path)
+    for name, value in clf.model.state_dict().items():
+        np.testing.assert_array_equal(model.state_dict()[name], value, err_msg=name)
+
+
+def test_resume_continues_the_trainers_run(day):
+    shutil.copytree(day / "runs" / "alexnet", day / "runs" / "again")  # the fixture's run stays as it is
+    run = python(script("train_imagenet.py"), "--resume", "--out", "runs/again", "--epochs", "2", "--data", "photos",
+                 *QUICK[2:], cwd=day)
+    assert run.returncode == 0, run.stderr
+    assert "resumed from runs/again/last.npz: 1 epochs, 2 steps done" in run.stdout
+    meta = load_checkpoint(day / "runs" / "again" / "last.npz")
+    assert meta["epoch"] == 2 and meta["step"] == 4
