@@ -94,10 +94,13 @@ def test_the_readme_inference_block_runs_on_the_trainers_checkpoint(day, monkeyp
     assert (day / "alexnet.onnx").is_file()
 
 
-def test_evaluate_scores_the_trainers_checkpoint(day):
-    run = python(script("train_imagenet.py"), "--evaluate", "--resume", "runs/alexnet/best.npz", "--ten-crop",
-                 "--data", "photos", "--workers", "0", "--no-progress", cwd=day)
+def test_evaluate_as_the_readme_types_it_remembers_the_data(day):
+    typed = "python examples/train_imagenet.py --evaluate --resume runs/alexnet/best.npz --ten-crop"
+    assert typed in open(README).read()
+    run = python(script("train_imagenet.py"), *typed.split()[2:], "--workers", "0", "--no-progress", cwd=day)
     assert run.returncode == 0, run.stderr
+    assert "data: the checkpoint's, photos (store " in run.stdout
+    assert "packing" not in run.stdout  # the run's own store, not the built-in set
     assert re.search(r"validation \(10-crop, 6 images .*top-1 error", run.stdout), run.stdout
 
 
@@ -115,8 +118,13 @@ def test_export_onnx_py_and_onnxruntime_give_the_classifiers_logits(day):
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
-def test_mt_load_gives_the_state_dict_a_model_loads(day):
+def test_mt_load_gives_the_state_dict_a_model_loads(day, monkeypatch):
     path = day / "runs" / "alexnet" / "best.npz"
+    block = re.search(r"```python\n(.*?)```", readme_section("Training"), re.S).group(1)  # mt.save / mt.load
+    assert 'mt.load("runs/alexnet/best.npz", state_dict=True)' in block
+    monkeypatch.chdir(day)
+    mt.save(mt.tensor(np.arange(3.0)), "tensor.npz")
+    exec(compile(block, README, "exec"), {"mt": mt, "model": mt.models.alexnet(num_classes=CLASSES)})  # noqa: S102
     state = mt.load(path, state_dict=True)
     model = mt.models.alexnet(num_classes=CLASSES)
     assert list(state) == list(model.state_dict())
@@ -128,8 +136,7 @@ def test_mt_load_gives_the_state_dict_a_model_loads(day):
 
 def test_resume_continues_the_trainers_run(day):
     shutil.copytree(day / "runs" / "alexnet", day / "runs" / "again")  # the fixture's run stays as it is
-    run = python(script("train_imagenet.py"), "--resume", "--out", "runs/again", "--epochs", "2", "--data", "photos",
-                 *QUICK[2:], cwd=day)
+    run = python(script("train_imagenet.py"), "--resume", "--out", "runs/again", "--epochs", "2", *QUICK[2:], cwd=day)
     assert run.returncode == 0, run.stderr
     assert "resumed from runs/again/last.npz: 1 epochs, 2 steps done" in run.stdout
     meta = load_checkpoint(day / "runs" / "again" / "last.npz")

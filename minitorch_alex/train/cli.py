@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
+import json
 import math
 import os
 import re
@@ -468,6 +470,52 @@ def resolve_data(args, echo=print, check=None, reuse=False):
                               synset_order=args.synset_order))
 
 
+def store_fingerprint(store):
+    """``sha256:...`` of what the store was packed from: its manifest's packing settings (layout, source,
+    size, classes, the digest of the listed files and labels), else its classes and split sizes."""
+    config = (store.manifest or {}).get("config")
+    if not config:
+        config = {"classes": list(store.classes), "train": len(store.train), "val": len(store.val)}
+    return "sha256:" + hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def data_source(args, store):
+    """What a run trains on, kept in its checkpoints' meta (``data_source``): ``--data`` as given and
+    resolved, the layout, the packed store and its fingerprint."""
+    if args.dummy:
+        return {"data": "dummy", "resolved": "dummy", "layout": "dummy", "store": None,
+                "fingerprint": store_fingerprint(store)}
+    named = args.data in ("default", "fashion-mnist")
+    return {"data": args.data, "resolved": args.data if named else os.path.abspath(args.data),
+            "layout": (store.manifest or {}).get("layout") or args.layout, "store": os.path.abspath(store.root),
+            "fingerprint": store_fingerprint(store)}
+
+
+def remembered_data(args, explicit, meta, resume):
+    """On ``--resume``/``--evaluate`` without ``--data``: point ``args`` at the checkpoint's data source
+    (its packed store when it is still there, else its images) and return the record; None when
+    ``--data``/``--dummy`` is given or the checkpoint predates the record."""
+    source = meta.get("data_source")
+    if source is None or explicit & {"data", "dummy"}:
+        return None
+    given, store = source["data"], source.get("store")
+    if given == "dummy":
+        args.dummy = True
+    elif given in ("default", "fashion-mnist"):
+        args.data = given
+        if store and "data_dir" not in explicit:
+            args.data_dir = os.path.dirname(store)
+    elif store and os.path.isfile(os.path.join(store, "manifest.json")):
+        args.data = store
+    elif os.path.isdir(source["resolved"]):
+        args.data = source["resolved"]
+        args.layout = source["layout"] if source["layout"] in ("imagefolder", "ilsvrc") else "auto"
+    else:
+        raise ValueError(f"--data: the data of {resume} is gone (expected its store {store} or its images "
+                         f"{source['resolved']} vs neither exists); pass --data")
+    return source
+
+
 # ----- the run -------------------------------------------------------------------------------------------
 
 def _one_line(exc):
@@ -572,13 +620,14 @@ def _run(argv, echo, state):
         warn = (lambda text: print(text, file=sys.stderr)) if world.is_main else _silent  # noqa: E731
         devices = rank_devices(check_args(args, explicit, warn), world)
         t_start = time.perf_counter()
-        preset, preset_name = preset_of(args)
         resume = os.path.join(args.out, "last.npz") if args.resume == "auto" else args.resume
-        meta = None
+        meta = remembered = None
         if resume is not None:
             if not os.path.isfile(resume):
                 raise UsageError(f"--resume: no checkpoint there (expected an existing .npz file vs {resume!r})")
             meta = read_meta(resume, () if args.evaluate else TRAINER_KEYS)
+            remembered = remembered_data(args, explicit, meta, resume)
+        preset, preset_name = preset_of(args)
         settings = resolve_settings(args, explicit, preset, meta, resume, echo)
         cfg = make_config(args, settings, devices)
         check_ranks(cfg, world)
@@ -605,7 +654,13 @@ def _run(argv, echo, state):
     lock = locked(cfg.out) if not args.evaluate and world.is_main else contextlib.nullcontext()
     with lock:  # before any data work: a second run on the same --out stops here
         state["packing"] = True
+        if remembered is not None:
+            echo(f"data: the checkpoint's, {remembered['data']} (store {remembered['store']})")
         store = resolve_data_on_ranks(args, echo, check_counts, world)
+        if remembered is not None and remembered["fingerprint"] != store_fingerprint(store):
+            raise ValueError(f"--data: the data changed since {resume} was written (expected the store "
+                             f"{remembered['store']} of fingerprint {remembered['fingerprint'][:19]} vs "
+                             f"{store_fingerprint(store)[:19]} in {store.root}); pass --data to train or evaluate on it")
         check_counts({"train": len(store.train), "val": len(store.val)})
         lr_note = " (the checkpoint's)" if resume is not None and "lr" not in explicit else ""
         echo(f"{len(store.train)} training and {len(store.val)} validation images of {store.train.size}px, "
@@ -622,6 +677,7 @@ def _run(argv, echo, state):
 
         names = find_class_names(store.manifest.get("source") or store.root, store.classes)
         trainer = state["trainer"] = Trainer(cfg, store.train, store.val, store.classes, class_names=names)
+        trainer.data_source = remembered or data_source(args, store)
         if args.evaluate:
             trainer.load_weights(resume)
             result = trainer.evaluate(ten_crop=cfg.ten_crop)

@@ -166,6 +166,7 @@ class Trainer:
             os.makedirs(config.out, exist_ok=True)
         self.log = None
         self.last_checkpoint = None  # (path, epoch, step) of the newest checkpoint written or resumed from
+        self.data_source = None  # what the CLI trains on (cli.data_source), kept in the checkpoints' meta
         self._echo = print
         self.class_names = list(class_names) if class_names is not None else list(self.classes)
         for split in (train_split, val_split):
@@ -243,6 +244,7 @@ class Trainer:
             "class_names": self.class_names, "input_scale": self.cfg.input_scale, "image_size": size,
             "crop_size": _crop_size(size),
             "mean_rgb": np.asarray(self.train_split.mean, np.float64).reshape(-1, 3).mean(axis=0).tolist(),
+            **({"data_source": self.data_source} if self.data_source is not None else {}),
         }
 
     def save(self, name="last.npz"):
