@@ -1,11 +1,20 @@
 """A practitioner's day on bad luck (issue 29): a run that remembers its data, a run folder that is
 not silently overwritten, interruptions by signal. The happy path is tests/test_journey.py."""
+import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import textwrap
 
-from hostile_helpers import assert_one_line_error, make_store, run_cli, small, train_args  # noqa: F401
+import numpy as np
+import pytest
+from hostile_helpers import assert_one_line_error, entries, make_store, run_cli, small, train_args  # noqa: F401
 
 from minitorch_alex.train import load_checkpoint
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _without_data(argv):
@@ -60,3 +69,128 @@ def test_data_that_is_gone_is_refused_in_one_line(tmp_path, capsys, small, monke
                                f"{os.path.abspath(store)} or its images {os.path.abspath(store)} vs neither "
                                "exists); pass --data")
     assert not (tmp_path / "data").exists()
+
+
+# ----- SIGINT, SIGTERM, SIGHUP: finish the step, checkpoint, say how to resume --------------------------
+
+SCRIPT = textwrap.dedent("""
+    import os, sys, time
+    sys.path[:0] = [{repo!r}, os.path.join({repo!r}, "tests")]
+    from hostile_helpers import small_net
+    from minitorch_alex import random as mt_random, serialization
+    from minitorch_alex.train import cli, trainer
+
+    def build(num_classes, devices=None, init=None, generator=None, dropout=0.5):
+        with mt_random.use_generator(generator):
+            return small_net(num_classes, dropout)
+
+    trainer.alexnet = build  # the CLI as typed, with a small network in AlexNet's place
+    step = trainer.Trainer._optimizer_step
+    trainer.Trainer._optimizer_step = lambda self: (step(self), print("step", flush=True))[0]
+    if os.environ.get("SLOW_WRITE"):  # a checkpoint write that takes long enough to be signalled
+        allocate = serialization.allocate
+        serialization.allocate = lambda *a: (allocate(*a), print("writing", flush=True), time.sleep(60))[0]
+    cli.main(sys.argv[1:])
+""")
+
+
+def _cli(script, argv, **env):
+    return subprocess.Popen([sys.executable, str(script), *map(str, argv)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env=dict(os.environ, PYTHONHASHSEED="0", **env))
+
+
+def _wait_for(proc, mark, count=1):
+    seen = 0
+    for line in proc.stdout:
+        seen += line.strip() == mark
+        if seen == count:
+            return
+    raise AssertionError(f"the run ended before {count} x {mark!r}: {proc.stderr.read()}")
+
+
+def _signal_args(store, out):
+    return [*train_args(store, out, "--epochs", "2", "--workers", "1"), "--no-progress", "--no-plots"]
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)])
+def test_a_signal_checkpoints_mid_epoch_and_the_resume_is_bit_exact(sig, status, tmp_path):
+    store = make_store(tmp_path / "store")
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT.format(repo=REPO))
+    straight = _cli(script, _signal_args(store, tmp_path / "straight"))
+    _, err = straight.communicate(timeout=120)
+    assert straight.returncode == 0, err
+    out = tmp_path / "cut"
+    proc = _cli(script, _signal_args(store, out))
+    _wait_for(proc, "step", 2)  # in the middle of the first epoch (3 steps of 4 images)
+    os.killpg(proc.pid, sig)  # as a terminal or SLURM signals: the loader's worker too
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == status, err
+    line = err.strip()
+    name = "" if sig == signal.SIGINT else f" by {signal.Signals(sig).name}"
+    assert "\n" not in line and line.startswith(f"interrupted{name}: saved {out / 'last.npz'} (epoch 1/2, step "), err
+    assert line.endswith(f"--resume {out / 'last.npz'}")
+    meta = load_checkpoint(out / "last.npz")
+    assert meta["epoch"] == 0 and meta["batch"] in (2, 3)  # the step in progress was finished, then saved
+    assert rest.split().count("step") == meta["batch"] - 2
+    command = line.split("resume with: python examples/train_imagenet.py ")[1].split()
+    resumed = _cli(script, command)
+    _, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    a, b = entries(tmp_path / "straight" / "last.npz"), entries(out / "last.npz")
+    assert sorted(a) == sorted(b)
+    for name in a:
+        if name != "meta.npy":
+            assert a[name] == b[name], name
+    keep = ("epoch", "lr", "train_loss", "train_top1_err", "val_loss", "val_top1_err", "val_top5_err")
+    rows = [[{k: r[k] for k in keep} for r in map(json.loads, open(run / "metrics.jsonl"))]
+            for run in (tmp_path / "straight", out)]
+    assert rows[0] == rows[1] and len(rows[0]) == 2
+
+
+def test_a_second_signal_stops_at_once_and_leaves_no_temporary_file(tmp_path):
+    store = make_store(tmp_path / "store")
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT.format(repo=REPO))
+    out = tmp_path / "run"
+    proc = _cli(script, _signal_args(store, out), SLOW_WRITE="1")
+    _wait_for(proc, "step", 1)
+    os.kill(proc.pid, signal.SIGTERM)  # finish the step, then checkpoint ...
+    _wait_for(proc, "writing")  # ... which is being written (slowly) when the second signal comes
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)  # not the 60 s the write would still take
+    assert proc.returncode == 143
+    assert err.strip() == ("interrupted by SIGTERM: no checkpoint was written yet (run the same command again to "
+                           "start over)")
+    left = os.listdir(out)
+    assert ".lock" in left and not [n for n in left if n.startswith(".tmp-") or n.endswith(".npz")], left
+
+
+def test_a_signal_to_one_rank_stops_every_rank_after_the_same_step_and_rank_0_saves(tmp_path):
+    from test_distributed import HAVE_MPI
+
+    if not HAVE_MPI:
+        pytest.skip("needs mpi4py and mpiexec: pip install -e '.[dist]'")
+    from test_distributed_cli import run, weights
+
+    store = make_store(tmp_path / "store", classes=3, train=7, val=5)
+    out = tmp_path / "run"  # rank 1 gets SIGTERM during its step 2: its flag reaches every rank at step 3
+    code, output, _ = run(2, store, out, "--epochs", "2", "--dropout", "0.5",
+                          env={"FAIL_RANK": "1", "FAIL_STEP": "2", "FAIL_HOW": "sigterm"})
+    assert code == 143, output
+    lines = [line for line in output.splitlines() if line.startswith("interrupted")]
+    assert len(lines) == 1 and lines[0].startswith(f"interrupted by SIGTERM: saved {out / 'last.npz'} "
+                                                   "(epoch 1/2, step 3/6); resume with: mpiexec -n 2 python "), output
+    meta = load_checkpoint(out / "last.npz")
+    assert (meta["epoch"], meta["batch"], meta["step"]) == (0, 3, 3)
+    assert not [n for n in os.listdir(out) if n.startswith(".tmp-")]
+    straight = tmp_path / "straight"
+    code, output, _ = run(2, store, straight, "--epochs", "2", "--dropout", "0.5")
+    assert code == 0, output
+    code, output, _ = run(2, store, out, "--epochs", "2", "--resume")
+    assert code == 0, output
+    a, b = weights(straight), weights(out)
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)

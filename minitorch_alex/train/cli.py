@@ -2,8 +2,9 @@
 
 Every failure ends with one line on stderr, ``error: <what> (expected <...> vs <given>)``, and
 exit status 2 for bad usage (flags, devices) or 1 for a runtime failure (data, checkpoint, disk),
-without a traceback unless ``--debug``. Every flag and device is checked before any data work;
-Ctrl-C ends with one line naming the last checkpoint and how to resume (exit status 130).
+without a traceback unless ``--debug``. Every flag and device is checked before any data work.
+Ctrl-C, SIGTERM and SIGHUP (``stop_on_signals``) finish the step, checkpoint and end with one line
+naming the checkpoint and how to resume (exit status 130, 143, 129).
 
 Under ``mpiexec -n N`` the same command trains data-parallel on N ranks
 (:mod:`minitorch_alex.distributed`): rank 0 prints and writes, a usage error is reported once
@@ -20,6 +21,7 @@ import math
 import os
 import re
 import shlex
+import signal
 import sys
 import time
 import warnings
@@ -529,13 +531,51 @@ def _one_line(exc):
     return lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
 
 
+# the signals that end a run, and the exit status of each (128 + the signal's number, as a shell reports it)
+STOP_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
+
+
+@contextlib.contextmanager
+def stop_on_signals(state):
+    """Ctrl-C (SIGINT), SIGTERM (SLURM, Kubernetes, ``kill``) and SIGHUP (a closed terminal), with
+    handlers of our own (so they work as PID 1 too, where the default actions do nothing): the
+    first asks a training run to finish its step, write ``last.npz`` where it stands and stop
+    (``Trainer.request_stop``); with no run training yet (packing data, evaluating) it stops at
+    once, as does a second signal. Stopping at once raises ``Interrupted`` in the main thread, so
+    a checkpoint being written is abandoned and its temporary file removed."""
+    import threading
+
+    from .trainer import Interrupted
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum, frame):
+        trainer = state.get("trainer")
+        first = state.get("signal") is None
+        state["signal"] = signum
+        if first and trainer is not None and trainer.fitting:
+            trainer.request_stop(signum)
+            return
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, handle) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def main(argv=None, echo=print):
     """Run the command line; returns the metric rows (or the evaluation). Exits with status 2
-    on bad usage, 1 on a runtime failure, 130 on Ctrl-C, after one line on stderr."""
+    on bad usage, 1 on a runtime failure, 130/143/129 on SIGINT (Ctrl-C)/SIGTERM/SIGHUP, after
+    one line on stderr."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    state = {"trainer": None, "debug": "--debug" in argv, "world": None, "agreed": False}
+    state = {"trainer": None, "debug": "--debug" in argv, "world": None, "agreed": False, "signal": None}
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), stop_on_signals(state):
             # A blow-up is reported once, by the trainer ("the loss became nan at step ..."); kernels
             # running in worker threads, outside the trainer's np.errstate, would warn first.
             warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered", RuntimeWarning)
@@ -546,10 +586,13 @@ def main(argv=None, echo=print):
         if state["debug"]:
             raise
         _fail(state, f"error: {exc}", 2)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if state["debug"]:
             raise
-        _fail(state, _interrupted(argv, state), 130, everywhere=True)
+        signum = getattr(exc, "signum", signal.SIGINT)
+        saved = getattr(exc, "saved", False)  # every rank stopped after the same step: no abort needed
+        _fail(state, _interrupted(argv, state, exc), STOP_SIGNALS.get(signum, 128 + signum), everywhere=True,
+              together=saved)
     except Exception as exc:  # noqa: BLE001 (the CLI's contract: one line, not a traceback)
         if state["debug"]:
             raise
@@ -581,14 +624,16 @@ def _fail(state, line, status, everywhere=False, together=False):
     world.abort(status)
 
 
-def _interrupted(argv, state):
+def _interrupted(argv, state, exc=None):
     trainer = state.get("trainer")
     last = trainer.last_checkpoint if trainer is not None else None
+    signum = getattr(exc, "signum", signal.SIGINT)
+    by = "interrupted" + (f" by {signal.Signals(signum).name}" if signum != signal.SIGINT else "")
     if trainer is None and state.get("packing"):
-        return "interrupted while preparing the data (the same command again continues where packing stopped)"
+        return f"{by} while preparing the data (the same command again continues where packing stopped)"
     if last is None:
-        return "interrupted: no checkpoint was written yet (run the same command again to start over)"
-    path, epoch, step = last
+        return f"{by}: no checkpoint was written yet (run the same command again to start over)"
+    path = last[0]
     rest, i = [], 0
     while i < len(argv):  # the same command without its --resume (and --resume's value)
         a = argv[i]
@@ -601,7 +646,9 @@ def _interrupted(argv, state):
     world = state.get("world")
     launcher = ["mpiexec", "-n", str(world.size)] if world is not None and world.size > 1 else []
     command = " ".join(shlex.quote(a) for a in [*launcher, "python", "examples/train_imagenet.py", *rest, "--resume", path])
-    return f"interrupted: the last checkpoint is {path} (epoch {epoch}, step {step}); resume with: {command}"
+    if getattr(exc, "saved", False):
+        return f"{by}: saved {path} ({trainer.position()}); resume with: {command}"
+    return f"{by}: the last checkpoint is {path} ({trainer.position()}); resume with: {command}"
 
 
 def _run(argv, echo, state):

@@ -18,6 +18,7 @@ import functools
 import json
 import math
 import os
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -40,6 +41,15 @@ from .metrics import MetricsLog, topk_correct
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Stopped by ``signum`` (SIGINT, SIGTERM, SIGHUP); ``saved``: after the step, with a checkpoint of
+    where the run stood (``Trainer.request_stop``), else at once."""
+
+    def __init__(self, signum=signal.SIGINT, saved=False):
+        super().__init__(signum)
+        self.signum, self.saved = int(signum), saved
 
 
 @dataclass
@@ -167,6 +177,9 @@ class Trainer:
         self.log = None
         self.last_checkpoint = None  # (path, epoch, step) of the newest checkpoint written or resumed from
         self.data_source = None  # what the CLI trains on (cli.data_source), kept in the checkpoints' meta
+        self.last_position = None  # (epoch, batch) of last_checkpoint, for position()
+        self.fitting = False  # inside fit(): a stop request is honoured after the current step
+        self.stop_signal = None  # set by request_stop (the CLI's signal handler)
         self._echo = print
         self.class_names = list(class_names) if class_names is not None else list(self.classes)
         for split in (train_split, val_split):
@@ -255,7 +268,31 @@ class Trainer:
                             arrays={"data/mean": np.asarray(self.train_split.mean, np.float32)})
         if name == "last.npz":
             self.last_checkpoint = (path, self.epoch, self.step)
+            self.last_position = (self.epoch, self.batch)
         return path
+
+    def position(self, epoch=None, batch=None):
+        """Where the run stands (default: the last checkpoint), numbered as the progress lines are:
+        "epoch 2/8, step 40/160" in the middle of an epoch, "epoch 2/8 done" at its end."""
+        if epoch is None:
+            epoch, batch = self.last_position if self.last_position is not None else (self.epoch, self.batch)
+        if not batch:
+            return f"epoch {epoch}/{self.cfg.epochs} done" if epoch else "before the first step"
+        total = f"/{self.steps_per_epoch}" if self.steps_per_epoch else ""
+        return f"epoch {epoch + 1}/{self.cfg.epochs}, step {batch}{total}"
+
+    def request_stop(self, signum):
+        """Ask a running ``fit`` to stop after the current step: it checkpoints where the run stands
+        (``last.npz``, in the middle of an epoch too; it resumes exactly) and raises ``Interrupted``.
+        Safe to call from a signal handler (it only sets a flag)."""
+        self.stop_signal = int(signum)
+
+    def _stop(self):
+        """Honour ``request_stop`` (on every rank at the same step): checkpoint, then raise."""
+        self.save()
+        if self.world.size > 1:
+            self.world.barrier()  # rank 0's checkpoint is complete before any rank leaves
+        raise Interrupted(self.stop_signal or signal.SIGTERM, saved=True)
 
     def _check_run(self, path, meta):
         if meta["classes"] != self.classes:
@@ -298,6 +335,7 @@ class Trainer:
         for name in override:
             setattr(self.optimizer, name, float(getattr(self.cfg, name)))
         self.last_checkpoint = (path, self.epoch, self.step)
+        self.last_position = (self.epoch, self.batch)
         return meta
 
     # ----- one epoch ------------------------------------------------------------------------------------
@@ -340,13 +378,15 @@ class Trainer:
             self.optimizer.zero_grad()
             with np.errstate(over="ignore", invalid="ignore"), self._averaged((last - first) / total), \
                     mt_random.batch_rows(first, last, total):  # a blow-up is reported below, once
-                # this rank's [loss sum, images, top-1, top-5 correct], summed over the ranks
-                sums = np.zeros(4)
+                # this rank's [loss sum, images, top-1, top-5 correct, stop requested], summed over the
+                # ranks: a stop asked of any rank stops every rank after this step
+                sums = np.zeros(5)
+                sums[4] = self.stop_signal is not None
                 if len(labels):  # a rank may have no rows of a last, short batch
                     logits = self.net(self._tensor(images))
                     loss = F.cross_entropy(logits, labels)
                     correct = topk_correct(logits.numpy(), labels)
-                    sums[:] = loss.item() * len(labels), len(labels), correct[1], correct[5]
+                    sums[:4] = loss.item() * len(labels), len(labels), correct[1], correct[5]
                 if world.size > 1:
                     sums = dist.all_reduce_sum(sums, comm=world)
                 value = sums[0] / sums[1]
@@ -381,6 +421,8 @@ class Trainer:
                     self._progress_line(stop, run, elapsed, data_time, images_now, self.batch - first_batch)
             if self.cfg.save_every and self.step % self.cfg.save_every == 0:
                 self.save()
+            if self.fitting and (sums[4] if world.size > 1 else self.stop_signal is not None):
+                self._stop()
             t_last = time.perf_counter()
         seconds = time.perf_counter() - t0
         seen = max(run["seen"], 1)
@@ -448,6 +490,8 @@ class Trainer:
         with self._loader(split, train=False, ten_crop=ten_crop) as loader:
             for images, labels in _tqdm(loader, _bars(self.cfg) and self.world.is_main, desc="evaluate",
                                         unit="batch", leave=False):
+                if self.fitting and self.stop_signal is not None and self.world.size == 1:
+                    self._stop()  # (on N ranks the next training step stops them together)
                 if not len(labels):  # this rank has no rows of a last, short batch
                     continue
                 if ten_crop:
@@ -492,7 +536,11 @@ class Trainer:
         mt_config.apply_retain_freed_memory()  # process-wide, so only a run does it (mt.config, kernels/cpu/memory.py)
         main = self.world.is_main  # the one rank that writes the run folder
         with run_folder.locked(self.cfg.out) if main else contextlib.nullcontext():
-            return self._fit(resume_from, echo if main else _silent, override)
+            self.fitting = True
+            try:
+                return self._fit(resume_from, echo if main else _silent, override)
+            finally:
+                self.fitting = False
 
     def _fit(self, resume_from, echo, override):
         self._echo = echo
@@ -505,6 +553,8 @@ class Trainer:
         with self._loader(self.train_split, train=True) as loader:
             self.steps_per_epoch = len(loader) if self.cfg.max_steps is None else min(len(loader), self.cfg.max_steps)
             while self.epoch < self.cfg.epochs:
+                if self.stop_signal is not None and self.world.size == 1:
+                    self._stop()  # asked while the last epoch's checkpoint was written
                 # the lr of the epoch's first step
                 row = {"epoch": self.epoch + 1, "lr": self.optimizer.lr * self.lr_factor(self.epoch * self.steps_per_epoch)}
                 row.update(self.train_epoch(loader))
