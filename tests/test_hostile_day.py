@@ -194,3 +194,28 @@ def test_a_signal_to_one_rank_stops_every_rank_after_the_same_step_and_rank_0_sa
     assert a.keys() == b.keys()
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+# ----- one run per --out ------------------------------------------------------------------------------
+
+def test_a_new_run_does_not_replace_another_runs_files(tmp_path, capsys, small, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = make_store(tmp_path / "store")
+    out = tmp_path / "run"
+    status, _, err, _ = run_cli(train_args(store, out), capsys)
+    assert status == 0, err
+    before = {name: (out / name).read_bytes() for name in ("last.npz", "best.npz", "metrics.csv", "metrics.jsonl")}
+    status, _, err, _ = run_cli(train_args(store, out, "--seed", "1"), capsys)
+    assert status == 2
+    line = assert_one_line_error(err, f"--out: {out} holds another run (expected a folder without checkpoints vs "
+                                      f"last.npz, best.npz, 1 epochs done); resume it with: python "
+                                      f"examples/train_imagenet.py --out {out} --resume; or add --overwrite to "
+                                      "replace it, or give another --out")
+    assert {name: (out / name).read_bytes() for name in before} == before
+    command = line.split("resume it with: python examples/train_imagenet.py ")[1].split(";")[0].split()
+    status, text, err, _ = run_cli(command + ["--epochs", "2", "--workers", "0"], capsys)
+    assert status == 0 and "resumed from" in text, err
+    status, _, err, _ = run_cli(train_args(store, out, "--seed", "1", "--overwrite"), capsys)
+    assert status == 0, err
+    assert load_checkpoint(out / "last.npz")["config"]["seed"] == 1
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1  # the new run's epoch alone

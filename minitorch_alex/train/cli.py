@@ -131,7 +131,9 @@ def build_parser():
                    help="'alexnet': the paper's network (default); 'alexnet-torchvision': torchvision's single-tower variant")
     p.add_argument("--data-dir", default="data", help="where generated and prepared data go (default: ./data)")
     p.add_argument("--overwrite", action="store_true",
-                   help="repack the store in --data-dir when it was packed from another source or with other settings")
+                   help="replace what is there: another run's checkpoints and metrics in --out (a new run is "
+                        "refused there otherwise), a store in --data-dir packed from another source or with other "
+                        "settings")
     p.add_argument("--synset-order", metavar="FILE",
                    help="ILSVRC devkit labels: the class-id order, the devkit's meta.mat or a text file of WNIDs "
                         "(line k = id k); found next to the devkit's ground truth when not given")
@@ -164,7 +166,8 @@ def build_parser():
                         "gradients are ready ('overlap', default)")
     p.add_argument("--bucket-mb", type=_number(0, open_lo=True), default=25.0,
                    help="under mpiexec: megabytes per gradient bucket (default 25)")
-    p.add_argument("--out", default="runs/alexnet", help="folder for checkpoints, metrics and plots")
+    p.add_argument("--out", default="runs/alexnet",
+                   help="folder for checkpoints, metrics and plots (default: runs/alexnet); one run per folder")
     p.add_argument("--resume", nargs="?", const="auto", help="continue from a checkpoint (default: OUT/last.npz)")
     p.add_argument("--evaluate", action="store_true", help="only evaluate the --resume checkpoint on validation")
     p.add_argument("--ten-crop", action="store_true",
@@ -518,6 +521,38 @@ def remembered_data(args, explicit, meta, resume):
     return source
 
 
+# ----- the run folder ------------------------------------------------------------------------------------
+
+RUN_FILES = ("last.npz", "best.npz", "metrics.jsonl", "metrics.csv", "curves.png", "conv1_filters.png", "top5.png")
+
+
+def check_out_is_free(args, world):
+    """A new run must not replace another run's checkpoints in ``--out``: refuse, naming the command
+    that resumes that run, unless ``--overwrite``."""
+    from .checkpoint import read_meta
+
+    found = [n for n in ("last.npz", "best.npz") if os.path.isfile(os.path.join(args.out, n))]
+    if not found:
+        return
+    done = ""
+    with contextlib.suppress(ValueError, OSError):
+        meta = read_meta(os.path.join(args.out, found[0]), ("epoch",))
+        done = f", {meta['epoch']} epochs done"
+    launcher = ["mpiexec", "-n", str(world.size)] if world.size > 1 else []
+    out = [] if args.out == build_parser().get_default("out") else ["--out", args.out]
+    command = " ".join(shlex.quote(a) for a in [*launcher, "python", "examples/train_imagenet.py", *out, "--resume"])
+    raise UsageError(f"--out: {args.out} holds another run (expected a folder without checkpoints vs "
+                     f"{', '.join(found)}{done}); resume it with: {command}; or add --overwrite to replace it, "
+                     "or give another --out")
+
+
+def clear_run(folder):
+    """Remove a previous run's files from ``folder`` (``--overwrite``, the lock held)."""
+    for name in RUN_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(folder, name))
+
+
 # ----- the run -------------------------------------------------------------------------------------------
 
 def _one_line(exc):
@@ -675,6 +710,8 @@ def _run(argv, echo, state):
             meta = read_meta(resume, () if args.evaluate else TRAINER_KEYS)
             remembered = remembered_data(args, explicit, meta, resume)
         preset, preset_name = preset_of(args)
+        if resume is None and not args.overwrite:
+            check_out_is_free(args, world)
         settings = resolve_settings(args, explicit, preset, meta, resume, echo)
         cfg = make_config(args, settings, devices)
         check_ranks(cfg, world)
@@ -734,6 +771,8 @@ def _run(argv, echo, state):
                  f"loss {result['loss']:.4f}, top-1 error {100 * result['top1_err']:.2f}%, "
                  f"top-5 error {100 * result['top5_err']:.2f}%")
             return result
+        if resume is None and args.overwrite and world.is_main:
+            clear_run(cfg.out)
         rows = trainer.fit(resume_from=resume, echo=echo, override=[d for d in OPTIMIZER_FLAGS if d in explicit])
     echo("\n" + summary_table(rows))
     final = rows[-1]
