@@ -141,3 +141,28 @@ def test_resume_continues_the_trainers_run(day):
     assert "resumed from runs/again/last.npz: 1 epochs, 2 steps done" in run.stdout
     meta = load_checkpoint(day / "runs" / "again" / "last.npz")
     assert meta["epoch"] == 2 and meta["step"] == 4
+
+
+def test_predict_py_reports_each_bad_input_in_one_line_and_classifies_the_others(day):
+    os.mkfifo(day / "pipe.jpg")  # never opened: it would block forever
+    (day / "notes.jpg").write_text("not an image")
+    run = python(script("predict.py"), "missing.jpg", "cat.jpg", "notes.jpg", "photos", "pipe.jpg",
+                 "--checkpoint", "runs/alexnet/best.npz", "--topk", "2", cwd=day)
+    assert run.returncode == 1
+    assert run.stdout.splitlines()[0] == "cat.jpg" and len(run.stdout.splitlines()) == 3
+    errors = run.stderr.splitlines()
+    assert len(errors) == 4 and "Traceback" not in run.stderr, run.stderr
+    assert errors[0] == "error: missing.jpg: no such file (expected an image file vs nothing there)"
+    assert errors[1].startswith("error: notes.jpg: not a readable image (expected JPEG, PNG, ... vs ")
+    assert errors[2] == "error: photos: a folder (expected an image file vs a folder)"
+    assert errors[3] == "error: pipe.jpg: not a regular file (expected an image file vs a FIFO)"
+
+
+@pytest.mark.parametrize("topk, line", [
+    ("0", "--topk: out of range (expected an integer >= 1 vs 0)"),
+    ("4", f"error: --topk: out of range (expected 1..{CLASSES}, the checkpoint's classes vs 4)"),
+])
+def test_predict_py_checks_topk_before_reading_the_weights(day, topk, line):
+    run = python(script("predict.py"), "cat.jpg", "--checkpoint", "runs/alexnet/best.npz", "--topk", topk, cwd=day)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.strip().splitlines()[-1].endswith(line), run.stderr
