@@ -27,11 +27,13 @@ def main(argv=None):
     parser.add_argument("--num-classes", type=int, default=1000, help="classes when no checkpoint is given")
     parser.add_argument("--out", required=True, help="the .onnx file to write")
     args = parser.parse_args(argv)
+    metadata = None
     if args.checkpoint:
-        model, _ = mt.models.model_from_checkpoint(args.checkpoint)
+        model, meta = mt.models.model_from_checkpoint(args.checkpoint)
+        metadata = mt.models.classifier.inference_metadata(meta)  # classes, mean, input scale, sizes: in the file's metadata_props
     else:
         model = mt.models.get_model(args.arch, num_classes=args.num_classes)
-    mt.onnx.export(model, args.out)
+    mt.onnx.export(model, args.out, metadata=metadata)
     print(f"wrote {args.out}: {type(model).__name__}, {model.num_parameters():,} parameters")
 
 

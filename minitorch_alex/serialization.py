@@ -46,6 +46,22 @@ def fsync_path(path) -> None:
         os.close(fd)
 
 
+def file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` gives a new file: 0o666 less the process's umask (0o644
+    typically). ``tempfile.mkstemp`` makes 0o600 files; atomic writes set this mode on theirs, so
+    checkpoints, saved arrays and ONNX files are readable as every other file is."""
+    try:
+        with open("/proc/self/status") as f:  # reads the umask without changing it
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _host(array):
     array = getattr(array, "data", array) if not isinstance(array, np.ndarray) else array
     return array.get() if hasattr(array, "get") else np.asarray(array)
@@ -98,6 +114,7 @@ def write_npz(path, arrays: dict, kept=None) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path), dir=folder)
     try:
         try:
+            os.fchmod(fd, file_mode())
             allocate(fd, tmp, need)
             with os.fdopen(fd, "wb") as f:
                 fd = None

@@ -3,9 +3,11 @@ folder of images, and every consumer then reads *that run's* files, as a user ty
 ``examples/predict.py``, ``Classifier.from_checkpoint`` (the README's code block), ``--evaluate``,
 ``--resume``, ``examples/export_onnx.py`` + onnxruntime, ``mt.load`` + ``load_state_dict``.
 No checkpoint here is made by hand (hand-made files are for the hostile tests only)."""
+import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 
@@ -166,3 +168,39 @@ def test_predict_py_checks_topk_before_reading_the_weights(day, topk, line):
     run = python(script("predict.py"), "cat.jpg", "--checkpoint", "runs/alexnet/best.npz", "--topk", topk, cwd=day)
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.strip().splitlines()[-1].endswith(line), run.stderr
+
+
+def test_the_onnx_file_carries_what_its_consumer_needs(day):
+    ort = pytest.importorskip("onnxruntime")
+    _export(day)
+    props = ort.InferenceSession(str(day / "exported.onnx"), providers=["CPUExecutionProvider"]) \
+        .get_modelmeta().custom_metadata_map
+    meta = load_checkpoint(day / "runs" / "alexnet" / "best.npz", arrays=("data/mean",))
+    assert json.loads(props["classes"]) == meta["classes"] and json.loads(props["class_names"]) == meta["class_names"]
+    np.testing.assert_allclose(json.loads(props["mean"]), meta["arrays"]["data/mean"].astype(np.float64).mean(axis=(0, 1)),
+                               atol=1e-4)
+    assert float(props["input_scale"]) == meta["input_scale"]
+    assert int(props["image_size"]) == meta["image_size"] and int(props["crop_size"]) == meta["crop_size"]
+    assert json.loads(props["std"]) == 1.0 and "centre 224x224 crop" in props["preprocessing"]
+
+
+def test_checkpoints_onnx_and_saved_files_follow_the_umask(day, tmp_path):
+    _export(day)
+    mode = 0o666 & ~_umask()
+    mt.save({"w": np.zeros(2, np.float32)}, tmp_path / "w.npz")
+    for path in (day / "runs" / "alexnet" / "last.npz", day / "runs" / "alexnet" / "best.npz",
+                 day / "exported.onnx", tmp_path / "w.npz"):
+        assert stat.S_IMODE(os.stat(path).st_mode) == mode, (path, oct(os.stat(path).st_mode))
+
+
+def _export(day):
+    if not (day / "exported.onnx").exists():
+        run = python(script("export_onnx.py"), "--checkpoint", "runs/alexnet/best.npz", "--out", "exported.onnx",
+                     cwd=day)
+        assert run.returncode == 0, run.stderr
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -79,6 +79,31 @@ def _mean_of(meta):
     return meta.get("mean_rgb")
 
 
+def inference_metadata(meta):
+    """What a consumer of the exported model needs to feed it, as ONNX ``metadata_props`` (strings;
+    lists as JSON): ``classes``, ``class_names``, ``mean`` (per channel, 0..255), ``std``,
+    ``input_scale``, ``image_size``, ``crop_size`` and ``preprocessing`` in words. ``meta``: a
+    checkpoint's (``model_from_checkpoint``)."""
+    import json
+
+    classes = meta.get("classes") or [str(i) for i in range(int(meta.get("num_classes") or 0))]
+    out = {"classes": json.dumps(classes), "class_names": json.dumps(meta.get("class_names") or classes)}
+    mean = _mean_of(meta)
+    if mean is not None:
+        out["mean"] = json.dumps(np.asarray(mean, np.float64).reshape(-1, 3).mean(axis=0).round(4).tolist())
+    std = np.asarray(meta.get("std") or 1.0, np.float64)
+    out["std"] = json.dumps(std.tolist())
+    image_size = int(_setting(meta, "image_size", 256))
+    crop = int(_setting(meta, "crop_size", None) or _setting(meta, "crop", 224))
+    out.update(input_scale=repr(float(_setting(meta, "input_scale", 1.0))), image_size=str(image_size),
+               crop_size=str(crop))
+    out["preprocessing"] = (f"RGB, shorter side resized to {image_size}, centre {image_size}x{image_size}, "
+                            f"(pixel 0..255 - mean) / std * input_scale, centre {crop}x{crop} crop, NCHW float32"
+                            + ("; training subtracted the mean image, 'mean' is its per-channel average"
+                               if np.ndim(mean) == 3 else ""))
+    return out
+
+
 class Classifier:
     """``model`` (eval mode) with its classes and input convention; see the module docstring."""
 
