@@ -219,3 +219,45 @@ def test_a_new_run_does_not_replace_another_runs_files(tmp_path, capsys, small, 
     assert status == 0, err
     assert load_checkpoint(out / "last.npz")["config"]["seed"] == 1
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1  # the new run's epoch alone
+
+
+# ----- what the output says -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("classes", [3, 6])
+def test_top_k_error_is_reported_only_for_k_below_the_number_of_classes(classes, tmp_path, capsys, small):
+    store = make_store(tmp_path / "store", classes=classes, train=2, val=1)
+    out = tmp_path / "run"
+    status, text, err, _ = run_cli(train_args(store, out, "--batch-size", "2", "--print-freq", "1"), capsys)
+    assert status == 0, err
+    status, evaluated, err, _ = run_cli(["--evaluate", "--resume", str(out / "best.npz"), "--workers", "0"], capsys)
+    assert status == 0, err
+    text += evaluated
+    if classes > 5:
+        assert "top-1/top-5 err" in text and "val top5" in text and ", top-5 error " in text and "(top-5 " in text
+    else:  # with 5 classes or fewer the true class is always among the top 5: 0% says nothing
+        said = text.replace(f"(no top-5: {classes} classes)", "")
+        assert "top-5" not in said and "top5" not in said, text
+        assert "top-1 err" in text and f"(no top-5: {classes} classes)" in text
+
+
+def test_no_progress_bar_fragments_when_output_is_not_a_terminal(tmp_path, capsys, monkeypatch):
+    import minitorch_alex.nn as nn
+    from minitorch_alex import random as mt_random
+    from minitorch_alex.models.alexnet_torchvision import AdaptiveAvgPool2d
+    from minitorch_alex.train import trainer
+
+    def build(num_classes, devices=None, init=None, generator=None, dropout=0.5):  # any crop size
+        with mt_random.use_generator(generator):
+            return nn.Sequential(nn.Conv2d(3, 4, 3, stride=4), nn.ReLU(), AdaptiveAvgPool2d((2, 2)), nn.Flatten(),
+                                 nn.Linear(16, num_classes))
+
+    monkeypatch.setattr(trainer, "alexnet", build)
+    monkeypatch.chdir(tmp_path)
+    from hostile_helpers import main, make_tree
+
+    src = make_tree(tmp_path / "photos")  # packed by the CLI: its packing and statistics bars
+    main(["--data", src, "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "4", "--workers", "0",
+          "--no-plots"])  # progress asked for (no --no-progress), but pytest's output is no terminal
+    captured = capsys.readouterr()
+    assert "data: packing" in captured.out and "final validation" in captured.out
+    assert "\r" not in captured.out + captured.err and "it/s]" not in captured.err, captured.err

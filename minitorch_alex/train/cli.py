@@ -426,7 +426,8 @@ def resolve_data(args, echo=print, check=None, reuse=False):
     def packed(dst):
         return reuse and os.path.isfile(os.path.join(dst, "manifest.json"))
 
-    progress = not args.no_progress
+    # the packing and statistics bars (on stderr) only on a terminal: in a redirected log they are \r fragments
+    progress = not args.no_progress and sys.stderr.isatty()
     if args.dummy:
         from ..data.dummy import dummy_store
 
@@ -690,7 +691,7 @@ def _run(argv, echo, state):
     from .. import distributed as dist
     from .checkpoint import TRAINER_KEYS, read_meta
     from .run_folder import locked
-    from .trainer import Trainer, summary_table
+    from .trainer import Trainer, has_top5, summary_table
 
     world = state["world"] = dist.init()  # a world of one without mpiexec (no mpi4py needed)
     if not world.is_main:
@@ -768,16 +769,18 @@ def _run(argv, echo, state):
             crops = (f"10-crop, {result['images']} images in batches of {result['batch_images']} images = "
                      f"{10 * result['batch_images']} crops" if cfg.ten_crop else f"centre crop, {result['images']} images")
             echo(f"validation ({crops}): "
-                 f"loss {result['loss']:.4f}, top-1 error {100 * result['top1_err']:.2f}%, "
-                 f"top-5 error {100 * result['top5_err']:.2f}%")
+                 f"loss {result['loss']:.4f}, top-1 error {100 * result['top1_err']:.2f}%"
+                 + (f", top-5 error {100 * result['top5_err']:.2f}%" if has_top5(len(store.classes)) else
+                    f" (no top-5: {len(store.classes)} classes)"))
             return result
         if resume is None and args.overwrite and world.is_main:
             clear_run(cfg.out)
         rows = trainer.fit(resume_from=resume, echo=echo, override=[d for d in OPTIMIZER_FLAGS if d in explicit])
-    echo("\n" + summary_table(rows))
+    echo("\n" + summary_table(rows, len(store.classes)))
     final = rows[-1]
-    echo(f"\nfinal validation top-1 accuracy {100 * (1 - final['val_top1_err']):.1f}% "
-         f"(top-5 {100 * (1 - final['val_top5_err']):.1f}%), total time {time.perf_counter() - t_start:.0f} s; "
+    top5 = f" (top-5 {100 * (1 - final['val_top5_err']):.1f}%)" if has_top5(len(store.classes)) else ""
+    echo(f"\nfinal validation top-1 accuracy {100 * (1 - final['val_top1_err']):.1f}%{top5}, "
+         f"total time {time.perf_counter() - t_start:.0f} s; "
          f"checkpoints, metrics and plots in {cfg.out}")
     return rows
 

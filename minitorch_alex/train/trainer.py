@@ -441,9 +441,9 @@ class Trainer:
         left = (self.cfg.epochs - self.epoch - 1) * stop + (stop - self.batch)  # training steps, validation apart
         seen = max(run["seen"], 1)
         self._echo(f"epoch {self.epoch + 1}/{self.cfg.epochs} step {self.batch}/{stop} | {per_step:.3f} s/step "
-                   f"(data {data_time / max(steps, 1):.3f} s) | loss {run['loss_sum'] / seen:.4f} | top-1/top-5 err "
-                   f"{100 * (1 - run['correct1'] / seen):.1f}%/{100 * (1 - run['correct5'] / seen):.1f}% | "
-                   f"{images / max(elapsed, 1e-9):.1f} img/s | ETA {_duration(left * per_step)}")
+                   f"(data {data_time / max(steps, 1):.3f} s) | loss {run['loss_sum'] / seen:.4f} | "
+                   + errors_text(1 - run["correct1"] / seen, 1 - run["correct5"] / seen, len(self.classes))
+                   + f" | {images / max(elapsed, 1e-9):.1f} img/s | ETA {_duration(left * per_step)}")
 
     def lr_factor(self, step=None):
         """What multiplies the optimizer's base lr at ``step`` (default: the next one): the linear
@@ -572,7 +572,7 @@ class Trainer:
                 last = self.save("last.npz")
                 if improved and self.world.is_main:
                     link_atomic(last, os.path.join(self.cfg.out, "best.npz"))
-                echo(format_row(row))
+                echo(format_row(row, len(self.classes)))
         if self.cfg.plots and self.world.is_main:
             self.write_plots()
         return self.log.rows
@@ -615,23 +615,38 @@ def _crop_size(store_size):
     return store_size * 224 // 256
 
 
-def format_row(row):
+def has_top5(num_classes):
+    """Top-5 error says something only with more than 5 classes (with 5 or fewer it is always 0)."""
+    return num_classes is None or num_classes > 5
+
+
+def errors_text(top1, top5, num_classes=None, digits=1):
+    """"top-1/top-5 err 12.3%/4.5%", or "top-1 err 12.3%" when top-5 says nothing (``has_top5``)."""
+    if has_top5(num_classes):
+        return f"top-1/top-5 err {100 * top1:.{digits}f}%/{100 * top5:.{digits}f}%"
+    return f"top-1 err {100 * top1:.{digits}f}%"
+
+
+def format_row(row, num_classes=None):
     parts = [f"epoch {row['epoch']:3d}", f"lr {row['lr']:.2g}", f"loss {row['train_loss']:.4f}",
-             f"train top-1/top-5 err {100 * row['train_top1_err']:.1f}%/{100 * row['train_top5_err']:.1f}%"]
+             "train " + errors_text(row["train_top1_err"], row["train_top5_err"], num_classes)]
     if "val_top1_err" in row:
-        parts.append(f"val top-1/top-5 err {100 * row['val_top1_err']:.1f}%/{100 * row['val_top5_err']:.1f}%")
+        parts.append("val " + errors_text(row["val_top1_err"], row["val_top5_err"], num_classes))
     parts.append(f"{row['images_per_s']:.1f} img/s")
     if "cross_device_bytes_per_step" in row:
         parts.append(f"{row['cross_device_bytes_per_step'] / 2**20:.1f} MiB across devices/step")
     return " | ".join(parts)
 
 
-def summary_table(rows):
-    """A plain-text table of every epoch."""
-    head = f"{'epoch':>5} {'lr':>8} {'loss':>8} {'train top1':>10} {'val top1':>9} {'val top5':>9} {'img/s':>7}"
+def summary_table(rows, num_classes=None):
+    """A plain-text table of every epoch (top-5 only with more than 5 classes)."""
+    top5 = has_top5(num_classes)
+    head = (f"{'epoch':>5} {'lr':>8} {'loss':>8} {'train top1':>10} {'val top1':>9}" + (f" {'val top5':>9}" if top5 else "")
+            + f" {'img/s':>7}")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(f"{r['epoch']:5d} {r['lr']:8.2g} {r['train_loss']:8.4f} {100 * r['train_top1_err']:9.1f}% "
-                     f"{100 * r.get('val_top1_err', float('nan')):8.1f}% {100 * r.get('val_top5_err', float('nan')):8.1f}% "
-                     f"{r['images_per_s']:7.1f}")
+                     f"{100 * r.get('val_top1_err', float('nan')):8.1f}% "
+                     + (f"{100 * r.get('val_top5_err', float('nan')):8.1f}% " if top5 else "")
+                     + f"{r['images_per_s']:7.1f}")
     return "\n".join(lines)
