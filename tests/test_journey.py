@@ -6,7 +6,6 @@ No checkpoint here is made by hand (hand-made files are for the hostile tests on
 import json
 import os
 import re
-import shutil
 import stat
 import subprocess
 import sys
@@ -54,6 +53,21 @@ def day(tmp_path_factory):
     return home
 
 
+@pytest.fixture(scope="module")
+def clf(day):
+    """``Classifier.from_checkpoint`` of the trainer's best.npz."""
+    return mt.models.Classifier.from_checkpoint(day / "runs" / "alexnet" / "best.npz")
+
+
+@pytest.fixture(scope="module")
+def exported(day):
+    """``examples/export_onnx.py`` run on the trainer's best.npz: the .onnx file it wrote."""
+    pytest.importorskip("onnx")
+    run = python(script("export_onnx.py"), "--checkpoint", "runs/alexnet/best.npz", "--out", "exported.onnx", cwd=day)
+    assert run.returncode == 0, run.stderr
+    return day / "exported.onnx"
+
+
 def readme_section(title):
     text = open(README).read()
     start = text.index(f"## {title}")
@@ -61,7 +75,7 @@ def readme_section(title):
     return text[start:end if end >= 0 else None]
 
 
-def test_predict_py_as_the_readme_types_it(day):
+def test_predict_py_as_the_readme_types_it(day, clf):
     section = readme_section("Inference, export and interop")
     typed = re.search(r"`(python examples/predict\.py [^`]*)`", section).group(1)
     assert typed.startswith("python examples/predict.py IMAGE... --checkpoint best.npz")
@@ -69,7 +83,6 @@ def test_predict_py_as_the_readme_types_it(day):
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0] == "cat.jpg" and len(lines) == 1 + CLASSES  # every class (fewer than 5)
-    clf = mt.models.Classifier.from_checkpoint(day / "runs" / "alexnet" / "best.npz")
     top = clf.predict(str(day / "cat.jpg"), topk=CLASSES)
     assert [line.split("%", 1)[1].strip() for line in lines[1:]] == [name for name, _ in top]
 
@@ -80,10 +93,9 @@ def test_the_readme_inference_block_runs_on_the_trainers_checkpoint(day, monkeyp
     block = re.search(r"```python\n(.*?)```", readme_section("Inference, export and interop"), re.S).group(1)
     assert 'Classifier.from_checkpoint("runs/alexnet/best.npz")' in block
     monkeypatch.chdir(day)
-    clf = mt.models.Classifier.from_checkpoint("runs/alexnet/best.npz")
     # what the block's last lines take from the reader's own session
-    namespace = {"torch_tensor": torch.arange(6.0),
-                 "two_tower_state": mt.models.convert_state_dict(clf.model.state_dict(), to="two_tower")}
+    namespace = {"torch_tensor": torch.arange(6.0), "two_tower_state": mt.models.convert_state_dict(
+        mt.load("runs/alexnet/best.npz", state_dict=True), to="two_tower")}
     exec(compile(block, README, "exec"), namespace)  # noqa: S102 (the README's own code)
     clf = namespace["clf"]
     # the trainer's own preprocessing: its mean image, classes, input scale and crop
@@ -106,16 +118,12 @@ def test_evaluate_as_the_readme_types_it_remembers_the_data(day):
     assert re.search(r"validation \(10-crop, 6 images .*top-1 error", run.stdout), run.stdout
 
 
-def test_export_onnx_py_and_onnxruntime_give_the_classifiers_logits(day):
+def test_export_onnx_py_and_onnxruntime_give_the_classifiers_logits(day, exported, clf):
     ort = pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnx")
-    run = python(script("export_onnx.py"), "--checkpoint", "runs/alexnet/best.npz", "--out", "alexnet.onnx", cwd=day)
-    assert run.returncode == 0, run.stderr
-    clf = mt.models.Classifier.from_checkpoint(day / "runs" / "alexnet" / "best.npz")
     x = clf.preprocess(str(day / "cat.jpg"), ten_crop=True)
     with mt.no_grad():
         expected = clf.model(mt.tensor(x)).numpy()
-    session = ort.InferenceSession(str(day / "alexnet.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
     got = session.run(["logits"], {"images": x})[0]
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
@@ -126,18 +134,21 @@ def test_mt_load_gives_the_state_dict_a_model_loads(day, monkeypatch):
     assert 'mt.load("runs/alexnet/best.npz", state_dict=True)' in block
     monkeypatch.chdir(day)
     mt.save(mt.tensor(np.arange(3.0)), "tensor.npz")
-    exec(compile(block, README, "exec"), {"mt": mt, "model": mt.models.alexnet(num_classes=CLASSES)})  # noqa: S102
-    state = mt.load(path, state_dict=True)
     model = mt.models.alexnet(num_classes=CLASSES)
+    fresh = {k: v.copy() for k, v in model.state_dict().items()}
+    exec(compile(block, README, "exec"), {"mt": mt, "model": model})  # noqa: S102 (ends loading best.npz)
+    state = mt.load(path, state_dict=True)
     assert list(state) == list(model.state_dict())
     model.load_state_dict(state)
-    clf = mt.models.Classifier.from_checkpoint(path)
-    for name, value in clf.model.state_dict().items():
-        np.testing.assert_array_equal(model.state_dict()[name], value, err_msg=name)
+    with np.load(path) as raw:  # the trainer's weights, as NumPy reads the file
+        for name, value in model.state_dict().items():
+            np.testing.assert_array_equal(value, raw[f"model/{name}"], err_msg=name)
+            assert name.endswith("bias") or not np.array_equal(value, fresh[name]), name
 
 
 def test_resume_continues_the_trainers_run(day):
-    shutil.copytree(day / "runs" / "alexnet", day / "runs" / "again")  # the fixture's run stays as it is
+    (day / "runs" / "again").mkdir()  # the fixture's run stays as it is: its last.npz is replaced, not written
+    os.link(day / "runs" / "alexnet" / "last.npz", day / "runs" / "again" / "last.npz")
     run = python(script("train_imagenet.py"), "--resume", "--out", "runs/again", "--epochs", "2", *QUICK[2:], cwd=day)
     assert run.returncode == 0, run.stderr
     assert "resumed from runs/again/last.npz: 1 epochs, 2 steps done" in run.stdout
@@ -170,11 +181,9 @@ def test_predict_py_checks_topk_before_reading_the_weights(day, topk, line):
     assert run.stderr.strip().splitlines()[-1].endswith(line), run.stderr
 
 
-def test_the_onnx_file_carries_what_its_consumer_needs(day):
+def test_the_onnx_file_carries_what_its_consumer_needs(day, exported):
     ort = pytest.importorskip("onnxruntime")
-    _export(day)
-    props = ort.InferenceSession(str(day / "exported.onnx"), providers=["CPUExecutionProvider"]) \
-        .get_modelmeta().custom_metadata_map
+    props = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
     meta = load_checkpoint(day / "runs" / "alexnet" / "best.npz", arrays=("data/mean",))
     assert json.loads(props["classes"]) == meta["classes"] and json.loads(props["class_names"]) == meta["class_names"]
     np.testing.assert_allclose(json.loads(props["mean"]), meta["arrays"]["data/mean"].astype(np.float64).mean(axis=(0, 1)),
@@ -184,20 +193,12 @@ def test_the_onnx_file_carries_what_its_consumer_needs(day):
     assert json.loads(props["std"]) == 1.0 and "centre 224x224 crop" in props["preprocessing"]
 
 
-def test_checkpoints_onnx_and_saved_files_follow_the_umask(day, tmp_path):
-    _export(day)
+def test_checkpoints_onnx_and_saved_files_follow_the_umask(day, exported, tmp_path):
     mode = 0o666 & ~_umask()
     mt.save({"w": np.zeros(2, np.float32)}, tmp_path / "w.npz")
     for path in (day / "runs" / "alexnet" / "last.npz", day / "runs" / "alexnet" / "best.npz",
-                 day / "exported.onnx", tmp_path / "w.npz"):
+                 exported, tmp_path / "w.npz"):
         assert stat.S_IMODE(os.stat(path).st_mode) == mode, (path, oct(os.stat(path).st_mode))
-
-
-def _export(day):
-    if not (day / "exported.onnx").exists():
-        run = python(script("export_onnx.py"), "--checkpoint", "runs/alexnet/best.npz", "--out", "exported.onnx",
-                     cwd=day)
-        assert run.returncode == 0, run.stderr
 
 
 def _umask():
