@@ -44,7 +44,7 @@ QUICK_DATA = dict(num_classes=10, train_per_class=160, val_per_class=40)
 # flag dest -> TrainConfig field, for the settings a checkpoint's config carries
 SETTINGS = dict(epochs="epochs", batch_size="batch_size", lr="lr", momentum="momentum", weight_decay="weight_decay",
                 patience="patience", init="init", input_scale="input_scale", warmup="warmup_steps",
-                schedule="schedule", arch="arch", dropout="dropout")
+                schedule="schedule", arch="arch", dropout="dropout", freeze="freeze", head_lr_mult="head_lr_mult")
 OPTIMIZER_FLAGS = ("lr", "momentum", "weight_decay")
 
 DATA_HELP = """data (--data):
@@ -166,6 +166,15 @@ def build_parser():
                         "gradients are ready ('overlap', default)")
     p.add_argument("--bucket-mb", type=_number(0, open_lo=True), default=25.0,
                    help="under mpiexec: megabytes per gradient bucket (default 25)")
+    p.add_argument("--pretrained", metavar="CKPT",
+                   help="fine-tune: start from this checkpoint (a run's, or examples/convert_torchvision.py's): "
+                        "every layer whose shape fits is loaded, the classifier head is new for the data's classes; "
+                        "--arch and --input-scale default to the checkpoint's")
+    p.add_argument("--freeze", metavar="LAYER",
+                   help="with --pretrained: the layers up to LAYER (e.g. conv5; conv1..fc7, or the arch's own names) "
+                        "get no updates and no weight decay")
+    p.add_argument("--head-lr-mult", type=_number(0, open_lo=True),
+                   help="lr multiplier of the new classifier head (default 10 with --pretrained, else 1)")
     p.add_argument("--out", default="runs/alexnet",
                    help="folder for checkpoints, metrics and plots (default: runs/alexnet); one run per folder")
     p.add_argument("--resume", nargs="?", const="auto", help="continue from a checkpoint (default: OUT/last.npz)")
@@ -257,6 +266,18 @@ def check_args(args, explicit, warn):
     if args.synset_order is not None and not os.path.isfile(args.synset_order):
         raise UsageError(f"--synset-order: no such file (expected meta.mat or a text file of WNIDs vs "
                          f"{args.synset_order!r})")
+    if args.pretrained is not None:
+        if args.resume is not None or args.evaluate:
+            raise UsageError("--pretrained: starts a new run (expected no --resume or --evaluate vs "
+                             f"{'--evaluate' if args.evaluate else '--resume'}); a run's own checkpoint is resumed")
+        if args.devices:
+            raise UsageError(f"--pretrained: not supported with the two-tower model (expected no --devices vs "
+                             f"{args.devices})")
+        if not os.path.isfile(args.pretrained):
+            raise UsageError(f"--pretrained: no checkpoint there (expected an existing .npz file vs {args.pretrained!r})")
+    elif args.freeze is not None and args.resume is None:
+        raise UsageError(f"--freeze: needs --pretrained (expected --pretrained CKPT vs none; freezing new random "
+                         f"layers learns nothing) [--freeze {args.freeze}]")
     if args.evaluate and args.resume is None:
         raise UsageError("--evaluate: no checkpoint to evaluate (expected --resume PATH vs none; "
                          "a random network's score means nothing)")
@@ -302,11 +323,51 @@ def resolve_settings(args, explicit, preset, meta, resume, echo):
                 echo(f"{flag(dest)} {out[dest]:g} replaces the checkpoint's {optimizer[dest]:g}")
             elif dest not in explicit and dest in optimizer:
                 out[dest] = float(optimizer[dest])  # the schedule's current value, not the initial one
+    if out["head_lr_mult"] is None:
+        out["head_lr_mult"] = 10.0 if args.pretrained else 1.0
+    out["new_layers"] = tuple(saved.get("new_layers") or ())
     # per-epoch caps: a flag, else the preset's (--evaluate scores the whole validation set)
     out["max_steps"] = args.max_steps if args.max_steps is not None else preset.get("max_steps")
     out["max_val_batches"] = (args.max_val_batches if args.max_val_batches is not None or args.evaluate
                               else preset.get("max_val_batches"))
     return out
+
+
+def pretrained_settings(args, explicit, settings):
+    """--pretrained: the checkpoint's architecture and input scaling unless flagged (so the loaded
+    layers see inputs as they were trained on; torchvision's per-channel std becomes its mean), and
+    --freeze checked against the architecture's layers."""
+    from .checkpoint import read_meta
+    from .trainer import ARCH_LAYERS, layers_up_to
+
+    meta = read_meta(args.pretrained)
+    config = meta.get("config") or {}
+    if "arch" not in explicit:
+        arch = meta.get("arch") or config.get("arch") or "alexnet"
+        if arch not in ARCH_LAYERS:
+            raise ValueError(f"--pretrained: {args.pretrained} holds an unknown architecture (expected one of "
+                             f"{', '.join(ARCH_LAYERS)} vs {arch!r})")
+        settings["arch"] = arch
+    if "input_scale" not in explicit:
+        scale = meta.get("input_scale", config.get("input_scale", 1.0))
+        std = float(np.mean(meta.get("std") or 1.0))
+        settings["input_scale"] = float(scale) / std
+    if args.freeze is not None:
+        try:
+            layers_up_to(settings["arch"], args.freeze, ARCH_LAYERS[settings["arch"]])
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+
+
+def pretrained_line(trainer):
+    """The start-up line of a fine-tuning run: what was loaded, what is new, what is frozen."""
+    report, cfg = trainer.pretrained, trainer.cfg
+    total = len(trainer.model.state_dict())
+    line = (f"pretrained: {len(report['loaded'])} of {total} tensors from {report['path']} ({cfg.arch}); new for the "
+            f"data's {len(trainer.classes)} classes: {', '.join(report['new']) or 'none'} (lr x {cfg.head_lr_mult:g})")
+    if trainer.frozen:
+        line += f"; frozen (no updates, no weight decay): {', '.join(trainer.frozen)}"
+    return line
 
 
 def make_config(args, settings, devices):
@@ -320,7 +381,8 @@ def make_config(args, settings, devices):
         out=args.out, seed=args.seed, print_freq=args.print_freq, max_steps=settings["max_steps"],
         max_val_batches=settings["max_val_batches"], save_every=args.save_every, ten_crop=args.ten_crop,
         plots=not args.no_plots, progress=not args.no_progress, arch=settings["arch"], dropout=settings["dropout"],
-        grad_sync=args.grad_sync, bucket_mb=args.bucket_mb,
+        grad_sync=args.grad_sync, bucket_mb=args.bucket_mb, pretrained=args.pretrained, freeze=settings["freeze"],
+        head_lr_mult=settings["head_lr_mult"], new_layers=settings["new_layers"],
     )
 
 
@@ -714,6 +776,8 @@ def _run(argv, echo, state):
         if resume is None and not args.overwrite:
             check_out_is_free(args, world)
         settings = resolve_settings(args, explicit, preset, meta, resume, echo)
+        if args.pretrained is not None:
+            pretrained_settings(args, explicit, settings)
         cfg = make_config(args, settings, devices)
         check_ranks(cfg, world)
     except Exception as exc:  # noqa: BLE001 (reported by agree_on_usage, once)
@@ -763,6 +827,8 @@ def _run(argv, echo, state):
         names = find_class_names(store.manifest.get("source") or store.root, store.classes)
         trainer = state["trainer"] = Trainer(cfg, store.train, store.val, store.classes, class_names=names)
         trainer.data_source = remembered or data_source(args, store)
+        if trainer.pretrained is not None:
+            echo(pretrained_line(trainer))
         if args.evaluate:
             trainer.load_weights(resume)
             result = trainer.evaluate(ten_crop=cfg.ten_crop)

@@ -80,6 +80,10 @@ class TrainConfig:
     input_scale: float = 1.0  # multiplies the mean-subtracted 0..255 pixels
     amp: str | None = None  # "float16" or "bfloat16": mixed precision with float32 masters (minitorch_alex.amp)
     tf32: bool = False  # float32 GEMMs on TF32 tensor cores (CUDA devices only)
+    pretrained: str | None = None  # fine-tuning: start from this checkpoint's layers that fit (load_pretrained)
+    freeze: str | None = None  # fine-tuning: the layers up to this one (e.g. "conv5") get no updates, no decay
+    head_lr_mult: float = 1.0  # lr multiplier of the layers the pretrained checkpoint did not supply
+    new_layers: tuple = ()  # those layers (set by load_pretrained; kept in checkpoints for --resume)
     plots: bool = True
     progress: bool = True
     extra: dict = field(default_factory=dict)
@@ -148,6 +152,10 @@ class Trainer:
             model = build(num_classes=len(self.classes), devices=devices if len(devices) > 1 else devices[0],
                           init=config.init, generator=self.rng, dropout=config.dropout)
         self.model = model
+        self.pretrained = None  # load_pretrained's report
+        if config.pretrained:
+            self.pretrained = load_pretrained(model, config.pretrained)
+            config.new_layers = tuple(self.pretrained["new"])
         if self.world.size > 1:  # the same seed made the same weights everywhere; rank 0's make sure
             for device, params in self._parameters_by_device().items():
                 dist.broadcast_parameters(params, comm=self._comm_for(device))
@@ -161,6 +169,7 @@ class Trainer:
         self.net = self.mp if self.mp is not None else model
         self.optimizer = SGD(self.net.parameters(), lr=config.lr, momentum=config.momentum,
                              weight_decay=config.weight_decay)
+        self.frozen = self._set_lr_scales()
         self.averagers = self._make_averagers() if self.world.size > 1 else []
         if config.schedule not in ("plateau", "cosine"):
             raise ValueError(f"schedule must be 'plateau' or 'cosine', got {config.schedule!r}")
@@ -184,6 +193,23 @@ class Trainer:
         self.class_names = list(class_names) if class_names is not None else list(self.classes)
         for split in (train_split, val_split):
             _check_labels(split, len(self.classes))
+
+    def _set_lr_scales(self):
+        """Fine-tuning: lr x 0 for the layers up to ``cfg.freeze``, x ``head_lr_mult`` for the new
+        ones (``SGD.lr_scale``); returns the frozen layers."""
+        cfg = self.cfg
+        if not cfg.freeze and (not cfg.new_layers or cfg.head_lr_mult == 1):
+            return []
+        names = [n for n, _ in self.model.named_parameters()]
+        if len(names) != len(self.optimizer.params):
+            raise ValueError(f"--freeze/--head-lr-mult: the model's {len(names)} named parameters do not match the "
+                             f"optimizer's {len(self.optimizer.params)}")
+        layers = [n.rsplit(".", 1)[0] for n in names]
+        frozen = layers_up_to(cfg.arch, cfg.freeze, layers) if cfg.freeze else []
+        new = set(cfg.new_layers)
+        self.optimizer.lr_scale = [0.0 if layer in frozen else float(cfg.head_lr_mult) if layer in new else 1.0
+                                   for layer in layers]
+        return frozen
 
     # ----- data parallel ----------------------------------------------------------------------------
     def _comm_for(self, device):
@@ -597,6 +623,67 @@ class Trainer:
 
 def _silent(*args, **kwargs):
     """The echo of ranks other than 0."""
+
+
+# the layers of each architecture, input to output; the paper's names work for either (by position)
+ARCH_LAYERS = {
+    "alexnet": ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"),
+    "alexnet-torchvision": ("features.0", "features.3", "features.6", "features.8", "features.10", "classifier.1",
+                            "classifier.4", "classifier.6"),
+}
+
+
+def layers_up_to(arch, upto, layers):
+    """The layers of ``layers`` (in model order, repeats allowed) from the first up to ``upto``, which
+    is one of them or a paper name (``conv5``: torchvision's ``features.10``). The last layer (the
+    classifier head) cannot be frozen."""
+    order = list(dict.fromkeys(layers))
+    paper = ARCH_LAYERS["alexnet"]
+    layer = upto
+    if upto not in order and upto in paper and arch in ARCH_LAYERS:
+        layer = ARCH_LAYERS[arch][paper.index(upto)]
+    if layer not in order[:-1]:
+        names = ", ".join(order[:-1] + ([n for n in paper[:-1] if n not in order] if arch in ARCH_LAYERS else []))
+        raise ValueError(f"--freeze: no such layer before the head (expected one of {names} vs {upto!r})")
+    return order[:order.index(layer) + 1]
+
+
+def load_pretrained(model, path):
+    """Fine-tuning: copy into ``model`` every tensor of the checkpoint at ``path`` (a training
+    checkpoint, or examples/convert_torchvision.py's) whose name and shape match; the others (the
+    classifier head, for other classes) keep their new initial values. The copied ones must have
+    the model's dtype and be finite. Returns ``{"path", "loaded": names, "new": layers,
+    "unused": the checkpoint's names not loaded}``."""
+    from ..serialization import load
+
+    path = os.fspath(path)
+    try:
+        source = load(path, state_dict=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--pretrained: {path} does not exist") from None
+    except ValueError as exc:
+        raise ValueError(f"--pretrained: {exc}") from None
+    own = model.state_dict()
+    merged, loaded, new = {}, [], []
+    for name, value in own.items():
+        theirs = source.get(name)
+        if theirs is None or tuple(theirs.shape) != tuple(value.shape):
+            merged[name] = value
+            new.append(name)
+            continue
+        if np.dtype(theirs.dtype) != np.dtype(value.dtype):
+            raise ValueError(f"--pretrained: {path}: {name} has another dtype (expected the model's {value.dtype} "
+                             f"vs {theirs.dtype})")
+        if not np.isfinite(theirs).all():
+            raise ValueError(f"--pretrained: {path}: {name} holds NaN or infinite values (expected finite weights)")
+        merged[name] = theirs
+        loaded.append(name)
+    if not loaded:
+        raise ValueError(f"--pretrained: no tensor of {path} fits this model (expected names and shapes such as "
+                         f"{next(iter(own))} {tuple(own[next(iter(own))].shape)} vs {list(source)[:2]})")
+    model.load_state_dict(merged)
+    return {"path": path, "loaded": loaded, "new": list(dict.fromkeys(n.rsplit(".", 1)[0] for n in new)),
+            "unused": [n for n in source if n not in loaded]}
 
 
 def _check_labels(split, num_classes):
