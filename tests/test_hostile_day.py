@@ -261,3 +261,10 @@ def test_no_progress_bar_fragments_when_output_is_not_a_terminal(tmp_path, capsy
     captured = capsys.readouterr()
     assert "data: packing" in captured.out and "final validation" in captured.out
     assert "\r" not in captured.out + captured.err and "it/s]" not in captured.err, captured.err
+
+
+def test_figures_are_not_announced_when_not_drawn(tmp_path, capsys, small):
+    store = make_store(tmp_path / "store")
+    status, text, err, _ = run_cli(train_args(store, tmp_path / "run"), capsys)  # run_cli adds --no-plots
+    assert status == 0, err
+    assert f"checkpoints and metrics in {tmp_path / 'run'}" in text and "plots" not in text

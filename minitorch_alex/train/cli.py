@@ -820,7 +820,7 @@ def _run(argv, echo, state):
              f"weight decay {cfg.weight_decay}, {cfg.schedule} schedule, warm-up {cfg.warmup_steps} steps, "
              f"init {cfg.init}, input scale {cfg.input_scale:g}, dropout {cfg.dropout:g}, devices {','.join(cfg.devices)}"
              + (f"; data parallel on {world.size} ranks of {cfg.batch_size // world.size} images, gradients "
-                f"averaged by '{cfg.grad_sync}'" + (f", {threads} threads each" if threads else "")
+                f"averaged by '{cfg.grad_sync}'" + (f", {threads} thread{'s' if threads > 1 else ''} each" if threads else "")
                 if world.size > 1 else ""))
         from ..data.readers import find_class_names
 
@@ -847,7 +847,7 @@ def _run(argv, echo, state):
     top5 = f" (top-5 {100 * (1 - final['val_top5_err']):.1f}%)" if has_top5(len(store.classes)) else ""
     echo(f"\nfinal validation top-1 accuracy {100 * (1 - final['val_top1_err']):.1f}%{top5}, "
          f"total time {time.perf_counter() - t_start:.0f} s; "
-         f"checkpoints, metrics and plots in {cfg.out}")
+         f"{'checkpoints, metrics and plots' if cfg.plots else 'checkpoints and metrics'} in {cfg.out}")
     return rows
 
 
