@@ -113,14 +113,22 @@ def _signal_args(store, out):
     return [*train_args(store, out, "--epochs", "2", "--workers", "1"), "--no-progress", "--no-plots"]
 
 
-@pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)])
-def test_a_signal_checkpoints_mid_epoch_and_the_resume_is_bit_exact(sig, status, tmp_path):
-    store = make_store(tmp_path / "store")
-    script = tmp_path / "train.py"
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """(store, script, run folder) of a 2-epoch run through the CLI that no signal stopped."""
+    base = tmp_path_factory.mktemp("signals")
+    store = make_store(base / "store")
+    script = base / "train.py"
     script.write_text(SCRIPT.format(repo=REPO))
-    straight = _cli(script, _signal_args(store, tmp_path / "straight"))
+    straight = _cli(script, _signal_args(store, base / "straight"))
     _, err = straight.communicate(timeout=120)
     assert straight.returncode == 0, err
+    return store, script, base / "straight"
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)])
+def test_a_signal_checkpoints_mid_epoch_and_the_resume_is_bit_exact(sig, status, uninterrupted, tmp_path):
+    store, script, straight = uninterrupted
     out = tmp_path / "cut"
     proc = _cli(script, _signal_args(store, out))
     _wait_for(proc, "step", 2)  # in the middle of the first epoch (3 steps of 4 images)
@@ -138,21 +146,19 @@ def test_a_signal_checkpoints_mid_epoch_and_the_resume_is_bit_exact(sig, status,
     resumed = _cli(script, command)
     _, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
-    a, b = entries(tmp_path / "straight" / "last.npz"), entries(out / "last.npz")
+    a, b = entries(straight / "last.npz"), entries(out / "last.npz")
     assert sorted(a) == sorted(b)
     for name in a:
         if name != "meta.npy":
             assert a[name] == b[name], name
     keep = ("epoch", "lr", "train_loss", "train_top1_err", "val_loss", "val_top1_err", "val_top5_err")
     rows = [[{k: r[k] for k in keep} for r in map(json.loads, open(run / "metrics.jsonl"))]
-            for run in (tmp_path / "straight", out)]
+            for run in (straight, out)]
     assert rows[0] == rows[1] and len(rows[0]) == 2
 
 
-def test_a_second_signal_stops_at_once_and_leaves_no_temporary_file(tmp_path):
-    store = make_store(tmp_path / "store")
-    script = tmp_path / "train.py"
-    script.write_text(SCRIPT.format(repo=REPO))
+def test_a_second_signal_stops_at_once_and_leaves_no_temporary_file(uninterrupted, tmp_path):
+    store, script, _ = uninterrupted
     out = tmp_path / "run"
     proc = _cli(script, _signal_args(store, out), SLOW_WRITE="1")
     _wait_for(proc, "step", 1)
