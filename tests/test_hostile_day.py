@@ -274,3 +274,17 @@ def test_figures_are_not_announced_when_not_drawn(tmp_path, capsys, small):
     status, text, err, _ = run_cli(train_args(store, tmp_path / "run"), capsys)  # run_cli adds --no-plots
     assert status == 0, err
     assert f"checkpoints and metrics in {tmp_path / 'run'}" in text and "plots" not in text
+
+
+def test_a_loss_still_at_chance_level_is_reported_with_advice(tmp_path, capsys, small, monkeypatch):
+    from minitorch_alex.train import trainer
+
+    monkeypatch.setattr(trainer, "CHANCE_CHECK_STEPS", 2)  # 300 steps in a real run
+    store = make_store(tmp_path / "store")
+    status, text, err, _ = run_cli(train_args(store, tmp_path / "run", "--lr", "1e-9"), capsys)  # nothing learnt
+    assert status == 0, err
+    warnings = [line for line in text.splitlines() if line.startswith("warning: the training loss is ")]
+    assert len(warnings) == 1, text
+    assert "after 2 steps, still at chance level (ln 3 = 1.099)" in warnings[0]
+    assert "--init kaiming --input-scale 0.015625 --warmup 50 --batch-size 32" in warnings[0]
+    assert "--pretrained" in warnings[0]

@@ -38,6 +38,9 @@ from . import plots, run_folder
 from .checkpoint import TRAINER_KEYS, link_atomic, load_checkpoint, read_meta, save_checkpoint
 from .metrics import MetricsLog, topk_correct
 
+# after this many steps, a training loss still at chance level (ln classes) is reported with advice
+CHANCE_CHECK_STEPS = 300
+
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
@@ -447,6 +450,8 @@ class Trainer:
                     self._progress_line(stop, run, elapsed, data_time, images_now, self.batch - first_batch)
             if self.cfg.save_every and self.step % self.cfg.save_every == 0:
                 self.save()
+            if self.step == CHANCE_CHECK_STEPS and world.is_main:
+                self._warn_if_at_chance(run)
             if self.fitting and (sums[4] if world.size > 1 else self.stop_signal is not None):
                 self._stop()
             t_last = time.perf_counter()
@@ -460,6 +465,21 @@ class Trainer:
         if traffic is not None:
             out["cross_device_bytes_per_step"] = traffic.total_bytes / max(stop, 1)
         return out
+
+    def _warn_if_at_chance(self, run):
+        """One line when the loss has not moved from chance level (a small folder with the paper's
+        settings does that: tiny initial weights start slowly), saying what to try."""
+        loss, chance = run["loss_sum"] / max(run["seen"], 1), math.log(max(len(self.classes), 2))
+        if loss < 0.95 * chance:
+            return
+        advice = [] if self.pretrained else ["fine-tune ImageNet weights (--pretrained, see the README)"]
+        if self.cfg.init != "kaiming" and not self.pretrained:
+            advice.insert(0, "the built-in set's short-run settings (--init kaiming --input-scale 0.015625 "
+                             "--warmup 50 --batch-size 32)")
+        advice.append("a lower --lr" if loss > 1.1 * chance else "a higher --lr or more epochs")
+        self._echo(f"warning: the training loss is {loss:.3f} after {self.step} steps, still at chance level "
+                   f"(ln {len(self.classes)} = {chance:.3f}): the network is not learning yet; try "
+                   + " or ".join(advice))
 
     def _progress_line(self, stop, run, elapsed, data_time, images, steps):
         """One plain line (pytorch/examples style) when there is no progress bar."""
