@@ -288,3 +288,19 @@ def test_a_loss_still_at_chance_level_is_reported_with_advice(tmp_path, capsys, 
     assert "after 2 steps, still at chance level (ln 3 = 1.099)" in warnings[0]
     assert "--init kaiming --input-scale 0.015625 --warmup 50 --batch-size 32" in warnings[0]
     assert "--pretrained" in warnings[0]
+
+
+def test_the_curves_have_ticks_at_whole_epochs_only(tmp_path, monkeypatch):
+    from minitorch_alex.train import plots
+
+    plt = plots._pyplot()
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    rows = [{"epoch": e, "train_loss": 2.0 / e, "val_loss": 2.1 / e, "train_top1_err": 0.5, "val_top1_err": 0.6}
+            for e in (1, 2)]
+    plots.plot_curves(rows, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").is_file()
+    for ax in figures[0].axes:
+        lo, hi = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
