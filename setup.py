@@ -34,12 +34,16 @@ setup(
         "gpu-cuda13": [f"cupy-cuda13x[ctk]>={CUPY_MIN}", NCCL13],
         "nvrtc": NVRTC,
         "dist": DIST,
+        # ILSVRC-2012's devkit: its data/meta.mat (the class-id order) is read with SciPy (no pickle)
+        "imagenet": ["scipy>=1.10"],
         # torch is the test and benchmark oracle only; the package never imports it
         "dev": ["pytest>=7", "hypothesis>=6.80", "torch==2.13.0", "pytest-xdist>=3",
                 "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29",
                 # ONNX export (mt.onnx) and its check in onnxruntime
                 "onnx>=1.15", "onnxruntime>=1.17", "ruff>=0.6",
                 # which BLAS kernels the benchmark's processes run (benchmarks/bench_cpu.py's machine table)
-                "threadpoolctl>=3", *DIST, *NVRTC, NCCL13],
+                "threadpoolctl>=3",
+                # the devkit meta.mat test of tests/test_hostile_practice.py
+                "scipy>=1.10", *DIST, *NVRTC, NCCL13],
     },
 )

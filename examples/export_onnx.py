@@ -50,11 +50,14 @@ def main(argv=None):
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     try:
+        metadata = None
         if args.checkpoint:
-            model, _ = mt.models.model_from_checkpoint(args.checkpoint)
+            model, meta = mt.models.model_from_checkpoint(args.checkpoint)
+            # classes, mean, input scale, sizes: in the file's metadata_props
+            metadata = mt.models.classifier.inference_metadata(meta)
         else:
             model = mt.models.get_model(args.arch, num_classes=args.num_classes)
-        mt.onnx.export(model, args.out)
+        mt.onnx.export(model, args.out, metadata=metadata)
     except Exception as exc:  # noqa: BLE001 (one line, not a traceback)
         if args.debug:
             raise

@@ -139,10 +139,12 @@ def _torchvision_graph(g, model, x, side):
     return g.fc(x, "classifier.6", relu=False)
 
 
-def export(model, path, input_size=224, opset=OPSET):
+def export(model, path, input_size=224, opset=OPSET, metadata=None):
     """Write ``model`` (``AlexNet``, ``AlexNetTwoTower`` or ``AlexNetTorchvision``) to the ONNX file
     ``path``: input ``images`` (N, 3, input_size, input_size) float32 with N free, output ``logits``
-    (N, num_classes). Returns ``path``. The file is checked with ``onnx.checker`` before it is kept."""
+    (N, num_classes). ``metadata``: key -> string, the model's ``metadata_props`` (e.g.
+    ``models.classifier.inference_metadata``). Returns ``path``. The file is checked with
+    ``onnx.checker`` before it is kept."""
     onnx = _onnx()
     if isinstance(model, (AlexNet, AlexNetTwoTower)):
         state = convert_state_dict(model.state_dict(), to="grouped")
@@ -167,6 +169,8 @@ def export(model, path, input_size=224, opset=OPSET):
         [h.make_tensor_value_info("images", onnx.TensorProto.FLOAT, ["N", 3, input_size, input_size])],
         [h.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["N", num_classes])], g.inits)
     proto = h.make_model(graph, opset_imports=[h.make_opsetid("", opset)], producer_name="minitorch_alex")
+    if metadata:
+        h.set_model_props(proto, {str(k): str(v) for k, v in metadata.items()})
     onnx.checker.check_model(proto)
     _write_atomic(path, proto.SerializeToString())
     return path

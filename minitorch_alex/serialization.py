@@ -47,6 +47,22 @@ def fsync_path(path) -> None:
         os.close(fd)
 
 
+def file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` gives a new file: 0o666 less the process's umask (0o644
+    typically). ``tempfile.mkstemp`` makes 0o600 files; atomic writes set this mode on theirs, so
+    checkpoints, saved arrays and ONNX files are readable as every other file is."""
+    try:
+        with open("/proc/self/status") as f:  # reads the umask without changing it
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read by setting (briefly process-wide)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _host(array):
     array = getattr(array, "data", array) if not isinstance(array, np.ndarray) else array
     return array.get() if hasattr(array, "get") else np.asarray(array)
@@ -82,20 +98,6 @@ def no_space(path, nbytes, exc, kept=None) -> OSError:
                    str(path))
 
 
-def _umask() -> int:
-    """This process's umask, read without changing it where Linux tells it (/proc)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)  # elsewhere: read by setting (briefly process-wide)
-    os.umask(mask)
-    return mask
-
-
 @contextlib.contextmanager
 def atomic_file(path, nbytes=None, kept=None):
     """The one atomic-write path of the package: yields a binary file to write ``path``'s new
@@ -111,7 +113,7 @@ def atomic_file(path, nbytes=None, kept=None):
     try:
         try:
             if hasattr(os, "fchmod"):  # the mode open() would give (mkstemp's is 0600: a store others read)
-                os.fchmod(fd, 0o666 & ~_umask())
+                os.fchmod(fd, file_mode())
             if nbytes is not None:
                 allocate(fd, tmp, nbytes)
             with os.fdopen(fd, "wb") as f:
@@ -351,34 +353,127 @@ def _read_all(path, zf, disk, specs, required, max_bytes, read):
 
 # ----- the public mt.save / mt.load -----------------------------------------------------------------
 
-def save(obj, path) -> None:
-    """Save a Tensor, an ndarray, or a dict of them (e.g. ``model.state_dict()``) to ``path``
-    (an .npz archive, written atomically, without pickle). Keys must be strings without '/'
-    at the ends; values keep their dtype and shape (CUDA arrays are copied to the host)."""
+def _is_array(value):
     from .tensor import Tensor
 
-    if isinstance(obj, (Tensor, np.ndarray)) or hasattr(obj, "__cuda_array_interface__"):
+    return isinstance(value, (Tensor, np.ndarray)) or hasattr(value, "__cuda_array_interface__")
+
+
+MAX_DEPTH = 64  # nesting of a saved tree (dicts and lists)
+
+
+def _tree(value, arrays, where, depth=0):
+    """``value`` (dicts, lists, arrays, plain numbers) as a JSON node; its arrays go to ``arrays``
+    under generated names (``a0``, ``a1``, ...: no key of the user's becomes an entry name)."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"mt.save: nested more than {MAX_DEPTH} levels deep at {where}")
+    if _is_array(value):
+        name = f"a{len(arrays)}"
+        arrays[name] = value
+        return {"array": name}
+    if isinstance(value, np.generic) and not value.dtype.hasobject:
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, str)):
+        return {"value": value}
+    if isinstance(value, float):
+        if not np.isfinite(value):
+            raise ValueError(f"mt.save: {where} is {value} (expected a finite number, or an array for NaN or inf)")
+        return {"value": value}
+    if isinstance(value, dict):
+        items = []
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"mt.save: expected string keys, got {key!r} in {where}")
+            items.append([key, _tree(item, arrays, f"{where}[{key!r}]", depth + 1)])
+        return {"dict": items}
+    if isinstance(value, (list, tuple)):
+        return {"list": [_tree(item, arrays, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]}
+    raise TypeError(f"mt.save: expected Tensors, arrays, numbers, strings, None, dicts or lists, got "
+                    f"{type(value).__name__} at {where}")
+
+
+def _untree(path, node, arrays, used):
+    """The value a ``_tree`` node stands for; every array referenced once."""
+    if not isinstance(node, dict) or len(node) != 1:
+        raise _bad(path, f"entry {KIND_ENTRY!r}: a node of the saved tree is not an object with one key")
+    (kind, value), = node.items()
+    if kind == "array":
+        if value not in arrays or value in used:
+            raise _bad(path, f"entry {KIND_ENTRY!r} refers to {value!r}, which is missing or referred to twice")
+        used.add(value)
+        return arrays[value]
+    if kind == "value" and (value is None or isinstance(value, (bool, int, float, str))):
+        return value
+    if kind == "dict" and isinstance(value, list) and all(isinstance(i, list) and len(i) == 2 and
+                                                           isinstance(i[0], str) for i in value):
+        return {key: _untree(path, item, arrays, used) for key, item in value}
+    if kind == "list" and isinstance(value, list):
+        return [_untree(path, item, arrays, used) for item in value]
+    raise _bad(path, f"entry {KIND_ENTRY!r}: a node of the saved tree is not an array, value, dict or list")
+
+
+def save(obj, path) -> None:
+    """Save a Tensor, an ndarray, a dict of them (e.g. ``model.state_dict()``), or nested dicts and
+    lists of Tensors, arrays and plain values (as ``torch.save`` users write ``{"epoch": 3, "model":
+    sd, "optim": ...}``) to ``path``: an .npz archive, written atomically, without pickle (the
+    nesting and plain values are JSON). Keys must be strings; arrays keep their dtype and shape
+    (CUDA arrays are copied to the host); tuples come back as lists, Tensors in dicts as arrays."""
+    from .tensor import Tensor
+
+    if _is_array(obj):
         kind, arrays = "tensor" if isinstance(obj, Tensor) else "ndarray", {"value": obj}
-    elif isinstance(obj, dict):
+        record = {"format": FORMAT, "kind": kind, "keys": ["value"]}
+    elif isinstance(obj, dict) and all(_is_array(v) for v in obj.values()):
         kind, arrays = "dict", {}
         for key, value in obj.items():
             if not isinstance(key, str) or not key or key == KIND_ENTRY:
                 raise TypeError(f"mt.save: expected string keys, got {key!r}")
-            if not isinstance(value, (Tensor, np.ndarray)) and not hasattr(value, "__cuda_array_interface__"):
-                raise TypeError(f"mt.save: expected Tensor or ndarray values, got {type(value).__name__} for {key!r}")
             arrays[key] = value
+        record = {"format": FORMAT, "kind": kind, "keys": list(arrays)}
+    elif isinstance(obj, dict):
+        arrays = {}
+        record = {"format": FORMAT, "kind": "tree", "tree": _tree(obj, arrays, "the saved dict")}
     else:
         raise TypeError(f"mt.save: expected a Tensor, an ndarray or a dict of them, got {type(obj).__name__}")
-    keys = list(arrays)
-    arrays[KIND_ENTRY] = np.array(json.dumps({"format": FORMAT, "kind": kind, "keys": keys}))
+    arrays[KIND_ENTRY] = np.array(json.dumps(record, allow_nan=False))
     write_npz(path, arrays)
 
 
-def load(path, max_bytes: int | None = None):
+MODEL_PREFIX = "model/"  # a training checkpoint's weights (train.checkpoint)
+
+
+class _Prefixed:
+    """The entry names that start with ``prefix`` (a ``read=`` set of ``read_npz``)."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+
+    def __contains__(self, name):
+        return name.startswith(self.prefix)
+
+
+def load(path, max_bytes: int | None = None, state_dict: bool = False):
     """Load what ``save`` wrote: a Tensor, an ndarray, or a dict of ndarrays (in the saved order;
     ``model.load_state_dict`` takes it). A plain ``np.savez`` archive loads as a dict. Arrays
     over ``max_bytes`` in total (default 4 x the file size + 1 MiB, so a zip bomb is refused)
-    are refused. Raises ``FileNotFoundError``/``ValueError`` naming the file."""
+    are refused. Raises ``FileNotFoundError``/``ValueError`` naming the file.
+
+    ``state_dict=True``: the model's state dict, for ``model.load_state_dict``: from a training
+    checkpoint (``runs/alexnet/best.npz``) its ``model/...`` entries without the prefix (nothing
+    else of it is read), from a saved ``{"model": state_dict, ...}`` its ``"model"``, from a saved
+    dict of arrays the dict itself."""
+    if state_dict:
+        weights = read_npz(path, max_bytes=max_bytes, read=_Prefixed(MODEL_PREFIX))
+        if weights:
+            return {name[len(MODEL_PREFIX):]: array for name, array in weights.items()}
+        obj = load(path, max_bytes)
+        model = obj.get("model") if isinstance(obj, dict) else None
+        if isinstance(model, dict) and model and all(isinstance(v, np.ndarray) for v in model.values()):
+            return model  # a saved {"epoch": 3, "model": state_dict, ...}
+        if not isinstance(obj, dict):
+            raise _bad(path, f"holds a {type(obj).__name__}, not a state dict (expected a dict of arrays or a "
+                             "training checkpoint)")
+        return obj
     arrays = read_npz(path, max_bytes=max_bytes)
     info = arrays.pop(KIND_ENTRY, None)
     if info is None:
@@ -387,6 +482,15 @@ def load(path, max_bytes: int | None = None):
         meta = json.loads(str(info[()])) if info.dtype.kind == "U" and info.shape == () else None
     except (ValueError, RecursionError):
         meta = None
+    if isinstance(meta, dict) and meta.get("format") == FORMAT and meta.get("kind") == "tree":
+        used = set()
+        try:
+            value = _untree(path, meta.get("tree"), arrays, used)
+        except RecursionError:
+            raise _bad(path, f"entry {KIND_ENTRY!r} is nested too deep") from None
+        if used != set(arrays):
+            raise _bad(path, f"entries {sorted(set(arrays) - used)[:5]} are not in the saved tree")
+        return value
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("keys"), list):
         raise _bad(path, f"entry {KIND_ENTRY!r} is not a minitorch_alex save record")
     if sorted(map(str, meta["keys"])) != sorted(arrays):

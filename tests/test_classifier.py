@@ -19,14 +19,20 @@ NAMES = ["tench", "goldfish", "great white shark"]
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A 3-class AlexNet checkpoint as the trainer writes it (meta: classes, config), plus inference meta."""
+    """A 3-class AlexNet checkpoint written by the trainer itself (``Trainer.save``: the mean image as
+    ``data/mean``, classes, class names, input scale in the meta), on a split whose mean is known."""
+    from minitorch_alex.data import StoreSplit
+    from minitorch_alex.train import TrainConfig, Trainer
+
     mt.manual_seed(4)
     model = mt.models.alexnet(num_classes=3, init="kaiming")
     rng = np.random.default_rng(0)
     mean = rng.uniform(90, 150, (256, 256, 3)).astype(np.float32)
-    path = str(tmp_path_factory.mktemp("ckpt") / "best.npz")
-    save_checkpoint(path, model, meta={"classes": CLASSES, "class_names": NAMES, "mean": mean.tolist(),
-                                       "config": {"input_scale": 1 / 64}})
+    split = StoreSplit(rng.integers(0, 256, (3, 256, 256, 3), dtype=np.uint8), np.arange(3), mean,
+                       np.ones(3, np.float32), np.eye(3, dtype=np.float32), CLASSES, "train")
+    out = tmp_path_factory.mktemp("ckpt")
+    cfg = TrainConfig(epochs=1, batch_size=1, workers=0, out=str(out), input_scale=1 / 64, plots=False, progress=False)
+    path = Trainer(cfg, split, split, CLASSES, model=model, class_names=NAMES).save("best.npz")
     images = rng.integers(0, 256, (2, 256, 256, 3), dtype=np.uint8)
     return model.eval(), path, mean, images
 

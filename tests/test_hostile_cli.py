@@ -229,7 +229,7 @@ def test_ctrl_c_names_the_last_checkpoint_and_the_resume_command(store, tmp_path
     assert status == 130
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err
-    assert lines[0].startswith(f"interrupted: the last checkpoint is {out / 'last.npz'} (epoch 0, step 2); "
+    assert lines[0].startswith(f"interrupted: the last checkpoint is {out / 'last.npz'} (epoch 1/1, step 2/3); "
                                "resume with: python examples/train_imagenet.py ")
     assert lines[0].endswith(f"--resume {out / 'last.npz'}")
     monkeypatch.setattr(Trainer, "_optimizer_step", step)

@@ -145,7 +145,7 @@ def test_plain_progress_lines_every_print_freq_steps_without_a_terminal(tmp_path
     assert [line.split(" | ")[0] for line in plain] == ["epoch 1/1 step 2/5", "epoch 1/1 step 4/5"]
     parts = plain[0].split(" | ")
     assert parts[1].endswith(" s)") and "s/step (data " in parts[1]
-    assert parts[2].startswith("loss ") and parts[3].startswith("top-1/top-5 err ")
+    assert parts[2].startswith("loss ") and parts[3].startswith("top-1 err ")  # 3 classes: no top-5
     assert parts[4].endswith(" img/s") and parts[5].startswith("ETA ")
 
 

@@ -282,9 +282,9 @@ def test_a_gpu_run_reads_its_step_sums_only_where_needed(tmp_path, monkeypatch):
         monkeypatch.setattr(Trainer, "read_every_step", property(lambda self: every_step))
         reads = []
 
-        def counting(self, pending, images):
+        def counting(self, pending, images, *rest):
             reads.append(self.batch + 1)
-            return original(self, pending, images)
+            return original(self, pending, images, *rest)
 
         monkeypatch.setattr(Trainer, "_read_sums", counting)
         monkeypatch.setattr(Trainer, "_step_sums", staticmethod(

@@ -162,9 +162,11 @@ class _BatchMaker:
 
 def _worker_loop(maker, images_buf, labels_buf, n_slots, tasks, results, parent_pid):
     """Body of a worker process: fill the slots it is told to fill."""
-    # Ctrl-C reaches the whole process group; the parent decides how to
-    # shut down, so the workers must not die with a traceback each.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Ctrl-C and a closed terminal reach the whole process group, SLURM's SIGTERM every process of
+    # the job: the parent decides how to shut down (it finishes its step and checkpoints), so the
+    # workers must not die with a traceback each (they stop with the parent).
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     shape = (n_slots, maker.rows_per_slot) + maker.sample_shape
     images = np.frombuffer(images_buf, dtype=np.float32).reshape(shape)
     labels = np.frombuffer(labels_buf, dtype=np.int64).reshape(n_slots, maker.rows_per_slot)

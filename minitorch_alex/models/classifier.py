@@ -11,9 +11,11 @@ weights), times ``input_scale``; then the central ``crop`` (224), or the paper's
 their softmax outputs averaged.
 
 Checkpoint meta read here (``train.checkpoint`` writes meta as JSON): ``classes`` (the labels in
-output order), optional ``class_names`` (human-readable, same order), ``mean`` (3 numbers or an
-S x S x 3 nested list, 0..255 units), optional ``std``, ``input_scale`` (or ``config.input_scale``),
-``image_size``, ``crop``, ``arch`` (or ``config.arch``; default the paper's ``alexnet``).
+output order), optional ``class_names`` (human-readable, same order), the mean (the array
+``data/mean``, S x S x 3, as the trainer writes it; else meta ``mean``, 3 numbers or an S x S x 3
+nested list; else ``mean_rgb``; 0..255 units), optional ``std``, ``input_scale`` (or
+``config.input_scale``), ``image_size``, ``crop_size`` (or ``crop``), ``arch`` (or ``config.arch``;
+default the paper's ``alexnet``).
 """
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ from ..autograd import no_grad
 from ..ops.activation import softmax
 from ..tensor import Tensor
 
+MEAN_ENTRY = "data/mean"  # the training mean image the trainer stores beside the weights
+
 
 def read_checkpoint(path, build):
     """``(model, meta)``: ``build(meta)`` makes the model, the checkpoint's weights go into it.
@@ -34,7 +38,9 @@ def read_checkpoint(path, build):
 
     meta = load_checkpoint(path)
     model = build(meta)
-    load_checkpoint(path, model)
+    arrays = load_checkpoint(path, model, arrays=(MEAN_ENTRY,)).get("arrays") or {}
+    if MEAN_ENTRY in arrays:
+        meta["arrays"] = arrays
     return model, meta
 
 
@@ -63,6 +69,41 @@ def model_from_checkpoint(path):
     return read_checkpoint(os.fspath(path), _build_from_meta)
 
 
+def _mean_of(meta):
+    """The checkpoint's mean: the trainer's ``data/mean`` image, else meta ``mean``, else ``mean_rgb``."""
+    arrays = meta.get("arrays") or {}
+    if arrays.get(MEAN_ENTRY) is not None:
+        return arrays[MEAN_ENTRY]
+    if meta.get("mean") is not None:
+        return meta["mean"]
+    return meta.get("mean_rgb")
+
+
+def inference_metadata(meta):
+    """What a consumer of the exported model needs to feed it, as ONNX ``metadata_props`` (strings;
+    lists as JSON): ``classes``, ``class_names``, ``mean`` (per channel, 0..255), ``std``,
+    ``input_scale``, ``image_size``, ``crop_size`` and ``preprocessing`` in words. ``meta``: a
+    checkpoint's (``model_from_checkpoint``)."""
+    import json
+
+    classes = meta.get("classes") or [str(i) for i in range(int(meta.get("num_classes") or 0))]
+    out = {"classes": json.dumps(classes), "class_names": json.dumps(meta.get("class_names") or classes)}
+    mean = _mean_of(meta)
+    if mean is not None:
+        out["mean"] = json.dumps(np.asarray(mean, np.float64).reshape(-1, 3).mean(axis=0).round(4).tolist())
+    std = np.asarray(meta.get("std") or 1.0, np.float64)
+    out["std"] = json.dumps(std.tolist())
+    image_size = int(_setting(meta, "image_size", 256))
+    crop = int(_setting(meta, "crop_size", None) or _setting(meta, "crop", 224))
+    out.update(input_scale=repr(float(_setting(meta, "input_scale", 1.0))), image_size=str(image_size),
+               crop_size=str(crop))
+    out["preprocessing"] = (f"RGB, shorter side resized to {image_size}, centre {image_size}x{image_size}, "
+                            f"(pixel 0..255 - mean) / std * input_scale, centre {crop}x{crop} crop, NCHW float32"
+                            + ("; training subtracted the mean image, 'mean' is its per-channel average"
+                               if np.ndim(mean) == 3 else ""))
+    return out
+
+
 class Classifier:
     """``model`` (eval mode) with its classes and input convention; see the module docstring."""
 
@@ -87,13 +128,15 @@ class Classifier:
         """Load ``path`` (a training or converted checkpoint). ``mean``/``class_names`` override or
         supply what the checkpoint lacks."""
         model, meta = model_from_checkpoint(path)
-        mean = meta.get("mean") if mean is None else mean
+        if mean is None:
+            mean = _mean_of(meta)
         if mean is None:
             raise ValueError(f"Classifier: checkpoint {os.fspath(path)!r} holds no mean image; pass mean= "
                              "(e.g. the data store's mean.npy)")
         classes = meta.get("classes") or [str(i) for i in range(int(meta["num_classes"]))]
         return cls(model, classes, mean, std=meta.get("std") or 1.0, input_scale=_setting(meta, "input_scale", 1.0),
-                   image_size=_setting(meta, "image_size", 256), crop=_setting(meta, "crop", 224),
+                   image_size=_setting(meta, "image_size", 256),
+                   crop=_setting(meta, "crop_size", None) or _setting(meta, "crop", 224),
                    class_names=class_names or meta.get("class_names"))
 
     # ----- preprocessing ------------------------------------------------------------------------

@@ -42,6 +42,9 @@ class SGD:
                              f"got lr={lr}, momentum={momentum}, weight_decay={weight_decay}")
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.velocity = [None] * len(self.params)
+        # per-parameter multiplier of lr (and so of the decay step): 0 freezes a parameter (no update,
+        # no weight decay, its velocity stays 0), 10 makes a new classifier head learn faster
+        self.lr_scale = [1.0] * len(self.params)
 
     def zero_grad(self):
         for p in self.params:
@@ -52,10 +55,11 @@ class SGD:
         """Update every parameter that has a gradient."""
         lr, m, wd = self.lr, self.momentum, self.weight_decay
         for i, p in enumerate(self.params):
-            if p.grad is None:
+            scale = self.lr_scale[i]
+            if p.grad is None or scale == 0:
                 continue
             with p.device.context():  # the velocity and the update live on the parameter's device
-                self._update(i, p, lr, m, wd)
+                self._update(i, p, lr * scale if scale != 1 else lr, m, wd)
 
     def _update(self, i, p, lr, m, wd):
         v = self.velocity[i]

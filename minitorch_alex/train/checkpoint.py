@@ -8,7 +8,8 @@ Layout inside the archive:
     meta                a 0-d unicode array holding JSON: epoch, step, learning-rate
                         schedule, optimizer settings, RNG state, metrics, arguments, and for
                         inference ``classes``, ``class_names``, ``input_scale``, ``image_size``,
-                        ``crop_size``, ``mean_rgb`` (schema: ``SCHEMA`` below)
+                        ``crop_size``, ``mean_rgb``; ``data_source``, what the run trained on
+                        (schema: ``SCHEMA`` below)
 
 Writes are atomic (:func:`minitorch_alex.serialization.write_npz`): the archive goes to a
 preallocated temporary file in the same folder, is fsynced, then renamed over the old one; a crash
@@ -157,6 +158,17 @@ SCHEMA = {
     "mean_rgb": lambda v: None if isinstance(v, list) and len(v) == 3 and all(_num()(x) is None for x in v)
     else "a list of 3 finite numbers",
 }
+
+
+def _data_source(v):
+    strings = ("data", "resolved", "layout", "fingerprint")
+    if isinstance(v, dict) and all(isinstance(v.get(k), str) for k in strings) and \
+            (v.get("store") is None or isinstance(v["store"], str)):
+        return None
+    return "an object with strings data, resolved, layout, fingerprint and store (a string or null)"
+
+
+SCHEMA["data_source"] = _data_source  # what the run trained on (cli.data_source)
 TRAINER_KEYS = ("epoch", "batch", "step", "running", "best_val_top1_err", "schedule", "rng", "classes", "optimizer")
 
 

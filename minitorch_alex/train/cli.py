@@ -2,8 +2,9 @@
 
 Every failure ends with one line on stderr, ``error: <what> (expected <...> vs <given>)``, and
 exit status 2 for bad usage (flags, devices) or 1 for a runtime failure (data, checkpoint, disk),
-without a traceback unless ``--debug``. Every flag and device is checked before any data work;
-Ctrl-C ends with one line naming the last checkpoint and how to resume (exit status 130).
+without a traceback unless ``--debug``. Every flag and device is checked before any data work.
+Ctrl-C, SIGTERM and SIGHUP (``stop_on_signals``) finish the step, checkpoint and end with one line
+naming the checkpoint and how to resume (exit status 130, 143, 129).
 
 Under ``mpiexec -n N`` the same command trains data-parallel on N ranks
 (:mod:`minitorch_alex.distributed`): rank 0 prints and writes, a usage error is reported once
@@ -14,10 +15,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
+import json
 import math
 import os
 import re
 import shlex
+import signal
 import sys
 import time
 import warnings
@@ -42,7 +46,7 @@ QUICK_DATA = dict(num_classes=10, train_per_class=160, val_per_class=40)
 # flag dest -> TrainConfig field, for the settings a checkpoint's config carries
 SETTINGS = dict(epochs="epochs", batch_size="batch_size", lr="lr", momentum="momentum", weight_decay="weight_decay",
                 patience="patience", init="init", input_scale="input_scale", warmup="warmup_steps",
-                schedule="schedule", arch="arch", dropout="dropout")
+                schedule="schedule", arch="arch", dropout="dropout", freeze="freeze", head_lr_mult="head_lr_mult")
 OPTIMIZER_FLAGS = ("lr", "momentum", "weight_decay")
 
 DATA_HELP = """data (--data):
@@ -140,7 +144,9 @@ def build_parser():
                    help="'alexnet': the paper's network (default); 'alexnet-torchvision': torchvision's single-tower variant")
     p.add_argument("--data-dir", default="data", help="where generated and prepared data go (default: ./data)")
     p.add_argument("--overwrite", action="store_true",
-                   help="repack the store in --data-dir when it was packed from another source or with other settings")
+                   help="replace what is there: another run's checkpoints and metrics in --out (a new run is "
+                        "refused there otherwise), a store in --data-dir packed from another source or with other "
+                        "settings")
     p.add_argument("--synset-order", metavar="FILE",
                    help="ILSVRC devkit labels: the class-id order, the devkit's meta.mat or a text file of WNIDs "
                         "(line k = id k); found next to the devkit's ground truth when not given")
@@ -175,7 +181,17 @@ def build_parser():
                         "gradients are ready ('overlap', default)")
     p.add_argument("--bucket-mb", type=_number(0, open_lo=True), default=25.0,
                    help="under mpiexec: megabytes per gradient bucket (default 25)")
-    p.add_argument("--out", default="runs/alexnet", help="folder for checkpoints, metrics and plots")
+    p.add_argument("--pretrained", metavar="CKPT",
+                   help="fine-tune: start from this checkpoint (a run's, or examples/convert_torchvision.py's): "
+                        "every layer whose shape fits is loaded, the classifier head is new for the data's classes; "
+                        "--arch and --input-scale default to the checkpoint's")
+    p.add_argument("--freeze", metavar="LAYER",
+                   help="with --pretrained: the layers up to LAYER (e.g. conv5; conv1..fc7, or the arch's own names) "
+                        "get no updates and no weight decay")
+    p.add_argument("--head-lr-mult", type=_number(0, open_lo=True),
+                   help="lr multiplier of the new classifier head (default 10 with --pretrained, else 1)")
+    p.add_argument("--out", default="runs/alexnet",
+                   help="folder for checkpoints, metrics and plots (default: runs/alexnet); one run per folder")
     p.add_argument("--resume", nargs="?", const="auto", help="continue from a checkpoint (default: OUT/last.npz)")
     p.add_argument("--evaluate", action="store_true", help="only evaluate the --resume checkpoint on validation")
     p.add_argument("--ten-crop", action="store_true",
@@ -267,6 +283,18 @@ def check_args(args, explicit, warn):
     if args.synset_order is not None and not os.path.isfile(args.synset_order):
         raise UsageError(f"--synset-order: no such file (expected meta.mat or a text file of WNIDs vs "
                          f"{args.synset_order!r})")
+    if args.pretrained is not None:
+        if args.resume is not None or args.evaluate:
+            raise UsageError("--pretrained: starts a new run (expected no --resume or --evaluate vs "
+                             f"{'--evaluate' if args.evaluate else '--resume'}); a run's own checkpoint is resumed")
+        if args.devices:
+            raise UsageError(f"--pretrained: not supported with the two-tower model (expected no --devices vs "
+                             f"{args.devices})")
+        if not os.path.isfile(args.pretrained):
+            raise UsageError(f"--pretrained: no checkpoint there (expected an existing .npz file vs {args.pretrained!r})")
+    elif args.freeze is not None and args.resume is None:
+        raise UsageError(f"--freeze: needs --pretrained (expected --pretrained CKPT vs none; freezing new random "
+                         f"layers learns nothing) [--freeze {args.freeze}]")
     if args.evaluate and args.resume is None:
         raise UsageError("--evaluate: no checkpoint to evaluate (expected --resume PATH vs none; "
                          "a random network's score means nothing)")
@@ -312,11 +340,51 @@ def resolve_settings(args, explicit, preset, meta, resume, echo):
                 echo(f"{flag(dest)} {out[dest]:g} replaces the checkpoint's {optimizer[dest]:g}")
             elif dest not in explicit and dest in optimizer:
                 out[dest] = float(optimizer[dest])  # the schedule's current value, not the initial one
+    if out["head_lr_mult"] is None:
+        out["head_lr_mult"] = 10.0 if args.pretrained else 1.0
+    out["new_layers"] = tuple(saved.get("new_layers") or ())
     # per-epoch caps: a flag, else the preset's (--evaluate scores the whole validation set)
     out["max_steps"] = args.max_steps if args.max_steps is not None else preset.get("max_steps")
     out["max_val_batches"] = (args.max_val_batches if args.max_val_batches is not None or args.evaluate
                               else preset.get("max_val_batches"))
     return out
+
+
+def pretrained_settings(args, explicit, settings):
+    """--pretrained: the checkpoint's architecture and input scaling unless flagged (so the loaded
+    layers see inputs as they were trained on; torchvision's per-channel std becomes its mean), and
+    --freeze checked against the architecture's layers."""
+    from .checkpoint import read_meta
+    from .trainer import ARCH_LAYERS, layers_up_to
+
+    meta = read_meta(args.pretrained)
+    config = meta.get("config") or {}
+    if "arch" not in explicit:
+        arch = meta.get("arch") or config.get("arch") or "alexnet"
+        if arch not in ARCH_LAYERS:
+            raise ValueError(f"--pretrained: {args.pretrained} holds an unknown architecture (expected one of "
+                             f"{', '.join(ARCH_LAYERS)} vs {arch!r})")
+        settings["arch"] = arch
+    if "input_scale" not in explicit:
+        scale = meta.get("input_scale", config.get("input_scale", 1.0))
+        std = float(np.mean(meta.get("std") or 1.0))
+        settings["input_scale"] = float(scale) / std
+    if args.freeze is not None:
+        try:
+            layers_up_to(settings["arch"], args.freeze, ARCH_LAYERS[settings["arch"]])
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+
+
+def pretrained_line(trainer):
+    """The start-up line of a fine-tuning run: what was loaded, what is new, what is frozen."""
+    report, cfg = trainer.pretrained, trainer.cfg
+    total = len(trainer.model.state_dict())
+    line = (f"pretrained: {len(report['loaded'])} of {total} tensors from {report['path']} ({cfg.arch}); new for the "
+            f"data's {len(trainer.classes)} classes: {', '.join(report['new']) or 'none'} (lr x {cfg.head_lr_mult:g})")
+    if trainer.frozen:
+        line += f"; frozen (no updates, no weight decay): {', '.join(trainer.frozen)}"
+    return line
 
 
 def make_config(args, settings, devices):
@@ -330,7 +398,8 @@ def make_config(args, settings, devices):
         out=args.out, seed=args.seed, print_freq=args.print_freq, max_steps=settings["max_steps"],
         max_val_batches=settings["max_val_batches"], save_every=args.save_every, ten_crop=args.ten_crop,
         plots=not args.no_plots, progress=not args.no_progress, arch=settings["arch"], dropout=settings["dropout"],
-        grad_sync=args.grad_sync, bucket_mb=args.bucket_mb,
+        grad_sync=args.grad_sync, bucket_mb=args.bucket_mb, pretrained=args.pretrained, freeze=settings["freeze"],
+        head_lr_mult=settings["head_lr_mult"], new_layers=settings["new_layers"],
     )
 
 
@@ -465,7 +534,8 @@ def resolve_data(args, echo=print, check=None, reuse=False):
     def packed(dst):
         return reuse and os.path.isfile(os.path.join(dst, "manifest.json"))
 
-    progress = not args.no_progress
+    # the packing and statistics bars (on stderr) only on a terminal: in a redirected log they are \r fragments
+    progress = not args.no_progress and sys.stderr.isatty()
     if args.dummy:
         from ..data.dummy import dummy_store
 
@@ -514,6 +584,84 @@ def resolve_data(args, echo=print, check=None, reuse=False):
                               synset_order=args.synset_order))
 
 
+def store_fingerprint(store):
+    """``sha256:...`` of what the store was packed from: its manifest's packing settings (layout, source,
+    size, classes, the digest of the listed files and labels), else its classes and split sizes."""
+    config = (store.manifest or {}).get("config")
+    if not config:
+        config = {"classes": list(store.classes), "train": len(store.train), "val": len(store.val)}
+    return "sha256:" + hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def data_source(args, store):
+    """What a run trains on, kept in its checkpoints' meta (``data_source``): ``--data`` as given and
+    resolved, the layout, the packed store and its fingerprint."""
+    if args.dummy:
+        return {"data": "dummy", "resolved": "dummy", "layout": "dummy", "store": None,
+                "fingerprint": store_fingerprint(store)}
+    named = args.data in ("default", "fashion-mnist")
+    return {"data": args.data, "resolved": args.data if named else os.path.abspath(args.data),
+            "layout": (store.manifest or {}).get("layout") or args.layout, "store": os.path.abspath(store.root),
+            "fingerprint": store_fingerprint(store)}
+
+
+def remembered_data(args, explicit, meta, resume):
+    """On ``--resume``/``--evaluate`` without ``--data``: point ``args`` at the checkpoint's data source
+    (its packed store when it is still there, else its images) and return the record; None when
+    ``--data``/``--dummy`` is given or the checkpoint predates the record."""
+    source = meta.get("data_source")
+    if source is None or explicit & {"data", "dummy"}:
+        return None
+    given, store = source["data"], source.get("store")
+    if given == "dummy":
+        args.dummy = True
+    elif given in ("default", "fashion-mnist"):
+        args.data = given
+        if store and "data_dir" not in explicit:
+            args.data_dir = os.path.dirname(store)
+    elif store and os.path.isfile(os.path.join(store, "manifest.json")):
+        args.data = store
+    elif os.path.isdir(source["resolved"]):
+        args.data = source["resolved"]
+        args.layout = source["layout"] if source["layout"] in ("imagefolder", "ilsvrc") else "auto"
+    else:
+        raise ValueError(f"--data: the data of {resume} is gone (expected its store {store} or its images "
+                         f"{source['resolved']} vs neither exists); pass --data")
+    return source
+
+
+# ----- the run folder ------------------------------------------------------------------------------------
+
+RUN_FILES = ("last.npz", "best.npz", "metrics.jsonl", "metrics.csv", "curves.png", "conv1_filters.png", "top5.png")
+
+
+def check_out_is_free(args, world):
+    """A new run must not replace another run's checkpoints in ``--out``: refuse, naming the command
+    that resumes that run, unless ``--overwrite``."""
+    from .checkpoint import read_meta
+
+    found = [n for n in ("last.npz", "best.npz") if os.path.isfile(os.path.join(args.out, n))]
+    if not found:
+        return
+    done = ""
+    with contextlib.suppress(ValueError, OSError):
+        meta = read_meta(os.path.join(args.out, found[0]), ("epoch",))
+        done = f", {meta['epoch']} epochs done"
+    launcher = ["mpiexec", "-n", str(world.size)] if world.size > 1 else []
+    out = [] if args.out == build_parser().get_default("out") else ["--out", args.out]
+    command = " ".join(shlex.quote(a) for a in [*launcher, "python", "examples/train_imagenet.py", *out, "--resume"])
+    raise UsageError(f"--out: {args.out} holds another run (expected a folder without checkpoints vs "
+                     f"{', '.join(found)}{done}); resume it with: {command}; or add --overwrite to replace it, "
+                     "or give another --out")
+
+
+def clear_run(folder):
+    """Remove a previous run's files from ``folder`` (``--overwrite``, the lock held)."""
+    for name in RUN_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(folder, name))
+
+
 # ----- the run -------------------------------------------------------------------------------------------
 
 def _one_line(exc):
@@ -527,13 +675,51 @@ def _one_line(exc):
     return lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
 
 
+# the signals that end a run, and the exit status of each (128 + the signal's number, as a shell reports it)
+STOP_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
+
+
+@contextlib.contextmanager
+def stop_on_signals(state):
+    """Ctrl-C (SIGINT), SIGTERM (SLURM, Kubernetes, ``kill``) and SIGHUP (a closed terminal), with
+    handlers of our own (so they work as PID 1 too, where the default actions do nothing): the
+    first asks a training run to finish its step, write ``last.npz`` where it stands and stop
+    (``Trainer.request_stop``); with no run training yet (packing data, evaluating) it stops at
+    once, as does a second signal. Stopping at once raises ``Interrupted`` in the main thread, so
+    a checkpoint being written is abandoned and its temporary file removed."""
+    import threading
+
+    from .trainer import Interrupted
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum, frame):
+        trainer = state.get("trainer")
+        first = state.get("signal") is None
+        state["signal"] = signum
+        if first and trainer is not None and trainer.fitting:
+            trainer.request_stop(signum)
+            return
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, handle) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def main(argv=None, echo=print):
     """Run the command line; returns the metric rows (or the evaluation). Exits with status 2
-    on bad usage, 1 on a runtime failure, 130 on Ctrl-C, after one line on stderr."""
+    on bad usage, 1 on a runtime failure, 130/143/129 on SIGINT (Ctrl-C)/SIGTERM/SIGHUP, after
+    one line on stderr."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    state = {"trainer": None, "debug": "--debug" in argv, "world": None, "agreed": False}
+    state = {"trainer": None, "debug": "--debug" in argv, "world": None, "agreed": False, "signal": None}
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), stop_on_signals(state):
             # A blow-up is reported once, by the trainer ("the loss became nan at step ..."); kernels
             # running in worker threads, outside the trainer's np.errstate, would warn first.
             warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered", RuntimeWarning)
@@ -548,10 +734,13 @@ def main(argv=None, echo=print):
         if state["debug"]:
             raise
         _fail(state, f"error: {exc}", 2 if exc.field.startswith("--") else 1, everywhere=True, together=True)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if state["debug"]:
             raise
-        _fail(state, _interrupted(argv, state), 130, everywhere=True)
+        signum = getattr(exc, "signum", signal.SIGINT)
+        saved = getattr(exc, "saved", False)  # every rank stopped after the same step: no abort needed
+        _fail(state, _interrupted(argv, state, exc), STOP_SIGNALS.get(signum, 128 + signum), everywhere=True,
+              together=saved)
     except Exception as exc:  # noqa: BLE001 (the CLI's contract: one line, not a traceback)
         if state["debug"]:
             raise
@@ -583,14 +772,16 @@ def _fail(state, line, status, everywhere=False, together=False):
     world.abort(status)
 
 
-def _interrupted(argv, state):
+def _interrupted(argv, state, exc=None):
     trainer = state.get("trainer")
     last = trainer.last_checkpoint if trainer is not None else None
+    signum = getattr(exc, "signum", signal.SIGINT)
+    by = "interrupted" + (f" by {signal.Signals(signum).name}" if signum != signal.SIGINT else "")
     if trainer is None and state.get("packing"):
-        return "interrupted while preparing the data (the same command again continues where packing stopped)"
+        return f"{by} while preparing the data (the same command again continues where packing stopped)"
     if last is None:
-        return "interrupted: no checkpoint was written yet (run the same command again to start over)"
-    path, epoch, step = last
+        return f"{by}: no checkpoint was written yet (run the same command again to start over)"
+    path = last[0]
     rest, i = [], 0
     while i < len(argv):  # the same command without its --resume (and --resume's value)
         a = argv[i]
@@ -603,14 +794,16 @@ def _interrupted(argv, state):
     world = state.get("world")
     launcher = ["mpiexec", "-n", str(world.size)] if world is not None and world.size > 1 else []
     command = " ".join(shlex.quote(a) for a in [*launcher, "python", "examples/train_imagenet.py", *rest, "--resume", path])
-    return f"interrupted: the last checkpoint is {path} (epoch {epoch}, step {step}); resume with: {command}"
+    if getattr(exc, "saved", False):
+        return f"{by}: saved {path} ({trainer.position()}); resume with: {command}"
+    return f"{by}: the last checkpoint is {path} ({trainer.position()}); resume with: {command}"
 
 
 def _run(argv, echo, state):
     from .. import distributed as dist
     from .checkpoint import TRAINER_KEYS, read_meta
     from .run_folder import locked
-    from .trainer import Trainer, summary_table
+    from .trainer import Trainer, has_top5, summary_table
 
     world = state["world"] = dist.init()  # a world of one without mpiexec (no mpi4py needed)
     if not world.is_main:
@@ -622,14 +815,19 @@ def _run(argv, echo, state):
         warn = (lambda text: print(text, file=sys.stderr)) if world.is_main else _silent  # noqa: E731
         devices = rank_devices(check_args(args, explicit, warn), world)
         t_start = time.perf_counter()
-        preset, preset_name = preset_of(args)
         resume = os.path.join(args.out, "last.npz") if args.resume == "auto" else args.resume
-        meta = None
+        meta = remembered = None
         if resume is not None:
             if not os.path.isfile(resume):
                 raise UsageError(f"--resume: no checkpoint there (expected an existing .npz file vs {resume!r})")
             meta = read_meta(resume, () if args.evaluate else TRAINER_KEYS)
+            remembered = remembered_data(args, explicit, meta, resume)
+        preset, preset_name = preset_of(args)
+        if resume is None and not args.overwrite:
+            check_out_is_free(args, world)
         settings = resolve_settings(args, explicit, preset, meta, resume, echo)
+        if args.pretrained is not None:
+            pretrained_settings(args, explicit, settings)
         cfg = make_config(args, settings, devices)
         check_ranks(cfg, world)
     except Exception as exc:  # noqa: BLE001 (reported by agree_on_usage, once)
@@ -654,7 +852,13 @@ def _run(argv, echo, state):
     lock = locked(cfg.out) if not args.evaluate and world.is_main else contextlib.nullcontext()
     with lock:  # before any data work: a second run on the same --out stops here
         state["packing"] = True
+        if remembered is not None:
+            echo(f"data: the checkpoint's, {remembered['data']} (store {remembered['store']})")
         store = resolve_data_on_ranks(args, echo, check_counts, world)
+        if remembered is not None and remembered["fingerprint"] != store_fingerprint(store):
+            raise ValueError(f"--data: the data changed since {resume} was written (expected the store "
+                             f"{remembered['store']} of fingerprint {remembered['fingerprint'][:19]} vs "
+                             f"{store_fingerprint(store)[:19]} in {store.root}); pass --data to train or evaluate on it")
         check_counts({"train": len(store.train), "val": len(store.val)})
         if world.size > 1:  # before any rank trains (the fields cost a read of the source and the labels)
             dist.check_agreement(world, run_fields(args, cfg, store, meta))
@@ -669,27 +873,34 @@ def _run(argv, echo, state):
              f"weight decay {cfg.weight_decay}, {cfg.schedule} schedule, warm-up {cfg.warmup_steps} steps, "
              f"init {cfg.init}, input scale {cfg.input_scale:g}, dropout {cfg.dropout:g}, devices {','.join(cfg.devices)}"
              + (f"; data parallel on {world.size} ranks of {cfg.batch_size // world.size} images, gradients "
-                f"averaged by '{cfg.grad_sync}'" + (f", {threads} threads each" if threads else "")
+                f"averaged by '{cfg.grad_sync}'" + (f", {threads} thread{'s' if threads > 1 else ''} each" if threads else "")
                 if world.size > 1 else ""))
         from ..data.readers import find_class_names
 
         names = find_class_names(store.manifest.get("source") or store.root, store.classes)
         trainer = state["trainer"] = Trainer(cfg, store.train, store.val, store.classes, class_names=names)
+        trainer.data_source = remembered or data_source(args, store)
+        if trainer.pretrained is not None:
+            echo(pretrained_line(trainer))
         if args.evaluate:
             trainer.load_weights(resume)
             result = trainer.evaluate(ten_crop=cfg.ten_crop)
             crops = (f"10-crop, {result['images']} images in batches of {result['batch_images']} images = "
                      f"{10 * result['batch_images']} crops" if cfg.ten_crop else f"centre crop, {result['images']} images")
             echo(f"validation ({crops}): "
-                 f"loss {result['loss']:.4f}, top-1 error {100 * result['top1_err']:.2f}%, "
-                 f"top-5 error {100 * result['top5_err']:.2f}%")
+                 f"loss {result['loss']:.4f}, top-1 error {100 * result['top1_err']:.2f}%"
+                 + (f", top-5 error {100 * result['top5_err']:.2f}%" if has_top5(len(store.classes)) else
+                    f" (no top-5: {len(store.classes)} classes)"))
             return result
+        if resume is None and args.overwrite and world.is_main:
+            clear_run(cfg.out)
         rows = trainer.fit(resume_from=resume, echo=echo, override=[d for d in OPTIMIZER_FLAGS if d in explicit])
-    echo("\n" + summary_table(rows))
+    echo("\n" + summary_table(rows, len(store.classes)))
     final = rows[-1]
-    echo(f"\nfinal validation top-1 accuracy {100 * (1 - final['val_top1_err']):.1f}% "
-         f"(top-5 {100 * (1 - final['val_top5_err']):.1f}%), total time {time.perf_counter() - t_start:.0f} s; "
-         f"checkpoints, metrics and plots in {cfg.out}")
+    top5 = f" (top-5 {100 * (1 - final['val_top5_err']):.1f}%)" if has_top5(len(store.classes)) else ""
+    echo(f"\nfinal validation top-1 accuracy {100 * (1 - final['val_top1_err']):.1f}%{top5}, "
+         f"total time {time.perf_counter() - t_start:.0f} s; "
+         f"{'checkpoints, metrics and plots' if cfg.plots else 'checkpoints and metrics'} in {cfg.out}")
     return rows
 
 

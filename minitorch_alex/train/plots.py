@@ -41,6 +41,10 @@ def plot_curves(rows, path):
             ax_err.plot(epochs, [100 * r[key] for r in rows], style, label=key.replace("_err", "").replace("_", " "))
     ax_err.set(xlabel="epoch", ylabel="error (%)", title="Top-1 and top-5 error", ylim=(0, 100))
     ax_err.legend()
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (ax_loss, ax_err):  # epochs are whole numbers: no ticks at 1.25, 1.5
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)

@@ -18,6 +18,7 @@ import functools
 import json
 import math
 import os
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -38,9 +39,21 @@ from . import plots, run_folder
 from .checkpoint import TRAINER_KEYS, check_position, link_atomic, load_checkpoint, read_meta, save_checkpoint
 from .metrics import MetricsLog, topk_correct
 
+# after this many steps, a training loss still at chance level (ln classes) is reported with advice
+CHANCE_CHECK_STEPS = 300
+
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Stopped by ``signum`` (SIGINT, SIGTERM, SIGHUP); ``saved``: after the step, with a checkpoint of
+    where the run stood (``Trainer.request_stop``), else at once."""
+
+    def __init__(self, signum=signal.SIGINT, saved=False):
+        super().__init__(signum)
+        self.signum, self.saved = int(signum), saved
 
 
 @dataclass
@@ -71,6 +84,10 @@ class TrainConfig:
     input_scale: float = 1.0  # multiplies the mean-subtracted 0..255 pixels
     amp: str | None = None  # "float16" or "bfloat16": mixed precision with float32 masters (minitorch_alex.amp)
     tf32: bool = False  # float32 GEMMs on TF32 tensor cores (CUDA devices only)
+    pretrained: str | None = None  # fine-tuning: start from this checkpoint's layers that fit (load_pretrained)
+    freeze: str | None = None  # fine-tuning: the layers up to this one (e.g. "conv5") get no updates, no decay
+    head_lr_mult: float = 1.0  # lr multiplier of the layers the pretrained checkpoint did not supply
+    new_layers: tuple = ()  # those layers (set by load_pretrained; kept in checkpoints for --resume)
     plots: bool = True
     progress: bool = True
     extra: dict = field(default_factory=dict)
@@ -140,6 +157,10 @@ class Trainer:
                           init=config.init, generator=self.rng, dropout=config.dropout)
         _check_input_size(model, config.arch, train_split.size)
         self.model = model
+        self.pretrained = None  # load_pretrained's report
+        if config.pretrained:
+            self.pretrained = load_pretrained(model, config.pretrained)
+            config.new_layers = tuple(self.pretrained["new"])
         if self.world.size > 1:  # the same seed made the same weights everywhere; rank 0's make sure
             for device, params in self._parameters_by_device().items():
                 dist.broadcast_parameters(params, comm=self._comm_for(device))
@@ -153,6 +174,7 @@ class Trainer:
         self.net = self.mp if self.mp is not None else model
         self.optimizer = SGD(self.net.parameters(), lr=config.lr, momentum=config.momentum,
                              weight_decay=config.weight_decay)
+        self.frozen = self._set_lr_scales()
         self.averagers = self._make_averagers() if self.world.size > 1 else []
         if config.schedule not in ("plateau", "cosine"):
             raise ValueError(f"schedule must be 'plateau' or 'cosine', got {config.schedule!r}")
@@ -168,10 +190,31 @@ class Trainer:
             os.makedirs(config.out, exist_ok=True)
         self.log = None
         self.last_checkpoint = None  # (path, epoch, step) of the newest checkpoint written or resumed from
+        self.data_source = None  # what the CLI trains on (cli.data_source), kept in the checkpoints' meta
+        self.last_position = None  # (epoch, batch) of last_checkpoint, for position()
+        self.fitting = False  # inside fit(): a stop request is honoured after the current step
+        self.stop_signal = None  # set by request_stop (the CLI's signal handler)
         self._echo = print
         self.class_names = list(class_names) if class_names is not None else list(self.classes)
         for split in (train_split, val_split):
             _check_labels(split, len(self.classes))
+
+    def _set_lr_scales(self):
+        """Fine-tuning: lr x 0 for the layers up to ``cfg.freeze``, x ``head_lr_mult`` for the new
+        ones (``SGD.lr_scale``); returns the frozen layers."""
+        cfg = self.cfg
+        if not cfg.freeze and (not cfg.new_layers or cfg.head_lr_mult == 1):
+            return []
+        names = [n for n, _ in self.model.named_parameters()]
+        if len(names) != len(self.optimizer.params):
+            raise ValueError(f"--freeze/--head-lr-mult: the model's {len(names)} named parameters do not match the "
+                             f"optimizer's {len(self.optimizer.params)}")
+        layers = [n.rsplit(".", 1)[0] for n in names]
+        frozen = layers_up_to(cfg.arch, cfg.freeze, layers) if cfg.freeze else []
+        new = set(cfg.new_layers)
+        self.optimizer.lr_scale = [0.0 if layer in frozen else float(cfg.head_lr_mult) if layer in new else 1.0
+                                   for layer in layers]
+        return frozen
 
     # ----- data parallel ----------------------------------------------------------------------------
     def _comm_for(self, device):
@@ -257,6 +300,7 @@ class Trainer:
             "class_names": self.class_names, "input_scale": self.cfg.input_scale, "image_size": size,
             "crop_size": _crop_size(size),
             "mean_rgb": np.asarray(self.train_split.mean, np.float64).reshape(-1, 3).mean(axis=0).tolist(),
+            **({"data_source": self.data_source} if self.data_source is not None else {}),
         }
 
     def save(self, name="last.npz"):
@@ -267,7 +311,31 @@ class Trainer:
                             arrays={"data/mean": np.asarray(self.train_split.mean, np.float32)})
         if name == "last.npz":
             self.last_checkpoint = (path, self.epoch, self.step)
+            self.last_position = (self.epoch, self.batch)
         return path
+
+    def position(self, epoch=None, batch=None):
+        """Where the run stands (default: the last checkpoint), numbered as the progress lines are:
+        "epoch 2/8, step 40/160" in the middle of an epoch, "epoch 2/8 done" at its end."""
+        if epoch is None:
+            epoch, batch = self.last_position if self.last_position is not None else (self.epoch, self.batch)
+        if not batch:
+            return f"epoch {epoch}/{self.cfg.epochs} done" if epoch else "before the first step"
+        total = f"/{self.steps_per_epoch}" if self.steps_per_epoch else ""
+        return f"epoch {epoch + 1}/{self.cfg.epochs}, step {batch}{total}"
+
+    def request_stop(self, signum):
+        """Ask a running ``fit`` to stop after the current step: it checkpoints where the run stands
+        (``last.npz``, in the middle of an epoch too; it resumes exactly) and raises ``Interrupted``.
+        Safe to call from a signal handler (it only sets a flag)."""
+        self.stop_signal = int(signum)
+
+    def _stop(self):
+        """Honour ``request_stop`` (on every rank at the same step): checkpoint, then raise."""
+        self.save()
+        if self.world.size > 1:
+            self.world.barrier()  # rank 0's checkpoint is complete before any rank leaves
+        raise Interrupted(self.stop_signal or signal.SIGTERM, saved=True)
 
     def _check_run(self, path, meta):
         if meta["classes"] != self.classes:
@@ -311,6 +379,7 @@ class Trainer:
         for name in override:
             setattr(self.optimizer, name, float(getattr(self.cfg, name)))
         self.last_checkpoint = (path, self.epoch, self.step)
+        self.last_position = (self.epoch, self.batch)
         return meta
 
     # ----- one epoch ------------------------------------------------------------------------------------
@@ -372,12 +441,15 @@ class Trainer:
                     step = self._step_sums(logits, loss, labels)
                     pending = step if pending is None else pending + step
                     pending_images += len(labels)
-                # [loss sum, images, top-1, top-5 correct] since the last read, summed over the ranks
-                # (every rank reads at the same steps: the collective is matched)
+                # [loss sum, images, top-1, top-5 correct, stop requested] since the last read, summed
+                # over the ranks (every rank reads at the same steps: the collective is matched); a stop
+                # asked of any rank stops every rank after the step of the next read (in one process,
+                # a stop forces a read at once)
+                asked = self.stop_signal is not None
                 sums = None
-                if (self.batch + 1) % every == 0 or self.batch + 1 == stop or (
+                if (self.batch + 1) % every == 0 or self.batch + 1 == stop or (asked and world.size == 1) or (
                         self.cfg.save_every and (self.step + 1) % self.cfg.save_every == 0):
-                    sums = self._read_sums(pending, pending_images)
+                    sums = self._read_sums(pending, pending_images, asked)
                     pending, pending_images = None, 0
                     self._check_finite(sums[0] / sums[1], every)
                 if len(labels):
@@ -406,6 +478,10 @@ class Trainer:
                     self._progress_line(stop, run, elapsed, data_time, images_now, self.batch - first_batch)
             if self.cfg.save_every and self.step % self.cfg.save_every == 0:
                 self.save()
+            if self.step == CHANCE_CHECK_STEPS and world.is_main:
+                self._warn_if_at_chance(run)
+            if self.fitting and sums is not None and sums[4]:
+                self._stop()
             t_last = time.perf_counter()
         seconds = time.perf_counter() - t0
         seen = max(run["seen"], 1)
@@ -434,14 +510,14 @@ class Trainer:
             return np.array([float(loss.item()) * len(labels), correct[1], correct[5]])
         return device_step_sums(xp, scores, loss.data, labels)
 
-    def _read_sums(self, pending, images):
+    def _read_sums(self, pending, images, stop_asked=False):
         """The step sums since the last read, as host floats [loss sum, images, top-1, top-5
-        correct], summed over the ranks (one small collective)."""
-        sums = np.zeros(4)
+        correct, ranks asked to stop], summed over the ranks (one small collective)."""
+        sums = np.zeros(5)
         if pending is not None:
             host = pending.get() if hasattr(pending, "get") else np.asarray(pending)  # the one read of the device
             sums[0], sums[2], sums[3] = host
-        sums[1] = images
+        sums[1], sums[4] = images, float(stop_asked)
         if self.world.size > 1:
             sums = self._sum_over_ranks(sums, self.step + 1, f"training step {self.step + 1}")
         return sums
@@ -458,15 +534,30 @@ class Trainer:
             f"the loss became {value} {when} (epoch {self.epoch + 1}, batch {self.batch + 1}); "
             f"stopped without saving: {good}")
 
+    def _warn_if_at_chance(self, run):
+        """One line when the loss has not moved from chance level (a small folder with the paper's
+        settings does that: tiny initial weights start slowly), saying what to try."""
+        loss, chance = run["loss_sum"] / max(run["seen"], 1), math.log(max(len(self.classes), 2))
+        if loss < 0.95 * chance:
+            return
+        advice = [] if self.pretrained else ["fine-tune ImageNet weights (--pretrained, see the README)"]
+        if self.cfg.init != "kaiming" and not self.pretrained:
+            advice.insert(0, "the built-in set's short-run settings (--init kaiming --input-scale 0.015625 "
+                             "--warmup 50 --batch-size 32)")
+        advice.append("a lower --lr" if loss > 1.1 * chance else "a higher --lr or more epochs")
+        self._echo(f"warning: the training loss is {loss:.3f} after {self.step} steps, still at chance level "
+                   f"(ln {len(self.classes)} = {chance:.3f}): the network is not learning yet; try "
+                   + " or ".join(advice))
+
     def _progress_line(self, stop, run, elapsed, data_time, images, steps):
         """One plain line (pytorch/examples style) when there is no progress bar."""
         per_step = elapsed / max(steps, 1)
         left = (self.cfg.epochs - self.epoch - 1) * stop + (stop - self.batch)  # training steps, validation apart
         seen = max(run["seen"], 1)
         self._echo(f"epoch {self.epoch + 1}/{self.cfg.epochs} step {self.batch}/{stop} | {per_step:.3f} s/step "
-                   f"(data {data_time / max(steps, 1):.3f} s) | loss {run['loss_sum'] / seen:.4f} | top-1/top-5 err "
-                   f"{100 * (1 - run['correct1'] / seen):.1f}%/{100 * (1 - run['correct5'] / seen):.1f}% | "
-                   f"{images / max(elapsed, 1e-9):.1f} img/s | ETA {_duration(left * per_step)}")
+                   f"(data {data_time / max(steps, 1):.3f} s) | loss {run['loss_sum'] / seen:.4f} | "
+                   + errors_text(1 - run["correct1"] / seen, 1 - run["correct5"] / seen, len(self.classes))
+                   + f" | {images / max(elapsed, 1e-9):.1f} img/s | ETA {_duration(left * per_step)}")
 
     def lr_factor(self, step=None):
         """What multiplies the optimizer's base lr at ``step`` (default: the next one): the linear
@@ -513,6 +604,8 @@ class Trainer:
         with self._loader(split, train=False, ten_crop=ten_crop) as loader:
             for images, labels in _tqdm(loader, _bars(self.cfg) and self.world.is_main, desc="evaluate",
                                         unit="batch", leave=False):
+                if self.fitting and self.stop_signal is not None and self.world.size == 1:
+                    self._stop()  # (on N ranks the next training step stops them together)
                 if not len(labels):  # this rank has no rows of a last, short batch
                     continue
                 if ten_crop:
@@ -554,7 +647,11 @@ class Trainer:
         mt_config.apply_retain_freed_memory()  # process-wide, so only a run does it (mt.config, kernels/cpu/memory.py)
         main = self.world.is_main  # the one rank that writes the run folder
         with run_folder.locked(self.cfg.out) if main else contextlib.nullcontext():
-            return self._fit(resume_from, echo if main else _silent, override)
+            self.fitting = True
+            try:
+                return self._fit(resume_from, echo if main else _silent, override)
+            finally:
+                self.fitting = False
 
     def _fit(self, resume_from, echo, override):
         self._echo = echo
@@ -567,6 +664,8 @@ class Trainer:
         with self._loader(self.train_split, train=True) as loader:
             self.steps_per_epoch = len(loader) if self.cfg.max_steps is None else min(len(loader), self.cfg.max_steps)
             while self.epoch < self.cfg.epochs:
+                if self.stop_signal is not None and self.world.size == 1:
+                    self._stop()  # asked while the last epoch's checkpoint was written
                 # the lr of the epoch's first step
                 row = {"epoch": self.epoch + 1, "lr": self.optimizer.lr * self.lr_factor(self.epoch * self.steps_per_epoch)}
                 row.update(self.train_epoch(loader))
@@ -584,7 +683,7 @@ class Trainer:
                 last = self.save("last.npz")
                 if improved and self.world.is_main:
                     link_atomic(last, os.path.join(self.cfg.out, "best.npz"))
-                echo(format_row(row))
+                echo(format_row(row, len(self.classes)))
         if self.world.size > 1:  # a rank still training would wait here for ever: fail together instead
             self._sum_over_ranks([], -2, "the end of the run")
         if self.cfg.plots and self.world.is_main:
@@ -628,6 +727,67 @@ def device_step_sums(xp, scores, loss, labels):
     return out
 
 
+# the layers of each architecture, input to output; the paper's names work for either (by position)
+ARCH_LAYERS = {
+    "alexnet": ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"),
+    "alexnet-torchvision": ("features.0", "features.3", "features.6", "features.8", "features.10", "classifier.1",
+                            "classifier.4", "classifier.6"),
+}
+
+
+def layers_up_to(arch, upto, layers):
+    """The layers of ``layers`` (in model order, repeats allowed) from the first up to ``upto``, which
+    is one of them or a paper name (``conv5``: torchvision's ``features.10``). The last layer (the
+    classifier head) cannot be frozen."""
+    order = list(dict.fromkeys(layers))
+    paper = ARCH_LAYERS["alexnet"]
+    layer = upto
+    if upto not in order and upto in paper and arch in ARCH_LAYERS:
+        layer = ARCH_LAYERS[arch][paper.index(upto)]
+    if layer not in order[:-1]:
+        names = ", ".join(order[:-1] + ([n for n in paper[:-1] if n not in order] if arch in ARCH_LAYERS else []))
+        raise ValueError(f"--freeze: no such layer before the head (expected one of {names} vs {upto!r})")
+    return order[:order.index(layer) + 1]
+
+
+def load_pretrained(model, path):
+    """Fine-tuning: copy into ``model`` every tensor of the checkpoint at ``path`` (a training
+    checkpoint, or examples/convert_torchvision.py's) whose name and shape match; the others (the
+    classifier head, for other classes) keep their new initial values. The copied ones must have
+    the model's dtype and be finite. Returns ``{"path", "loaded": names, "new": layers,
+    "unused": the checkpoint's names not loaded}``."""
+    from ..serialization import load
+
+    path = os.fspath(path)
+    try:
+        source = load(path, state_dict=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--pretrained: {path} does not exist") from None
+    except ValueError as exc:
+        raise ValueError(f"--pretrained: {exc}") from None
+    own = model.state_dict()
+    merged, loaded, new = {}, [], []
+    for name, value in own.items():
+        theirs = source.get(name)
+        if theirs is None or tuple(theirs.shape) != tuple(value.shape):
+            merged[name] = value
+            new.append(name)
+            continue
+        if np.dtype(theirs.dtype) != np.dtype(value.dtype):
+            raise ValueError(f"--pretrained: {path}: {name} has another dtype (expected the model's {value.dtype} "
+                             f"vs {theirs.dtype})")
+        if not np.isfinite(theirs).all():
+            raise ValueError(f"--pretrained: {path}: {name} holds NaN or infinite values (expected finite weights)")
+        merged[name] = theirs
+        loaded.append(name)
+    if not loaded:
+        raise ValueError(f"--pretrained: no tensor of {path} fits this model (expected names and shapes such as "
+                         f"{next(iter(own))} {tuple(own[next(iter(own))].shape)} vs {list(source)[:2]})")
+    model.load_state_dict(merged)
+    return {"path": path, "loaded": loaded, "new": list(dict.fromkeys(n.rsplit(".", 1)[0] for n in new)),
+            "unused": [n for n in source if n not in loaded]}
+
+
 def _check_labels(split, num_classes):
     labels = np.asarray(split.labels)
     if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
@@ -665,23 +825,38 @@ def _crop_size(store_size):
     return store_size * 224 // 256
 
 
-def format_row(row):
+def has_top5(num_classes):
+    """Top-5 error says something only with more than 5 classes (with 5 or fewer it is always 0)."""
+    return num_classes is None or num_classes > 5
+
+
+def errors_text(top1, top5, num_classes=None, digits=1):
+    """"top-1/top-5 err 12.3%/4.5%", or "top-1 err 12.3%" when top-5 says nothing (``has_top5``)."""
+    if has_top5(num_classes):
+        return f"top-1/top-5 err {100 * top1:.{digits}f}%/{100 * top5:.{digits}f}%"
+    return f"top-1 err {100 * top1:.{digits}f}%"
+
+
+def format_row(row, num_classes=None):
     parts = [f"epoch {row['epoch']:3d}", f"lr {row['lr']:.2g}", f"loss {row['train_loss']:.4f}",
-             f"train top-1/top-5 err {100 * row['train_top1_err']:.1f}%/{100 * row['train_top5_err']:.1f}%"]
+             "train " + errors_text(row["train_top1_err"], row["train_top5_err"], num_classes)]
     if "val_top1_err" in row:
-        parts.append(f"val top-1/top-5 err {100 * row['val_top1_err']:.1f}%/{100 * row['val_top5_err']:.1f}%")
+        parts.append("val " + errors_text(row["val_top1_err"], row["val_top5_err"], num_classes))
     parts.append(f"{row['images_per_s']:.1f} img/s")
     if "cross_device_bytes_per_step" in row:
         parts.append(f"{row['cross_device_bytes_per_step'] / 2**20:.1f} MiB across devices/step")
     return " | ".join(parts)
 
 
-def summary_table(rows):
-    """A plain-text table of every epoch."""
-    head = f"{'epoch':>5} {'lr':>8} {'loss':>8} {'train top1':>10} {'val top1':>9} {'val top5':>9} {'img/s':>7}"
+def summary_table(rows, num_classes=None):
+    """A plain-text table of every epoch (top-5 only with more than 5 classes)."""
+    top5 = has_top5(num_classes)
+    head = (f"{'epoch':>5} {'lr':>8} {'loss':>8} {'train top1':>10} {'val top1':>9}" + (f" {'val top5':>9}" if top5 else "")
+            + f" {'img/s':>7}")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(f"{r['epoch']:5d} {r['lr']:8.2g} {r['train_loss']:8.4f} {100 * r['train_top1_err']:9.1f}% "
-                     f"{100 * r.get('val_top1_err', float('nan')):8.1f}% {100 * r.get('val_top5_err', float('nan')):8.1f}% "
-                     f"{r['images_per_s']:7.1f}")
+                     f"{100 * r.get('val_top1_err', float('nan')):8.1f}% "
+                     + (f"{100 * r.get('val_top5_err', float('nan')):8.1f}% " if top5 else "")
+                     + f"{r['images_per_s']:7.1f}")
     return "\n".join(lines)

@@ -3,8 +3,8 @@ place, under ``mpiexec -n N`` or as one plain process: what tests/test_distribut
 
 usage: [mpiexec -n N] python tests/dist_scripts/cli_train.py CLI-FLAGS...
 
-``FAIL_RANK=R FAIL_STEP=S FAIL_HOW=raise|kill`` in the environment makes rank R raise (or
-SIGKILL itself) at its S-th optimizer step; every rank writes ``OUT/rank<R>.json`` (its world,
+``FAIL_RANK=R FAIL_STEP=S FAIL_HOW=raise|kill|sigterm`` in the environment makes rank R raise (or
+SIGKILL or SIGTERM itself) at its S-th optimizer step; every rank writes ``OUT/rank<R>.json`` (its world,
 generator state and metric rows) when the run returns.
 """
 import json
@@ -46,6 +46,9 @@ def inject_failure():
         if self.world.rank == int(rank) and self.step + 1 == int(step):
             if how == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
+            if how == "sigterm":  # this rank alone is asked to stop: every rank must stop at the same step
+                os.kill(os.getpid(), signal.SIGTERM)
+                return original(self)
             raise OSError(28, "No space left on device (injected)")
         return original(self)
 
