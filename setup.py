@@ -10,6 +10,12 @@ CUPY_MIN = "14.0"
 # tests/test_cuda_nvrtc.py: compile every kernel with NVRTC, no GPU needed (~130 MB of wheels,
 # ~375 MB installed); part of dev so that the README's test command runs it
 NVRTC = [f"cupy-cuda13x>={CUPY_MIN}", "nvidia-cuda-nvrtc==13.*", "nvidia-cuda-runtime==13.*"]
+# NCCL for data parallel on GPUs (minitorch_alex.distributed.NcclComm); CuPy's [ctk] extra leaves it out.
+# 2.27.7 is the min_pypi_version in CuPy 14.2's wheel metadata (cupy/.data/_wheel.json). In dev too:
+# its get_unique_id and NcclCommunicator's argument types work without a GPU, so
+# tests/test_distributed_nccl.py holds NcclComm to the real library on the CPU (~200 MB wheel).
+NCCL_PIN = ">=2.27.7,<3; sys_platform == 'linux'"
+NCCL12, NCCL13 = f"nvidia-nccl-cu12{NCCL_PIN}", f"nvidia-nccl-cu13{NCCL_PIN}"
 
 setup(
     name="minitorch_alex",
@@ -23,9 +29,9 @@ setup(
     package_data={"kernels.cuda": ["*.cu", "*.cuh"]},
     install_requires=["numpy>=1.24", "pillow>=9", "numba>=0.58", "tqdm>=4.60", "matplotlib>=3.6"],
     extras_require={
-        "gpu": [f"cupy-cuda12x[ctk]>={CUPY_MIN}"],
-        "gpu-cuda12": [f"cupy-cuda12x[ctk]>={CUPY_MIN}"],
-        "gpu-cuda13": [f"cupy-cuda13x[ctk]>={CUPY_MIN}"],
+        "gpu": [f"cupy-cuda12x[ctk]>={CUPY_MIN}", NCCL12],
+        "gpu-cuda12": [f"cupy-cuda12x[ctk]>={CUPY_MIN}", NCCL12],
+        "gpu-cuda13": [f"cupy-cuda13x[ctk]>={CUPY_MIN}", NCCL13],
         "nvrtc": NVRTC,
         "dist": DIST,
         # ILSVRC-2012's devkit: its data/meta.mat (the class-id order) is read with SciPy (no pickle)
@@ -38,6 +44,6 @@ setup(
                 # which BLAS kernels the benchmark's processes run (benchmarks/bench_cpu.py's machine table)
                 "threadpoolctl>=3",
                 # the devkit meta.mat test of tests/test_hostile_practice.py
-                "scipy>=1.10", *DIST, *NVRTC],
+                "scipy>=1.10", *DIST, *NVRTC, NCCL13],
     },
 )

@@ -4,8 +4,9 @@
     python benchmarks/bench_gpu.py                 # the full run, writes benchmarks/RESULTS_GPU.md
     python benchmarks/bench_gpu.py --quick         # a short smoke run (batch 16, few steps)
 
-Measured, each after warm-up steps, with CUDA events around the timed region (GPU time, not the
-host's; the host only waits for the end event):
+Measured, each after warm-up steps, with CUDA events recorded on the stream around the timed
+region: the stream's wall time between the two events, idle gaps included (a step whose host
+side cannot keep the GPU fed shows here as a lower rate); the host only waits for the end event:
 
 * training images/s (forward, cross-entropy, backward, SGD update) of
   - minitorch_alex: float32, TF32 (``mt.backend.set_tf32(True)``), mixed precision

@@ -4,36 +4,65 @@
     python examples/export_onnx.py --arch alexnet-torchvision --num-classes 1000 --out tv.onnx
 
 Input ``images`` (N, 3, 224, 224) float32, preprocessed as for training (``Classifier.preprocess``);
-output ``logits`` (N, num_classes). Needs ``pip install onnx``.
+output ``logits`` (N, num_classes). Needs ``pip install onnx``. The file is written atomically
+(a temporary beside it, then a rename); a bad flag (``--out`` a folder or in a missing folder,
+``--num-classes 0``) or a failure ends with one line: exit status 2 for a flag, 1 otherwise.
 """
 from __future__ import annotations
 
-import argparse
+import importlib.util
 import os
 import sys
 
+if importlib.util.find_spec("minitorch_alex") is None:  # a source checkout that was not installed
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 try:
     import minitorch_alex as mt
-except ImportError:  # a source checkout that was not installed
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import minitorch_alex as mt
+    from minitorch_alex.train.cli import UsageError, _integer, _one_line, _Parser
+except ValueError as exc:  # a bad MINITORCH_ALEX_* variable (config.EnvironmentSettingError): one line
+    if type(exc).__name__ != "EnvironmentSettingError":
+        raise
+    print(f"error: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+
+def _check_out(out):
+    if os.path.isdir(out):
+        raise UsageError(f"--out: a folder (expected the path of a file such as model.onnx vs the folder {out!r})")
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise UsageError(f"--out: no such folder (expected an existing folder for the file vs {folder!r})")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Export AlexNet to an ONNX file.")
+    parser = _Parser(prog="export_onnx.py", description="Export AlexNet to an ONNX file.")
     parser.add_argument("--checkpoint", help="a checkpoint (.npz); without it the model is freshly initialised")
     parser.add_argument("--arch", default="alexnet", choices=sorted(mt.models.ARCHITECTURES),
                         help="architecture when no checkpoint is given (default alexnet)")
-    parser.add_argument("--num-classes", type=int, default=1000, help="classes when no checkpoint is given")
-    parser.add_argument("--out", required=True, help="the .onnx file to write")
-    args = parser.parse_args(argv)
-    metadata = None
-    if args.checkpoint:
-        model, meta = mt.models.model_from_checkpoint(args.checkpoint)
-        metadata = mt.models.classifier.inference_metadata(meta)  # classes, mean, input scale, sizes: in the file's metadata_props
-    else:
-        model = mt.models.get_model(args.arch, num_classes=args.num_classes)
-    mt.onnx.export(model, args.out, metadata=metadata)
+    parser.add_argument("--num-classes", type=_integer(1), default=1000, help="classes when no checkpoint is given")
+    parser.add_argument("--out", required=True, help="the .onnx file to write (in an existing folder)")
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(argv)
+        _check_out(args.out)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        metadata = None
+        if args.checkpoint:
+            model, meta = mt.models.model_from_checkpoint(args.checkpoint)
+            # classes, mean, input scale, sizes: in the file's metadata_props
+            metadata = mt.models.classifier.inference_metadata(meta)
+        else:
+            model = mt.models.get_model(args.arch, num_classes=args.num_classes)
+        mt.onnx.export(model, args.out, metadata=metadata)
+    except Exception as exc:  # noqa: BLE001 (one line, not a traceback)
+        if args.debug:
+            raise
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        raise SystemExit(1) from None
     print(f"wrote {args.out}: {type(model).__name__}, {model.num_parameters():,} parameters")
 
 

@@ -23,7 +23,13 @@ from kernels.blas_core import choose_openblas_core  # noqa: E402
 
 choose_openblas_core()
 
-from minitorch_alex.train import main  # noqa: E402
+try:
+    from minitorch_alex.train import main
+except ValueError as exc:  # a bad MINITORCH_ALEX_* variable (config.EnvironmentSettingError): one line
+    if type(exc).__name__ != "EnvironmentSettingError":
+        raise
+    print(f"error: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
 
 if __name__ == "__main__":
     main()

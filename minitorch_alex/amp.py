@@ -167,19 +167,39 @@ class MixedPrecision:
     @no_grad()
     def unscale_grads(self) -> bool:
         """Set each master's gradient to its model parameter's gradient in float32, divided by
-        the scale; returns True when every one is finite."""
+        the scale; returns True when every one is finite.
+
+        On a GPU (float32 masters) each gradient is one fused kernel (cast, scale and the inf/NaN
+        test: ``kernels.cuda.unscale``) setting a flag per device, and the flags are read once:
+        for AlexNet's 16 parameters 16 launches and one read, where cast, multiply, isfinite and
+        all were ~4 launches per parameter. Elsewhere NumPy's ops, then ``all_finite``."""
         inv = 1.0 / self.scaler.scale
+        flags = {}  # device -> int32 flag on it, set by the fused kernel when a value is not finite
+        host = []
         for m, p in zip(self.master, self.model_params):
             if p.grad is None:
                 m.grad = None
                 continue
             with p.device.context():
-                g = p.grad.data.astype(self.master_dtype)
-                if inv != 1.0:
-                    with np.errstate(invalid="ignore"):  # inf * inv stays inf; NaN stays NaN
-                        g *= self.master_dtype.type(inv)
+                if p.device.type == "cuda" and self.master_dtype == np.float32:
+                    from kernels.cuda import unscale  # noqa: PLC0415 (the CUDA path only)
+
+                    flag = flags.get(p.device)
+                    if flag is None:
+                        flag = flags[p.device] = p.xp.zeros(1, np.int32)
+                    g = unscale(p.grad.data, inv, flag)
+                else:
+                    g = p.grad.data.astype(self.master_dtype)
+                    if inv != 1.0:
+                        with np.errstate(invalid="ignore"):  # inf * inv stays inf; NaN stays NaN
+                            g *= self.master_dtype.type(inv)
+                    host.append(g)
             m.grad = Tensor._wrap(g, m.device)
-        return all_finite([m.grad.data for m in self.master if m.grad is not None])
+        for device, flag in flags.items():
+            with device.context():
+                if int(flag[0]):  # the one read of this device
+                    return False
+        return all_finite(host)
 
     @no_grad()
     def step(self, optimizer) -> bool:

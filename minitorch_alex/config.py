@@ -70,13 +70,18 @@ def _check(name, value):
     raise AttributeError(f"mt.config has no setting {name!r}: expected one of {tuple(_ENV)}")
 
 
+class EnvironmentSettingError(ValueError):
+    """A MINITORCH_ALEX_* environment variable holds a value it cannot take (raised at import;
+    the example scripts turn it into one line, ``error: ...``, and exit status 2)."""
+
+
 def _flag(name, default):
     var = _ENV[name]
     text = os.environ.get(var, "").strip()
     if not text:
         return default
     if text not in ("0", "1"):
-        raise ValueError(f"{var}={text!r}: expected 0 or 1")
+        raise EnvironmentSettingError(f"{var}={text!r}: expected 0 or 1")
     return text == "1"
 
 
@@ -85,7 +90,7 @@ def _start_backend():
     name = os.environ.get(var, "").strip().lower() or "auto"
     name = "auto" if name == "fast" else name
     if name not in BACKENDS:
-        raise ValueError(f"{var}={name!r}: expected one of {BACKENDS}")
+        raise EnvironmentSettingError(f"{var}={name!r}: expected one of {BACKENDS}")
     if name == "numba" and not numba_available():
         warnings.warn(f"{var}=numba but numba is not installed; using 'auto'", stacklevel=2)
         return "auto"

@@ -23,15 +23,12 @@ is imported only when ``export`` is called.
 """
 from __future__ import annotations
 
-import os
-import tempfile
-
 import numpy as np
 
 from .models.alexnet import AlexNet, layers
 from .models.alexnet_torchvision import AlexNetTorchvision
 from .models.two_tower import AlexNetTwoTower, convert_state_dict
-from .serialization import _host, file_mode
+from .serialization import _host
 
 OPSET = 17
 
@@ -180,21 +177,11 @@ def export(model, path, input_size=224, opset=OPSET, metadata=None):
 
 
 def _write_atomic(path, data: bytes):
-    """Write to a temporary file beside ``path``, fsync, then rename: never half a model file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path), dir=folder)
-    try:
-        os.fchmod(fd, file_mode())  # as any new file (mkstemp's are 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write through the package's one atomic-write path: never half a model file (the folder
+    must exist: a missing one is an error, not created behind the caller's back)."""
+    from .serialization import write_atomic
+
+    write_atomic(path, data)
 
 
 __all__ = ["export"]

@@ -15,6 +15,7 @@ chunks into arrays of the declared size and checked against the ZIP CRC. Every f
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
@@ -44,22 +45,6 @@ def fsync_path(path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def file_mode() -> int:
-    """The mode a plain ``open(path, "w")`` gives a new file: 0o666 less the process's umask (0o644
-    typically). ``tempfile.mkstemp`` makes 0o600 files; atomic writes set this mode on theirs, so
-    checkpoints, saved arrays and ONNX files are readable as every other file is."""
-    try:
-        with open("/proc/self/status") as f:  # reads the umask without changing it
-            for line in f:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def _host(array):
@@ -97,6 +82,65 @@ def no_space(path, nbytes, exc, kept=None) -> OSError:
                    str(path))
 
 
+def _umask() -> int:
+    """This process's umask, read without changing it where Linux tells it (/proc)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read by setting (briefly process-wide)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_file(path, nbytes=None, kept=None):
+    """The one atomic-write path of the package: yields a binary file to write ``path``'s new
+    content into. It is a temporary ``.tmp-<name>*`` created exclusively (``mkstemp``: O_EXCL,
+    so never through a symlink) in the same folder, preallocated to ``nbytes`` when given, cut
+    to what was written, fsynced, then renamed over ``path``, which replaces a symlink there
+    rather than following it. A crash leaves the old file or the new one; any failure removes
+    the temporary; a full disk raises ``OSError(ENOSPC)`` naming ``path`` (and ``kept``, or the
+    old file, as left unchanged)."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path), dir=folder)
+    try:
+        try:
+            if hasattr(os, "fchmod"):  # the mode open() would give (mkstemp's is 0600: a store others read)
+                os.fchmod(fd, 0o666 & ~_umask())
+            if nbytes is not None:
+                allocate(fd, tmp, nbytes)
+            with os.fdopen(fd, "wb") as f:
+                fd = None
+                yield f
+                f.truncate(f.tell())  # give back what the preallocation reserved beyond the end
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise no_space(path, nbytes if nbytes is not None else os.path.getsize(tmp), exc,
+                               kept or (path if os.path.lexists(path) else None)) from None
+            raise
+        os.replace(tmp, path)
+        fsync_path(folder)
+    except BaseException:
+        if fd is not None:
+            os.close(fd)
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_atomic(path, data: bytes, kept=None) -> None:
+    """``path`` holds ``data`` afterwards, written through ``atomic_file``."""
+    with atomic_file(path, kept=kept) as f:
+        f.write(data)
+
+
 def write_npz(path, arrays: dict, kept=None) -> None:
     """Write ``arrays`` (name -> array) to ``path`` as an uncompressed .npz, atomically.
 
@@ -110,33 +154,11 @@ def write_npz(path, arrays: dict, kept=None) -> None:
     for name, a in arrays.items():
         if a.dtype.hasobject:
             raise ValueError(f"{path}: entry {name!r} has dtype {a.dtype}; only plain (non-object) arrays are saved")
-    need = npz_bytes(arrays)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path), dir=folder)
-    try:
-        try:
-            os.fchmod(fd, file_mode())
-            allocate(fd, tmp, need)
-            with os.fdopen(fd, "wb") as f:
-                fd = None
-                with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-                    for name, a in arrays.items():
-                        with zf.open(name + ".npy", "w", force_zip64=True) as entry:
-                            np.lib.format.write_array(entry, a, allow_pickle=False)
-                f.truncate(f.tell())  # give back what the preallocation reserved beyond the end
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise no_space(path, need, exc, kept or (path if os.path.exists(path) else None)) from None
-            raise
-        os.replace(tmp, path)
-        fsync_path(folder)
-    except BaseException:
-        if fd is not None:
-            os.close(fd)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path, npz_bytes(arrays), kept) as f:
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, a in arrays.items():
+                with zf.open(name + ".npy", "w", force_zip64=True) as entry:
+                    np.lib.format.write_array(entry, a, allow_pickle=False)
 
 
 # ----- reading ------------------------------------------------------------------------------------

@@ -73,10 +73,12 @@ _KIND = {np.int32: "int", np.int64: "long long", np.float64: "double"}
 class _HostKernel:
     """Called like a CuPy RawKernel, ``kernel(grid, block, args)``; runs the host build. The
     arguments must match the kernel's C parameters one for one (CuPy passes a NumPy scalar by its
-    own size: an np.int64 for an ``int`` parameter would shift every later argument on a GPU)."""
+    own size: an np.int64 for an ``int`` parameter would shift every later argument on a GPU).
+    ``library``: a kernel computing in float32 (the f32, f16 and bf16 builds) runs with subnormals
+    flushed to zero, as CuPy's -ftz=true build does on a GPU (common.cuh)."""
 
-    def __init__(self, fn, kinds=None):
-        self.fn, self.kinds = fn, kinds
+    def __init__(self, fn, kinds=None, library=None):
+        self.fn, self.kinds, self.library = fn, kinds, library
 
     def __call__(self, grid, block, args):
         if self.kinds is not None:
@@ -95,7 +97,21 @@ class _HostKernel:
                 converted.append(ctypes.c_double(float(a)))
             else:
                 raise TypeError(f"a kernel argument must be an array, np.int32, np.int64 or np.float64 (as CuPy needs), got {type(a)}")
-        self.fn(*converted)
+        if self.library is None:
+            self.fn(*converted)
+            return
+        previous = self.library.mt_emulation_flush_subnormals(1)
+        try:
+            self.fn(*converted)
+        finally:
+            self.library.mt_emulation_restore_csr(previous)
+
+
+def _csr_functions(library):
+    library.mt_emulation_flush_subnormals.restype = ctypes.c_uint
+    library.mt_emulation_flush_subnormals.argtypes = [ctypes.c_uint]
+    library.mt_emulation_restore_csr.argtypes = [ctypes.c_uint]
+    return library
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +121,8 @@ def emulated(libraries):
         mp.setattr(kc, "cupy", lambda: np)
         mp.setattr(kc, "set_tf32", lambda enabled: None)  # CuPy's compute type: nothing to set on NumPy
         mp.setattr(kc, "function", lambda src, kernel, dtype: _HostKernel(
-            getattr(libraries[src], f"{kernel}_{kc.suffix(dtype)}"), signature(src, kernel)))
+            getattr(libraries[src], f"{kernel}_{kc.suffix(dtype)}"), signature(src, kernel),
+            library=None if np.dtype(dtype) == np.float64 else _csr_functions(libraries[src])))
         yield kc
 
 
@@ -291,3 +308,65 @@ def test_wrappers_refuse_dimensions_beyond_32_bits():
         _launch.i32(2**31)
     assert _launch.i32(2**31 - 1) == [np.int32(2**31 - 1)]
     assert _launch.i64(2**31 + 5) == [np.int64(2**31 + 5)]  # element totals: 64-bit in the kernels
+
+
+def test_float32_kernels_flush_subnormals_as_cupys_ftz_build_does(emulated):
+    """CuPy builds every kernel with -ftz=true: a float32 subnormal is zero on the GPU, and the
+    emulation matches it; float64 is never flushed; NumPy after the call is left as it was."""
+    tiny32, tiny64 = np.float32(1e-39), 1e-310  # both subnormal
+    w, v, g = np.array([tiny32, 1.0], np.float32), np.zeros(2, np.float32), np.zeros(2, np.float32)
+    emulated.sgd_momentum_update_(w, v, g, 0.9, 0.0, 0.01)
+    assert w.tolist() == [0.0, 1.0]  # w + 0 with the subnormal flushed
+    w64, v64, g64 = np.array([tiny64, 1.0]), np.zeros(2), np.zeros(2)
+    emulated.sgd_momentum_update_(w64, v64, g64, 0.9, 0.0, 0.01)
+    assert w64.tolist() == [tiny64, 1.0]
+    assert np.float32(tiny32) * np.float32(1.0) == tiny32  # the control register was restored
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_unscale_is_a_cast_a_scale_and_a_finite_flag(emulated, rng, dtype):
+    g = (rng.standard_normal(300) * 100).astype(dtype)
+    found = np.zeros(1, np.int32)
+    out = emulated.unscale(g, 1 / 64, found)
+    assert out.dtype == np.float32 and found[0] == 0
+    np.testing.assert_array_equal(out, g.astype(np.float32) * np.float32(1 / 64))
+    g[7], g[100] = np.inf, np.nan
+    emulated.unscale(g, 1 / 64, found)
+    assert found[0] == 1
+
+
+def test_mixed_precision_unscales_each_gradient_with_one_kernel_and_one_read(emulated, monkeypatch):
+    """MixedPrecision on a GPU (here: its parameters on a stand-in cuda device whose arrays are
+    NumPy's, the kernels the host builds): one launch per gradient, the flag read once, the same
+    float32 gradients as the host path, and an overflow anywhere reported."""
+    import contextlib
+
+    from minitorch_alex import amp
+
+    class Gpu:
+        type, index, xp = "cuda", 0, np
+
+        def context(self):
+            return contextlib.nullcontext()
+
+    def run(cuda, poison=False):
+        mt.manual_seed(0)
+        model = mt.nn.Sequential(mt.nn.Linear(6, 5), mt.nn.ReLU(), mt.nn.Linear(5, 3))
+        mp = amp.MixedPrecision(model, "float16")
+        mp.backward(F.cross_entropy(mp(mt.tensor(np.ones((4, 6), np.float32))), [0, 1, 2, 0]))
+        if poison:
+            mp.model_params[2].grad.data[0, 0] = np.inf
+        if cuda:
+            for p in mp.model_params:
+                p.device = Gpu()
+        return mp.unscale_grads(), [m.grad.numpy().copy() for m in mp.master]
+
+    launches = []
+    original = kc.function
+    monkeypatch.setattr(kc, "function", lambda src, kernel, dtype: launches.append((src, kernel)) or original(src, kernel, dtype))
+    (ok_gpu, grads_gpu), (ok_host, grads_host) = run(cuda=True), run(cuda=False)
+    assert ok_gpu is ok_host is True
+    assert launches == [("elementwise", "unscale")] * 4  # 4 parameters, one kernel each
+    for a, b in zip(grads_gpu, grads_host):
+        np.testing.assert_array_equal(a, b)
+    assert run(cuda=True, poison=True)[0] is False

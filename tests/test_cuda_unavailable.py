@@ -25,12 +25,17 @@ def no_cupy(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)  # `import cupy` raises ImportError
 
 
-def fake_cupy(monkeypatch, available, count=1):
+def fake_cupy_module(available, count):
+    """The two calls that tell whether CuPy has a device (tests/test_cupy_fakes.py holds them to CuPy)."""
     cuda = types.SimpleNamespace(is_available=lambda: available,
                                  runtime=types.SimpleNamespace(getDeviceCount=lambda: count))
+    return types.SimpleNamespace(cuda=cuda, ndarray=type("ndarray", (), {"__init__": lambda self, shape, dtype=float: None}))
+
+
+def fake_cupy(monkeypatch, available, count=1):
     monkeypatch.setattr(device_mod, "_cupy", None)
     monkeypatch.setattr(device_mod, "_device_count", None)
-    monkeypatch.setitem(sys.modules, "cupy", types.SimpleNamespace(cuda=cuda, ndarray=type("ndarray", (), {})))
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy_module(available, count))
 
 
 def test_cuda_without_cupy_says_to_install_it(no_cupy):

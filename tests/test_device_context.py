@@ -96,3 +96,28 @@ def test_bfloat16_mixed_precision_is_refused_on_cuda_in_one_line():
         amp.check_supported(amp.half_dtype("bfloat16"), Device("cuda:0"))
     amp.check_supported(np.float16, Device("cuda:0"))
     amp.check_supported(amp.half_dtype("bfloat16"), Device("cpu"))
+
+
+def test_cross_entropy_checks_host_labels_on_the_host(strict, monkeypatch):
+    """Labels given on the host (the trainer's) are checked before they go to the device: no read
+    of a device array between forward and backward (on a GPU it would wait for the forward).
+    Reads of cpu:1's arrays are counted as a GPU's would be: int(), float(), item(), tolist()."""
+    reads = []
+    for name in ("__int__", "__float__", "__index__", "item", "tolist"):
+        original = getattr(np.ndarray, name)
+        monkeypatch.setattr(device_mod.StrictArray, name,
+                            lambda self, *a, _f=original, _n=name: (reads.append(_n), _f(self, *a))[1], raising=False)
+    for name in ("min", "max", "sum", "any", "all"):  # as in CuPy, a reduction is a 0-d device array
+        original = getattr(np.ndarray, name)
+        monkeypatch.setattr(device_mod.StrictArray, name, lambda self, *a, _f=original, **k: np.asarray(
+            _f(self.view(np.ndarray), *a, **k)).view(device_mod.StrictArray))
+    logits = mt.tensor(np.random.default_rng(0).normal(size=(4, 3)), requires_grad=True, device="cpu:1")
+    with CPU1.context():
+        loss = F.cross_entropy(logits, np.array([0, 2, 1, 2]))
+        assert reads == []
+        loss.backward()
+        with pytest.raises(ValueError, match=r"target values must lie in \[0, 3\), got values in \[0, 3\]"):
+            F.cross_entropy(logits, [0, 3, 1, 2])
+        assert reads == []
+        F.cross_entropy(logits, mt.tensor(np.array([0, 2, 1, 2]), device="cpu:1"))  # on the device: checked there
+    assert reads, "labels already on the device are checked there (one read), the reads counted above"

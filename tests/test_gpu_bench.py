@@ -18,6 +18,8 @@ def bench():
 
 
 def fake_cupy(elapsed_ms):
+    """Events and device facts as CuPy v14.2.0 takes them (cupy/cuda/stream.pyx, runtime.pyx);
+    tests/test_cupy_fakes.py holds them to the installed CuPy."""
     class Event:
         def record(self, stream=None):
             pass
@@ -25,8 +27,8 @@ def fake_cupy(elapsed_ms):
         def synchronize(self):
             pass
 
-    runtime = types.SimpleNamespace(getDeviceProperties=lambda i: {"name": b"Fake GPU"}, runtimeGetVersion=lambda: 13000)
-    cuda = types.SimpleNamespace(Event=Event, get_elapsed_time=lambda a, b: elapsed_ms, runtime=runtime)
+    runtime = types.SimpleNamespace(getDeviceProperties=lambda device: {"name": b"Fake GPU"}, runtimeGetVersion=lambda: 13000)
+    cuda = types.SimpleNamespace(Event=Event, get_elapsed_time=lambda start_event, end_event: elapsed_ms, runtime=runtime)
     return types.SimpleNamespace(cuda=cuda, __version__="14.2.0")
 
 

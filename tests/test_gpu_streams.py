@@ -17,6 +17,10 @@ device_mod = importlib.import_module("minitorch_alex.device")
 
 
 class FakeCupy:
+    """The calls of the two-tower path, as CuPy v14.2.0 takes them (cupy/cuda/stream.pyx, device.pyx,
+    cupy_backends/cuda/api/runtime.pyx, cupy/_core/core.pyx); tests/test_cupy_fakes.py holds them
+    to the installed CuPy."""
+
     def __init__(self):
         self.log, self.current = [], 0
         self.streams = {}
@@ -24,10 +28,10 @@ class FakeCupy:
         fake = self
 
         class Stream:
-            def __init__(self, non_blocking=False, name=None):
+            def __init__(self, null=False, non_blocking=False):
                 self.device, self.non_blocking = fake.current, non_blocking
                 self.ptr = next(ids)
-                self.name = name or f"stream{self.ptr}@{self.device}"
+                self.name = f"stream{self.ptr}@{self.device}"
 
             def wait_event(self, event):
                 fake.log.append(("wait", self.name, event.name))
@@ -36,7 +40,7 @@ class FakeCupy:
                 return self.name
 
         class Event:
-            def __init__(self, disable_timing=False):
+            def __init__(self, block=False, disable_timing=False):
                 self.name, self.done = f"event{next(ids)}", False
 
             def record(self, stream):
@@ -44,8 +48,8 @@ class FakeCupy:
                 fake.log.append(("record", self.name, stream.name))
 
         class DeviceCtx:
-            def __init__(self, index):
-                self.index = index
+            def __init__(self, device=None):
+                self.index = device
 
             def __enter__(self):
                 self.prev, fake.current = fake.current, self.index
@@ -60,11 +64,14 @@ class FakeCupy:
                 self.data = types.SimpleNamespace(ptr=next(ids))
                 self.device_id = fake.current
 
-            def set(self, host, stream=None):
-                fake.log.append(("upload", host.dtype.name, stream.name if stream else None, fake.current))
+            def set(self, arr, stream=None):
+                fake.log.append(("upload", arr.dtype.name, stream.name if stream else None, fake.current))
 
-        def current_stream():
-            return self.streams.setdefault(self.current, Stream(name=f"current@{self.current}"))
+        def current_stream(device_id=-1):
+            if self.current not in self.streams:
+                self.streams[self.current] = Stream()
+                self.streams[self.current].name = f"current@{self.current}"
+            return self.streams[self.current]
 
         def forbidden(name):
             def call(*args, **kwargs):
@@ -72,15 +79,15 @@ class FakeCupy:
             return call
 
         runtime = types.SimpleNamespace(
-            memcpyPeerAsync=lambda dst, dst_dev, src, src_dev, n, stream: self.log.append(
-                ("memcpyPeerAsync", dst_dev, src_dev, n, stream, self.current)),
+            memcpyPeerAsync=lambda dst, dstDevice, src, srcDevice, size, stream: self.log.append(
+                ("memcpyPeerAsync", dstDevice, srcDevice, size, stream, self.current)),
             memcpyPeer=forbidden("memcpyPeer"), deviceSynchronize=forbidden("deviceSynchronize"),
             getDeviceCount=lambda: 2)
         self.cuda = types.SimpleNamespace(
             Device=DeviceCtx, Stream=Stream, Event=Event, get_current_stream=current_stream, runtime=runtime,
-            is_available=lambda: True, alloc_pinned_memory=lambda n: (self.log.append(("pinned", n)), bytearray(n))[1])
+            is_available=lambda: True, alloc_pinned_memory=lambda size: (self.log.append(("pinned", size)), bytearray(size))[1])
         self.ndarray, self.Array = Array, Array
-        self.empty = lambda shape, dtype: Array(shape, dtype)
+        self.empty = lambda shape, dtype=float: Array(shape, dtype)
         self.ascontiguousarray = lambda a: a
 
 
@@ -109,9 +116,10 @@ def test_peer_copy_is_async_and_ordered_by_events(cp):
 
 def test_peer_copy_uses_the_towers_streams(cp):
     with cp.cuda.Device(0):
-        t0, x = cp.cuda.Stream(name="tower0"), cp.empty((3,), np.float16)
+        t0, x = cp.cuda.Stream(), cp.empty((3,), np.float16)
     with cp.cuda.Device(1):
-        t1 = cp.cuda.Stream(name="tower1")
+        t1 = cp.cuda.Stream()
+    t0.name, t1.name = "tower0", "tower1"
     traffic = Traffic()
     copy = CrossTowerCopy()
     copy.forward(x, Device("cuda:0"), Device("cuda:1"), traffic, streams=(t0, t1))

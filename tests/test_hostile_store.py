@@ -197,8 +197,14 @@ def small_fs(tmp_path):
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
-def test_a_really_full_disk_while_packing_is_an_oserror_not_sigbus(tmp_path, small_fs):
+def test_a_really_full_disk_while_packing_is_an_oserror_not_sigbus(tmp_path, small_fs, monkeypatch):
+    from minitorch_alex.data import prepare_store
+
     src = make_tree(tmp_path / "src")  # the sources elsewhere; the 128-px store needs ~1 MiB
+    with pytest.raises(OSError, match=r"not enough free space for the store in .* vs \d+ bytes free\)"):
+        prepare(src, small_fs / "store", size=128, progress=False)  # refused before allocating anything
+    # past that check (the disk filled meanwhile): posix_fallocate's ENOSPC, not a SIGBUS in a memory-mapped write
+    monkeypatch.setattr(prepare_store, "check_free_space", lambda folder, need: None)
     with pytest.raises(OSError, match=r"no space left on device writing .*_images.npy \(needs \d+ bytes vs \d+ bytes free\)"):
         prepare(src, small_fs / "store", size=128, progress=False)
     assert not (small_fs / "store").exists()

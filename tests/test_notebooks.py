@@ -254,6 +254,19 @@ def my_conv_input_grad(dy, w, padding=0):
     "my_maxpool_backward": [
         mutant("my_maxpool_backward", "+= dy[i, ch, r, q]", "= dy[i, ch, r, q]"),  # a pixel winning two windows keeps one
         mutant("my_maxpool_backward", "a, b = np.unravel_index", "b, a = np.unravel_index"),  # row and column swapped
+        '''
+def my_maxpool_backward(x, dy, k=3, stride=2):
+    n, c, oh, ow = dy.shape
+    dx = np.zeros_like(x, dtype=np.result_type(x, dy))
+    for i in range(n):
+        for ch in range(c):
+            for r in range(oh):
+                for q in range(ow):
+                    window = x[i, ch, r * stride : r * stride + k, q * stride : q * stride + k]
+                    mask = window == window.max()  # every tied maximum gets the full gradient
+                    dx[i, ch, r * stride : r * stride + k, q * stride : q * stride + k] += mask * dy[i, ch, r, q]
+    return dx
+''',
     ],
     "my_lrn_backward": ['''
 def my_lrn_backward(a, g, size=5, alpha=1e-4, beta=0.75, k=2.0):

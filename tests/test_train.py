@@ -267,3 +267,56 @@ def test_cli_two_devices_report_cross_device_traffic(tiny_imagefolder, tmp_path,
     per_image = 4 * (2 * 128 * 13 * 13 + 2 * 128 * 6 * 6 + 2 * 2048 + 2048)  # float32, forward
     assert rows[0]["cross_device_bytes_per_step"] == 2 * 2 * per_image  # batch 2, forward + backward
     assert "MiB across devices/step" in capsys.readouterr().out
+
+
+def test_a_gpu_run_reads_its_step_sums_only_where_needed(tmp_path, monkeypatch):
+    """On a GPU the loss and top-k sums stay on the device and are read at the print steps, the
+    checkpoints and the epoch's end only (each read drains the GPU's queue); the epoch's metrics
+    equal those of the per-step reads the host makes. (Here the "device" arrays are NumPy's: the
+    device path, made to run, with its reads counted.)"""
+    from minitorch_alex.train import trainer as trainer_mod
+
+    original = Trainer._read_sums
+
+    def run(out, every_step):
+        monkeypatch.setattr(Trainer, "read_every_step", property(lambda self: every_step))
+        reads = []
+
+        def counting(self, pending, images):
+            reads.append(self.batch + 1)
+            return original(self, pending, images)
+
+        monkeypatch.setattr(Trainer, "_read_sums", counting)
+        monkeypatch.setattr(Trainer, "_step_sums", staticmethod(
+            lambda logits, loss, labels: trainer_mod.device_step_sums(np, logits.data, loss.data, labels)))
+        trainer = make_trainer(out, epochs=1, print_freq=2, save_every=3)
+        trainer.fit(echo=lambda *_: None)
+        return trainer.log.rows[0], reads
+
+    host_row, host_reads = run(tmp_path / "host", True)
+    gpu_row, gpu_reads = run(tmp_path / "gpu", False)
+    assert host_reads == [1, 2, 3]  # 24 images in batches of 8: every step
+    assert gpu_reads == [2, 3]  # print step 2; step 3 is a checkpoint and the epoch's end
+    for key in ("train_loss", "train_top1_err", "train_top5_err"):
+        assert gpu_row[key] == pytest.approx(host_row[key], rel=1e-12), key
+
+
+@pytest.mark.parametrize("classes", [3, 5, 12])
+def test_the_device_top_k_counts_agree_with_topk_correct(classes):
+    from minitorch_alex.train import trainer as trainer_mod
+
+    rng = np.random.default_rng(classes)
+    scores = rng.normal(size=(40, classes))  # no ties
+    labels = rng.integers(0, classes, 40)
+    loss = np.float32(1.25)
+    got = trainer_mod.device_step_sums(np, scores, loss, labels)
+    correct = topk_correct(scores, labels)
+    assert got.tolist() == [1.25 * 40, correct[1], correct[5]]
+
+
+def test_the_default_worker_count_follows_the_device():
+    from minitorch_alex.train.cli import default_workers
+
+    assert default_workers(("cpu",), 16) == 1  # the CPU's cores train
+    assert default_workers(("cuda:0",), 16) == 8 and default_workers(("cuda:0", "cuda:1"), 6) == 3
+    assert default_workers(("cuda:0",), 1) == 1 and default_workers(("cuda:0", "cpu"), 16) == 1

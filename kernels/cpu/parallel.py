@@ -14,29 +14,46 @@ GEMMs on its own slice; during ``run_parallel`` the BLAS is switched to one thre
 (``single_threaded_blas``), so nothing spins and each core does one task at a time.
 
 The thread count: ``set_num_threads``, or the first of the environment variables
-MINITORCH_ALEX_NUM_THREADS, NUMBA_NUM_THREADS, OMP_NUM_THREADS, else the CPUs this process may
-run on.
+MINITORCH_ALEX_NUM_THREADS, NUMBA_NUM_THREADS, OMP_NUM_THREADS (at most the CPUs; a value that is
+not a positive integer is ignored with a warning), else the CPUs this process may run on.
 """
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 THREAD_VARS = ("MINITORCH_ALEX_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS")  # the first one set wins
 
 
-def _default_threads():
-    for var in THREAD_VARS:
-        value = os.environ.get(var, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return int(value)
+def _cpus():
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def _default_threads():
+    """The first of ``THREAD_VARS`` that is set, capped at the CPU count, else the CPU count. A
+    value that is not a positive integer is ignored and one that exceeds the CPUs is capped, each
+    with a one-line warning (100000 threads ran 2 minutes before "can't start new thread")."""
+    cpus = _cpus()
+    for var in THREAD_VARS:
+        value = os.environ.get(var, "").strip()
+        if not value:
+            continue
+        if not value.isdigit() or int(value) < 1:
+            sys.stderr.write(f"warning: ignoring {var}={value!r} (expected an integer in [1, {cpus}], the CPUs "
+                             "of this process)\n")
+            continue
+        if int(value) > cpus:
+            sys.stderr.write(f"warning: {var}={value} is more than the {cpus} CPUs of this process; using {cpus}\n")
+            return cpus
+        return int(value)
+    return cpus
 
 
 _threads = _default_threads()

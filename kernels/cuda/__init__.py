@@ -14,7 +14,8 @@ sources, which the CPU-only tests do) works without CuPy or a GPU.
 The ops live one per file, each as the class the dispatch table names (``conv.Conv2d``,
 ``conv.Conv2dReLU``, ``linear.Linear``, ``linear.LinearReLU``, ``pool.MaxPool2d``,
 ``lrn.LocalResponseNorm``, ``activation.ReLU``, ``dropout.Dropout``) with ``forward(*arrays,
-**params)`` / ``backward(gy)``, plus ``sgd.sgd_momentum_update_``; the array-level functions they
+**params)`` / ``backward(gy)``, plus ``sgd.sgd_momentum_update_`` and mixed precision's
+``amp.unscale``; the array-level functions they
 are built from are re-exported here too. Shared launch helpers: ``_launch.py``.
 """
 from __future__ import annotations
@@ -114,6 +115,7 @@ def set_tf32(enabled: bool) -> None:
 
 # The per-op wrappers (they use the loader above through the package, looked up at call time).
 from .activation import ReLU, relu_backward, relu_forward  # noqa: E402
+from .amp import unscale  # noqa: E402
 from .conv import Conv2d, Conv2dReLU, col2im, conv2d_backward, conv2d_forward, im2col  # noqa: E402
 from .dropout import Dropout, dropout_apply  # noqa: E402
 from .linear import Linear, LinearReLU, bias_act_rows_, linear_backward, linear_forward  # noqa: E402
@@ -126,5 +128,5 @@ __all__ = [
     "MaxPool2d", "ReLU", "bias_act_rows_", "col2im", "conv2d_backward", "conv2d_forward", "cupy", "dropout_apply",
     "function", "im2col", "kernel_names", "linear_backward", "linear_forward", "lrn_backward", "lrn_forward",
     "maxpool_backward", "maxpool_forward", "module", "relu_backward", "relu_forward", "set_tf32",
-    "sgd_momentum_update_", "source", "suffix",
+    "sgd_momentum_update_", "source", "suffix", "unscale",
 ]

@@ -97,7 +97,7 @@ def gemm(a, b, out, tf32=None):
 def sum_rows(gy, axes):
     """Bias gradient: gy summed over ``axes``, accumulated in float32 for 16-bit gradients."""
     acc = np.float32 if gy.dtype.itemsize < 4 else gy.dtype
-    return gy.sum(axis=axes, dtype=acc).astype(gy.dtype)
+    return gy.sum(axis=axes, dtype=acc).astype(gy.dtype, copy=False)  # no copy when acc is gy's dtype
 
 
 class GemmLayer:

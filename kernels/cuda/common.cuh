@@ -21,6 +21,18 @@
 #define KERNEL extern "C"
 #define GRID_LOOP(i, n) for (long long i = 0; i < (long long)(n); ++i)
 #define ROW_LOOP(r, rows) for (int r = 0; r < (rows); ++r)
+#include <xmmintrin.h>
+// CuPy compiles every kernel with -ftz=true (cupy/cuda/compiler.py, _compile_with_cache_cuda):
+// single-precision subnormal inputs and results are flushed to zero on the GPU. The emulation
+// does the same through the SSE control register (flush-to-zero and denormals-are-zero bits),
+// which the test sets around each float32/16-bit kernel call and restores after it (it is per
+// thread, and NumPy in the same thread must not see it). Returns the register's previous value.
+extern "C" unsigned int mt_emulation_flush_subnormals(unsigned int on) {
+    unsigned int previous = _mm_getcsr();
+    _mm_setcsr(on ? (previous | 0x8040u) : (previous & ~0x8040u));
+    return previous;
+}
+extern "C" void mt_emulation_restore_csr(unsigned int value) { _mm_setcsr(value); }
 #else
 #define MT_DEVICE __device__
 #define KERNEL extern "C" __global__
@@ -49,6 +61,22 @@ template <> MT_DEVICE __forceinline__ float from_acc<float>(float v) { return v;
 template <> MT_DEVICE __forceinline__ double from_acc<double>(double v) { return v; }
 template <> MT_DEVICE __forceinline__ __half from_acc<__half>(float v) { return __float2half_rn(v); }
 template <> MT_DEVICE __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+// Unravelling a flat index: a launch over fewer than 2^31 elements (every layer of AlexNet at
+// batch 128; the largest, conv1's col, has 363 x 387200 = 1.4e8) divides in 32-bit unsigned
+// arithmetic, a few instructions, where a 64-bit division is a software routine on NVIDIA GPUs.
+// The branch depends on the launch's total alone, so all threads of a launch take the same one.
+// Both operands are below the total (divisors are products of the dimensions that make it).
+struct Unravel {
+    bool small;
+    MT_DEVICE explicit Unravel(long long total) : small(total <= 0x7fffffffLL) {}
+    MT_DEVICE __forceinline__ long long div(long long a, long long b) const {
+        return small ? (long long)((unsigned)a / (unsigned)b) : a / b;
+    }
+    MT_DEVICE __forceinline__ long long mod(long long a, long long b) const {
+        return small ? (long long)((unsigned)a % (unsigned)b) : a % b;
+    }
+};
 
 MT_DEVICE __forceinline__ float acc_pow(float a, float b) { return powf(a, b); }
 MT_DEVICE __forceinline__ double acc_pow(double a, double b) { return pow(a, b); }

@@ -1,4 +1,5 @@
-// Elementwise kernels: dropout, ReLU, and the bias (+ ReLU) written with a layer's output.
+// Elementwise kernels: dropout, ReLU, the bias (+ ReLU) written with a layer's output, and mixed
+// precision's unscale.
 #include "common.cuh"
 
 // Dropout, forward and backward alike: y = x * scale where keep, else 0. keep is a bool array
@@ -38,8 +39,9 @@ MT_DEVICE void bias_act_nchw_body(const T* __restrict__ rows, const T* __restric
                                    int n, int o, int p, int has_bias, int relu) {
     typedef typename Acc<T>::type A;
     const long long total = (long long)n * o * p;
+    const Unravel u(total);
     GRID_LOOP(t, total) {
-        const int q = (int)(t % p), oc = (int)((t / p) % o), ni = (int)(t / ((long long)p * o));
+        const int q = (int)u.mod(t, p), oc = (int)u.mod(u.div(t, p), o), ni = (int)u.div(t, (long long)p * o);
         A v = to_acc(rows[(long long)oc * n * p + (long long)ni * p + q]);
         if (has_bias) v += to_acc(bias[oc]);
         y[t] = from_acc<T>(relu && v < (A)0 ? (A)0 : v);
@@ -50,9 +52,25 @@ MT_DEVICE void bias_act_nchw_body(const T* __restrict__ rows, const T* __restric
 template <typename T>
 MT_DEVICE void bias_act_rows_body(T* __restrict__ y, const T* __restrict__ bias, long long total, int o, int relu) {
     typedef typename Acc<T>::type A;
+    const Unravel u(total);
     GRID_LOOP(t, total) {
-        const A v = to_acc(y[t]) + to_acc(bias[t % o]);
+        const A v = to_acc(y[t]) + to_acc(bias[u.mod(t, o)]);
         y[t] = from_acc<T>(relu && v < (A)0 ? (A)0 : v);
+    }
+}
+
+// Mixed precision's unscale (minitorch_alex/amp.py), one pass per gradient instead of a cast, a
+// multiply, an isfinite and an all: out = float32(g) * inv, and found[0] = 1 if any result is
+// inf or NaN (every writer writes the same 1, so the race is benign). The flag is shared by all
+// the gradients on a device and read once per step.
+template <typename T>
+MT_DEVICE void unscale_body(const T* __restrict__ g, float* __restrict__ out, long long size, double inv_,
+                            int* __restrict__ found) {
+    const float inv = (float)inv_;
+    GRID_LOOP(i, size) {
+        const float v = (float)to_acc(g[i]) * inv;
+        out[i] = v;
+        if (!isfinite(v)) found[0] = 1;
     }
 }
 
@@ -71,5 +89,8 @@ MT_DEVICE void bias_act_rows_body(T* __restrict__ y, const T* __restrict__ bias,
     }                                                                                              \
     KERNEL void bias_act_rows_##S(T* y, const T* bias, long long total, int o, int relu) { \
         bias_act_rows_body<T>(y, bias, total, o, relu);                                                \
+    }                                                                                              \
+    KERNEL void unscale_##S(const T* g, float* out, long long size, double inv, int* found) {  \
+        unscale_body<T>(g, out, size, inv, found);                                                 \
     }
 FOR_EACH_FLOAT(INSTANTIATE)

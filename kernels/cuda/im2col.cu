@@ -18,7 +18,8 @@ MT_DEVICE void im2col_body(const T* __restrict__ x, T* __restrict__ col, int n, 
         const int ci = r / (kh * kw), i = (r / kw) % kh, j = r % kw;
         T* out = col + (long long)r * ncols;
         GRID_LOOP(q, ncols) {
-            const int ni = (int)(q / plane), rem = (int)(q % plane), oy = rem / ow, ox = rem % ow;
+            const int qi = (int)q;  // < ncols, an int: 32-bit division
+            const int ni = qi / plane, rem = qi % plane, oy = rem / ow, ox = rem % ow;
             const int y = oy * sh + i - ph, xx = ox * sw + j - pw;
             out[q] = (y >= 0 && y < h && xx >= 0 && xx < w)
                          ? x[((long long)(ni * c + ci) * h + y) * w + xx] : pad_value;
@@ -34,9 +35,10 @@ MT_DEVICE void col2im_body(const T* __restrict__ col, T* __restrict__ x, int n, 
     typedef typename Acc<T>::type A;
     const int ncols = n * oh * ow, plane = oh * ow;
     const long long total = (long long)n * c * h * w;
+    const Unravel u(total);
     GRID_LOOP(t, total) {
-        const int xx = (int)(t % w), y = (int)((t / w) % h), ci = (int)((t / ((long long)w * h)) % c);
-        const int ni = (int)(t / ((long long)w * h * c));
+        const int xx = (int)u.mod(t, w), y = (int)u.mod(u.div(t, w), h), ci = (int)u.mod(u.div(t, (long long)w * h), c);
+        const int ni = (int)u.div(t, (long long)w * h * c);
         const int yp = y + ph, xp = xx + pw;  // position in the padded input
         // window rows oy with 0 <= yp - oy*sh < kh
         const int oy0 = yp < kh ? 0 : (yp - kh) / sh + 1, oy1 = min(yp / sh + 1, oh);

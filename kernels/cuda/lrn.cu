@@ -21,10 +21,11 @@ MT_DEVICE void lrn_forward_body(const T* __restrict__ x, T* __restrict__ y, T* _
     const A alpha = (A)alpha_, neg_beta = (A)-beta_, k = (A)k_;
     const int cg = c / groups;
     const long long total = (long long)n * c * p;
+    const Unravel u(total);
     GRID_LOOP(t, total) {
-        const int q = (int)(t % p), ch = (int)((t / p) % c);
+        const int q = (int)u.mod(t, p), ch = (int)u.mod(u.div(t, p), c);
         const int g0 = (ch / cg) * cg, cl = ch - g0;  // first channel of the group, index inside it
-        const T* base = x + (t / ((long long)p * c)) * c * p + q;  // x[n, 0, q]
+        const T* base = x + u.div(t, (long long)p * c) * c * p + q;  // x[n, 0, q]
         A sum = 0;
         for (int d = max(0, cl - before); d <= min(cg - 1, cl + after); ++d) {
             const A v = to_acc(base[(long long)(g0 + d) * p]);
@@ -44,10 +45,11 @@ MT_DEVICE void lrn_backward_body(const T* __restrict__ x, const T* __restrict__ 
     const A neg_beta = (A)-beta_, two_alpha_beta = (A)(2.0 * alpha_ * beta_);
     const int cg = c / groups;
     const long long total = (long long)n * c * p;
+    const Unravel u(total);
     GRID_LOOP(t, total) {
-        const int q = (int)(t % p), ch = (int)((t / p) % c);
+        const int q = (int)u.mod(t, p), ch = (int)u.mod(u.div(t, p), c);
         const int g0 = (ch / cg) * cg, cl = ch - g0;
-        const long long img = (t / ((long long)p * c)) * c * p + q;
+        const long long img = u.div(t, (long long)p * c) * c * p + q;
         A inner = 0;  // the transposed window: channels i whose window holds this channel
         for (int d = max(0, cl - after); d <= min(cg - 1, cl + before); ++d) {
             const long long o = img + (long long)(g0 + d) * p;

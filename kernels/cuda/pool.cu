@@ -16,9 +16,10 @@ MT_DEVICE void maxpool_forward_body(const T* __restrict__ x, T* __restrict__ y, 
                                      int pw, int oh, int ow) {
     typedef typename Acc<T>::type A;
     const long long total = (long long)n * c * oh * ow;
+    const Unravel u(total);
     GRID_LOOP(t, total) {
-        const int ox = (int)(t % ow), oy = (int)((t / ow) % oh);
-        const long long nc = t / ((long long)ow * oh);
+        const int ox = (int)u.mod(t, ow), oy = (int)u.mod(u.div(t, ow), oh);
+        const long long nc = u.div(t, (long long)ow * oh);
         const T* plane = x + nc * h * w;
         A best = 0;
         int where = -1;
@@ -46,9 +47,10 @@ MT_DEVICE void maxpool_backward_body(const T* __restrict__ gy, const int* __rest
                                       int sh, int sw, int ph, int pw, int oh, int ow) {
     typedef typename Acc<T>::type A;
     const long long total = (long long)n * c * h * w;
+    const Unravel u(total);
     GRID_LOOP(t, total) {
-        const int xx = (int)(t % w), yy = (int)((t / w) % h);
-        const long long nc = t / ((long long)w * h);
+        const int xx = (int)u.mod(t, w), yy = (int)u.mod(u.div(t, w), h);
+        const long long nc = u.div(t, (long long)w * h);
         const int yp = yy + ph, xp = xx + pw, me = yy * w + xx;
         const int oy0 = yp < kh ? 0 : (yp - kh) / sh + 1, oy1 = min(yp / sh + 1, oh);
         const int ox0 = xp < kw ? 0 : (xp - kw) / sw + 1, ox1 = min(xp / sw + 1, ow);

@@ -9,8 +9,9 @@ the host in exactly the CPU loader's order (``epoch_order``, then ``sample_train
         --crop/flip/mean/PCA, compute stream--> (N, 3, C, C) float32 on the GPU
 
 uint8 pixels are a quarter of the float32 batch, so the bus carries 4x less than copying
-augmented batches; the copy of batch b+1 overlaps the training step on batch b (two pinned
-slots, one CUDA event per slot each way so neither side overwrites what the other still uses).
+augmented batches; the gather of batch b+2 and the copy of batch b+1 overlap the training step
+on batch b (two pinned slots, one CUDA event per slot each way so neither side overwrites what
+the other still uses). ``Trainer`` uses it for training batches on CUDA devices.
 
 ``crop_flip_normalize`` is the pixel math, written for any array module (NumPy or CuPy):
 ``tests/test_gpu_augment.py`` checks it on NumPy against ``augment.crop_to_chw`` (bit for bit),
@@ -18,11 +19,13 @@ and ``tests/test_gpu.py`` checks the CuPy pipeline against it on a GPU.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from ..device import Device
-from .augment import pca_shift, sample_train_params
-from .loader import epoch_order
+from .augment import default_crop, pca_shift, sample_train_params
+from .loader import epoch_order, epoch_range, shard_bounds
 
 
 def crop_flip_normalize(xp, images, ys, xs, flips, crop, mean=None, shifts=None, scale=1.0, index=None):
@@ -52,63 +55,104 @@ def crop_flip_normalize(xp, images, ys, xs, flips, crop, mean=None, shifts=None,
     return out
 
 
-def batch_plan(split, batch_size, seed, epoch, b, crop, alpha_std=0.1, shuffle=True):
-    """The host-side draws of training batch ``b``, identical to the CPU ``DataLoader``'s:
-    (index (N,), ys, xs, flips, shifts (N, 3) float64)."""
-    idx = epoch_order(len(split), seed, epoch, shuffle)[b * batch_size:(b + 1) * batch_size]
-    p = sample_train_params(np.random.default_rng([seed, epoch, 1, b]), len(idx), split.images.shape[1], crop,
+def batch_plan(split, batch_size, seed, epoch, b, crop, alpha_std=0.1, shuffle=True, rank=0, world_size=1):
+    """The host-side draws of training batch ``b``, identical to the CPU ``DataLoader``'s
+    (``loader.make_batch``): (index (k,), ys, xs, flips, shifts (k, 3)) of this rank's rows
+    (``shard_bounds``) of the global batch, whose crops, flips and PCA draws are made for all of
+    its rows, so an image is augmented alike on any number of ranks."""
+    rows = epoch_order(len(split), seed, epoch, shuffle)[b * batch_size:(b + 1) * batch_size]
+    p = sample_train_params(np.random.default_rng([seed, epoch, 1, b]), len(rows), split.images.shape[1], crop,
                             alpha_std)
-    return idx, p.ys, p.xs, p.flips, pca_shift(p.alphas, split.eigvals, split.eigvecs)
+    mine = slice(*shard_bounds(len(rows), world_size, rank))
+    return rows[mine], p.ys[mine], p.xs[mine], p.flips[mine], pca_shift(p.alphas[mine], split.eigvals, split.eigvecs)
+
+
+def _empty_pinned(shape, dtype):
+    """A NumPy array in page-locked host memory (the asynchronous copy needs it)."""
+    from cupyx import empty_pinned  # noqa: PLC0415 (CuPy is optional)
+
+    return empty_pinned(shape, dtype=dtype)
 
 
 class GPUAugmenter:
-    """Training batches of a ``StoreSplit`` made on ``device`` (a 'cuda:N' name).
+    """Training batches of a ``StoreSplit`` made on ``device`` (a 'cuda:N' name), with the
+    interface of ``DataLoader`` (``len``, ``set_epoch(epoch, start_batch, stop_batch)``,
+    iteration), so the trainer takes either.
 
-    ``batches(epoch)`` yields (images (N, 3, C, C) float32, labels (N,) int64), both CuPy arrays
-    on the device, the same batches as ``DataLoader(split, batch_size, train=True, seed=seed,
-    crop=crop, scale=scale)`` (drop_last=False).
+    Iteration yields (images (k, 3, C, C) float32 CuPy array on the device, labels (k,) int64
+    NumPy array): this rank's rows of each global batch of ``batch_size``, the same as
+    ``DataLoader(split, batch_size, train=True, seed=seed, crop=crop, scale=scale, rank=rank,
+    world_size=world_size)`` bit for bit (drop_last=False). The labels stay on the host: the
+    loss checks them there before its one upload, and no step reads the device for them.
+
+    The pipeline, per batch b: a background thread gathers batch b+2's uint8 pixels into a
+    pinned slot while the GPU runs step b, batch b+1's copy is queued on the copy stream before
+    step b is handed out, and b's augmentation is queued on the compute stream behind its copy's
+    event. Two pinned and two device slots; CUDA events keep either side from overwriting what
+    the other still reads (the host waits only for a copy out of a pinned slot it refills).
     """
 
     def __init__(self, split, batch_size=128, crop=None, device="cuda:0", seed=0, alpha_std=0.1, scale=1.0,
-                 shuffle=True):
+                 shuffle=True, rank=0, world_size=1):
         self.device = Device(device)
         if self.device.type != "cuda":
             raise ValueError(f"GPUAugmenter: expected a 'cuda:N' device, got {self.device}")
+        if batch_size < 1:
+            raise ValueError(f"GPUAugmenter: expected batch_size >= 1, got {batch_size}")
         cp = self.device.xp  # raises the clear error when CuPy or a GPU is missing
         self.cp, self.split, self.batch_size = cp, split, batch_size
         size = split.images.shape[1]
-        self.crop = crop if crop is not None else int(round(size * 224 / 256))
+        self.crop = crop if crop is not None else default_crop(size)
+        if not 0 < self.crop <= size:
+            raise ValueError(f"GPUAugmenter: expected a crop in 1..{size}, got {self.crop}")
+        shard_bounds(0, world_size, rank)  # checks the rank
         self.seed, self.alpha_std, self.scale, self.shuffle = seed, alpha_std, scale, shuffle
+        self.rank, self.world_size = rank, world_size
+        self._epoch, self._start, self._stop = 0, 0, len(self)
+        rows = -(-batch_size // world_size)  # the most rows this rank takes of one batch
         with self.device.context():
             self.mean = cp.asarray(split.mean, dtype=cp.float32)
             self.copy_stream = cp.cuda.Stream(non_blocking=True)
-            shape = (batch_size,) + split.images.shape[1:]
-            from cupyx import empty_pinned  # noqa: PLC0415
-
-            self.pinned = [empty_pinned(shape, dtype=np.uint8) for _ in range(2)]
+            shape = (rows,) + split.images.shape[1:]
+            self.pinned = [_empty_pinned(shape, np.uint8) for _ in range(2)]
             self.staged = [cp.empty(shape, dtype=cp.uint8) for _ in range(2)]
-            self.copied = [cp.cuda.Event(disable_timing=True) for _ in range(2)]  # copy of slot done
-            self.consumed = [None, None]  # augmentation that read slot's GPU buffer, once launched
+            self.copied = [None, None]  # event: the copy out of pinned slot s (into staged s) is done
+            self.consumed = [None, None]  # event: the augmentation that read staged slot s is done
+        self._gatherer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpu-augment-gather")
 
     def __len__(self):
         return -(-len(self.split) // self.batch_size)
 
-    def _submit(self, epoch, b):
-        """Gather batch b into a pinned slot and start its copy on the copy stream."""
+    def set_epoch(self, epoch, start_batch=0, stop_batch=None):
+        """The next iteration covers batches ``start_batch .. stop_batch - 1`` of ``epoch``."""
+        self._epoch, self._start, self._stop = epoch_range(epoch, start_batch, stop_batch, len(self))
+
+    def _gather(self, epoch, b):
+        """Batch b's draws and uint8 pixels in pinned slot b % 2 (run on the gather thread)."""
         slot = b % 2
         idx, ys, xs, flips, shifts = batch_plan(self.split, self.batch_size, self.seed, epoch, b, self.crop,
-                                                self.alpha_std, self.shuffle)
+                                                self.alpha_std, self.shuffle, self.rank, self.world_size)
+        if self.copied[slot] is not None:
+            self.copied[slot].synchronize()  # the copy out of this pinned slot (two batches ago) has finished
         n = len(idx)
-        self.copied[slot].synchronize()  # the previous copy out of this pinned slot has finished
         np.take(self.split.images, idx, axis=0, out=self.pinned[slot][:n])
+        return slot, n, (ys, xs, flips, shifts), np.asarray(self.split.labels)[idx].astype(np.int64)
+
+    def _upload(self, job):
+        """Queue the copy of a gathered batch on the copy stream, behind the augmentation that last
+        read its device slot."""
+        slot, n = job[0], job[1]
+        cp = self.cp
         with self.device.context():
-            if self.consumed[slot] is not None:  # don't overwrite pixels an augmentation still reads
+            if self.consumed[slot] is not None:
                 self.copy_stream.wait_event(self.consumed[slot])
             self.staged[slot][:n].set(self.pinned[slot][:n], stream=self.copy_stream)
-            self.copied[slot].record(self.copy_stream)
-        return slot, n, (ys, xs, flips, shifts), self.split.labels[idx]
+            copied = cp.cuda.Event(disable_timing=True)
+            copied.record(self.copy_stream)
+            self.copied[slot] = copied
 
     def _finish(self, job):
+        """Queue the augmentation of an uploaded batch on the current stream; (images, labels)."""
         slot, n, (ys, xs, flips, shifts), labels = job
         cp = self.cp
         with self.device.context():
@@ -116,14 +160,36 @@ class GPUAugmenter:
             stream.wait_event(self.copied[slot])
             out = crop_flip_normalize(cp, self.staged[slot][:n], cp.asarray(ys), cp.asarray(xs), cp.asarray(flips),
                                       self.crop, self.mean, cp.asarray(shifts), self.scale)
-            self.consumed[slot] = stream.record()
-            return out, cp.asarray(labels)
+            consumed = cp.cuda.Event(disable_timing=True)
+            consumed.record(stream)
+            self.consumed[slot] = consumed
+            return out, labels
+
+    def __iter__(self):
+        epoch, start, stop = self._epoch, self._start, self._stop
+        if start >= stop:
+            return
+        job = self._gather(epoch, start)
+        self._upload(job)
+        gathering = self._gatherer.submit(self._gather, epoch, start + 1) if start + 1 < stop else None
+        for b in range(start, stop):
+            out = self._finish(job)
+            if gathering is not None:  # batch b+1: gathered during step b-1, its copy queued behind step b
+                job = gathering.result()
+                self._upload(job)
+                gathering = self._gatherer.submit(self._gather, epoch, b + 2) if b + 2 < stop else None
+            yield out
 
     def batches(self, epoch=0):
-        pending = self._submit(epoch, 0) if len(self) else None
-        for b in range(len(self)):
-            upcoming = self._submit(epoch, b + 1) if b + 1 < len(self) else None  # overlaps this step
-            yield self._finish(pending)
-            pending = upcoming
+        """All batches of ``epoch`` (``set_epoch(epoch)`` then iterate)."""
+        self.set_epoch(epoch)
+        return iter(self)
 
-    __iter__ = batches
+    def close(self):
+        self._gatherer.shutdown(wait=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

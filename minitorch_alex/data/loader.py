@@ -29,7 +29,7 @@ from collections import deque
 import numpy as np
 
 from .augment import center_crop, crop_to_chw, default_crop, pca_shift, sample_train_params, ten_crop
-from .store import Store, StoreSplit
+from .store import Store, StoreChanged, StoreSplit, check_unchanged
 
 
 def epoch_range(epoch, start_batch, stop_batch, batches):
@@ -81,6 +81,40 @@ def make_batch(split: StoreSplit, idx: np.ndarray, start: int, global_size: int,
     return center_crop(split.images, split.mean, crop, scale, out=out, index=idx)
 
 
+def _exit_status(code):
+    """A worker's exit code as words: 'killed by SIGBUS' for -7."""
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            pass
+    return f"exit code {code}"
+
+
+def shared_memory_check(nbytes: int) -> None:
+    """Refuse (``OSError(ENOSPC)``, one line) batch slots that fit neither in /dev/shm nor in the
+    temporary folder, where ``multiprocessing`` places them: it makes a sparse file there, and
+    writing into it when the filesystem is full kills the process with SIGBUS, no message."""
+    import errno
+    import multiprocessing.heap
+    import tempfile
+
+    places = list(getattr(multiprocessing.heap.Arena, "_dir_candidates", [])) + [tempfile.gettempdir()]
+    free = {}
+    for place in places:
+        try:
+            st = os.statvfs(place)
+        except OSError:
+            continue
+        free[place] = st.f_bavail * st.f_frsize
+        if free[place] >= nbytes:
+            return
+    shown = " and ".join(f"{b} bytes free in {p}" for p, b in free.items())
+    raise OSError(errno.ENOSPC, f"the DataLoader's batch slots need {nbytes} bytes of shared memory (expected >= "
+                                f"{nbytes} bytes free vs {shown}): lower --workers or --batch-size, or give /dev/shm "
+                                "more room (docker run --shm-size)")
+
+
 class _BatchMaker:
     """Everything needed to build (this rank's rows of) batch ``b`` of ``epoch`` anywhere: it
     is handed to each worker once, at start-up. ``batch_size`` is the global batch."""
@@ -116,6 +150,7 @@ class _BatchMaker:
     def fill(self, epoch: int, b: int, images_out: np.ndarray, labels_out: np.ndarray) -> int:
         """Write this rank's rows of batch ``b`` into the first rows of the given buffers;
         returns their number."""
+        check_unchanged(self.split)  # a truncated memory map would kill the process with SIGBUS
         rows = self.indices(epoch, b)
         start, stop = shard_bounds(len(rows), self.world_size, self.rank)
         n = stop - start
@@ -257,6 +292,7 @@ class DataLoader:
         maker = self._maker
         self._n_slots = self.workers * self.prefetch
         per_slot = maker.rows_per_slot * int(np.prod(maker.sample_shape))
+        shared_memory_check(self._n_slots * (per_slot * 4 + maker.rows_per_slot * 8))
         # RawArray lives in shared memory that the workers inherit; it falls
         # back to a temp file when /dev/shm is small (as in Docker).
         images_buf = ctx.RawArray("f", self._n_slots * per_slot)
@@ -282,9 +318,10 @@ class DataLoader:
             except queue.Empty:
                 dead = [p for p in self._procs if not p.is_alive()]
                 if dead:
-                    codes = {p.name: p.exitcode for p in dead}
+                    codes = {p.name: _exit_status(p.exitcode) for p in dead}
                     self.close()
-                    raise RuntimeError(f"DataLoader worker(s) died unexpectedly: exit codes {codes}") from None
+                    check_unchanged(self._maker.split)  # the usual cause of a SIGBUS: the store was truncated
+                    raise RuntimeError(f"DataLoader worker(s) died unexpectedly: {codes}") from None
                 waited += 1.0
                 if waited > self.timeout:
                     raise TimeoutError(f"no batch from the workers in {self.timeout} s") from None
@@ -321,6 +358,9 @@ class DataLoader:
             while b not in ready:
                 _, got, slot, n, error = self._next_result()
                 if error is not None:
+                    last = error.strip().splitlines()[-1]
+                    if last.startswith(f"{StoreChanged.__module__}.{StoreChanged.__name__}: "):
+                        raise StoreChanged(last.split(": ", 1)[1])  # the worker's one line, not its traceback
                     raise RuntimeError(f"DataLoader worker failed on batch {got}:\n{error}")
                 ready[got] = (slot, n)
             slot, n = ready.pop(b)

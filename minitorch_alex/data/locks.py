@@ -4,11 +4,13 @@
 this process's pid and command line into it, so a refusal can say who holds it. The lock dies
 with its process (SIGKILL included): a left-over lock file never blocks. Re-entrant within a
 process (flock locks belong to an open file, so a second open in the same process would block).
+A lock path that is a symbolic link is refused (``LinkedLock``, one line), never followed.
 On systems without ``fcntl`` (Windows) nothing is locked.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 
@@ -22,6 +24,10 @@ _held: dict = {}  # realpath -> depth
 
 class Busy(RuntimeError):
     """Another process holds the lock."""
+
+
+class LinkedLock(RuntimeError):
+    """The lock file is a symbolic link: refused, not followed."""
 
 
 def _holder(fd) -> str:
@@ -46,7 +52,13 @@ def locked(path, what):
         finally:
             _held[key] -= 1
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:  # O_NOFOLLOW: a lock that is a symlink is refused, never followed (it could name anyone's file)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or os.path.islink(path):
+            raise LinkedLock(f"{what}: its lock {path} is a symbolic link (expected a regular file vs a link to "
+                             f"{os.readlink(path)!r}); remove the link, nothing was written through it") from None
+        raise
     try:
         if fcntl is not None:
             try:

@@ -31,6 +31,7 @@ theirs failed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -43,7 +44,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from ..serialization import allocate, no_space
+from ..serialization import allocate, atomic_file, no_space, write_atomic
 from ..serialization import fsync_path as _fsync_path
 from . import fashion_mnist, locks, readers, store
 from .augment import default_crop
@@ -73,10 +74,10 @@ class _FileSource:
         return load_image(self.paths[i], self.size)
 
     def describe(self, i: int) -> str:
-        return self.paths[i]
+        return readers.shown_path(self.paths[i])
 
     def digest_lines(self):
-        return (f"{p}\t{label}" for p, label in zip(self.paths, self.labels))
+        return (f"{readers.shown_path(p)}\t{label}" for p, label in zip(self.paths, self.labels))
 
 
 class _GreyArraySource:
@@ -152,14 +153,14 @@ def _sources(layout, source_root, size, max_per_class, ground_truth, synset_orde
 # --- crash-safe file helpers ----------------------------------------------------
 
 def _write_json_atomic(path: str, obj) -> None:
-    """Write JSON so that ``path`` holds either the old or the new content."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_path(os.path.dirname(path))
+    """Write JSON so that ``path`` holds either the old or the new content (``write_atomic``)."""
+    write_atomic(path, json.dumps(obj, indent=1).encode("utf-8"))
+
+
+def _save_npy(path: str, array) -> None:
+    """``np.save`` through the atomic-write path (never through a symlink at ``path``)."""
+    with atomic_file(path) as f:
+        np.save(f, array, allow_pickle=False)
 
 
 def _read_json(path: str):
@@ -200,7 +201,7 @@ def _allocate_file(path: str) -> None:
     """Reserve the blocks of ``path`` (sparse after open_memmap): writing through the memory map
     then cannot meet a full disk, which would kill the process with SIGBUS."""
     nbytes = os.path.getsize(path)
-    fd = os.open(path, os.O_RDWR)
+    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
     try:
         allocate(fd, path, nbytes)
     except OSError as exc:
@@ -209,6 +210,39 @@ def _allocate_file(path: str) -> None:
         raise
     finally:
         os.close(fd)
+
+
+def _release_file(path: str) -> None:
+    """Give back the blocks of the ``.npy`` file ``path``, which holds no data yet: a failed
+    reservation keeps what it took on filesystems such as ext4. The file stays, sparse again."""
+    with contextlib.suppress(OSError), open(path, "r+b") as f:
+        version = np.lib.format.read_magic(f)
+        (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(f)
+        offset, nbytes = f.tell(), os.fstat(f.fileno()).st_size
+        f.truncate(offset)  # keep the header, drop every block after it
+        f.truncate(nbytes)
+
+
+FREE_MARGIN = 16 << 20  # bytes left free beyond a store's size, plus 1% of it: the filesystem's own needs
+
+
+def store_bytes(counts: dict, size: int) -> int:
+    """An upper bound of the bytes of a store of ``counts`` images per split at ``size`` px:
+    the images, labels and statistics, the headers and the manifest."""
+    images = sum(int(n) * (size * size * 3 + 8) + 2 * 4096 for n in counts.values())
+    return images + size * size * 3 * 4 + 3 * 4096 + (1 << 20)
+
+
+def check_free_space(folder: str, need: int) -> None:
+    """Refuse (``OSError(ENOSPC)``, one line with the numbers) unless ``folder``'s filesystem has
+    ``need`` bytes free plus a margin: before anything is allocated, so a store bigger than the
+    disk never fills it."""
+    st = os.statvfs(folder)
+    free = st.f_bavail * st.f_frsize
+    margin = FREE_MARGIN + need // 100
+    if need + margin > free:
+        raise OSError(errno.ENOSPC, f"not enough free space for the store in {folder} (expected >= {need + margin} "
+                                    f"bytes free: {need} for the store and a margin of {margin} vs {free} bytes free)")
 
 
 # --- conversion ---------------------------------------------------------------------
@@ -256,8 +290,14 @@ def _convert_split(split, source, work_dir, size, state, pool, chunk_size, progr
         _write_json_atomic(progress_path, state)
     if st["done"]:
         return st
-    for path in (images_path, labels_path):  # again on a resumed pack: the first try may have been cut short
-        _allocate_file(path)
+    try:
+        for path in (images_path, labels_path):  # again on a resumed pack: the first try may have been cut short
+            _allocate_file(path)
+    except OSError:
+        if st["next"] == 0:  # nothing written yet: give back what the other file took too
+            for path in (images_path, labels_path):
+                _release_file(path)
+        raise
     if st["next"] < n:
         images = np.load(images_path, mmap_mode="r+", allow_pickle=False)
         labels = np.load(labels_path, mmap_mode="r+", allow_pickle=False)
@@ -340,6 +380,10 @@ def prepare(
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    for name, value, lo in (("size", size, 1), ("workers", workers, 0), ("chunk_size", chunk_size, 1),
+                            ("max_per_class", 1 if max_per_class is None else max_per_class, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+            raise ValueError(f"prepare: bad {name} (expected an integer >= {lo} vs {value!r})")
     if layout == "synthetic" and source_root is None:
         raise ValueError("layout='synthetic' needs source_root: the folder to write the generated JPEGs to")
     out_dir = os.path.abspath(os.fspath(out_dir))
@@ -389,11 +433,19 @@ def _prepare(layout, source_root, out_dir, size, workers, chunk_size, max_per_cl
         state = _read_json(progress_path)
         if state.get("config") != config:
             state = None
+    need = store_bytes(counts, size)
     if state is None:
         shutil.rmtree(work_dir, ignore_errors=True)
+        check_free_space(os.path.dirname(out_dir), need)
         os.makedirs(work_dir)
         state = {"config": config, "splits": {}}
         _write_json_atomic(progress_path, state)
+    else:  # what the interrupted run reserved is already taken
+        from ..train.run_folder import clean_stale
+
+        clean_stale(work_dir)  # its killed atomic writes' temporaries (we hold the lock: nobody else writes)
+        held = sum(os.lstat(os.path.join(work_dir, name)).st_blocks * 512 for name in os.listdir(work_dir))
+        check_free_space(os.path.dirname(out_dir), max(0, need - held))
 
     pool = None
     if workers > 0:
@@ -419,9 +471,9 @@ def _prepare(layout, source_root, out_dir, size, workers, chunk_size, max_per_cl
     train_images = np.load(os.path.join(work_dir, store.images_file("train")), mmap_mode="r", allow_pickle=False)
     stats = compute_stats(train_images, progress=progress)
     del train_images
-    np.save(os.path.join(work_dir, store.STATS_FILES["mean"]), stats.mean, allow_pickle=False)
-    np.save(os.path.join(work_dir, store.STATS_FILES["eigvals"]), stats.eigvals, allow_pickle=False)
-    np.save(os.path.join(work_dir, store.STATS_FILES["eigvecs"]), stats.eigvecs, allow_pickle=False)
+    _save_npy(os.path.join(work_dir, store.STATS_FILES["mean"]), stats.mean)
+    _save_npy(os.path.join(work_dir, store.STATS_FILES["eigvals"]), stats.eigvals)
+    _save_npy(os.path.join(work_dir, store.STATS_FILES["eigvecs"]), stats.eigvecs)
 
     splits = {split: _split_summary(state["splits"][split], os.path.join(work_dir, store.labels_file(split)),
                                     len(classes), len(sources[split]))

@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import stat
 import warnings
 from typing import NamedTuple
 
@@ -55,10 +56,39 @@ def _is_image_file(name: str) -> bool:
     return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
 
 
+def shown_path(path: str) -> str:
+    """``path`` as text that is always valid UTF-8 (JSON, terminals): a name that is not UTF-8
+    (its bytes kept by Python as surrogates) shows those bytes as ``\\xNN`` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _not_a_file(entry) -> str:
+    """Why an entry named like an image is not one: what it is."""
+    try:
+        mode = os.stat(entry.path).st_mode
+    except FileNotFoundError:
+        return "a broken symbolic link"
+    for test, what in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
 def _image_files(folder: str, skipped: list | None = None) -> list[str]:
     """Sorted image file paths directly inside ``folder`` (not recursive). Entries that cannot
-    be examined (a symlink loop, no permission) are appended to ``skipped`` as (path, reason)
-    instead of aborting the listing (they raise when ``skipped`` is None)."""
+    be examined (a symlink loop, no permission), entries named like images that are not regular
+    files (folders, FIFOs, devices) and files whose names are not UTF-8 are appended to
+    ``skipped`` as (path, reason), the path made printable (``shown_path``), instead of aborting
+    the listing (unreadable ones raise when ``skipped`` is None)."""
     names = []
     try:
         with os.scandir(folder) as it:
@@ -66,12 +96,18 @@ def _image_files(folder: str, skipped: list | None = None) -> list[str]:
                 if not _is_image_file(e.name):
                     continue
                 try:
-                    if e.is_file():
+                    if not e.is_file():
+                        if skipped is not None:
+                            skipped.append((shown_path(e.path), f"not an image file: {_not_a_file(e)}"))
+                    elif not _is_utf8(e.name):
+                        if skipped is not None:
+                            skipped.append((shown_path(e.path), "file name is not valid UTF-8 (rename the file)"))
+                    else:
                         names.append(e.name)
                 except OSError as err:
-                    _skip(skipped, e.path, err)
+                    _skip(skipped, shown_path(e.path), err)
     except OSError as err:
-        _skip(skipped, folder, err)
+        _skip(skipped, shown_path(folder), err)
     return [os.path.join(folder, n) for n in sorted(names)]
 
 
@@ -83,9 +119,13 @@ def _class_dirs(folder: str, skipped: list | None = None) -> list[str]:
                 continue
             try:
                 if e.is_dir():
+                    if not _is_utf8(e.name):
+                        raise ValueError(f"{shown_path(e.path)}: a class folder whose name is not valid UTF-8 (expected "
+                                         f"a UTF-8 name, the class's name in checkpoints and predictions, vs the bytes "
+                                         f"{os.fsencode(e.name)!r}); rename the folder")
                     out.append(e.name)
             except OSError as err:
-                _skip(skipped, e.path, err)
+                _skip(skipped, shown_path(e.path), err)
     return sorted(out)
 
 

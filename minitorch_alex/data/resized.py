@@ -86,6 +86,7 @@ def upscale_split(split: StoreSplit, size: int) -> StoreSplit:
                        mean=resize_mean(split.mean, size), eigvals=split.eigvals, eigvecs=split.eigvecs,
                        classes=split.classes, name=split.name, root=None)
     out.small = split
+    out.watched = getattr(split, "watched", {})
     return out
 
 

@@ -91,6 +91,56 @@ class StoreSplit:
         return super().__reduce_ex__(protocol)
 
 
+class IndexedImages:
+    """Rows ``index`` of ``images`` (an (N, S, S, 3) array or memory map), seen as an
+    ``(len(index), S, S, 3)`` array without reading or copying them: a row is read when indexed.
+    Supports what the data pipeline uses (as ``resized.ResizedImages``): ``len``,
+    ``shape``/``dtype``/``ndim``, and indexing by an int, a slice or an index array on the first
+    axis, followed by any index of the rest."""
+
+    def __init__(self, images, index):
+        self.source, self.index = images, np.asarray(index, np.int64)
+        self.shape = (len(self.index),) + tuple(images.shape[1:])
+        self.dtype, self.ndim = np.dtype(images.dtype), len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        rows, rest = self.index[key[0]], key[1:]
+        if np.ndim(rows) == 0:
+            out = np.asarray(self.source[int(rows)])
+            return out[rest] if rest else out
+        out = np.asarray(self.source[rows])
+        return out[(slice(None),) + rest] if rest else out
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:]  # every row: len(index) images
+        return out if dtype is None else out.astype(dtype)
+
+
+class SubsetSplit(StoreSplit):
+    """A ``StoreSplit`` of some rows of another (``subset``); sent to a 'spawn' worker as the
+    split and the row numbers, never the pixels."""
+
+    def __reduce_ex__(self, protocol):
+        return (subset, (self.parent, self.index))
+
+
+def subset(split: StoreSplit, index) -> StoreSplit:
+    """The rows ``index`` of ``split`` as a split of their own, selected by index: nothing is read
+    or copied until the loader asks for a batch (a capped validation set of nearly the whole
+    split copied it into memory)."""
+    index = np.asarray(index, np.int64)
+    out = SubsetSplit(images=IndexedImages(split.images, index), labels=np.asarray(split.labels)[index],
+                      mean=split.mean, eigvals=split.eigvals, eigvecs=split.eigvecs, classes=list(split.classes),
+                      name=split.name, root=None)
+    out.parent, out.index = split, index
+    out.watched = getattr(split, "watched", {})
+    return out
+
+
 @dataclass
 class Store:
     """A prepared store: ``store.train``, ``store.val``, ``store.manifest``."""
@@ -198,7 +248,8 @@ def open_split(root: str | os.PathLike, name: str) -> StoreSplit:
     if per_class is not None and np.bincount(labels, minlength=num_classes).tolist() != per_class:
         raise ValueError(f"{os.path.join(root, labels_file(name))}: labels do not match {MANIFEST} "
                          f"(expected per-class counts {per_class[:5]}... vs {np.bincount(labels, minlength=num_classes)[:5].tolist()}...)")
-    return StoreSplit(
+    images_path = os.path.join(root, images_file(name))
+    split = StoreSplit(
         images=_load(root, images_file(name), mmap=True, shape=(count, size, size, 3), dtype=np.uint8),
         labels=labels,
         classes=list(manifest["classes"]),
@@ -206,9 +257,54 @@ def open_split(root: str | os.PathLike, name: str) -> StoreSplit:
         root=root,
         **stats,
     )
+    split.watched = {images_path: os.path.getsize(images_path)}  # memory-mapped: see check_unchanged
+    return split
+
+
+class StoreChanged(RuntimeError):
+    """A memory-mapped file of the store was truncated, replaced or removed under the run."""
+
+
+def check_unchanged(split) -> None:
+    """Raise ``StoreChanged``, naming the file, when a memory-mapped images file of ``split`` (as
+    recorded by ``open_split`` in ``split.watched``) no longer has the size it had when opened:
+    reading a truncated memory map kills the process with SIGBUS (a bare "Bus error"), so the
+    loader checks before every batch."""
+    for path, size in getattr(split, "watched", {}).items():
+        try:
+            now = os.stat(path).st_size
+        except OSError:
+            now = None
+        if now != size:
+            raise StoreChanged(f"{path} changed under the run (expected the {size} bytes it had when the run opened "
+                               f"it vs {'no file' if now is None else f'{now} bytes'}): a store must not be repacked, "
+                               "truncated or removed while a job reads it")
 
 
 def open_store(root: str | os.PathLike) -> Store:
     """Open a store written by :func:`minitorch_alex.data.prepare`."""
     root = os.path.abspath(os.fspath(root))
     return Store(root, read_manifest(root), open_split(root, "train"), open_split(root, "val"))
+
+
+def fingerprint(store: Store) -> list[tuple[str, object]]:
+    """What identifies a store's content, cheaply (no image is read): ``(name, value)`` pairs,
+    compared over the ranks of a data-parallel run (``distributed.check_agreement``): the class
+    names, image size, image counts, the labels' and the statistics' (mean image, PCA) digests,
+    and the manifest's (its ``source`` path apart: a copy elsewhere is the same store)."""
+    from ..distributed.agreement import canonical, digest
+
+    manifest = {k: v for k, v in (store.manifest or {}).items() if k != "source"}
+    if isinstance(manifest.get("config"), dict):
+        manifest["config"] = {k: v for k, v in manifest["config"].items() if k != "source"}
+    classes = list(store.classes)
+    return [
+        ("the store's classes", f"{len(classes)}: {canonical(classes)}"),
+        ("the store's image size", int(store.train.size)),
+        ("the store's training images", len(store.train)),
+        ("the store's validation images", len(store.val)),
+        ("the store's labels", "sha256 " + digest([np.asarray(store.train.labels), np.asarray(store.val.labels)])[:16]),
+        ("the store's mean image and PCA", "sha256 " + digest([np.asarray(s, np.float32) for s in (
+            store.train.mean, store.train.eigvals, store.train.eigvecs)])[:16]),
+        ("the store's manifest", "sha256 " + digest(canonical(manifest).encode())[:16]),
+    ]

@@ -37,6 +37,7 @@ Failures: an uncaught exception on any rank prints ``rank R of N failed`` with i
 aborts the whole job (``MPI_Abort``); a rank killed by a signal makes mpiexec end the others
 (MPICH reports the pid and the signal; rank 0's start-up line maps each rank to its pid and host).
 """
+from .agreement import Disagreement, check_agreement
 from .grads import MODES, GradientAverager, all_reduce_sum, broadcast_parameters
 from .nccl import NcclComm
 from .sampler import Shard, ShardedSampler, shard_batch, shard_bounds
@@ -67,6 +68,6 @@ def barrier() -> None:
     get_world().barrier()
 
 
-__all__ = ["MODES", "GradientAverager", "NcclComm", "Shard", "ShardedSampler", "World", "all_reduce_sum", "barrier",
-           "broadcast_parameters", "get_world", "init", "install_abort_on_exception", "is_main", "launched_size",
+__all__ = ["MODES", "Disagreement", "GradientAverager", "NcclComm", "Shard", "ShardedSampler", "World", "all_reduce_sum", "barrier",
+           "broadcast_parameters", "check_agreement", "get_world", "init", "install_abort_on_exception", "is_main", "launched_size",
            "local_rank", "rank", "shard_batch", "shard_bounds", "world_size"]

@@ -1,7 +1,7 @@
 """GPU collectives: a NCCL communicator (CuPy's ``cupy.cuda.nccl``) per rank, one GPU per rank.
 
 MPI only starts the processes and carries NCCL's 128-byte unique id from rank 0 to the others
-(a ``Bcast`` of an int64 array, no pickle); the gradients then go GPU to GPU through NCCL,
+(a ``Bcast`` of a uint8 array, no pickle); the gradients then go GPU to GPU through NCCL,
 without host copies. Each collective runs on a side stream: it first waits for the work
 already queued on the current stream (an event), so the caller's backward kernels keep
 running while a bucket travels; ``wait()`` makes the current stream wait for the collective's
@@ -49,15 +49,13 @@ class NcclComm:
         self._cupy, self._nccl = cupy, nccl
         self.rank, self.size = world.rank, world.size
         self.device_id = world.local_rank if device_id is None else device_id
-        uid = np.zeros(UNIQUE_ID_BYTES, np.int64)
+        uid = np.zeros(UNIQUE_ID_BYTES, np.uint8)
         if world.rank == 0:
-            given = nccl.get_unique_id()  # a tuple of 128 small ints (the id's bytes as C chars)
-            if len(given) != UNIQUE_ID_BYTES:
-                raise RuntimeError(f"NcclComm: expected a {UNIQUE_ID_BYTES}-byte NCCL unique id, got {len(given)}")
-            uid[:] = given
+            uid[:] = _unique_id_bytes(nccl.get_unique_id())
         world.broadcast_(uid, 0)
         with cupy.cuda.Device(self.device_id):
-            self.comm = nccl.NcclCommunicator(self.size, tuple(int(c) for c in uid), self.rank)
+            # NcclCommunicator(int ndev, bytes commId, int rank): bytes only since CuPy 14
+            self.comm = nccl.NcclCommunicator(self.size, uid.tobytes(), self.rank)
             self.stream = cupy.cuda.Stream(non_blocking=True)
 
     def _type(self, array):
@@ -98,6 +96,16 @@ class NcclComm:
         self.comm.broadcast(ptr, ptr, array.size, self._type(array), root, self.stream.ptr)
         self._finished().wait()
         return array
+
+
+def _unique_id_bytes(given) -> np.ndarray:
+    """NCCL's unique id as 128 uint8s. CuPy >= 14 returns it as ``bytes`` (cupy_backends/cuda/libs/
+    nccl.pyx, ``get_unique_id``: "versionchanged 14.0: previously a tuple of integers")."""
+    if not isinstance(given, bytes) or len(given) != UNIQUE_ID_BYTES:
+        what = f"{len(given)} bytes" if isinstance(given, bytes) else type(given).__name__
+        raise RuntimeError(f"NcclComm: expected cupy.cuda.nccl.get_unique_id() to return {UNIQUE_ID_BYTES} bytes "
+                           f"(CuPy >= 14), got {what}")
+    return np.frombuffer(given, np.uint8)
 
 
 def _device_pointer(array, what) -> int:

@@ -11,7 +11,7 @@
   that would each believe they are alone and overwrite each other's checkpoints).
 
 Collectives here take contiguous host (NumPy) arrays and use mpi4py's buffer methods
-(``Allreduce``, ``Iallreduce``, ``Bcast``), never the pickle-based lower-case ones.
+(``Allreduce``, ``Iallreduce``, ``Allgather``, ``Bcast``), never the pickle-based lower-case ones.
 
 Faults: with more than one rank, ``init`` installs ``sys.excepthook`` and
 ``threading.excepthook`` handlers that print the traceback prefixed with the failing rank and
@@ -122,6 +122,16 @@ class World:
             return _Done()
         return _MpiRequest(self.comm.Iallreduce(self._mpi.IN_PLACE, _contiguous(array, "iallreduce_"),
                                                 op=self._mpi.SUM))
+
+    def allgather(self, array: np.ndarray) -> np.ndarray:
+        """Every rank's ``array`` (same shape and dtype on all), stacked in rank order:
+        a new ``(size, *array.shape)`` array."""
+        out = np.empty((self.size,) + array.shape, array.dtype)
+        if self.size == 1:
+            out[0] = array
+        else:
+            self.comm.Allgather(_contiguous(array, "allgather"), out)
+        return out
 
     def broadcast_(self, array: np.ndarray, root: int = 0) -> np.ndarray:
         """Overwrite ``array`` on every rank with rank ``root``'s, in place; returns it."""

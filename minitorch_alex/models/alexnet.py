@@ -100,6 +100,10 @@ def layers(num_classes=1000):
 
 
 class AlexNet(nn.Module):
+    # the smallest and largest input side for which pool5 is 6 x 6, as fc6 takes (the paper's 224 among them);
+    # the Trainer checks the crops against them
+    input_sizes = (223, 254)
+
     def __init__(self, num_classes=1000, dropout=0.5, paper_dropout=True, lrn_groups=2, init="paper",
                  dtype=np.float32, device=None, generator=None):
         super().__init__()

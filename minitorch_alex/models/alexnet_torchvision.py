@@ -65,6 +65,8 @@ BIAS_ONE = ("features.3", "features.8", "features.10", "classifier.1", "classifi
 
 
 class AlexNetTorchvision(nn.Module):
+    input_sizes = (63, None)  # the smallest input side (the adaptive pool takes any larger one)
+
     """``init``: "torchvision" (PyTorch's default U(+-1/sqrt(fan_in)) for weights and biases), or
     the paper's AlexNet rules "paper" / "kaiming" (``alexnet.initial_values``) on the same layers."""
 

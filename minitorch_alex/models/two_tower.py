@@ -79,6 +79,8 @@ class Tower(nn.Module):
 
 
 class AlexNetTwoTower(nn.Module):
+    input_sizes = (223, 254)  # as AlexNet: pool5 must be 6 x 6 for fc6
+
     def __init__(self, num_classes=1000, devices=("cpu:0", "cpu:1"), dropout=0.5, paper_dropout=True, init="paper",
                  dtype=np.float32, generator=None):
         super().__init__()

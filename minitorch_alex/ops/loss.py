@@ -45,7 +45,11 @@ def cross_entropy(logits, target):
         if target.device != logits.device:
             raise RuntimeError(f"{op}: logits are on {logits.device} but target is on {target.device}")
         target = target.data
-    target = xp.asarray(target)
+    # Host labels (a list, a NumPy array: what the trainer passes) are checked here, before they
+    # go up: checking them on a GPU would read the device, which waits for the whole forward.
+    # Labels already on the device are checked there, at the cost of that one read.
+    on_host = not hasattr(target, "__cuda_array_interface__") and get_array_module(target) is np
+    target = np.asarray(target) if on_host else target
     if target.dtype.kind not in "iu":
         raise TypeError(f"{op}: expected integer class indices as target, got dtype {target.dtype}")
     if target.shape != (logits.shape[0],):
@@ -53,4 +57,6 @@ def cross_entropy(logits, target):
     if target.size and (int(target.min()) < 0 or int(target.max()) >= logits.shape[1]):
         lo, hi = int(target.min()), int(target.max())
         raise ValueError(f"{op}: target values must lie in [0, {logits.shape[1]}), got values in [{lo}, {hi}]")
-    return CrossEntropy.apply(logits, target=target.astype(np.int64))
+    with logits.device.context():  # one upload, straight to int64 (no copy when it already is)
+        target = xp.asarray(target, dtype=np.int64)
+    return CrossEntropy.apply(logits, target=target)

@@ -202,6 +202,25 @@ def validate_meta(meta, path, required=()) -> dict:
     return meta
 
 
+def check_position(meta, path, train_images, batch_size) -> None:
+    """Bound the meta's position in the epoch against the data it resumes on: ``batch`` within
+    the epoch's batches, the running sums within the images those batches hold (a meta saying
+    batch 1000000 trained an 'epoch' on no image, logged as loss 0 and 100% error)."""
+    batches = -(-int(train_images) // int(batch_size))
+    batch, running = meta["batch"], meta["running"]
+    if batch > batches:
+        raise ValueError(f"{path}: bad checkpoint meta: batch (expected an integer in [0, {batches}], the batches of "
+                         f"an epoch of {train_images} images in batches of {batch_size}, vs {batch})")
+    seen_max = min(batch * int(batch_size), int(train_images))
+    if running["seen"] > seen_max:
+        raise ValueError(f"{path}: bad checkpoint meta: running.seen (expected an integer in [0, {seen_max}], the "
+                         f"images of its {batch} batches, vs {running['seen']})")
+    for key in ("correct1", "correct5"):
+        if running[key] > running["seen"]:
+            raise ValueError(f"{path}: bad checkpoint meta: running.{key} (expected an integer in [0, "
+                             f"{running['seen']}], the images seen, vs {running[key]})")
+
+
 def _parse_meta(path, array) -> dict:
     if array.dtype.kind != "U" or array.shape != ():
         raise ValueError(f"{path}: bad checkpoint meta (expected a 0-d unicode array vs {array.dtype} {array.shape})")

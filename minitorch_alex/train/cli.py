@@ -28,6 +28,8 @@ import warnings
 
 import numpy as np
 
+from ..distributed.agreement import Disagreement
+
 PAPER = dict(epochs=90, batch_size=128, lr=0.01, momentum=0.9, weight_decay=5e-4, patience=0, init="paper",
              input_scale=1.0, warmup=0, schedule="plateau", dropout=0.5)
 # The built-in data: 10 pattern classes of 256-px JPEGs. A short schedule with a higher
@@ -67,16 +69,27 @@ class UsageError(Exception):
     """A bad flag or flag combination: exit status 2."""
 
 
+def default_workers(devices, cpus):
+    """Loader processes when --workers is not given: 1 when the CPU trains (its cores run the
+    step; more workers take them from it), else half the CPUs, at most 8: on a GPU the training
+    batches are augmented there (GPUAugmenter) and the workers make the validation batches."""
+    if all(str(d).startswith("cuda") for d in devices):
+        return max(1, min(8, cpus // 2))
+    return 1
+
+
 # ----- flag types: each error names what was expected and what was given ------------------------------
 
-def _integer(lo):
+def _integer(lo, hi=None):
+    expected = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
+
     def parse(text):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer (expected an integer >= {lo} vs {text!r})") from None
-        if value < lo:
-            raise argparse.ArgumentTypeError(f"out of range (expected an integer >= {lo} vs {value})")
+            raise argparse.ArgumentTypeError(f"not an integer (expected {expected} vs {text!r})") from None
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"out of range (expected {expected} vs {value})")
         return value
     parse.__name__ = "integer"
     return parse
@@ -152,8 +165,10 @@ def build_parser():
                    help="dropout rate after fc6 and fc7 (paper: 0.5; 0 turns it off)")
     p.add_argument("--input-scale", type=_number(0, open_lo=True),
                    help="multiplier of the mean-subtracted 0..255 pixels (paper: 1)")
-    p.add_argument("--workers", type=_integer(0), default=1,
-                   help="data loader processes (0: load in this process; at most the CPU count)")
+    p.add_argument("--workers", type=_integer(0), default=None,
+                   help="data loader processes (0: load in this process; at most the CPU count; default: "
+                        "1 on the CPU, whose cores train; on a GPU, which augments its training batches "
+                        "itself, half the CPUs up to 8, for validation)")
     p.add_argument("--device", default="cpu", help="device, e.g. cpu or cuda:0")
     p.add_argument("--amp", choices=["float16", "bfloat16"],
                    help="mixed precision on CUDA devices: 16-bit activations and weights, float32 master weights, "
@@ -255,6 +270,8 @@ def check_args(args, explicit, warn):
             raise UsageError("--amp: bfloat16 is not supported on CUDA here (expected float16 vs bfloat16): "
                              "see the README's GPU section")
     cpus = cpu_count()
+    if args.workers is None:
+        args.workers = default_workers(devices, cpus)
     if args.workers > cpus:
         warn(f"warning: --workers {args.workers} is more than the {cpus} CPUs of this machine; using {cpus}")
         args.workers = cpus
@@ -310,7 +327,7 @@ def resolve_settings(args, explicit, preset, meta, resume, echo):
             out[dest] = preset[dest] if dest in preset else getattr(args, dest)  # no preset: the flag's default
     if meta is not None:
         flag = lambda d: "--" + d.replace("_", "-")  # noqa: E731
-        for dest in ("init", "input_scale"):
+        for dest in ("arch", "init", "input_scale"):
             if dest in explicit and SETTINGS[dest] in saved and out[dest] != saved[SETTINGS[dest]]:
                 raise UsageError(f"{flag(dest)}: cannot change on --resume (expected the checkpoint's "
                                  f"{saved[SETTINGS[dest]]} vs {out[dest]})")
@@ -474,6 +491,35 @@ def resolve_data_on_ranks(args, echo, check, world):
 
 def _silent(*args, **kwargs):
     """The echo of ranks other than 0."""
+
+
+# TrainConfig fields that may differ between ranks (this rank's devices, loader processes, what rank 0 alone writes)
+PER_RANK = ("devices", "workers", "out", "print_freq", "plots", "progress", "extra")
+
+
+def run_fields(args, cfg, store, meta):
+    """What defines the run, in the order a disagreement is reported (``distributed.check_agreement``):
+    the code, the mode, every resolved setting (named by its flag), the checkpoint resumed and the
+    store's content (``data.store.fingerprint``)."""
+    from dataclasses import asdict
+
+    from ..data.store import fingerprint
+    from ..distributed.agreement import canonical, code_version, digest
+
+    flags = {field: "--" + dest.replace("_", "-") for dest, field in SETTINGS.items()}
+    fields = [("the code", code_version()), ("--evaluate", bool(args.evaluate))]
+    fields += [(flags.get(k, "--" + k.replace("_", "-")), v) for k, v in asdict(cfg).items() if k not in PER_RANK]
+    # the device indices are each rank's own; their number and kinds decide the collectives (NCCL or MPI, towers)
+    fields.append(("--device/--devices", [d.split(":")[0] for d in cfg.devices]))
+    fields.append(("the checkpoint (--resume)", None if meta is None else
+                   f"epoch {meta.get('epoch')} step {meta.get('step')} meta sha256 {digest(canonical(meta).encode())[:12]}"))
+    return fields + fingerprint(store)
+
+
+def _nothing_to_do(echo, resume, meta, cfg):
+    echo(f"nothing to do: {resume} has finished {meta['epoch']} of {cfg.epochs} epochs "
+         f"(pass --epochs N with N > {meta['epoch']} to train longer)")
+    return []
 
 
 # ----- data ------------------------------------------------------------------------------------------
@@ -684,6 +730,10 @@ def main(argv=None, echo=print):
         if state["debug"]:
             raise
         _fail(state, f"error: {exc}", 2)
+    except Disagreement as exc:  # the same verdict on every rank, outside any collective
+        if state["debug"]:
+            raise
+        _fail(state, f"error: {exc}", 2 if exc.field.startswith("--") else 1, everywhere=True, together=True)
     except KeyboardInterrupt as exc:
         if state["debug"]:
             raise
@@ -787,10 +837,9 @@ def _run(argv, echo, state):
     agree_on_usage(world, failure)
     state["agreed"] = True
     threads = threads_per_rank(world)
-    if meta is not None and not args.evaluate and meta.get("epoch", 0) >= cfg.epochs and not meta.get("batch"):
-        echo(f"nothing to do: {resume} has finished {meta['epoch']} of {cfg.epochs} epochs "
-             f"(pass --epochs N with N > {meta['epoch']} to train longer)")
-        return []
+    finished = meta is not None and not args.evaluate and meta.get("epoch", 0) >= cfg.epochs and not meta.get("batch")
+    if finished and world.size == 1:  # on N ranks, once they agree on the checkpoint (below)
+        return _nothing_to_do(echo, resume, meta, cfg)
 
     def check_counts(counts):
         for split, n in counts.items():
@@ -811,6 +860,10 @@ def _run(argv, echo, state):
                              f"{remembered['store']} of fingerprint {remembered['fingerprint'][:19]} vs "
                              f"{store_fingerprint(store)[:19]} in {store.root}); pass --data to train or evaluate on it")
         check_counts({"train": len(store.train), "val": len(store.val)})
+        if world.size > 1:  # before any rank trains (the fields cost a read of the source and the labels)
+            dist.check_agreement(world, run_fields(args, cfg, store, meta))
+        if finished:
+            return _nothing_to_do(echo, resume, meta, cfg)
         lr_note = " (the checkpoint's)" if resume is not None and "lr" not in explicit else ""
         echo(f"{len(store.train)} training and {len(store.val)} validation images of {store.train.size}px, "
              f"{len(store.classes)} classes; "

@@ -56,7 +56,9 @@ class MetricsLog:
         if not self.write:
             return
         line = json.dumps(row) + "\n"
-        with _named_enospc(self.jsonl, len(line)), open(self.jsonl, "a", encoding="utf-8") as f:
+        # O_NOFOLLOW: a metrics.jsonl that is a symlink is refused, never appended through
+        fd = os.open(self.jsonl, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        with _named_enospc(self.jsonl, len(line)), open(fd, "a", encoding="utf-8") as f:
             f.write(line)
         fields = list(dict.fromkeys(k for r in self.rows for k in r))
         buf = io.StringIO(newline="")
@@ -67,11 +69,10 @@ class MetricsLog:
 
 
 def _replace_text(path, text):
-    """Write ``text`` to ``path`` via a ``.tmp-`` file and a rename: a crash leaves old or new."""
-    tmp = os.path.join(os.path.dirname(path), ".tmp-" + os.path.basename(path))
-    with _named_enospc(path, len(text)), open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    """Write ``text`` to ``path`` atomically (``serialization.write_atomic``): a crash leaves old or new."""
+    from ..serialization import write_atomic
+
+    write_atomic(path, text.encode("utf-8"))
 
 
 @contextlib.contextmanager

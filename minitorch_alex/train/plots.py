@@ -16,6 +16,15 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path):
+    """The figure as a PNG at ``path``, through the atomic-write path (a symlink there is
+    replaced, never written through)."""
+    from ..serialization import atomic_file
+
+    with atomic_file(path) as f:
+        fig.savefig(f, dpi=100, format="png")
+
+
 def plot_curves(rows, path):
     """Loss and top-1/top-5 error per epoch, from the metrics rows."""
     plt = _pyplot()
@@ -37,7 +46,7 @@ def plot_curves(rows, path):
     for ax in (ax_loss, ax_err):  # epochs are whole numbers: no ticks at 1.25, 1.5
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    _save(fig, path)
     plt.close(fig)
 
 
@@ -61,7 +70,7 @@ def plot_conv1_filters(weight, path, tower_split=True):
             ax.imshow(k, interpolation="nearest")
     fig.suptitle(f"conv1: {o} kernels of {w.shape[2]}x{w.shape[3]}x{w.shape[1]}" +
                  (" (tower 0 above, tower 1 below)" if tower_split else ""))
-    fig.savefig(path, dpi=100)
+    _save(fig, path)
     plt.close(fig)
 
 
@@ -85,7 +94,7 @@ def plot_top5(images, labels, probs, class_names, path, count=8):
         ax_bar.set_xlim(0, 1)
         ax_bar.tick_params(axis="x", labelsize=6)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    _save(fig, path)
     plt.close(fig)
 
 

@@ -30,12 +30,13 @@ from .. import random as mt_random
 from ..autograd import no_grad
 from ..config import config as mt_config
 from ..data.loader import shard_bounds
+from ..device import Device
 from ..distributed.sampler import check_global_batch
 from ..models import alexnet, get_model
 from ..nn import functional as F
 from ..optim import SGD, ReduceLROnPlateau
 from . import plots, run_folder
-from .checkpoint import TRAINER_KEYS, link_atomic, load_checkpoint, read_meta, save_checkpoint
+from .checkpoint import TRAINER_KEYS, check_position, link_atomic, load_checkpoint, read_meta, save_checkpoint
 from .metrics import MetricsLog, topk_correct
 
 # after this many steps, a training loss still at chance level (ln classes) is reported with advice
@@ -154,6 +155,7 @@ class Trainer:
             build = alexnet if config.arch == "alexnet" else functools.partial(get_model, config.arch)
             model = build(num_classes=len(self.classes), devices=devices if len(devices) > 1 else devices[0],
                           init=config.init, generator=self.rng, dropout=config.dropout)
+        _check_input_size(model, config.arch, train_split.size)
         self.model = model
         self.pretrained = None  # load_pretrained's report
         if config.pretrained:
@@ -259,6 +261,18 @@ class Trainer:
             a.finish()
         self.sync_seconds += time.perf_counter() - t0
 
+    def _sum_over_ranks(self, values, tag, where):
+        """``values`` summed over the ranks, in one allreduce that also sums ``tag`` (the step
+        number, or -1 for validation, -2 for the end of the run): ranks at different places in
+        the run (one left the loop early) meet in the same collective and all fail here, naming
+        it, instead of mixing unrelated sums or waiting for each other without end."""
+        sums = dist.all_reduce_sum(np.append(np.asarray(values, np.float64), float(tag)), comm=self.world)
+        if sums[-1] != tag * self.world.size:
+            raise RuntimeError(f"rank {self.world.rank} of {self.world.size} reached {where} while another rank was "
+                               f"elsewhere in the run (expected every rank there vs not): the ranks do not agree on "
+                               "the run's length")
+        return sums[:-1]
+
     def _sync_generator(self):
         """Give every rank rank 0's generator state. Needed after a step in which a rank had no
         rows (a last batch smaller than the number of ranks) and so drew no dropout masks."""
@@ -346,6 +360,7 @@ class Trainer:
         path = os.fspath(path)
         meta = read_meta(path, TRAINER_KEYS)  # cheap: refuse a wrong run before reading weights
         self._check_run(path, meta)
+        check_position(meta, path, len(self.train_split), self.cfg.batch_size)
         old_batch = (meta.get("config") or {}).get("batch_size")
         if meta["batch"] and old_batch is not None and old_batch != self.cfg.batch_size:
             raise ValueError(f"checkpoint {path} stopped in the middle of an epoch with batch size {old_batch}; "
@@ -369,8 +384,15 @@ class Trainer:
 
     # ----- one epoch ------------------------------------------------------------------------------------
     def _loader(self, split, train, ten_crop=False):
+        """The batches of ``split``: on a CUDA device the training batches are augmented there
+        (``GPUAugmenter``: uint8 pixels up, the same batches bit for bit, labels left on the host);
+        otherwise, and for validation, the CPU ``DataLoader`` with ``cfg.workers`` processes."""
         from ..data import DataLoader
+        from ..data.gpu_augment import GPUAugmenter
 
+        if train and Device(self.input_device).type == "cuda":
+            return GPUAugmenter(split, batch_size=self.cfg.batch_size, device=self.input_device, seed=self.cfg.seed,
+                                scale=self.cfg.input_scale, rank=self.world.rank, world_size=self.world.size)
         # copy=False: each batch goes straight into the model before the next is asked for
         # batch_size is the global batch: each rank gets its rows of it
         return DataLoader(split, batch_size=self.cfg.batch_size // (10 if ten_crop else 1) or 1, train=train,
@@ -400,6 +422,12 @@ class Trainer:
         bar = _tqdm(loader, bars, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}", unit="step",
                     total=stop - min(self.batch, stop), leave=True)
         data_time, t_last, first_batch = 0.0, time.perf_counter(), self.batch
+        # This rank's step sums since the last read, where the logits are (_step_sums). On a GPU
+        # they are read (and summed over the ranks) only where needed: the print steps, a
+        # checkpoint, the epoch's end; each read waits for the GPU's queue to drain. On the host
+        # (reading is free) every step, so a blow-up is caught before its backward.
+        pending, pending_images = None, 0
+        every = 1 if self.read_every_step else max(1, self.cfg.print_freq)
         for images, labels in bar:
             data_time += time.perf_counter() - t_last  # waiting for the loader
             total = min(self.cfg.batch_size, n_train - self.batch * self.cfg.batch_size)  # all ranks' rows (a last batch is short)
@@ -407,24 +435,20 @@ class Trainer:
             self.optimizer.zero_grad()
             with np.errstate(over="ignore", invalid="ignore"), self._averaged((last - first) / total), \
                     mt_random.batch_rows(first, last, total):  # a blow-up is reported below, once
-                # this rank's [loss sum, images, top-1, top-5 correct, stop requested], summed over the
-                # ranks: a stop asked of any rank stops every rank after this step
-                sums = np.zeros(5)
-                sums[4] = self.stop_signal is not None
                 if len(labels):  # a rank may have no rows of a last, short batch
                     logits = self.net(self._tensor(images))
                     loss = F.cross_entropy(logits, labels)
-                    correct = topk_correct(logits.numpy(), labels)
-                    sums[:4] = loss.item() * len(labels), len(labels), correct[1], correct[5]
-                if world.size > 1:
-                    sums = dist.all_reduce_sum(sums, comm=world)
-                value = sums[0] / sums[1]
-                if not math.isfinite(value):  # on every rank alike: the sums are global
-                    good = (f"the last good checkpoint is {self.last_checkpoint[0]} (step {self.last_checkpoint[2]})"
-                            if self.last_checkpoint else "no checkpoint was written before it")
-                    raise TrainingDiverged(
-                        f"the loss became {value} at step {self.step + 1} (epoch {self.epoch + 1}, batch "
-                        f"{self.batch + 1}); stopped without saving: {good}")
+                    step = self._step_sums(logits, loss, labels)
+                    pending = step if pending is None else pending + step
+                    pending_images += len(labels)
+                # [loss sum, images, top-1, top-5 correct] since the last read, summed over the ranks
+                # (every rank reads at the same steps: the collective is matched)
+                sums = None
+                if (self.batch + 1) % every == 0 or self.batch + 1 == stop or (
+                        self.cfg.save_every and (self.step + 1) % self.cfg.save_every == 0):
+                    sums = self._read_sums(pending, pending_images)
+                    pending, pending_images = None, 0
+                    self._check_finite(sums[0] / sums[1], every)
                 if len(labels):
                     if self.mp is not None:
                         self.mp.backward(loss)
@@ -435,11 +459,12 @@ class Trainer:
             self._optimizer_step()
             self.step += 1
             self.batch += 1
-            images_now += int(sums[1])
-            run["loss_sum"] += float(sums[0])
-            run["seen"] += int(sums[1])
-            run["correct1"] += int(sums[2])
-            run["correct5"] += int(sums[3])
+            if sums is not None:
+                images_now += int(sums[1])
+                run["loss_sum"] += float(sums[0])
+                run["seen"] += int(sums[1])
+                run["correct1"] += int(sums[2])
+                run["correct5"] += int(sums[3])
             if self.batch % max(1, self.cfg.print_freq) == 0:
                 elapsed = time.perf_counter() - t0
                 if bars:
@@ -452,7 +477,13 @@ class Trainer:
                 self.save()
             if self.step == CHANCE_CHECK_STEPS and world.is_main:
                 self._warn_if_at_chance(run)
-            if self.fitting and (sums[4] if world.size > 1 else self.stop_signal is not None):
+            if self.fitting and (self.stop_signal is not None if world.size == 1 else sums is not None and sums[4]):
+                if pending is not None:  # one process on a GPU: the steps not read yet go into the checkpoint
+                    late = self._read_sums(pending, pending_images)
+                    pending, pending_images = None, 0
+                    images_now += int(late[1])
+                    for key, value in zip(("loss_sum", "seen", "correct1", "correct5"), late):
+                        run[key] += float(value) if key == "loss_sum" else int(value)
                 self._stop()
             t_last = time.perf_counter()
         seconds = time.perf_counter() - t0
@@ -480,6 +511,48 @@ class Trainer:
         self._echo(f"warning: the training loss is {loss:.3f} after {self.step} steps, still at chance level "
                    f"(ln {len(self.classes)} = {chance:.3f}): the network is not learning yet; try "
                    + " or ".join(advice))
+
+    @property
+    def read_every_step(self):
+        """Whether the step sums are read every step: on the host (free), not on a GPU."""
+        return Device(self.input_device).type != "cuda"
+
+    @staticmethod
+    def _step_sums(logits, loss, labels):
+        """[loss * n, top-1 correct, top-5 correct] of one step (float64), where the logits are:
+        a NumPy array on the host, a device array on a GPU (no read of the device)."""
+        scores = logits.data
+        xp = logits.xp
+        if xp is np or not hasattr(scores, "__cuda_array_interface__"):
+            correct = topk_correct(np.asarray(scores), labels)
+            return np.array([float(loss.item()) * len(labels), correct[1], correct[5]])
+        return device_step_sums(xp, scores, loss.data, labels)
+
+    def _read_sums(self, pending, images):
+        """The step sums since the last read, as host floats [loss sum, images, top-1, top-5
+        correct, stop requested], summed over the ranks (one small collective): a stop asked of
+        any rank (``request_stop``) stops every rank after the same step."""
+        sums = np.zeros(5)
+        sums[4] = self.stop_signal is not None
+        if pending is not None:
+            host = pending.get() if hasattr(pending, "get") else np.asarray(pending)  # the one read of the device
+            sums[0], sums[2], sums[3] = host
+        sums[1] = images
+        if self.world.size > 1:
+            sums = self._sum_over_ranks(sums, self.step + 1, f"training step {self.step + 1}")
+        return sums
+
+    def _check_finite(self, value, every):
+        """Stop (on every rank alike: the sums are global) when the loss is NaN or infinite."""
+        if math.isfinite(value):
+            return
+        good = (f"the last good checkpoint is {self.last_checkpoint[0]} (step {self.last_checkpoint[2]})"
+                if self.last_checkpoint else "no checkpoint was written before it")
+        when = (f"at step {self.step + 1}" if every == 1 else
+                f"in steps {max(self.step + 2 - every, 1)}-{self.step + 1} (read every {every} steps on the GPU)")
+        raise TrainingDiverged(
+            f"the loss became {value} {when} (epoch {self.epoch + 1}, batch {self.batch + 1}); "
+            f"stopped without saving: {good}")
 
     def _progress_line(self, stop, run, elapsed, data_time, images, steps):
         """One plain line (pytorch/examples style) when there is no progress bar."""
@@ -551,8 +624,8 @@ class Trainer:
                 for k, c in topk_correct(probs, labels).items():
                     correct[k] += c
         if self.world.size > 1:  # over the whole split: each image was one rank's
-            loss_sum, seen, correct[1], correct[5] = dist.all_reduce_sum([loss_sum, seen, correct[1], correct[5]],
-                                                                         comm=self.world).tolist()
+            loss_sum, seen, correct[1], correct[5] = self._sum_over_ranks([loss_sum, seen, correct[1], correct[5]],
+                                                                          -1, "validation").tolist()
             seen, correct = int(seen), {1: int(correct[1]), 5: int(correct[5])}
         result = {"loss": loss_sum / max(seen, 1), "top1_err": 1 - correct[1] / max(seen, 1),
                   "top5_err": 1 - correct[5] / max(seen, 1), "images": seen,
@@ -567,12 +640,9 @@ class Trainer:
             return split
         key = (id(split), n)
         if getattr(self, "_capped_cache", (None,))[0] != key:
-            from ..data import StoreSplit
+            from ..data.store import subset
 
-            idx = spread_over_classes(split.labels, n)
-            sub = StoreSplit(np.asarray(split.images[idx]), np.asarray(split.labels)[idx], split.mean, split.eigvals,
-                             split.eigvecs, list(split.classes), split.name)
-            self._capped_cache = (key, sub)
+            self._capped_cache = (key, subset(split, spread_over_classes(split.labels, n)))  # by index, no copy
         return self._capped_cache[1]
 
     # ----- the whole run ------------------------------------------------------------------------------
@@ -619,6 +689,8 @@ class Trainer:
                 if improved and self.world.is_main:
                     link_atomic(last, os.path.join(self.cfg.out, "best.npz"))
                 echo(format_row(row, len(self.classes)))
+        if self.world.size > 1:  # a rank still training would wait here for ever: fail together instead
+            self._sum_over_ranks([], -2, "the end of the run")
         if self.cfg.plots and self.world.is_main:
             self.write_plots()
         return self.log.rows
@@ -706,12 +778,48 @@ def load_pretrained(model, path):
             "unused": [n for n in source if n not in loaded]}
 
 
+def device_step_sums(xp, scores, loss, labels):
+    """[loss * n, top-1 correct, top-5 correct] (float64) of (N, C) ``scores`` on ``xp``'s device,
+    without reading it: the ranks of the top k by a stable sort (ties: the lower class first, as
+    ``topk_correct``'s argpartition may not; only exact ties can differ)."""
+    n, classes = scores.shape
+    k = min(5, classes)
+    top = xp.argsort(-scores, axis=1)[:, :k]
+    hits = top == xp.asarray(np.asarray(labels))[:, None]
+    out = xp.zeros(3, dtype=xp.float64)
+    out[0] = loss.astype(xp.float64) * n
+    out[1] = hits[:, :1].any(axis=1).sum()
+    out[2] = hits.any(axis=1).sum()
+    return out
+
+
 def _check_labels(split, num_classes):
     labels = np.asarray(split.labels)
     if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
         bad = labels[(labels < 0) | (labels >= num_classes)]
         raise ValueError(f"{getattr(split, 'name', 'split')} labels out of range (expected 0..{num_classes - 1} "
                          f"for {num_classes} classes vs {int(bad[0])}, {len(bad)} such labels)")
+
+
+def _check_input_size(model, arch, store_size):
+    """Refuse, before any training, a store whose crops the network cannot take (``input_sizes``
+    of the model: AlexNet's fc6 takes 256 x 6 x 6, i.e. 224-px crops of 256-px images), rather
+    than fail in the first forward pass ("kernel 3x3 is larger than the padded input 2x2")."""
+    from ..data.augment import default_crop  # the loader's crop of a store
+
+    def fits(crop):
+        return sizes[0] <= crop and (sizes[1] is None or crop <= sizes[1])
+
+    sizes = getattr(model, "input_sizes", None)
+    crop = default_crop(store_size)
+    if sizes is None or fits(crop):
+        return
+    ok = [s for s in range(1, 4 * (sizes[1] or sizes[0]) + 2) if fits(default_crop(s))]
+    crops = f"crops of >= {sizes[0]} px" if sizes[1] is None else f"crops of {sizes[0]} to {sizes[1]} px"
+    stores = f">= {ok[0]} px" if sizes[1] is None else f"{ok[0]} to {ok[-1]} px"
+    raise ValueError(f"--arch {arch} needs {crops}, cut from images of {stores} (expected a store of {stores}, "
+                     f"the paper's 256, vs {store_size}-px images, giving {crop}-px crops): pack the data again at "
+                     "256 px (prepare_data.py --size 256)")
 
 
 def _fresh_running():

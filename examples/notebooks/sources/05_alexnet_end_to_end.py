@@ -49,9 +49,14 @@ CELLS = [
         ## Shapes through the network
 
         `model.stages(x)` runs the network and yields `(name, output)` after each stage. The input is
-        two 224×224 crops of the photo from notebook 2, prepared as the paper did: raw pixel values
-        (0 to 255) minus the mean of each colour channel, so their standard deviation is about 70,
-        not 1. (A third input, the same crops divided by that standard deviation, is used below.)
+        two 224×224 crops of the photo from notebook 2, at the paper's scale: raw pixel values (0 to
+        255) with a mean taken off, so their standard deviation is about 70, not 1. The paper
+        subtracts the *mean image* of the training set, the mean activity at each pixel and colour
+        over all training images (the package's `minitorch_alex.data.compute_stats` returns it, and
+        the trainer subtracts it). Two crops are no training set (their mean image would make one
+        the negative of the other), so here each colour channel's mean over the crops stands in for
+        it: the same scale, the same centring on average. (A third input, the same crops divided by
+        that standard deviation, is used below.)
         """
     ),
     code(
@@ -65,7 +70,7 @@ CELLS = [
         photo = plt.imread(cbook.get_sample_data("grace_hopper.jpg")).astype(np.float32)  # (600, 512, 3), 0..255
         photo = photo.reshape(300, 2, 256, 2, 3).mean(axis=(1, 3))  # 2x2 averages: 300x256
         crops = np.stack([photo[:224, :224], photo[76:, 32:]]).transpose(0, 3, 1, 2)  # two different 224x224 crops
-        pixels = (crops - crops.mean(axis=(0, 2, 3), keepdims=True)).astype(np.float32)  # the paper's mean subtraction
+        pixels = (crops - crops.mean(axis=(0, 2, 3), keepdims=True)).astype(np.float32)  # per-channel means: a stand-in for the mean image
         unit = pixels / pixels.std()  # the same images at unit scale
         print(f"pixel-scale input: std {pixels.std():.1f}; unit-scale input: std {unit.std():.1f}")
 
