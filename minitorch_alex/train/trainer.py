@@ -441,15 +441,13 @@ class Trainer:
                     step = self._step_sums(logits, loss, labels)
                     pending = step if pending is None else pending + step
                     pending_images += len(labels)
-                # [loss sum, images, top-1, top-5 correct, stop requested] since the last read, summed
-                # over the ranks (every rank reads at the same steps: the collective is matched); a stop
-                # asked of any rank stops every rank after the step of the next read (in one process,
-                # a stop forces a read at once)
-                asked = self.stop_signal is not None
+                # [loss sum, images, top-1, top-5 correct, ranks asked to stop] since the last read,
+                # summed over the ranks (every rank reads at the same steps: the collective is
+                # matched); a stop asked of any rank stops every rank after the step of that read
                 sums = None
-                if (self.batch + 1) % every == 0 or self.batch + 1 == stop or (asked and world.size == 1) or (
+                if (self.batch + 1) % every == 0 or self.batch + 1 == stop or (
                         self.cfg.save_every and (self.step + 1) % self.cfg.save_every == 0):
-                    sums = self._read_sums(pending, pending_images, asked)
+                    sums = self._read_sums(pending, pending_images, self.stop_signal is not None)
                     pending, pending_images = None, 0
                     self._check_finite(sums[0] / sums[1], every)
                 if len(labels):
@@ -480,7 +478,14 @@ class Trainer:
                 self.save()
             if self.step == CHANCE_CHECK_STEPS and world.is_main:
                 self._warn_if_at_chance(run)
-            if self.fitting and sums is not None and sums[4]:
+            if self.fitting and (self.stop_signal is not None if world.size == 1 else sums is not None and sums[4]):
+                if pending is not None:  # one process on a GPU: the steps not read yet go into the checkpoint
+                    late = self._read_sums(pending, pending_images)
+                    pending, pending_images = None, 0
+                    self._check_finite(late[0] / late[1], every)  # never checkpoint a blown-up run
+                    images_now += int(late[1])
+                    for key, value in zip(("loss_sum", "seen", "correct1", "correct5"), late):
+                        run[key] += float(value) if key == "loss_sum" else int(value)
                 self._stop()
             t_last = time.perf_counter()
         seconds = time.perf_counter() - t0
