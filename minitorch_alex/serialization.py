@@ -109,7 +109,9 @@ def atomic_file(path, nbytes=None, kept=None):
     old file, as left unchanged)."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path), dir=folder)
+    prefix = f".tmp-{os.path.basename(path)}.{os.getpid()}."  # the writer's pid: see remove_dead_temps
+    remove_dead_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=folder)
     try:
         try:
             if hasattr(os, "fchmod"):  # the mode open() would give (mkstemp's is 0600: a store others read)
@@ -135,6 +137,36 @@ def atomic_file(path, nbytes=None, kept=None):
         if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
+
+
+def remove_dead_temps(path) -> list[str]:
+    """Remove the temporaries that writers of ``path`` killed mid-write (SIGKILL, a power cut) left
+    beside it: ``.tmp-<name>.<pid>.*`` of a pid that no longer runs on this machine. A live
+    writer's (another process exporting the same file now) is left alone. Returns the names."""
+    folder, base = os.path.split(os.path.abspath(os.fspath(path)))
+    start, removed = f".tmp-{base}.", []
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(start)]
+    except OSError:
+        return removed
+    for name in names:
+        pid = name[len(start):].split(".", 1)[0]
+        if not pid.isdigit() or _running(int(pid)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(folder, name))
+            removed.append(name)
+    return removed
+
+
+def _running(pid) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):  # another user's, or not ours to ask: keep it
+        return True
+    return True
 
 
 def write_atomic(path, data: bytes, kept=None) -> None:

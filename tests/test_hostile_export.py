@@ -49,3 +49,27 @@ def test_a_write_that_fails_is_one_line_and_leaves_no_temporary(tmp_path, capsys
     code, line = _run(["--arch", "alexnet-torchvision", "--num-classes", "2", "--out", str(out)], capsys)
     assert code == 1 and line.startswith(f"error: no space left on device writing {out} (needs "), line
     assert os.listdir(tmp_path) == []
+
+
+def test_a_writer_killed_mid_write_leaves_a_temporary_that_the_next_write_removes(tmp_path):
+    """SIGKILL inside the one atomic-write path (export_onnx.py's, checkpoints', every output's)
+    leaves its temporary beside the file; the next write of that file removes it, and keeps the
+    temporary of a writer that is still running."""
+    import signal
+    import subprocess
+
+    from minitorch_alex.serialization import write_atomic
+
+    out = tmp_path / "model.onnx"
+    code = ("import os, signal, sys; from minitorch_alex.serialization import atomic_file\n"
+            "with atomic_file(sys.argv[1]) as f:\n"
+            "    f.write(b'half a model'); f.flush(); os.kill(os.getpid(), signal.SIGKILL)\n")
+    killed = subprocess.run([sys.executable, "-c", code, str(out)], cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
+    assert killed.returncode == -signal.SIGKILL
+    left = [n for n in os.listdir(tmp_path) if n.startswith(".tmp-model.onnx.")]
+    assert len(left) == 1 and not out.exists()
+    live = tmp_path / f".tmp-model.onnx.{os.getpid()}.inflight"  # a writer that is running (this process)
+    live.write_bytes(b"being written")
+    write_atomic(out, b"the model")
+    assert out.read_bytes() == b"the model"
+    assert sorted(os.listdir(tmp_path)) == sorted(["model.onnx", live.name])
