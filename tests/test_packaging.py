@@ -41,3 +41,15 @@ def test_the_wheel_ships_every_cuda_source_and_header(wheel):
 def test_the_wheel_ships_the_op_modules(wheel):
     for name in ("__init__", "_launch", "conv", "linear", "pool", "lrn", "activation", "dropout", "sgd"):
         assert f"kernels/cuda/{name}.py" in wheel
+
+
+def test_the_readmes_virtual_environment_block_runs(tmp_path):
+    """The README's block, as typed, in a fresh folder: a .venv whose python is the one on the PATH after it."""
+    import re
+
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        block = re.search(r"```bash\n(python3 -m venv \.venv[^\n]*)\n```", f.read()).group(1)
+    command = block.split("#")[0].strip() + ' && python -c "import sys; print(sys.prefix)"'
+    ran = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert os.path.realpath(ran.stdout.strip()) == os.path.realpath(tmp_path / ".venv")
