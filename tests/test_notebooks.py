@@ -66,10 +66,11 @@ def kernel_env(monkeypatch):
     return monkeypatch
 
 
-def run(nb, allow_errors=False, timeout=TIME_LIMIT_S):
-    """Execute ``nb`` in place in a fresh python3 kernel whose working directory is the notebooks'."""
+def run(nb, allow_errors=False, timeout=TIME_LIMIT_S, path=NB_DIR):
+    """Execute ``nb`` in place in a fresh python3 kernel whose working directory is ``path`` (the
+    notebooks' folder unless told)."""
     client = NotebookClient(nb, kernel_name="python3", timeout=timeout, allow_errors=allow_errors,
-                            record_timing=False, resources={"metadata": {"path": str(NB_DIR)}})
+                            record_timing=False, resources={"metadata": {"path": str(path)}})
     client.execute()
     return nb
 
@@ -275,6 +276,12 @@ def my_lrn_backward(a, g, size=5, alpha=1e-4, beta=0.75, k=2.0):
         s[:, i] += alpha * (a[:, max(0, i - size // 2) : i + (size - 1) // 2 + 1] ** 2).sum(axis=1)
     return g * s**-beta - 2 * alpha * beta * a * a * g * s ** (-beta - 1)  # no cross-channel terms
 '''],
+    "my_dropout": [
+        mutant("my_dropout", "1.0 if inverted else 1.0 - p", "1.0 if inverted else p"),  # the paper's test time times p
+        mutant("my_dropout", "1.0 if inverted else 1.0 - p", "1.0 / (1.0 - p) if inverted else 1.0 - p"),  # scaled at test time too
+        mutant("my_dropout", "1.0 / (1.0 - p) if inverted else 1.0", "1.0 - p if inverted else 1.0"),  # inverted multiplies by 1 - p
+        mutant("my_dropout", "dy * keep * scale", "dy * keep"),  # the backward forgets the scale
+    ],
     "my_cross_entropy_grad": ['''
 def my_cross_entropy_grad(logits, target):
     z = logits - logits.max(axis=1, keepdims=True)
@@ -361,3 +368,51 @@ def test_self_checks_catch_wrong_answers(name, kernel_env):
             assert fell_back == (variant == "stub"), f"{name}: {ex} ({variant}) fallback was {fell_back}: {out!r}"
             says_reference = "by the reference answer" in tick[0]
             assert says_reference == (variant == "stub"), f"{name}: {ex} ({variant}): the tick {tick[0]!r}"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_student_edition_runs_top_to_bottom(name, kernel_env, tmp_path):
+    """The edition an instructor hands out (build_notebooks.py --student-edition DIR: no
+    solutions.py, no outputs) runs top to bottom as a student finds it, every exercise untouched,
+    with no error at all (Jupyter's "Run All" would stop there): each check prints its exercise's
+    "still a stub" hint, and no tick."""
+    kernel_env.delenv("MINITORCH_SOLUTIONS", raising=False)
+    [path] = build_notebooks.student_edition(tmp_path, [name])
+    assert not (tmp_path / "solutions.py").exists()
+    assert sorted(p.name for p in tmp_path.glob("*.py")) == sorted(build_notebooks.STUDENT_FILES)
+    nb = nbformat.read(path, as_version=4)
+    assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), "the edition must have no outputs"
+    start = time.perf_counter()
+    try:
+        run(nb, path=tmp_path)
+    except CellExecutionError as e:
+        pytest.fail(f"{name} (student edition): a cell failed\n" + re.sub(r"\x1b\[[0-9;]*m", "", str(e)), pytrace=False)
+    elapsed = time.perf_counter() - start
+    assert elapsed < TIME_LIMIT_S, f"{name} (student edition) took {elapsed:.0f} s (limit {TIME_LIMIT_S} s)"
+    cells = nb.cells
+    checks = [(cells[i - 1], c) for i, c in enumerate(cells) if "check" in c.metadata.get("tags", [])]
+    assert checks
+    for stub, check in checks:
+        ex = exercise_name(stub)
+        assert text_of(check).strip().splitlines()[-1] == f"✗ {ex} is still a stub: write it in the cell above, " \
+            "run that cell, then re-run this check", f"{name}: the check of {ex} printed {text_of(check)!r}"
+        assert "✓" not in text_of(check)
+
+
+def test_student_edition_checks_answers(kernel_env, tmp_path):
+    """In the student edition a wrong answer still fails its check's assert, and a right one earns
+    the tick that names it as the student's."""
+    kernel_env.delenv("MINITORCH_SOLUTIONS", raising=False)
+    build_notebooks.student_edition(tmp_path, ["01_"])
+    setup, pairs = _exercises(NOTEBOOKS[0])
+    stub, check = pairs[0]
+    ex = exercise_name(stub)
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": build_notebooks.KERNELSPEC})
+    nb.cells = [nbformat.v4.new_code_cell(c.source) for c in setup]
+    for source in (WRONG_ANSWERS[ex][0], inspect.getsource(getattr(solutions, ex))):
+        nb.cells += [nbformat.v4.new_code_cell(source), nbformat.v4.new_code_cell(check.source)]
+    run(nb, allow_errors=True, path=tmp_path)
+    assert not any(errors_of(c) for c in nb.cells[: len(setup)])
+    wrong, right = nb.cells[-3], nb.cells[-1]
+    assert [e["ename"] for e in errors_of(wrong)] == ["AssertionError"], errors_of(wrong)
+    assert not errors_of(right) and f"your {ex} passes" in text_of(right), text_of(right)

@@ -96,16 +96,16 @@ CELLS = [
     code(
         """
         # Self-check: against F.conv2d on shapes with non-square kernels, strides and padding.
-        conv_forward = resolve(my_conv_forward)
-        rng = np.random.default_rng(6)
-        for n, c, h, wd, o, kh, kw, s, p in [(1, 1, 5, 5, 1, 3, 3, 1, 0), (2, 3, 7, 6, 4, 3, 2, 1, 1),
-                                             (1, 2, 9, 9, 3, 3, 3, 2, 1), (2, 3, 15, 15, 2, 5, 4, 4, 2)]:
-            x, w, b = rng.standard_normal((n, c, h, wd)), rng.standard_normal((o, c, kh, kw)), rng.standard_normal(o)
-            want = F.conv2d(mt.tensor(x), mt.tensor(w), mt.tensor(b), stride=s, padding=p).numpy()
-            got = conv_forward(x, w, b, s, p)
-            assert np.shape(got) == want.shape, f"got shape {np.shape(got)}, want {want.shape} (the output-size formula?)"
-            assert np.allclose(got, want), f"values differ for w {w.shape}, stride {s}, padding {p}: the bias? a flipped filter?"
-        passed(conv_forward, "matches F.conv2d")
+        with check(my_conv_forward) as conv_forward:
+            rng = np.random.default_rng(6)
+            for n, c, h, wd, o, kh, kw, s, p in [(1, 1, 5, 5, 1, 3, 3, 1, 0), (2, 3, 7, 6, 4, 3, 2, 1, 1),
+                                                 (1, 2, 9, 9, 3, 3, 3, 2, 1), (2, 3, 15, 15, 2, 5, 4, 4, 2)]:
+                x, w, b = rng.standard_normal((n, c, h, wd)), rng.standard_normal((o, c, kh, kw)), rng.standard_normal(o)
+                want = F.conv2d(mt.tensor(x), mt.tensor(w), mt.tensor(b), stride=s, padding=p).numpy()
+                got = conv_forward(x, w, b, s, p)
+                assert np.shape(got) == want.shape, f"got shape {np.shape(got)}, want {want.shape} (the output-size formula?)"
+                assert np.allclose(got, want), f"values differ for w {w.shape}, stride {s}, padding {p}: the bias? a flipped filter?"
+            passed(conv_forward, "matches F.conv2d")
         """,
         "check",
     ),
@@ -157,15 +157,15 @@ CELLS = [
     code(
         """
         # Self-check: against the library's im2col on several shapes and strides.
-        im2col_fn = resolve(my_im2col)
-        rng = np.random.default_rng(4)
-        for c, h, w, kh, kw, s in [(1, 4, 4, 3, 3, 1), (2, 5, 6, 3, 2, 1), (3, 7, 7, 3, 3, 2), (2, 9, 8, 4, 3, 3)]:
-            x = rng.standard_normal((c, h, w))
-            got = im2col_fn(x, kh, kw, s)
-            want = im2col(x[None], (kh, kw), (s, s))
-            assert np.shape(got) == want.shape, f"got shape {np.shape(got)}, want {want.shape}"
-            assert np.allclose(got, want), f"values differ for C={c}, {h}x{w}, kernel {kh}x{kw}, stride {s}: is the row order (c, i, j)?"
-        passed(im2col_fn, "matches the library's im2col")
+        with check(my_im2col) as im2col_fn:
+            rng = np.random.default_rng(4)
+            for c, h, w, kh, kw, s in [(1, 4, 4, 3, 3, 1), (2, 5, 6, 3, 2, 1), (3, 7, 7, 3, 3, 2), (2, 9, 8, 4, 3, 3)]:
+                x = rng.standard_normal((c, h, w))
+                got = im2col_fn(x, kh, kw, s)
+                want = im2col(x[None], (kh, kw), (s, s))
+                assert np.shape(got) == want.shape, f"got shape {np.shape(got)}, want {want.shape}"
+                assert np.allclose(got, want), f"values differ for C={c}, {h}x{w}, kernel {kh}x{kw}, stride {s}: is the row order (c, i, j)?"
+            passed(im2col_fn, "matches the library's im2col")
         """,
         "check",
     ),
@@ -400,17 +400,17 @@ CELLS = [
     code(
         """
         # Self-check: each output channel must be the window mean of its own input channel.
-        blur_weight = resolve(my_box_blur_weight)
-        rng = np.random.default_rng(5)
-        x = rng.uniform(size=(1, 3, 12, 10))
-        for k in (3, 5):
-            w = np.asarray(blur_weight(3, k), dtype=np.float64)
-            assert w.shape == (3, 3, k, k), f"weight shape {w.shape}, want (out, in, k, k) = (3, 3, {k}, {k})"
-            y = F.conv2d(mt.tensor(x), mt.tensor(w)).numpy()
-            # the mean of every k x k window of one channel: im2col of that channel alone, averaged over rows
-            want = np.stack([im2col(x[:, c : c + 1], (k, k)).mean(axis=0).reshape(12 - k + 1, 10 - k + 1) for c in range(3)])
-            assert np.allclose(y[0], want), "output channel c must be the k x k mean of input channel c alone"
-        passed(blur_weight, "blurs each channel separately")
+        with check(my_box_blur_weight) as blur_weight:
+            rng = np.random.default_rng(5)
+            x = rng.uniform(size=(1, 3, 12, 10))
+            for k in (3, 5):
+                w = np.asarray(blur_weight(3, k), dtype=np.float64)
+                assert w.shape == (3, 3, k, k), f"weight shape {w.shape}, want (out, in, k, k) = (3, 3, {k}, {k})"
+                y = F.conv2d(mt.tensor(x), mt.tensor(w)).numpy()
+                # the mean of every k x k window of one channel: im2col of that channel alone, averaged over rows
+                want = np.stack([im2col(x[:, c : c + 1], (k, k)).mean(axis=0).reshape(12 - k + 1, 10 - k + 1) for c in range(3)])
+                assert np.allclose(y[0], want), "output channel c must be the k x k mean of input channel c alone"
+            passed(blur_weight, "blurs each channel separately")
         """,
         "check",
     ),

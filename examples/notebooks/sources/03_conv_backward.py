@@ -55,22 +55,22 @@ CELLS = [
     code(
         """
         # Self-check: against autograd, with overlapping windows (stride < kernel), strides and padding.
-        conv_backward = resolve(my_conv_backward)
-        rng = np.random.default_rng(8)
-        for n, c, h, wd, o, kh, kw, s, p in [(1, 1, 5, 5, 1, 3, 3, 1, 0), (2, 3, 7, 6, 4, 3, 2, 1, 1),
-                                             (1, 2, 9, 9, 3, 3, 3, 2, 1), (2, 2, 11, 11, 2, 5, 5, 3, 2)]:
-            x = mt.tensor(rng.standard_normal((n, c, h, wd)), requires_grad=True)
-            w = mt.tensor(rng.standard_normal((o, c, kh, kw)), requires_grad=True)
-            b = mt.tensor(rng.standard_normal(o), requires_grad=True)
-            y = F.conv2d(x, w, b, stride=s, padding=p)
-            dy = rng.standard_normal(y.shape)
-            y.backward(dy)
-            dx, dw, db = conv_backward(x.numpy(), w.numpy(), dy, s, p)
-            for name, got, want in (("dx", dx, x.grad), ("dw", dw, w.grad), ("db", db, b.grad)):
-                assert np.shape(got) == want.shape, f"{name}: got shape {np.shape(got)}, want {want.shape}"
-                assert np.allclose(got, want.numpy()), \\
-                    f"{name} differs from autograd (w {w.shape}, stride {s}, padding {p}): do overlapping windows add up?"
-        passed(conv_backward, "dx, dw and db agree with autograd")
+        with check(my_conv_backward) as conv_backward:
+            rng = np.random.default_rng(8)
+            for n, c, h, wd, o, kh, kw, s, p in [(1, 1, 5, 5, 1, 3, 3, 1, 0), (2, 3, 7, 6, 4, 3, 2, 1, 1),
+                                                 (1, 2, 9, 9, 3, 3, 3, 2, 1), (2, 2, 11, 11, 2, 5, 5, 3, 2)]:
+                x = mt.tensor(rng.standard_normal((n, c, h, wd)), requires_grad=True)
+                w = mt.tensor(rng.standard_normal((o, c, kh, kw)), requires_grad=True)
+                b = mt.tensor(rng.standard_normal(o), requires_grad=True)
+                y = F.conv2d(x, w, b, stride=s, padding=p)
+                dy = rng.standard_normal(y.shape)
+                y.backward(dy)
+                dx, dw, db = conv_backward(x.numpy(), w.numpy(), dy, s, p)
+                for name, got, want in (("dx", dx, x.grad), ("dw", dw, w.grad), ("db", db, b.grad)):
+                    assert np.shape(got) == want.shape, f"{name}: got shape {np.shape(got)}, want {want.shape}"
+                    assert np.allclose(got, want.numpy()), \\
+                        f"{name} differs from autograd (w {w.shape}, stride {s}, padding {p}): do overlapping windows add up?"
+            passed(conv_backward, "dx, dw and db agree with autograd")
         """,
         "check",
     ),
@@ -94,19 +94,19 @@ CELLS = [
     code(
         """
         # Self-check: against the library's col2im, and the adjoint identity with its im2col.
-        col2im_fn = resolve(my_col2im)
-        rng = np.random.default_rng(6)
-        for c, h, w, kh, kw, s in [(1, 5, 5, 3, 3, 1), (2, 6, 7, 3, 2, 1), (3, 7, 7, 3, 3, 2), (2, 8, 9, 2, 3, 3)]:
-            oh, ow = (h - kh) // s + 1, (w - kw) // s + 1
-            col = rng.standard_normal((c * kh * kw, oh * ow))
-            got = col2im_fn(col, (c, h, w), kh, kw, s)
-            want = col2im(col, (1, c, h, w), (kh, kw), (s, s))[0]
-            assert np.shape(got) == want.shape, f"got shape {np.shape(got)}, want {want.shape}"
-            assert np.allclose(got, want), f"differs from col2im (kernel {kh}x{kw}, stride {s}): do overlapping windows add up?"
-            x = rng.standard_normal((c, h, w))
-            lhs, rhs = np.vdot(im2col(x[None], (kh, kw), (s, s)), col), np.vdot(x, got)
-            assert np.isclose(lhs, rhs), f"adjoint identity fails: <im2col(x), col> = {lhs:.6f} but <x, my_col2im(col)> = {rhs:.6f}"
-        passed(col2im_fn, "col2im is the adjoint of im2col")
+        with check(my_col2im) as col2im_fn:
+            rng = np.random.default_rng(6)
+            for c, h, w, kh, kw, s in [(1, 5, 5, 3, 3, 1), (2, 6, 7, 3, 2, 1), (3, 7, 7, 3, 3, 2), (2, 8, 9, 2, 3, 3)]:
+                oh, ow = (h - kh) // s + 1, (w - kw) // s + 1
+                col = rng.standard_normal((c * kh * kw, oh * ow))
+                got = col2im_fn(col, (c, h, w), kh, kw, s)
+                want = col2im(col, (1, c, h, w), (kh, kw), (s, s))[0]
+                assert np.shape(got) == want.shape, f"got shape {np.shape(got)}, want {want.shape}"
+                assert np.allclose(got, want), f"differs from col2im (kernel {kh}x{kw}, stride {s}): do overlapping windows add up?"
+                x = rng.standard_normal((c, h, w))
+                lhs, rhs = np.vdot(im2col(x[None], (kh, kw), (s, s)), col), np.vdot(x, got)
+                assert np.isclose(lhs, rhs), f"adjoint identity fails: <im2col(x), col> = {lhs:.6f} but <x, my_col2im(col)> = {rhs:.6f}"
+            passed(col2im_fn, "col2im is the adjoint of im2col")
         """,
         "check",
     ),
@@ -283,18 +283,18 @@ CELLS = [
     code(
         """
         # Self-check: against autograd on several shapes and paddings.
-        input_grad = resolve(my_conv_input_grad)
-        rng = np.random.default_rng(7)
-        for n, c, o, h, k, p in [(1, 1, 1, 5, 3, 0), (2, 3, 4, 6, 3, 1), (1, 2, 3, 7, 5, 2), (2, 2, 2, 6, 2, 1)]:
-            x = mt.tensor(rng.standard_normal((n, c, h, h)), requires_grad=True)
-            w = rng.standard_normal((o, c, k, k))
-            y = F.conv2d(x, mt.tensor(w), padding=p)
-            dy = rng.standard_normal(y.shape)
-            y.backward(dy)
-            got = input_grad(dy, w, p)
-            assert np.shape(got) == x.shape, f"got shape {np.shape(got)}, want {x.shape}"
-            assert np.allclose(got, x.grad.numpy()), f"differs from autograd (C={c}, O={o}, kernel {k}, padding {p}): flipped? channels swapped?"
-        passed(input_grad, "the input gradient agrees with autograd")
+        with check(my_conv_input_grad) as input_grad:
+            rng = np.random.default_rng(7)
+            for n, c, o, h, k, p in [(1, 1, 1, 5, 3, 0), (2, 3, 4, 6, 3, 1), (1, 2, 3, 7, 5, 2), (2, 2, 2, 6, 2, 1)]:
+                x = mt.tensor(rng.standard_normal((n, c, h, h)), requires_grad=True)
+                w = rng.standard_normal((o, c, k, k))
+                y = F.conv2d(x, mt.tensor(w), padding=p)
+                dy = rng.standard_normal(y.shape)
+                y.backward(dy)
+                got = input_grad(dy, w, p)
+                assert np.shape(got) == x.shape, f"got shape {np.shape(got)}, want {x.shape}"
+                assert np.allclose(got, x.grad.numpy()), f"differs from autograd (C={c}, O={o}, kernel {k}, padding {p}): flipped? channels swapped?"
+            passed(input_grad, "the input gradient agrees with autograd")
         """,
         "check",
     ),

@@ -14,6 +14,46 @@ CELLS = [
         """
     ),
     SETUP,
+    EXERCISE_NOTE,
+    md(
+        r"""
+        ### Exercise 5.1: AlexNet's shapes from the formulas
+
+        Before the network prints them below: without running it, return a dict mapping `"conv1"`, `"pool1"`, `"conv2"`, `"pool2"`,
+        `"conv3"`, `"conv4"`, `"conv5"`, `"pool5"` to the `(channels, height, width)` of that stage's
+        output for a `size`×`size` input, with conv1 padded by `conv1_padding` (notebook 2 has the
+        formula; the layer table is in `minitorch_alex/models/alexnet.py`).
+        """
+    ),
+    code(
+        '''
+        def my_alexnet_shapes(size=224, conv1_padding=2):
+            """{"conv1": (96, H, W), "pool1": ..., ..., "pool5": ...} for a size x size input."""
+            raise NotImplementedError  # your code here
+        ''',
+        "exercise",
+    ),
+    code(
+        """
+        # Self-check: this package's 224 input with padding 2, Caffe's 227 without, 224 without, and two sizes
+        # no notebook prints (256 with padding 1, 199 without), so only the formulas pass.
+        with check(my_alexnet_shapes) as shapes_fn:
+            paper = {"conv1": (96, 55, 55), "pool1": (96, 27, 27), "conv2": (256, 27, 27), "pool2": (256, 13, 13),
+                     "conv3": (384, 13, 13), "conv4": (384, 13, 13), "conv5": (256, 13, 13), "pool5": (256, 6, 6)}
+            unpadded_224 = {"conv1": (96, 54, 54), "pool1": (96, 26, 26), "conv2": (256, 26, 26), "pool2": (256, 12, 12),
+                            "conv3": (384, 12, 12), "conv4": (384, 12, 12), "conv5": (256, 12, 12), "pool5": (256, 5, 5)}
+            padded_256 = {"conv1": (96, 62, 62), "pool1": (96, 30, 30), "conv2": (256, 30, 30), "pool2": (256, 14, 14),
+                          "conv3": (384, 14, 14), "conv4": (384, 14, 14), "conv5": (256, 14, 14), "pool5": (256, 6, 6)}
+            unpadded_199 = {"conv1": (96, 48, 48), "pool1": (96, 23, 23), "conv2": (256, 23, 23), "pool2": (256, 11, 11),
+                            "conv3": (384, 11, 11), "conv4": (384, 11, 11), "conv5": (256, 11, 11), "pool5": (256, 5, 5)}
+            cases = [((224, 2), paper), ((227, 0), paper), ((224, 0), unpadded_224), ((256, 1), padded_256), ((199, 0), unpadded_199)]
+            for (size, padding), want in cases:
+                got = {name: tuple(int(v) for v in shape) for name, shape in shapes_fn(size, padding).items()}
+                assert got == want, f"size {size}, conv1 padding {padding}: got {got}"
+            passed(shapes_fn, "reproduces the network's shapes")
+        """,
+        "check",
+    ),
     md(
         r"""
         ## The network and its parameters
@@ -480,39 +520,5 @@ CELLS = [
         orientations and frequencies plus colour blobs (Figure 3 of the paper), for the same reason:
         those are the patterns that the first layer can use to tell its data apart.
         """
-    ),
-    EXERCISE_NOTE,
-    md(
-        r"""
-        ### Exercise 5.1: AlexNet's shapes from the formulas
-
-        Without running the network, return a dict mapping `"conv1"`, `"pool1"`, `"conv2"`, `"pool2"`,
-        `"conv3"`, `"conv4"`, `"conv5"`, `"pool5"` to the `(channels, height, width)` of that stage's
-        output for a `size`×`size` input, with conv1 padded by `conv1_padding` (notebook 2 has the
-        formula; the layer table is in `minitorch_alex/models/alexnet.py`).
-        """
-    ),
-    code(
-        '''
-        def my_alexnet_shapes(size=224, conv1_padding=2):
-            """{"conv1": (96, H, W), "pool1": ..., ..., "pool5": ...} for a size x size input."""
-            raise NotImplementedError  # your code here
-        ''',
-        "exercise",
-    ),
-    code(
-        """
-        # Self-check: this package's 224 input with padding 2, Caffe's 227 without, and 224 without.
-        shapes_fn = resolve(my_alexnet_shapes)
-        paper = {"conv1": (96, 55, 55), "pool1": (96, 27, 27), "conv2": (256, 27, 27), "pool2": (256, 13, 13),
-                 "conv3": (384, 13, 13), "conv4": (384, 13, 13), "conv5": (256, 13, 13), "pool5": (256, 6, 6)}
-        unpadded_224 = {"conv1": (96, 54, 54), "pool1": (96, 26, 26), "conv2": (256, 26, 26), "pool2": (256, 12, 12),
-                        "conv3": (384, 12, 12), "conv4": (384, 12, 12), "conv5": (256, 12, 12), "pool5": (256, 5, 5)}
-        for (size, padding), want in [((224, 2), paper), ((227, 0), paper), ((224, 0), unpadded_224)]:
-            got = {name: tuple(int(v) for v in shape) for name, shape in shapes_fn(size, padding).items()}
-            assert got == want, f"size {size}, conv1 padding {padding}: got {got}"
-        passed(shapes_fn, "reproduces the network's shapes")
-        """,
-        "check",
     ),
 ]

@@ -154,22 +154,22 @@ CELLS = [
     code(
         """
         # Self-check: step by step against the package's optimiser, with a gradient that changes every step.
-        sgd_update = resolve(my_sgd_update)
-        rng = np.random.default_rng(3)
-        w = mt.tensor(rng.standard_normal(5), requires_grad=True)
-        opt = mt.optim.SGD([w], lr=0.1, momentum=0.9, weight_decay=5e-4)
-        w_mine, v_mine = w.numpy().copy(), np.zeros(5)
-        for step, lr in enumerate((0.1, 0.1, 0.01, 0.01), start=1):
-            g = rng.standard_normal(5)
-            w.grad = mt.tensor(g)
-            opt.lr = lr
-            opt.step()
-            w_mine, v_mine = sgd_update(w_mine, v_mine, g, lr, 0.9, 5e-4)
-            gap = np.abs(np.asarray(w_mine) - w.numpy()).max()
-            print(f"step {step} (lr {lr}): w = {w.numpy().round(6)}, yours - SGD's = {gap:.1e}")
-            assert gap <= 1e-12 * np.abs(w.numpy()).max(), \\
-                f"step {step}, lr {lr}: yours differs from mt.optim.SGD by {gap:.1e} (the weight decay term? the learning rate inside v?)"
-        passed(sgd_update, "the paper's update rule, step by step")
+        with check(my_sgd_update) as sgd_update:
+            rng = np.random.default_rng(3)
+            w = mt.tensor(rng.standard_normal(5), requires_grad=True)
+            opt = mt.optim.SGD([w], lr=0.1, momentum=0.9, weight_decay=5e-4)
+            w_mine, v_mine = w.numpy().copy(), np.zeros(5)
+            for step, lr in enumerate((0.1, 0.1, 0.01, 0.01), start=1):
+                g = rng.standard_normal(5)
+                w.grad = mt.tensor(g)
+                opt.lr = lr
+                opt.step()
+                w_mine, v_mine = sgd_update(w_mine, v_mine, g, lr, 0.9, 5e-4)
+                gap = np.abs(np.asarray(w_mine) - w.numpy()).max()
+                print(f"step {step} (lr {lr}): w = {w.numpy().round(6)}, yours - SGD's = {gap:.1e}")
+                assert gap <= 1e-12 * np.abs(w.numpy()).max(), \\
+                    f"step {step}, lr {lr}: yours differs from mt.optim.SGD by {gap:.1e} (the weight decay term? the learning rate inside v?)"
+            passed(sgd_update, "the paper's update rule, step by step")
         """,
         "check",
     ),
