@@ -251,7 +251,7 @@ def my_col2im(col, x_shape, kh, kw, stride=1):
 def my_conv_input_grad(dy, w, padding=0):
     k = w.shape[2]  # channels swapped but the kernel not flipped
     return F.conv2d(mt.tensor(dy), mt.tensor(w.transpose(1, 0, 2, 3)), padding=k - 1 - padding).numpy()
-'''],
+''', mutant("my_conv_input_grad", "w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)", "w[:, :, ::-1, ::-1]")],  # not swapped
     "my_maxpool_backward": [
         mutant("my_maxpool_backward", "+= dy[i, ch, r, q]", "= dy[i, ch, r, q]"),  # a pixel winning two windows keeps one
         mutant("my_maxpool_backward", "a, b = np.unravel_index", "b, a = np.unravel_index"),  # row and column swapped

@@ -136,6 +136,16 @@ CELLS = [
     ),
     md(
         """
+        Two pieces of the framework's plumbing appear in every listed op. `self.needs_input_grad[i]`
+        says whether input `i` needs a gradient at all (the autograd engine sets it before calling
+        `backward`), so an op skips the products nobody will read (the input gradient of a network's
+        first layer, whose input is the data, is one). `fresh_grads = True` promises the engine that `backward` returns new
+        arrays, not views of something it keeps, so a parameter may take its gradient as its `.grad`
+        without a copy.
+        """
+    ),
+    md(
+        """
         A convolution is the same three products once its input windows are unrolled into a matrix
         (notebook 2 builds that matrix, notebook 3 its backward). From the docstring of
         `minitorch_alex/ops/conv.py`:
@@ -145,7 +155,7 @@ CELLS = [
         """
         import minitorch_alex.ops.conv as conv_ops
 
-        print(conv_ops.__doc__)
+        print(conv_ops.__doc__.split("This is the reference")[0])  # the rest is about the backends
         """
     ),
     md(

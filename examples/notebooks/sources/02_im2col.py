@@ -15,7 +15,7 @@ CELLS = [
         2. prints the unrolled matrix of a tiny input, has you build it with loops, then shows the
            library's version (one strided copy per kernel tap);
         3. builds AlexNet's conv1 as a $363 \times 3025$ matrix per image;
-        4. proves the naive loop and im2col equal, then times them;
+        4. checks the naive loop and im2col equal on one input, then times them;
         5. applies hand-made filters (edges, colour) to a photo.
         """
     ),
@@ -189,6 +189,9 @@ CELLS = [
     ),
     md(
         r"""
+        (`xp = get_array_module(x)` is `numpy` for a NumPy array and `cupy` for a GPU array, so the same
+        reference code runs on either device: read `xp` as `np`.)
+
         With the filters flattened the same way, $w$ becomes an $(O,\; C k_h k_w)$ matrix and the whole
         convolution is $Y = W_{\text{mat}} \cdot \text{col}$, an $(O,\; N\cdot OH\cdot OW)$ matrix that only
         needs reshaping. Rows are ordered channel first, so the rows of a group of channels are a
@@ -236,12 +239,14 @@ CELLS = [
         """
         The price of im2col is memory: every pixel is copied into each window that contains it.
         Implementations that cannot afford it build the columns one tile at a time, or never build them:
-        an *implicit GEMM* gathers each window while it multiplies (cuDNN's default), a *direct*
+        an *implicit GEMM* gathers each window while it multiplies (one of the forward algorithms
+        cuDNN chooses among per layer, `CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM` in its API, beside an
+        explicit GEMM, FFT and Winograd), a *direct*
         convolution loops over the image in place. FFT and Winograd convolutions answer a different cost,
         the arithmetic (Winograd's F(2×2, 3×3) needs 2.25 times fewer multiplications), and need
         workspace of their own. This package keeps the readable version.
 
-        ## The naive loop, proven equal, then timed
+        ## The naive loop, checked equal on one input, then timed
 
         The definition transcribed literally, as in exercise 2.1 (compare it with yours): one dot
         product per (image, filter, output pixel).

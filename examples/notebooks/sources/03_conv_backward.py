@@ -194,6 +194,8 @@ CELLS = [
         """
         The library's convolution, forward and backward: the three products of the first cell, one per
         group of channels, with col2im for the input gradient.
+        (`xp.ascontiguousarray(y)` copies the transposed output into ordinary row-major memory, so the
+        next layer's reshapes are views rather than copies; `xp` is `np` on a CPU, as in notebook 2.)
         """
     ),
     code(
@@ -291,7 +293,11 @@ CELLS = [
                 y = F.conv2d(x, mt.tensor(w), padding=p)
                 dy = rng.standard_normal(y.shape)
                 y.backward(dy)
-                got = input_grad(dy, w, p)
+                try:
+                    got = input_grad(dy, w, p)
+                except ValueError as e:  # F.conv2d refuses a weight whose in-channels are not dy's O
+                    raise AssertionError(f"F.conv2d refused the weight ({e}): dy has O = {o} channels, so the weight "
+                                         f"it is convolved with must be (C, O, k, k): swap w's first two axes") from None
                 assert np.shape(got) == x.shape, f"got shape {np.shape(got)}, want {x.shape}"
                 assert np.allclose(got, x.grad.numpy()), f"differs from autograd (C={c}, O={o}, kernel {k}, padding {p}): flipped? channels swapped?"
             passed(input_grad, "the input gradient agrees with autograd")
