@@ -416,3 +416,19 @@ def test_student_edition_checks_answers(kernel_env, tmp_path):
     wrong, right = nb.cells[-3], nb.cells[-1]
     assert [e["ename"] for e in errors_of(wrong)] == ["AssertionError"], errors_of(wrong)
     assert not errors_of(right) and f"your {ex} passes" in text_of(right), text_of(right)
+
+
+def test_paper_experiments_print_their_seed_ranges():
+    """Notebook 6's experiments report every seed, not one draw (#27): ReLU vs tanh and momentum on
+    three seeds, the augmentation ablation (with crops only) on two, each printed by its cell."""
+    nb = nbformat.read(NB_DIR / "06_paper_experiments.ipynb", as_version=4)
+    out = "\n".join(text_of(c) for c in nb.cells if c.cell_type == "code")
+    assert re.search(r"tanh needs \d+\.\d to \d+\.\d times as many steps as ReLU over seeds \(0, 1, 2\)", out)
+    for seed in (0, 1, 2):
+        for name in ("ReLU", "tanh"):
+            assert re.search(rf"seed {seed} {name} +steps to 25%: .*fastest lr", out), (seed, name)
+    assert len(re.findall(r"steps to 25% over seeds \(0, 1, 2\)", out)) == 3  # momentum, none, none at lr/(1-mu)
+    assert "same lr/(1-μ)" in out
+    for condition in ("centre crops only", "random crops", "crops + PCA colour"):
+        assert re.search(rf"{re.escape(condition)} *: training error .*\(seeds 0 / 1\)", out), condition
+    assert "what the PCA colour noise added to the crops" in out
