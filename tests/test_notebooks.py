@@ -432,3 +432,23 @@ def test_paper_experiments_print_their_seed_ranges():
     for condition in ("centre crops only", "random crops", "crops + PCA colour"):
         assert re.search(rf"{re.escape(condition)} *: training error .*\(seeds 0 / 1\)", out), condition
     assert "what the PCA colour noise added to the crops" in out
+
+
+def test_graph_of_a_tensor():
+    """course.graph_of (what notebook 3's draw_graph draws): every tensor and op behind L = (ab + a)²,
+    with the forward edges, one per use (d * d uses d twice)."""
+    import numpy as np
+
+    import minitorch_alex as mt
+
+    a = mt.tensor(np.array(2.0), requires_grad=True)
+    b = mt.tensor(np.array(3.0), requires_grad=True)
+    ab = a * b
+    d = ab + a
+    L = d * d
+    nodes, edges = course.graph_of(L, {"a": a, "b": b, "ab": ab, "d": d, "L": L})
+    labels = sorted(label for kind, label in nodes.values() if kind == "tensor")
+    assert labels == ["L: scalar", "a: scalar", "ab: scalar", "b: scalar", "d: scalar"]
+    assert sorted(label for kind, label in nodes.values() if kind == "op") == ["Add", "Mul", "Mul"]
+    assert len(edges) == 9 and sum(1 for x, _ in edges if x == id(d)) == 2 and sum(1 for x, _ in edges if x == id(a)) == 2
+    assert {x for x, _ in edges} | {y for _, y in edges} == set(nodes)

@@ -491,6 +491,28 @@ CELLS = [
     ),
     md(
         """
+        The graph the package's engine walks for the same $L = (ab + a)^2$, drawn before `backward`
+        frees it by `draw_graph` from `course.py` (graphviz when it is installed, matplotlib
+        otherwise): tensors in square boxes, the ops that made them in round ones. `a` feeds two ops
+        and `d` feeds the last `Mul` twice (`d * d`, two arrows on top of each other), so each of
+        their gradients is a sum of two terms:
+        """
+    ),
+    code(
+        """
+        from course import draw_graph
+
+        a = mt.tensor(np.array(2.0), requires_grad=True)
+        b = mt.tensor(np.array(3.0), requires_grad=True)
+        ab = a * b
+        d = ab + a
+        L = d * d
+        nodes, edges = draw_graph(L, {"a": a, "b": b, "ab": ab, "d": d, "L": L})
+        print(f"{sum(kind == 'op' for kind, _ in nodes.values())} ops, {len(edges)} arrows")
+        """
+    ),
+    md(
+        """
         The package's engine does the same with arrays: `_topological_order` (iterative, so graphs of
         any depth work) and `_accumulate`, which adds a new gradient to the one already collected for
         the same tensor:

@@ -224,6 +224,33 @@ CELLS = [
     ),
     md(
         r"""
+        ### The learning-rate schedule
+
+        The paper used one learning rate for all layers, "adjusted manually throughout training. The
+        heuristic which we followed was to divide the learning rate by 10 when the validation error
+        rate stopped improving with the current learning rate. The learning rate was initialized at
+        0.01 and reduced three times prior to termination." The package's
+        `mt.optim.ReduceLROnPlateau` is that rule: call it once per epoch with the validation error,
+        and it divides the optimiser's rate by 10 after `patience` epochs without improvement, at most
+        `max_reductions` times. Fed a made-up sequence of validation errors that keeps levelling off:
+        """
+    ),
+    code(
+        """
+        w = mt.tensor(np.zeros(1), requires_grad=True)
+        opt = mt.optim.SGD([w], lr=0.01, momentum=0.9, weight_decay=5e-4)
+        schedule = mt.optim.ReduceLROnPlateau(opt, factor=0.1, patience=1, max_reductions=3)
+        errors = [0.60, 0.50, 0.45, 0.45, 0.46, 0.40, 0.38, 0.38, 0.39, 0.37, 0.37, 0.37, 0.36, 0.36, 0.36, 0.36]
+        rates = []
+        for epoch, error in enumerate(errors, start=1):
+            reduced = schedule.step(error)
+            rates.append(opt.lr)
+            print(f"epoch {epoch:2d}: validation error {error:.2f} -> lr {opt.lr:.0e}{'  (divided by 10)' if reduced else ''}")
+        assert np.isclose(rates[-1], 1e-5) and schedule.reductions == 3  # three reductions, then it stays
+        """
+    ),
+    md(
+        r"""
         Momentum averages the gradients of the last $1/(1 - 0.9) = 10$ steps or so, which damps the
         noise of small batches and, along directions where the gradients agree, makes the steps up
         to $1/(1-\mu) = 10$ times longer. So comparing momentum 0.9 with none **at the same learning
