@@ -63,6 +63,8 @@ def kernel_env(monkeypatch):
         monkeypatch.setenv(var, "1")
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    if os.environ.get("PYTHONPATH"):  # the kernel starts in another folder: PYTHONPATH=. must still mean this one
+        monkeypatch.setenv("PYTHONPATH", build_notebooks.absolute_pythonpath(os.environ["PYTHONPATH"]))
     return monkeypatch
 
 

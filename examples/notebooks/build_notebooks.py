@@ -56,6 +56,13 @@ def build(filename):
     return nb
 
 
+def absolute_pythonpath(value):
+    """``value`` (a PYTHONPATH) with each relative entry made absolute against this process's working
+    directory: the kernel starts in the notebooks' folder, where ``PYTHONPATH=.`` would otherwise name
+    that folder and the package would be imported from wherever else it is installed."""
+    return os.pathsep.join(os.path.abspath(p) if p else p for p in value.split(os.pathsep))
+
+
 def execute(nb, timeout=600):
     """Run ``nb`` in place in a fresh python3 kernel started in this folder, with the reference
     solutions (MINITORCH_SOLUTIONS=1), the inline matplotlib backend (so figures are saved) and
@@ -64,6 +71,8 @@ def execute(nb, timeout=600):
 
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     env["MINITORCH_SOLUTIONS"] = "1"
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = absolute_pythonpath(env["PYTHONPATH"])
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = "1"
     old = dict(os.environ)
