@@ -63,13 +63,16 @@ def kernel_env(monkeypatch):
         monkeypatch.setenv(var, "1")
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    if os.environ.get("PYTHONPATH"):  # the kernel starts in another folder: PYTHONPATH=. must still mean this one
+        monkeypatch.setenv("PYTHONPATH", build_notebooks.absolute_pythonpath(os.environ["PYTHONPATH"]))
     return monkeypatch
 
 
-def run(nb, allow_errors=False, timeout=TIME_LIMIT_S):
-    """Execute ``nb`` in place in a fresh python3 kernel whose working directory is the notebooks'."""
+def run(nb, allow_errors=False, timeout=TIME_LIMIT_S, path=NB_DIR):
+    """Execute ``nb`` in place in a fresh python3 kernel whose working directory is ``path`` (the
+    notebooks' folder unless told)."""
     client = NotebookClient(nb, kernel_name="python3", timeout=timeout, allow_errors=allow_errors,
-                            record_timing=False, resources={"metadata": {"path": str(NB_DIR)}})
+                            record_timing=False, resources={"metadata": {"path": str(path)}})
     client.execute()
     return nb
 
@@ -250,7 +253,7 @@ def my_col2im(col, x_shape, kh, kw, stride=1):
 def my_conv_input_grad(dy, w, padding=0):
     k = w.shape[2]  # channels swapped but the kernel not flipped
     return F.conv2d(mt.tensor(dy), mt.tensor(w.transpose(1, 0, 2, 3)), padding=k - 1 - padding).numpy()
-'''],
+''', mutant("my_conv_input_grad", "w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)", "w[:, :, ::-1, ::-1]")],  # not swapped
     "my_maxpool_backward": [
         mutant("my_maxpool_backward", "+= dy[i, ch, r, q]", "= dy[i, ch, r, q]"),  # a pixel winning two windows keeps one
         mutant("my_maxpool_backward", "a, b = np.unravel_index", "b, a = np.unravel_index"),  # row and column swapped
@@ -275,6 +278,12 @@ def my_lrn_backward(a, g, size=5, alpha=1e-4, beta=0.75, k=2.0):
         s[:, i] += alpha * (a[:, max(0, i - size // 2) : i + (size - 1) // 2 + 1] ** 2).sum(axis=1)
     return g * s**-beta - 2 * alpha * beta * a * a * g * s ** (-beta - 1)  # no cross-channel terms
 '''],
+    "my_dropout": [
+        mutant("my_dropout", "1.0 if inverted else 1.0 - p", "1.0 if inverted else p"),  # the paper's test time times p
+        mutant("my_dropout", "1.0 if inverted else 1.0 - p", "1.0 / (1.0 - p) if inverted else 1.0 - p"),  # scaled at test time too
+        mutant("my_dropout", "1.0 / (1.0 - p) if inverted else 1.0", "1.0 - p if inverted else 1.0"),  # inverted multiplies by 1 - p
+        mutant("my_dropout", "dy * keep * scale", "dy * keep"),  # the backward forgets the scale
+    ],
     "my_cross_entropy_grad": ['''
 def my_cross_entropy_grad(logits, target):
     z = logits - logits.max(axis=1, keepdims=True)
@@ -361,3 +370,87 @@ def test_self_checks_catch_wrong_answers(name, kernel_env):
             assert fell_back == (variant == "stub"), f"{name}: {ex} ({variant}) fallback was {fell_back}: {out!r}"
             says_reference = "by the reference answer" in tick[0]
             assert says_reference == (variant == "stub"), f"{name}: {ex} ({variant}): the tick {tick[0]!r}"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_student_edition_runs_top_to_bottom(name, kernel_env, tmp_path):
+    """The edition an instructor hands out (build_notebooks.py --student-edition DIR: no
+    solutions.py, no outputs) runs top to bottom as a student finds it, every exercise untouched,
+    with no error at all (Jupyter's "Run All" would stop there): each check prints its exercise's
+    "still a stub" hint, and no tick."""
+    kernel_env.delenv("MINITORCH_SOLUTIONS", raising=False)
+    [path] = build_notebooks.student_edition(tmp_path, [name])
+    assert not (tmp_path / "solutions.py").exists()
+    assert sorted(p.name for p in tmp_path.glob("*.py")) == sorted(build_notebooks.STUDENT_FILES)
+    nb = nbformat.read(path, as_version=4)
+    assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), "the edition must have no outputs"
+    start = time.perf_counter()
+    try:
+        run(nb, path=tmp_path)
+    except CellExecutionError as e:
+        pytest.fail(f"{name} (student edition): a cell failed\n" + re.sub(r"\x1b\[[0-9;]*m", "", str(e)), pytrace=False)
+    elapsed = time.perf_counter() - start
+    assert elapsed < TIME_LIMIT_S, f"{name} (student edition) took {elapsed:.0f} s (limit {TIME_LIMIT_S} s)"
+    cells = nb.cells
+    checks = [(cells[i - 1], c) for i, c in enumerate(cells) if "check" in c.metadata.get("tags", [])]
+    assert checks
+    for stub, check in checks:
+        ex = exercise_name(stub)
+        assert text_of(check).strip().splitlines()[-1] == f"✗ {ex} is still a stub: write it in the cell above, " \
+            "run that cell, then re-run this check", f"{name}: the check of {ex} printed {text_of(check)!r}"
+        assert "✓" not in text_of(check)
+
+
+def test_student_edition_checks_answers(kernel_env, tmp_path):
+    """In the student edition a wrong answer still fails its check's assert, and a right one earns
+    the tick that names it as the student's."""
+    kernel_env.delenv("MINITORCH_SOLUTIONS", raising=False)
+    build_notebooks.student_edition(tmp_path, ["01_"])
+    setup, pairs = _exercises(NOTEBOOKS[0])
+    stub, check = pairs[0]
+    ex = exercise_name(stub)
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": build_notebooks.KERNELSPEC})
+    nb.cells = [nbformat.v4.new_code_cell(c.source) for c in setup]
+    for source in (WRONG_ANSWERS[ex][0], inspect.getsource(getattr(solutions, ex))):
+        nb.cells += [nbformat.v4.new_code_cell(source), nbformat.v4.new_code_cell(check.source)]
+    run(nb, allow_errors=True, path=tmp_path)
+    assert not any(errors_of(c) for c in nb.cells[: len(setup)])
+    wrong, right = nb.cells[-3], nb.cells[-1]
+    assert [e["ename"] for e in errors_of(wrong)] == ["AssertionError"], errors_of(wrong)
+    assert not errors_of(right) and f"your {ex} passes" in text_of(right), text_of(right)
+
+
+def test_paper_experiments_print_their_seed_ranges():
+    """Notebook 6's experiments report every seed, not one draw (#27): ReLU vs tanh and momentum on
+    three seeds, the augmentation ablation (with crops only) on two, each printed by its cell."""
+    nb = nbformat.read(NB_DIR / "06_paper_experiments.ipynb", as_version=4)
+    out = "\n".join(text_of(c) for c in nb.cells if c.cell_type == "code")
+    assert re.search(r"tanh needs \d+\.\d to \d+\.\d times as many steps as ReLU over seeds \(0, 1, 2\)", out)
+    for seed in (0, 1, 2):
+        for name in ("ReLU", "tanh"):
+            assert re.search(rf"seed {seed} {name} +steps to 25%: .*fastest lr", out), (seed, name)
+    assert len(re.findall(r"steps to 25% over seeds \(0, 1, 2\)", out)) == 3  # momentum, none, none at lr/(1-mu)
+    assert "same lr/(1-μ)" in out
+    for condition in ("centre crops only", "random crops", "crops + PCA colour"):
+        assert re.search(rf"{re.escape(condition)} *: training error .*\(seeds 0 / 1\)", out), condition
+    assert "what the PCA colour noise added to the crops" in out
+
+
+def test_graph_of_a_tensor():
+    """course.graph_of (what notebook 3's draw_graph draws): every tensor and op behind L = (ab + a)²,
+    with the forward edges, one per use (d * d uses d twice)."""
+    import numpy as np
+
+    import minitorch_alex as mt
+
+    a = mt.tensor(np.array(2.0), requires_grad=True)
+    b = mt.tensor(np.array(3.0), requires_grad=True)
+    ab = a * b
+    d = ab + a
+    L = d * d
+    nodes, edges = course.graph_of(L, {"a": a, "b": b, "ab": ab, "d": d, "L": L})
+    labels = sorted(label for kind, label in nodes.values() if kind == "tensor")
+    assert labels == ["L: scalar", "a: scalar", "ab: scalar", "b: scalar", "d: scalar"]
+    assert sorted(label for kind, label in nodes.values() if kind == "op") == ["Add", "Mul", "Mul"]
+    assert len(edges) == 9 and sum(1 for x, _ in edges if x == id(d)) == 2 and sum(1 for x, _ in edges if x == id(a)) == 2
+    assert {x for x, _ in edges} | {y for _, y in edges} == set(nodes)

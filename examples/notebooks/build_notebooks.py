@@ -3,6 +3,7 @@
     python examples/notebooks/build_notebooks.py              # all notebooks
     python examples/notebooks/build_notebooks.py 02_im2col    # the ones whose name contains "02_im2col"
     python examples/notebooks/build_notebooks.py --no-execute # sources only, no outputs
+    python examples/notebooks/build_notebooks.py --student-edition DIR  # what to hand out, in DIR
 
 Each notebook NN_name.ipynb is generated from sources/NN_name.py, a module whose ``CELLS`` list
 holds the cells (``md``/``code`` from sources/cells.py). Edit the cells there and re-run this
@@ -12,6 +13,7 @@ their sources.
 """
 import importlib.util
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -54,6 +56,13 @@ def build(filename):
     return nb
 
 
+def absolute_pythonpath(value):
+    """``value`` (a PYTHONPATH) with each relative entry made absolute against this process's working
+    directory: the kernel starts in the notebooks' folder, where ``PYTHONPATH=.`` would otherwise name
+    that folder and the package would be imported from wherever else it is installed."""
+    return os.pathsep.join(os.path.abspath(p) if p else p for p in value.split(os.pathsep))
+
+
 def execute(nb, timeout=600):
     """Run ``nb`` in place in a fresh python3 kernel started in this folder, with the reference
     solutions (MINITORCH_SOLUTIONS=1), the inline matplotlib backend (so figures are saved) and
@@ -62,6 +71,8 @@ def execute(nb, timeout=600):
 
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     env["MINITORCH_SOLUTIONS"] = "1"
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = absolute_pythonpath(env["PYTHONPATH"])
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = "1"
     old = dict(os.environ)
@@ -76,7 +87,41 @@ def execute(nb, timeout=600):
     return nb
 
 
+# What a student edition holds besides the notebooks: everything they import from this folder
+# except solutions.py
+STUDENT_FILES = ("course.py", "exercises.py", "small_net.py")
+
+
+def student_edition(out_dir, wanted=()):
+    """Write the notebooks to hand out into ``out_dir``: generated from their sources, no outputs,
+    with the helper modules they import but not solutions.py. Without it every untouched exercise's
+    check prints its "still a stub" hint and the notebook runs on (see exercises.py), so "Run All"
+    goes top to bottom and lists what is left to do. Returns the notebooks' paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if (out_dir / "solutions.py").exists():
+        raise SystemExit(f"{out_dir} holds a solutions.py: not a student edition, refusing to write there")
+    for name in STUDENT_FILES:
+        shutil.copyfile(HERE / name, out_dir / name)
+    written = []
+    for filename in NOTEBOOKS:
+        if wanted and not any(w in filename for w in wanted):
+            continue
+        nbformat.write(build(filename), out_dir / filename)
+        written.append(out_dir / filename)
+    return written
+
+
 def main(argv):
+    if "--student-edition" in argv:
+        i = argv.index("--student-edition")
+        if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
+            raise SystemExit("usage: build_notebooks.py --student-edition DIR [names]")
+        out_dir, rest = argv[i + 1], argv[:i] + argv[i + 2:]
+        for path in student_edition(out_dir, [a for a in rest if not a.startswith("--")]):
+            print(f"wrote {path}")
+        print(f"student edition in {out_dir}: no solutions.py, no outputs")
+        return
     run = "--no-execute" not in argv
     wanted = [a for a in argv if not a.startswith("--")]
     for filename in NOTEBOOKS:

@@ -27,3 +27,82 @@ def use_reference_ops():
 def listing(obj):
     """Print ``obj``'s source."""
     print(textwrap.dedent(inspect.getsource(obj)))
+
+
+def graph_of(tensor, names=None):
+    """The autograd graph that ``tensor.backward()`` would walk, before it does (backward frees it):
+    ``(nodes, edges)`` with ``nodes`` mapping an id to ``(kind, label)``, kind "tensor" (labelled
+    with its name from ``names``, a dict name -> Tensor, and its shape) or "op" (its Function's class
+    name), and ``edges`` the (from, to) pairs of the forward direction: input -> op -> output."""
+    names = {id(t): n for n, t in (names or {}).items()}
+    nodes, edges, stack, seen = {}, [], [tensor], set()
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        shape = "×".join(map(str, t.shape)) or "scalar"
+        nodes[id(t)] = ("tensor", f"{names[id(t)]}: {shape}" if id(t) in names else shape)
+        fn = t._node
+        if fn is not None:
+            if id(fn) not in nodes:
+                nodes[id(fn)] = ("op", type(fn).__name__)
+                for x in fn.inputs:
+                    edges.append((id(x), id(fn)))
+                    stack.append(x)
+            edges.append((id(fn), id(t)))
+    return nodes, edges
+
+
+def draw_graph(tensor, names=None):
+    """Draw ``graph_of(tensor, names)``, inputs on the left: with graphviz where the ``graphviz``
+    package and its ``dot`` program are installed, else with matplotlib (tensors in square boxes,
+    ops in round ones). Returns ``(nodes, edges)``."""
+    import shutil
+
+    nodes, edges = graph_of(tensor, names)
+    try:
+        import graphviz
+    except ImportError:
+        graphviz = None
+    if graphviz is not None and shutil.which("dot"):
+        from IPython.display import display
+
+        g = graphviz.Digraph(graph_attr={"rankdir": "LR"})
+        for k, (kind, label) in nodes.items():
+            g.node(str(k), label, shape="box" if kind == "tensor" else "ellipse")
+        for a, b in edges:
+            g.edge(str(a), str(b))
+        display(g)
+        return nodes, edges
+
+    import matplotlib.pyplot as plt
+
+    inputs_of = {k: [a for a, b in edges if b == k] for k in nodes}
+    depth = {}
+    for k in reversed(list(nodes)):  # discovered from the output back, so inputs mostly come later
+        pending = [k]
+        while pending:  # the longest path from a leaf, without recursion
+            n = pending[-1]
+            missing = [p for p in inputs_of[n] if p not in depth]
+            if missing:
+                pending.extend(missing)
+            else:
+                depth[n] = 1 + max((depth[p] for p in inputs_of[n]), default=-1)
+                pending.pop()
+    columns = {}
+    for k in nodes:
+        columns.setdefault(depth[k], []).append(k)
+    pos = {k: (x, (len(col) - 1) / 2 - i) for x, col in columns.items() for i, k in enumerate(col)}
+    tallest = max(len(c) for c in columns.values())
+    fig, ax = plt.subplots(figsize=(1.7 * len(columns) + 0.5, 0.9 * tallest + 0.6))
+    for a, b in edges:
+        ax.annotate("", xy=pos[b], xytext=pos[a], arrowprops=dict(arrowstyle="->", color="gray", shrinkA=22, shrinkB=22))
+    for k, (kind, label) in nodes.items():
+        style = dict(boxstyle="square", fc="white") if kind == "tensor" else dict(boxstyle="round", fc="lightyellow")
+        ax.text(*pos[k], label, ha="center", va="center", fontsize=9, bbox=style)
+    ax.set_xlim(-0.6, len(columns) - 0.4)
+    ax.set_ylim(-tallest / 2, tallest / 2)
+    ax.axis("off")
+    plt.show()
+    return nodes, edges

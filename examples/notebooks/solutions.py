@@ -163,6 +163,19 @@ def my_lrn_backward(a, g, size=5, alpha=1e-4, beta=0.75, k=2.0):
     return da
 
 
+def my_dropout(x, dy, mask, p=0.5, training=True, inverted=True):
+    """Dropout's output y and input gradient dx = dL/dx (given dy = dL/dy), with the keep-mask
+    ``mask`` (True keeps a unit) while training. inverted=True (PyTorch's): y = x * mask / (1 - p)
+    while training, y = x at test time; inverted=False (the paper's): y = x * mask while training,
+    y = x * (1 - p) at test time."""
+    if not training:  # no mask at test time; the paper scales by the keep probability instead
+        scale = 1.0 if inverted else 1.0 - p
+        return x * scale, dy * scale
+    keep = mask.astype(x.dtype)
+    scale = 1.0 / (1.0 - p) if inverted else 1.0  # inverted: the kept units are scaled up while training
+    return x * keep * scale, dy * keep * scale  # y is linear in x: the backward multiplies by the same factor
+
+
 def my_cross_entropy_grad(logits, target):
     """d/dlogits of mean_n -log softmax(logits[n])[target[n]]: (softmax - onehot) / N."""
     n = logits.shape[0]

@@ -16,11 +16,52 @@ CELLS = [
         """
     ),
     SETUP,
+    EXERCISE_NOTE,
+    md(
+        r"""
+        ### Exercise 1.1: the backward pass of a matrix product
+
+        Before reading on, derive it yourself. A fully connected layer maps a batch `x` of $N$ rows
+        with $D$ features to `y = x @ w`, with `w` of shape $(D, M)$. Somewhere downstream a scalar
+        loss $L$ is computed, and backprop hands the layer `dy` $= \partial L/\partial y$, of the same
+        shape as `y`. Return `(dx, dw)`, the gradients $\partial L/\partial x$ and $\partial L/\partial w$
+        (each of the shape of what it differentiates), with NumPy only. Write one entry of `y` as a sum
+        over $d$ and apply the chain rule; the check includes $D = M$, where a product with the right
+        shape can still be the wrong one.
+        """
+    ),
+    code(
+        '''
+        def my_matmul_backward(x, w, dy):
+            """Return (dx, dw) for y = x @ w, given dy = dL/dy. x (N, D), w (D, M), dy (N, M)."""
+            raise NotImplementedError  # your code here
+        ''',
+        "exercise",
+    ),
+    code(
+        """
+        # Self-check: compares with the framework's autograd on a few shapes.
+        with check(my_matmul_backward) as matmul_backward:
+            rng = np.random.default_rng(1)
+            for n, d, m in [(3, 5, 5), (4, 3, 5), (1, 7, 2), (6, 6, 6)]:  # D = M first: there shapes cannot catch dy @ w
+                x = mt.tensor(rng.standard_normal((n, d)), requires_grad=True)
+                w = mt.tensor(rng.standard_normal((d, m)), requires_grad=True)
+                dy = rng.standard_normal((n, m))
+                (x @ w).backward(dy)  # backward from a given upstream gradient
+                dx, dw = matmul_backward(x.numpy(), w.numpy(), dy)
+                assert np.shape(dx) == x.shape and np.shape(dw) == w.shape, \\
+                    f"got shapes {np.shape(dx)} and {np.shape(dw)}, want {x.shape} and {w.shape}"
+                assert np.allclose(dx, x.grad.numpy()), "dx differs from autograd's"
+                assert np.allclose(dw, w.grad.numpy()), "dw differs from autograd's"
+            passed(matmul_backward, "dx and dw agree with autograd")
+        """,
+        "check",
+    ),
     md(
         r"""
         ## Deriving the backward pass from shapes
 
-        A fully connected layer maps a batch $X$ of $N$ rows with $D$ features to $Y = XW$ with
+        (The answer to exercise 1.1.) A fully connected layer maps a batch $X$ of $N$ rows with $D$ features to $Y = XW$ with
         $W \in \mathbb{R}^{D\times M}$. Somewhere downstream a scalar loss $L$ is computed, and
         backprop hands the layer $dY = \partial L/\partial Y$, **the same shape as $Y$**. The layer must
         return $dX = \partial L / \partial X$ (shape of $X$) and $dW$ (shape of $W$).
@@ -95,6 +136,16 @@ CELLS = [
     ),
     md(
         """
+        Two pieces of the framework's plumbing appear in every listed op. `self.needs_input_grad[i]`
+        says whether input `i` needs a gradient at all (the autograd engine sets it before calling
+        `backward`), so an op skips the products nobody will read (the input gradient of a network's
+        first layer, whose input is the data, is one). `fresh_grads = True` promises the engine that `backward` returns new
+        arrays, not views of something it keeps, so a parameter may take its gradient as its `.grad`
+        without a copy.
+        """
+    ),
+    md(
+        """
         A convolution is the same three products once its input windows are unrolled into a matrix
         (notebook 2 builds that matrix, notebook 3 its backward). From the docstring of
         `minitorch_alex/ops/conv.py`:
@@ -104,43 +155,8 @@ CELLS = [
         """
         import minitorch_alex.ops.conv as conv_ops
 
-        print(conv_ops.__doc__)
+        print(conv_ops.__doc__.split("This is the reference")[0])  # the rest is about the backends
         """
-    ),
-    EXERCISE_NOTE,
-    md(
-        """
-        ### Exercise 1.1: the backward pass of a matrix product
-
-        Return `(dx, dw)` for `y = x @ w` given `dy`, with NumPy only.
-        """
-    ),
-    code(
-        '''
-        def my_matmul_backward(x, w, dy):
-            """Return (dx, dw) for y = x @ w, given dy = dL/dy. x (N, D), w (D, M), dy (N, M)."""
-            raise NotImplementedError  # your code here
-        ''',
-        "exercise",
-    ),
-    code(
-        """
-        # Self-check: compares with the framework's autograd on a few shapes.
-        matmul_backward = resolve(my_matmul_backward)
-        rng = np.random.default_rng(1)
-        for n, d, m in [(3, 5, 5), (4, 3, 5), (1, 7, 2), (6, 6, 6)]:  # D = M first: there shapes cannot catch dy @ w
-            x = mt.tensor(rng.standard_normal((n, d)), requires_grad=True)
-            w = mt.tensor(rng.standard_normal((d, m)), requires_grad=True)
-            dy = rng.standard_normal((n, m))
-            (x @ w).backward(dy)  # backward from a given upstream gradient
-            dx, dw = matmul_backward(x.numpy(), w.numpy(), dy)
-            assert np.shape(dx) == x.shape and np.shape(dw) == w.shape, \\
-                f"got shapes {np.shape(dx)} and {np.shape(dw)}, want {x.shape} and {w.shape}"
-            assert np.allclose(dx, x.grad.numpy()), "dx differs from autograd's"
-            assert np.allclose(dw, w.grad.numpy()), "dw differs from autograd's"
-        passed(matmul_backward, "dx and dw agree with autograd")
-        """,
-        "check",
     ),
     md(
         r"""
@@ -178,27 +194,27 @@ CELLS = [
     code(
         """
         # Self-check: a function whose gradient we know exactly.
-        numerical_gradient = resolve(my_numerical_gradient)
-        rng = np.random.default_rng(2)
-        x = rng.uniform(-2, 2, size=(3, 4))
-        x_before = x.copy()
-        f = lambda v: float(np.sum(np.sin(v) * v**2))
-        exact = np.cos(x) * x**2 + 2 * x * np.sin(x)
-        got = numerical_gradient(f, x, eps=1e-4)
-        assert np.shape(got) == x.shape, f"got shape {np.shape(got)}, want {x.shape}"
-        assert np.array_equal(x, x_before), \\
-            f"x changed by up to {np.abs(x - x_before).max():.1e}: put each entry back by assigning the saved value"
-        err = np.abs(got - exact).max()
-        # central: off by ~eps²·|f'''|/6 ~ 1e-8 here; forward differences would be off by ~eps·|f''|/2 ~ 1e-4
-        assert err < 1e-6, f"max error {err:.1e}: forward instead of central differences?"
-        # at eps = 0.1 the central formula is off by ~1e-3 and the forward one by ~0.1, so the answer must be
-        # the central formula evaluated at the step it is given
-        big = 0.1
-        steps = np.eye(x.size).reshape(x.size, *x.shape) * big
-        central = np.array([(f(x + e) - f(x - e)) / (2 * big) for e in steps]).reshape(x.shape)
-        gap = np.abs(np.asarray(numerical_gradient(f, x, eps=big)) - central).max()
-        assert gap < 1e-10, f"at eps = {big} the answer is {gap:.1e} from the central difference: forward differences? a fixed step?"
-        passed(numerical_gradient, f"central differences, max error {err:.1e}")
+        with check(my_numerical_gradient) as numerical_gradient:
+            rng = np.random.default_rng(2)
+            x = rng.uniform(-2, 2, size=(3, 4))
+            x_before = x.copy()
+            f = lambda v: float(np.sum(np.sin(v) * v**2))
+            exact = np.cos(x) * x**2 + 2 * x * np.sin(x)
+            got = numerical_gradient(f, x, eps=1e-4)
+            assert np.shape(got) == x.shape, f"got shape {np.shape(got)}, want {x.shape}"
+            assert np.array_equal(x, x_before), \\
+                f"x changed by up to {np.abs(x - x_before).max():.1e}: put each entry back by assigning the saved value"
+            err = np.abs(got - exact).max()
+            # central: off by ~eps²·|f'''|/6 ~ 1e-8 here; forward differences would be off by ~eps·|f''|/2 ~ 1e-4
+            assert err < 1e-6, f"max error {err:.1e}: forward instead of central differences?"
+            # at eps = 0.1 the central formula is off by ~1e-3 and the forward one by ~0.1, so the answer must be
+            # the central formula evaluated at the step it is given
+            big = 0.1
+            steps = np.eye(x.size).reshape(x.size, *x.shape) * big
+            central = np.array([(f(x + e) - f(x - e)) / (2 * big) for e in steps]).reshape(x.shape)
+            gap = np.abs(np.asarray(numerical_gradient(f, x, eps=big)) - central).max()
+            assert gap < 1e-10, f"at eps = {big} the answer is {gap:.1e} from the central difference: forward differences? a fixed step?"
+            passed(numerical_gradient, f"central differences, max error {err:.1e}")
         """,
         "check",
     ),

@@ -15,7 +15,7 @@ CELLS = [
         2. prints the unrolled matrix of a tiny input, has you build it with loops, then shows the
            library's version (one strided copy per kernel tap);
         3. builds AlexNet's conv1 as a $363 \times 3025$ matrix per image;
-        4. proves the naive loop and im2col equal, then times them;
+        4. checks the naive loop and im2col equal on one input, then times them;
         5. applies hand-made filters (edges, colour) to a photo.
         """
     ),
@@ -96,16 +96,16 @@ CELLS = [
     code(
         """
         # Self-check: against F.conv2d on shapes with non-square kernels, strides and padding.
-        conv_forward = resolve(my_conv_forward)
-        rng = np.random.default_rng(6)
-        for n, c, h, wd, o, kh, kw, s, p in [(1, 1, 5, 5, 1, 3, 3, 1, 0), (2, 3, 7, 6, 4, 3, 2, 1, 1),
-                                             (1, 2, 9, 9, 3, 3, 3, 2, 1), (2, 3, 15, 15, 2, 5, 4, 4, 2)]:
-            x, w, b = rng.standard_normal((n, c, h, wd)), rng.standard_normal((o, c, kh, kw)), rng.standard_normal(o)
-            want = F.conv2d(mt.tensor(x), mt.tensor(w), mt.tensor(b), stride=s, padding=p).numpy()
-            got = conv_forward(x, w, b, s, p)
-            assert np.shape(got) == want.shape, f"got shape {np.shape(got)}, want {want.shape} (the output-size formula?)"
-            assert np.allclose(got, want), f"values differ for w {w.shape}, stride {s}, padding {p}: the bias? a flipped filter?"
-        passed(conv_forward, "matches F.conv2d")
+        with check(my_conv_forward) as conv_forward:
+            rng = np.random.default_rng(6)
+            for n, c, h, wd, o, kh, kw, s, p in [(1, 1, 5, 5, 1, 3, 3, 1, 0), (2, 3, 7, 6, 4, 3, 2, 1, 1),
+                                                 (1, 2, 9, 9, 3, 3, 3, 2, 1), (2, 3, 15, 15, 2, 5, 4, 4, 2)]:
+                x, w, b = rng.standard_normal((n, c, h, wd)), rng.standard_normal((o, c, kh, kw)), rng.standard_normal(o)
+                want = F.conv2d(mt.tensor(x), mt.tensor(w), mt.tensor(b), stride=s, padding=p).numpy()
+                got = conv_forward(x, w, b, s, p)
+                assert np.shape(got) == want.shape, f"got shape {np.shape(got)}, want {want.shape} (the output-size formula?)"
+                assert np.allclose(got, want), f"values differ for w {w.shape}, stride {s}, padding {p}: the bias? a flipped filter?"
+            passed(conv_forward, "matches F.conv2d")
         """,
         "check",
     ),
@@ -157,15 +157,15 @@ CELLS = [
     code(
         """
         # Self-check: against the library's im2col on several shapes and strides.
-        im2col_fn = resolve(my_im2col)
-        rng = np.random.default_rng(4)
-        for c, h, w, kh, kw, s in [(1, 4, 4, 3, 3, 1), (2, 5, 6, 3, 2, 1), (3, 7, 7, 3, 3, 2), (2, 9, 8, 4, 3, 3)]:
-            x = rng.standard_normal((c, h, w))
-            got = im2col_fn(x, kh, kw, s)
-            want = im2col(x[None], (kh, kw), (s, s))
-            assert np.shape(got) == want.shape, f"got shape {np.shape(got)}, want {want.shape}"
-            assert np.allclose(got, want), f"values differ for C={c}, {h}x{w}, kernel {kh}x{kw}, stride {s}: is the row order (c, i, j)?"
-        passed(im2col_fn, "matches the library's im2col")
+        with check(my_im2col) as im2col_fn:
+            rng = np.random.default_rng(4)
+            for c, h, w, kh, kw, s in [(1, 4, 4, 3, 3, 1), (2, 5, 6, 3, 2, 1), (3, 7, 7, 3, 3, 2), (2, 9, 8, 4, 3, 3)]:
+                x = rng.standard_normal((c, h, w))
+                got = im2col_fn(x, kh, kw, s)
+                want = im2col(x[None], (kh, kw), (s, s))
+                assert np.shape(got) == want.shape, f"got shape {np.shape(got)}, want {want.shape}"
+                assert np.allclose(got, want), f"values differ for C={c}, {h}x{w}, kernel {kh}x{kw}, stride {s}: is the row order (c, i, j)?"
+            passed(im2col_fn, "matches the library's im2col")
         """,
         "check",
     ),
@@ -189,6 +189,9 @@ CELLS = [
     ),
     md(
         r"""
+        (`xp = get_array_module(x)` is `numpy` for a NumPy array and `cupy` for a GPU array, so the same
+        reference code runs on either device: read `xp` as `np`.)
+
         With the filters flattened the same way, $w$ becomes an $(O,\; C k_h k_w)$ matrix and the whole
         convolution is $Y = W_{\text{mat}} \cdot \text{col}$, an $(O,\; N\cdot OH\cdot OW)$ matrix that only
         needs reshaping. Rows are ordered channel first, so the rows of a group of channels are a
@@ -236,12 +239,14 @@ CELLS = [
         """
         The price of im2col is memory: every pixel is copied into each window that contains it.
         Implementations that cannot afford it build the columns one tile at a time, or never build them:
-        an *implicit GEMM* gathers each window while it multiplies (cuDNN's default), a *direct*
+        an *implicit GEMM* gathers each window while it multiplies (one of the forward algorithms
+        cuDNN chooses among per layer, `CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM` in its API, beside an
+        explicit GEMM, FFT and Winograd), a *direct*
         convolution loops over the image in place. FFT and Winograd convolutions answer a different cost,
         the arithmetic (Winograd's F(2×2, 3×3) needs 2.25 times fewer multiplications), and need
         workspace of their own. This package keeps the readable version.
 
-        ## The naive loop, proven equal, then timed
+        ## The naive loop, checked equal on one input, then timed
 
         The definition transcribed literally, as in exercise 2.1 (compare it with yours): one dot
         product per (image, filter, output pixel).
@@ -400,17 +405,17 @@ CELLS = [
     code(
         """
         # Self-check: each output channel must be the window mean of its own input channel.
-        blur_weight = resolve(my_box_blur_weight)
-        rng = np.random.default_rng(5)
-        x = rng.uniform(size=(1, 3, 12, 10))
-        for k in (3, 5):
-            w = np.asarray(blur_weight(3, k), dtype=np.float64)
-            assert w.shape == (3, 3, k, k), f"weight shape {w.shape}, want (out, in, k, k) = (3, 3, {k}, {k})"
-            y = F.conv2d(mt.tensor(x), mt.tensor(w)).numpy()
-            # the mean of every k x k window of one channel: im2col of that channel alone, averaged over rows
-            want = np.stack([im2col(x[:, c : c + 1], (k, k)).mean(axis=0).reshape(12 - k + 1, 10 - k + 1) for c in range(3)])
-            assert np.allclose(y[0], want), "output channel c must be the k x k mean of input channel c alone"
-        passed(blur_weight, "blurs each channel separately")
+        with check(my_box_blur_weight) as blur_weight:
+            rng = np.random.default_rng(5)
+            x = rng.uniform(size=(1, 3, 12, 10))
+            for k in (3, 5):
+                w = np.asarray(blur_weight(3, k), dtype=np.float64)
+                assert w.shape == (3, 3, k, k), f"weight shape {w.shape}, want (out, in, k, k) = (3, 3, {k}, {k})"
+                y = F.conv2d(mt.tensor(x), mt.tensor(w)).numpy()
+                # the mean of every k x k window of one channel: im2col of that channel alone, averaged over rows
+                want = np.stack([im2col(x[:, c : c + 1], (k, k)).mean(axis=0).reshape(12 - k + 1, 10 - k + 1) for c in range(3)])
+                assert np.allclose(y[0], want), "output channel c must be the k x k mean of input channel c alone"
+            passed(blur_weight, "blurs each channel separately")
         """,
         "check",
     ),

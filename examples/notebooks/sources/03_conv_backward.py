@@ -55,22 +55,22 @@ CELLS = [
     code(
         """
         # Self-check: against autograd, with overlapping windows (stride < kernel), strides and padding.
-        conv_backward = resolve(my_conv_backward)
-        rng = np.random.default_rng(8)
-        for n, c, h, wd, o, kh, kw, s, p in [(1, 1, 5, 5, 1, 3, 3, 1, 0), (2, 3, 7, 6, 4, 3, 2, 1, 1),
-                                             (1, 2, 9, 9, 3, 3, 3, 2, 1), (2, 2, 11, 11, 2, 5, 5, 3, 2)]:
-            x = mt.tensor(rng.standard_normal((n, c, h, wd)), requires_grad=True)
-            w = mt.tensor(rng.standard_normal((o, c, kh, kw)), requires_grad=True)
-            b = mt.tensor(rng.standard_normal(o), requires_grad=True)
-            y = F.conv2d(x, w, b, stride=s, padding=p)
-            dy = rng.standard_normal(y.shape)
-            y.backward(dy)
-            dx, dw, db = conv_backward(x.numpy(), w.numpy(), dy, s, p)
-            for name, got, want in (("dx", dx, x.grad), ("dw", dw, w.grad), ("db", db, b.grad)):
-                assert np.shape(got) == want.shape, f"{name}: got shape {np.shape(got)}, want {want.shape}"
-                assert np.allclose(got, want.numpy()), \\
-                    f"{name} differs from autograd (w {w.shape}, stride {s}, padding {p}): do overlapping windows add up?"
-        passed(conv_backward, "dx, dw and db agree with autograd")
+        with check(my_conv_backward) as conv_backward:
+            rng = np.random.default_rng(8)
+            for n, c, h, wd, o, kh, kw, s, p in [(1, 1, 5, 5, 1, 3, 3, 1, 0), (2, 3, 7, 6, 4, 3, 2, 1, 1),
+                                                 (1, 2, 9, 9, 3, 3, 3, 2, 1), (2, 2, 11, 11, 2, 5, 5, 3, 2)]:
+                x = mt.tensor(rng.standard_normal((n, c, h, wd)), requires_grad=True)
+                w = mt.tensor(rng.standard_normal((o, c, kh, kw)), requires_grad=True)
+                b = mt.tensor(rng.standard_normal(o), requires_grad=True)
+                y = F.conv2d(x, w, b, stride=s, padding=p)
+                dy = rng.standard_normal(y.shape)
+                y.backward(dy)
+                dx, dw, db = conv_backward(x.numpy(), w.numpy(), dy, s, p)
+                for name, got, want in (("dx", dx, x.grad), ("dw", dw, w.grad), ("db", db, b.grad)):
+                    assert np.shape(got) == want.shape, f"{name}: got shape {np.shape(got)}, want {want.shape}"
+                    assert np.allclose(got, want.numpy()), \\
+                        f"{name} differs from autograd (w {w.shape}, stride {s}, padding {p}): do overlapping windows add up?"
+            passed(conv_backward, "dx, dw and db agree with autograd")
         """,
         "check",
     ),
@@ -94,19 +94,19 @@ CELLS = [
     code(
         """
         # Self-check: against the library's col2im, and the adjoint identity with its im2col.
-        col2im_fn = resolve(my_col2im)
-        rng = np.random.default_rng(6)
-        for c, h, w, kh, kw, s in [(1, 5, 5, 3, 3, 1), (2, 6, 7, 3, 2, 1), (3, 7, 7, 3, 3, 2), (2, 8, 9, 2, 3, 3)]:
-            oh, ow = (h - kh) // s + 1, (w - kw) // s + 1
-            col = rng.standard_normal((c * kh * kw, oh * ow))
-            got = col2im_fn(col, (c, h, w), kh, kw, s)
-            want = col2im(col, (1, c, h, w), (kh, kw), (s, s))[0]
-            assert np.shape(got) == want.shape, f"got shape {np.shape(got)}, want {want.shape}"
-            assert np.allclose(got, want), f"differs from col2im (kernel {kh}x{kw}, stride {s}): do overlapping windows add up?"
-            x = rng.standard_normal((c, h, w))
-            lhs, rhs = np.vdot(im2col(x[None], (kh, kw), (s, s)), col), np.vdot(x, got)
-            assert np.isclose(lhs, rhs), f"adjoint identity fails: <im2col(x), col> = {lhs:.6f} but <x, my_col2im(col)> = {rhs:.6f}"
-        passed(col2im_fn, "col2im is the adjoint of im2col")
+        with check(my_col2im) as col2im_fn:
+            rng = np.random.default_rng(6)
+            for c, h, w, kh, kw, s in [(1, 5, 5, 3, 3, 1), (2, 6, 7, 3, 2, 1), (3, 7, 7, 3, 3, 2), (2, 8, 9, 2, 3, 3)]:
+                oh, ow = (h - kh) // s + 1, (w - kw) // s + 1
+                col = rng.standard_normal((c * kh * kw, oh * ow))
+                got = col2im_fn(col, (c, h, w), kh, kw, s)
+                want = col2im(col, (1, c, h, w), (kh, kw), (s, s))[0]
+                assert np.shape(got) == want.shape, f"got shape {np.shape(got)}, want {want.shape}"
+                assert np.allclose(got, want), f"differs from col2im (kernel {kh}x{kw}, stride {s}): do overlapping windows add up?"
+                x = rng.standard_normal((c, h, w))
+                lhs, rhs = np.vdot(im2col(x[None], (kh, kw), (s, s)), col), np.vdot(x, got)
+                assert np.isclose(lhs, rhs), f"adjoint identity fails: <im2col(x), col> = {lhs:.6f} but <x, my_col2im(col)> = {rhs:.6f}"
+            passed(col2im_fn, "col2im is the adjoint of im2col")
         """,
         "check",
     ),
@@ -194,6 +194,8 @@ CELLS = [
         """
         The library's convolution, forward and backward: the three products of the first cell, one per
         group of channels, with col2im for the input gradient.
+        (`xp.ascontiguousarray(y)` copies the transposed output into ordinary row-major memory, so the
+        next layer's reshapes are views rather than copies; `xp` is `np` on a CPU, as in notebook 2.)
         """
     ),
     code(
@@ -283,18 +285,22 @@ CELLS = [
     code(
         """
         # Self-check: against autograd on several shapes and paddings.
-        input_grad = resolve(my_conv_input_grad)
-        rng = np.random.default_rng(7)
-        for n, c, o, h, k, p in [(1, 1, 1, 5, 3, 0), (2, 3, 4, 6, 3, 1), (1, 2, 3, 7, 5, 2), (2, 2, 2, 6, 2, 1)]:
-            x = mt.tensor(rng.standard_normal((n, c, h, h)), requires_grad=True)
-            w = rng.standard_normal((o, c, k, k))
-            y = F.conv2d(x, mt.tensor(w), padding=p)
-            dy = rng.standard_normal(y.shape)
-            y.backward(dy)
-            got = input_grad(dy, w, p)
-            assert np.shape(got) == x.shape, f"got shape {np.shape(got)}, want {x.shape}"
-            assert np.allclose(got, x.grad.numpy()), f"differs from autograd (C={c}, O={o}, kernel {k}, padding {p}): flipped? channels swapped?"
-        passed(input_grad, "the input gradient agrees with autograd")
+        with check(my_conv_input_grad) as input_grad:
+            rng = np.random.default_rng(7)
+            for n, c, o, h, k, p in [(1, 1, 1, 5, 3, 0), (2, 3, 4, 6, 3, 1), (1, 2, 3, 7, 5, 2), (2, 2, 2, 6, 2, 1)]:
+                x = mt.tensor(rng.standard_normal((n, c, h, h)), requires_grad=True)
+                w = rng.standard_normal((o, c, k, k))
+                y = F.conv2d(x, mt.tensor(w), padding=p)
+                dy = rng.standard_normal(y.shape)
+                y.backward(dy)
+                try:
+                    got = input_grad(dy, w, p)
+                except ValueError as e:  # F.conv2d refuses a weight whose in-channels are not dy's O
+                    raise AssertionError(f"F.conv2d refused the weight ({e}): dy has O = {o} channels, so the weight "
+                                         f"it is convolved with must be (C, O, k, k): swap w's first two axes") from None
+                assert np.shape(got) == x.shape, f"got shape {np.shape(got)}, want {x.shape}"
+                assert np.allclose(got, x.grad.numpy()), f"differs from autograd (C={c}, O={o}, kernel {k}, padding {p}): flipped? channels swapped?"
+            passed(input_grad, "the input gradient agrees with autograd")
         """,
         "check",
     ),
@@ -481,6 +487,28 @@ CELLS = [
         (d * d).backward()
         print(f"minitorch_alex: dL/da = {x.grad.item()}, dL/db = {y.grad.item()}")
         assert x.grad.item() == 64.0 and y.grad.item() == 32.0 and a.grad != 64.0
+        """
+    ),
+    md(
+        """
+        The graph the package's engine walks for the same $L = (ab + a)^2$, drawn before `backward`
+        frees it by `draw_graph` from `course.py` (graphviz when it is installed, matplotlib
+        otherwise): tensors in square boxes, the ops that made them in round ones. `a` feeds two ops
+        and `d` feeds the last `Mul` twice (`d * d`, two arrows on top of each other), so each of
+        their gradients is a sum of two terms:
+        """
+    ),
+    code(
+        """
+        from course import draw_graph
+
+        a = mt.tensor(np.array(2.0), requires_grad=True)
+        b = mt.tensor(np.array(3.0), requires_grad=True)
+        ab = a * b
+        d = ab + a
+        L = d * d
+        nodes, edges = draw_graph(L, {"a": a, "b": b, "ab": ab, "d": d, "L": L})
+        print(f"{sum(kind == 'op' for kind, _ in nodes.values())} ops, {len(edges)} arrows")
         """
     ),
     md(

@@ -82,25 +82,25 @@ CELLS = [
         """
         # Self-check: against autograd, with overlapping windows (stride < k), a pixel that wins four of
         # them, and ties (windows of equal values: the gradient goes to the first maximum only).
-        maxpool_backward = resolve(my_maxpool_backward)
-        rng = np.random.default_rng(10)
-        winner = rng.permutation(25).reshape(1, 1, 5, 5).astype(np.float64)
-        winner[0, 0, 2, 2] = 99.0  # the centre lies in all four 3x3 windows of stride 2
-        distinct = [(winner, 3, 2)] + [(rng.permutation(n * c * h * w).reshape(n, c, h, w) / 7.0, k, s)
-                                        for n, c, h, w, k, s in [(2, 3, 7, 7, 3, 2), (1, 2, 6, 8, 2, 2), (1, 1, 6, 6, 3, 1)]]
-        relu_like = np.maximum(rng.standard_normal((2, 2, 7, 7)), 0)  # zeros: whole windows of ties
-        tied = [(relu_like, 3, 2), (rng.integers(0, 3, (1, 2, 6, 6)).astype(np.float64), 2, 2)]
-        for x_values, k, s in distinct + tied:
-            x = mt.tensor(x_values, requires_grad=True)
-            y = F.max_pool2d(x, k, stride=s)
-            dy = rng.standard_normal(y.shape)
-            y.backward(dy)
-            got = maxpool_backward(x_values, dy, k, s)
-            assert np.shape(got) == x.shape, f"got shape {np.shape(got)}, want {x.shape}"
-            hint = ("with tied maxima: does each window's gradient go to its first maximum only, not to every tied entry?"
-                    if any(c is x_values for c, _, _ in tied) else "does a pixel that wins several windows add them up?")
-            assert np.allclose(got, x.grad.numpy()), f"differs from autograd (x {x.shape}, {k}x{k} windows, stride {s}): {hint}"
-        passed(maxpool_backward, "the max-pool gradient agrees with autograd, ties included")
+        with check(my_maxpool_backward) as maxpool_backward:
+            rng = np.random.default_rng(10)
+            winner = rng.permutation(25).reshape(1, 1, 5, 5).astype(np.float64)
+            winner[0, 0, 2, 2] = 99.0  # the centre lies in all four 3x3 windows of stride 2
+            distinct = [(winner, 3, 2)] + [(rng.permutation(n * c * h * w).reshape(n, c, h, w) / 7.0, k, s)
+                                            for n, c, h, w, k, s in [(2, 3, 7, 7, 3, 2), (1, 2, 6, 8, 2, 2), (1, 1, 6, 6, 3, 1)]]
+            relu_like = np.maximum(rng.standard_normal((2, 2, 7, 7)), 0)  # zeros: whole windows of ties
+            tied = [(relu_like, 3, 2), (rng.integers(0, 3, (1, 2, 6, 6)).astype(np.float64), 2, 2)]
+            for x_values, k, s in distinct + tied:
+                x = mt.tensor(x_values, requires_grad=True)
+                y = F.max_pool2d(x, k, stride=s)
+                dy = rng.standard_normal(y.shape)
+                y.backward(dy)
+                got = maxpool_backward(x_values, dy, k, s)
+                assert np.shape(got) == x.shape, f"got shape {np.shape(got)}, want {x.shape}"
+                hint = ("with tied maxima: does each window's gradient go to its first maximum only, not to every tied entry?"
+                        if any(c is x_values for c, _, _ in tied) else "does a pixel that wins several windows add them up?")
+                assert np.allclose(got, x.grad.numpy()), f"differs from autograd (x {x.shape}, {k}x{k} windows, stride {s}): {hint}"
+            passed(maxpool_backward, "the max-pool gradient agrees with autograd, ties included")
         """,
         "check",
     ),
@@ -229,19 +229,19 @@ CELLS = [
     code(
         """
         # Self-check: against autograd, with alpha large enough that every term matters.
-        lrn_backward = resolve(my_lrn_backward)
-        rng = np.random.default_rng(8)
-        alpha = 1.0  # alpha * a**2 ~ 1 for these activations: every term of the derivative matters (see below)
-        for size, c in [(5, 8), (3, 4), (4, 6), (1, 3)]:
-            a = rng.standard_normal((2, c, 3, 3))
-            g = rng.standard_normal(a.shape)
-            x = mt.tensor(a, requires_grad=True)
-            F.local_response_norm(x, size, alpha, 0.75, 2.0).backward(g)
-            got = lrn_backward(a, g, size, alpha, 0.75, 2.0)
-            assert np.shape(got) == a.shape, f"got shape {np.shape(got)}, want {a.shape}"
-            err = np.abs(got - x.grad.numpy()).max()
-            assert err < 1e-9, f"size {size}: max difference from autograd {err:.1e} (cross-channel terms? the mirrored window for even sizes?)"
-        passed(lrn_backward, "the LRN gradient agrees with autograd")
+        with check(my_lrn_backward) as lrn_backward:
+            rng = np.random.default_rng(8)
+            alpha = 1.0  # alpha * a**2 ~ 1 for these activations: every term of the derivative matters (see below)
+            for size, c in [(5, 8), (3, 4), (4, 6), (1, 3)]:
+                a = rng.standard_normal((2, c, 3, 3))
+                g = rng.standard_normal(a.shape)
+                x = mt.tensor(a, requires_grad=True)
+                F.local_response_norm(x, size, alpha, 0.75, 2.0).backward(g)
+                got = lrn_backward(a, g, size, alpha, 0.75, 2.0)
+                assert np.shape(got) == a.shape, f"got shape {np.shape(got)}, want {a.shape}"
+                err = np.abs(got - x.grad.numpy()).max()
+                assert err < 1e-9, f"size {size}: max difference from autograd {err:.1e} (cross-channel terms? the mirrored window for even sizes?)"
+            passed(lrn_backward, "the LRN gradient agrees with autograd")
         """,
         "check",
     ),
@@ -347,14 +347,60 @@ CELLS = [
         fc7) and zeroed otherwise: $y = x \odot m$ with a random 0/1 mask $m$. At test time the paper
         multiplies the outputs by $1 - p$ instead, so that each unit's expected input is unchanged;
         PyTorch's *inverted* dropout divides by $1 - p$ while training and does nothing at test time.
-        The backward pass is $dx = dy \odot m$, **with the same mask** as the forward pass:
+        The backward pass multiplies by the same mask and factor as the forward pass.
+
+        ### Exercise 4.4: dropout forward and backward, both conventions
+
+        Return `(y, dx)`: dropout's output for `x` and the gradient $\partial L/\partial x$ given
+        `dy` $= \partial L/\partial y$, where `mask` is the boolean keep-mask $m$ (True keeps a unit)
+        and `p` the probability of dropping one. While training, use the given mask; at test time
+        there is no mask. `inverted=False` is the paper's convention, `inverted=True` PyTorch's. The
+        check tries $p = 0.5$ and $p = 0.2$ (at $p = 0.5$ the factors $p$ and $1 - p$ coincide).
+        """
+    ),
+    code(
+        '''
+        def my_dropout(x, dy, mask, p=0.5, training=True, inverted=True):
+            """(y, dx) of dropout with keep-mask `mask` (True keeps); paper's scaling if not inverted."""
+            raise NotImplementedError  # your code here
+        ''',
+        "exercise",
+    ),
+    code(
+        """
+        # Self-check: against F.dropout and its autograd backward, both conventions, training and test, two p.
+        with check(my_dropout) as dropout_fn:
+            rng = np.random.default_rng(11)
+            x_np, dy = rng.standard_normal((4, 6)), rng.standard_normal((4, 6))
+            for p in (0.5, 0.2):
+                mask = rng.random((4, 6)) >= p
+                for inverted in (False, True):
+                    for training in (True, False):
+                        x = mt.tensor(x_np, requires_grad=True)
+                        y = F.dropout(x, p, training=training, mask=mask if training else None, inverted=inverted)
+                        y.backward(dy)
+                        got_y, got_dx = dropout_fn(x_np, dy, mask, p=p, training=training, inverted=inverted)
+                        case = f"p={p}, {'inverted' if inverted else 'paper'}, {'training' if training else 'test'}"
+                        assert np.shape(got_y) == x.shape and np.shape(got_dx) == x.shape, f"{case}: wrong shapes"
+                        assert np.allclose(got_y, y.numpy()), f"{case}: y differs from F.dropout (the scaling? 1 - p or p?)"
+                        assert np.allclose(got_dx, x.grad.numpy()), f"{case}: dx differs (the same factor as the forward?)"
+            passed(dropout_fn, "dropout's forward and backward, paper's and inverted scaling")
+        """,
+        "check",
+    ),
+    md(
+        r"""
+        The library's version: the `Dropout` function multiplies by the mask (times a scale), and
+        `F.dropout`, the function `ops/dropout.py::dropout`, picks the mask and the scale for the two
+        conventions and for test time. A gradient check needs the mask fixed:
         """
     ),
     code(
         """
-        from minitorch_alex.ops.dropout import Dropout
+        from minitorch_alex.ops.dropout import Dropout, dropout
 
         listing(Dropout)
+        listing(dropout)
         rng = np.random.default_rng(2)
         x = mt.tensor(rng.standard_normal((4, 6)), requires_grad=True)
         mask = rng.random((4, 6)) >= 0.5
@@ -394,19 +440,16 @@ CELLS = [
         negative log-probability of the correct classes $t_n$:
 
         $$L = -\frac1N \sum_n \log p_{n t_n}, \qquad p_{nc} = \frac{e^{z_{nc}}}{\sum_{c'} e^{z_{nc'}}}.$$
-
-        Since $\log p_{nt} = z_{nt} - \log\sum_{c'} e^{z_{nc'}}$ and the derivative of the log-sum-exp is
-        the softmax, $\partial L/\partial z_{nc} = (p_{nc} - [c = t_n])/N$: fusing the softmax with the loss
-        makes the gradient one subtraction. For the forward pass, subtracting each row's maximum before
-        exponentiating changes nothing mathematically and keeps $e^{z}$ from overflowing.
         """
     ),
     md(
         r"""
         ### Exercise 4.3: the gradient of softmax cross-entropy
 
-        Return $\partial L/\partial z$ for the **mean** cross-entropy of `logits` $(N, C)$ against integer
-        `target` $(N,)$, in NumPy. Make it work for logits in the hundreds.
+        Derive $\partial L/\partial z_{nc}$ yourself, then return it for the **mean** cross-entropy of
+        `logits` $(N, C)$ against integer `target` $(N,)$, in NumPy. Hint: write $\log p_{nt}$ in terms
+        of $z_{nt}$ and $\log\sum_{c'} e^{z_{nc'}}$ before differentiating. The check includes logits
+        in the hundreds, where `np.exp` overflows: find a way to compute $p$ that does not.
         """
     ),
     code(
@@ -420,24 +463,29 @@ CELLS = [
     code(
         """
         # Self-check: against autograd, including logits that overflow a naive exp.
-        ce_grad = resolve(my_cross_entropy_grad)
-        rng = np.random.default_rng(9)
-        for n, c, scale in [(1, 3, 1.0), (5, 7, 3.0), (4, 10, 300.0)]:
-            z = rng.standard_normal((n, c)) * scale
-            t = rng.integers(0, c, n)
-            zt = mt.tensor(z, requires_grad=True)
-            F.cross_entropy(zt, t).backward()
-            with np.errstate(all="ignore"):  # an overflow should fail the assert below, not just warn
-                got = ce_grad(z, t)
-            assert np.shape(got) == z.shape, f"got shape {np.shape(got)}, want {z.shape}"
-            assert np.allclose(got, zt.grad.numpy()), f"differs from autograd for N={n}, logits of scale {scale} (the mean over N? overflow?)"
-        passed(ce_grad, "the cross-entropy gradient agrees with autograd")
+        with check(my_cross_entropy_grad) as ce_grad:
+            rng = np.random.default_rng(9)
+            for n, c, scale in [(1, 3, 1.0), (5, 7, 3.0), (4, 10, 300.0)]:
+                z = rng.standard_normal((n, c)) * scale
+                t = rng.integers(0, c, n)
+                zt = mt.tensor(z, requires_grad=True)
+                F.cross_entropy(zt, t).backward()
+                with np.errstate(all="ignore"):  # an overflow should fail the assert below, not just warn
+                    got = ce_grad(z, t)
+                assert np.shape(got) == z.shape, f"got shape {np.shape(got)}, want {z.shape}"
+                assert np.allclose(got, zt.grad.numpy()), f"differs from autograd for N={n}, logits of scale {scale} (the mean over N? overflow?)"
+            passed(ce_grad, "the cross-entropy gradient agrees with autograd")
         """,
         "check",
     ),
     md(
-        """
-        The library's loss, and what the row maximum buys:
+        r"""
+        **The answer.** Since $\log p_{nt} = z_{nt} - \log\sum_{c'} e^{z_{nc'}}$ and the derivative of the
+        log-sum-exp is the softmax, $\partial L/\partial z_{nc} = (p_{nc} - [c = t_n])/N$: fusing the
+        softmax with the loss makes the gradient one subtraction. For the forward pass, subtracting
+        each row's maximum before exponentiating changes nothing mathematically ($p$ is unchanged when
+        every $z_{nc'}$ of a row shifts by the same amount) and keeps $e^{z}$ from overflowing: the
+        largest exponent becomes $e^0 = 1$. The library's loss, and what the row maximum buys:
         """
     ),
     code(

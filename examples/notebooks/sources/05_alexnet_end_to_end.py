@@ -14,6 +14,46 @@ CELLS = [
         """
     ),
     SETUP,
+    EXERCISE_NOTE,
+    md(
+        r"""
+        ### Exercise 5.1: AlexNet's shapes from the formulas
+
+        Before the network prints them below: without running it, return a dict mapping `"conv1"`, `"pool1"`, `"conv2"`, `"pool2"`,
+        `"conv3"`, `"conv4"`, `"conv5"`, `"pool5"` to the `(channels, height, width)` of that stage's
+        output for a `size`×`size` input, with conv1 padded by `conv1_padding` (notebook 2 has the
+        formula; the layer table is in `minitorch_alex/models/alexnet.py`).
+        """
+    ),
+    code(
+        '''
+        def my_alexnet_shapes(size=224, conv1_padding=2):
+            """{"conv1": (96, H, W), "pool1": ..., ..., "pool5": ...} for a size x size input."""
+            raise NotImplementedError  # your code here
+        ''',
+        "exercise",
+    ),
+    code(
+        """
+        # Self-check: this package's 224 input with padding 2, Caffe's 227 without, 224 without, and two sizes
+        # no notebook prints (256 with padding 1, 199 without), so only the formulas pass.
+        with check(my_alexnet_shapes) as shapes_fn:
+            paper = {"conv1": (96, 55, 55), "pool1": (96, 27, 27), "conv2": (256, 27, 27), "pool2": (256, 13, 13),
+                     "conv3": (384, 13, 13), "conv4": (384, 13, 13), "conv5": (256, 13, 13), "pool5": (256, 6, 6)}
+            unpadded_224 = {"conv1": (96, 54, 54), "pool1": (96, 26, 26), "conv2": (256, 26, 26), "pool2": (256, 12, 12),
+                            "conv3": (384, 12, 12), "conv4": (384, 12, 12), "conv5": (256, 12, 12), "pool5": (256, 5, 5)}
+            padded_256 = {"conv1": (96, 62, 62), "pool1": (96, 30, 30), "conv2": (256, 30, 30), "pool2": (256, 14, 14),
+                          "conv3": (384, 14, 14), "conv4": (384, 14, 14), "conv5": (256, 14, 14), "pool5": (256, 6, 6)}
+            unpadded_199 = {"conv1": (96, 48, 48), "pool1": (96, 23, 23), "conv2": (256, 23, 23), "pool2": (256, 11, 11),
+                            "conv3": (384, 11, 11), "conv4": (384, 11, 11), "conv5": (256, 11, 11), "pool5": (256, 5, 5)}
+            cases = [((224, 2), paper), ((227, 0), paper), ((224, 0), unpadded_224), ((256, 1), padded_256), ((199, 0), unpadded_199)]
+            for (size, padding), want in cases:
+                got = {name: tuple(int(v) for v in shape) for name, shape in shapes_fn(size, padding).items()}
+                assert got == want, f"size {size}, conv1 padding {padding}: got {got}"
+            passed(shapes_fn, "reproduces the network's shapes")
+        """,
+        "check",
+    ),
     md(
         r"""
         ## The network and its parameters
@@ -174,7 +214,8 @@ CELLS = [
 
         What does one SGD step (the paper's rule: momentum 0.9, weight decay 0.0005, learning rate
         0.01) learn from these two images? After the step, the probabilities of the two labels,
-        for each image:
+        for each image (the paper's initialisation stepped twice from the same start, on unit-scale
+        and on pixel-scale input):
         """
     ),
     code(
@@ -195,22 +236,27 @@ CELLS = [
             return loss.item(), seconds, p[:, labels]
 
         after = {}
+        initial = {name: array.copy() for name, array in model.state_dict().items()}  # to step again from the start
         loss, step_time, after["paper init, unit"] = one_step(model, unit, labels)
         print(f"one step with a batch of 2: {step_time:.1f} s (the paper's batch of 128: about {step_time * 64:.0f} s per step)")
+        model.load_state_dict(initial)
+        del initial
+        _, _, after["paper init, pixels"] = one_step(model, pixels, labels)  # the paper's own input scale
         _, _, after["He init, unit"] = one_step(he, unit, labels)
         del model, he, net
         for label, p in after.items():
-            print(f"{label:16s}: image 0 (label {labels[0]}): p({labels[0]}) = {p[0, 0]:.4f}, p({labels[1]}) = {p[0, 1]:.4f};  "
+            print(f"{label:18s}: image 0 (label {labels[0]}): p({labels[0]}) = {p[0, 0]:.4f}, p({labels[1]}) = {p[0, 1]:.4f};  "
                   f"image 1 (label {labels[1]}): p({labels[0]}) = {p[1, 0]:.4f}, p({labels[1]}) = {p[1, 1]:.4f}")
-        paper, he_p = after["paper init, unit"], after["He init, unit"]
+        paper, paper_pixels, he_p = after["paper init, unit"], after["paper init, pixels"], after["He init, unit"]
         assert np.abs(paper[0] - paper[1]).max() < 0.01  # the same answer for both images
+        assert np.abs(paper_pixels[0] - paper_pixels[1]).max() < 0.05  # nearly so at the paper's pixel scale too
         assert he_p[0, 0] > he_p[1, 0] and he_p[1, 1] > he_p[0, 1]  # each image's own label gained more
         """
     ),
     md(
         r"""
         At the paper's initialisation the step raises both labels to about 0.4 **for both images
-        alike**: with outputs that ignore the input, the cheapest way down the loss is to learn the
+        alike**, at unit scale and at the paper's own pixel scale (the two "paper init" lines): with outputs that ignore the input, the cheapest way down the loss is to learn the
         label frequencies (half 3s, half 7s) through the biases. That is not learning the images, and
         a loss that drops this fast on a first step is a sign to check, not a success. With He
         initialisation the step is modest, and it is not the same for both images: each image now
@@ -481,38 +527,74 @@ CELLS = [
         those are the patterns that the first layer can use to tell its data apart.
         """
     ),
-    EXERCISE_NOTE,
     md(
         r"""
-        ### Exercise 5.1: AlexNet's shapes from the formulas
+        ## Test time: ten crops, and the top predictions (Figure 4)
 
-        Without running the network, return a dict mapping `"conv1"`, `"pool1"`, `"conv2"`, `"pool2"`,
-        `"conv3"`, `"conv4"`, `"conv5"`, `"pool5"` to the `(channels, height, width)` of that stage's
-        output for a `size`×`size` input, with conv1 padded by `conv1_padding` (notebook 2 has the
-        formula; the layer table is in `minitorch_alex/models/alexnet.py`).
+        The paper trains on random 224×224 crops of 256×256 images, so at test time it "extracts five
+        224×224 patches (the four corner patches and the center patch) as well as their horizontal
+        reflections (hence ten patches in all), and averag[es] the predictions made by the network's
+        softmax layer on the ten patches". The package's `minitorch_alex.data.augment.ten_crop` does
+        this (`ten_crop_offsets` lists the patches). Here the trained network reads 64×64 patches of
+        72×72 test images. For stripes, though, a mirror image is a different class (45° and 135°
+        swap), so the reflections should hurt here: a check of whether a test-time transformation
+        preserves the label, like the training-time one in notebook 6.
         """
     ),
     code(
-        '''
-        def my_alexnet_shapes(size=224, conv1_padding=2):
-            """{"conv1": (96, H, W), "pool1": ..., ..., "pool5": ...} for a size x size input."""
-            raise NotImplementedError  # your code here
-        ''',
-        "exercise",
+        """
+        from minitorch_alex.data.augment import ten_crop_offsets
+
+        X_big, Y_big = stripes(128, np.random.default_rng(100), size=72)
+        offsets = ten_crop_offsets(72, 64)  # (y, x, mirrored): corners and centre, then the same mirrored
+        net.eval()
+        probabilities = []
+        with mt.no_grad():
+            for y, x, mirrored in offsets:
+                patch = X_big[:, :, y : y + 64, x : x + 64]
+                patch = np.ascontiguousarray(patch[..., ::-1] if mirrored else patch)
+                probabilities.append(F.softmax(net(mt.tensor(patch))).numpy())
+        P = np.stack(probabilities)  # (10 patches, N, classes)
+        accuracy = {name: float((p.argmax(1) == Y_big).mean()) for name, p in (
+            ("centre patch", P[4]), ("five patches (corners + centre)", P[:5].mean(0)),
+            ("ten patches (+ reflections, the paper's)", P.mean(0)), ("the five reflections alone", P[5:].mean(0)))}
+        for name, a in accuracy.items():
+            print(f"{name:42s}: accuracy {a:.1%} on 128 test images")
+        assert accuracy["the five reflections alone"] < accuracy["five patches (corners + centre)"] - 0.2
+        assert accuracy["ten patches (+ reflections, the paper's)"] < accuracy["five patches (corners + centre)"]
+        """
+    ),
+    md(
+        r"""
+        Averaging the five unmirrored patches is the paper's test-time ensemble over positions; on
+        stripes, which look alike everywhere, it has little to add to the centre patch (compare the
+        first two lines). The reflections alone get the diagonal classes backwards, and averaging them
+        in with the others costs accuracy rather than adding it. On ImageNet a mirrored dog is still
+        a dog, and the ten-patch average was worth its tenfold cost.
+
+        Figure 4 of the paper shows test images beside the network's five most probable labels. The
+        same for six test images here, from the paper's ten-patch average, its mistakes first (the
+        true label's bar in red): a diagonal image's five reflections vote for its mirror class and
+        the five others for its own, so the average splits between the two and a hair decides.
+        """
     ),
     code(
         """
-        # Self-check: this package's 224 input with padding 2, Caffe's 227 without, and 224 without.
-        shapes_fn = resolve(my_alexnet_shapes)
-        paper = {"conv1": (96, 55, 55), "pool1": (96, 27, 27), "conv2": (256, 27, 27), "pool2": (256, 13, 13),
-                 "conv3": (384, 13, 13), "conv4": (384, 13, 13), "conv5": (256, 13, 13), "pool5": (256, 6, 6)}
-        unpadded_224 = {"conv1": (96, 54, 54), "pool1": (96, 26, 26), "conv2": (256, 26, 26), "pool2": (256, 12, 12),
-                        "conv3": (384, 12, 12), "conv4": (384, 12, 12), "conv5": (256, 12, 12), "pool5": (256, 5, 5)}
-        for (size, padding), want in [((224, 2), paper), ((227, 0), paper), ((224, 0), unpadded_224)]:
-            got = {name: tuple(int(v) for v in shape) for name, shape in shapes_fn(size, padding).items()}
-            assert got == want, f"size {size}, conv1 padding {padding}: got {got}"
-        passed(shapes_fn, "reproduces the network's shapes")
-        """,
-        "check",
+        ten = P.mean(0)
+        wrong = np.flatnonzero(ten.argmax(1) != Y_big)
+        chosen = np.concatenate([wrong[:3], np.setdiff1d(np.arange(12), wrong)])[:6]  # three mistakes, then others
+        fig, axes = plt.subplots(2, 6, figsize=(15, 4.8), gridspec_kw={"height_ratios": [3, 2]})
+        for j, i in enumerate(chosen):
+            axes[0, j].imshow(show(X_big[i, :, 4:68, 4:68]))  # the centre patch
+            axes[0, j].set_title(CLASSES[Y_big[i]], fontsize=9), axes[0, j].axis("off")
+            top = np.argsort(ten[i])[::-1][:5]
+            axes[1, j].barh(range(5), ten[i, top], color=["tab:red" if t == Y_big[i] else "tab:blue" for t in top])
+            axes[1, j].set_yticks(range(5), [CLASSES[t] for t in top], fontsize=7)
+            axes[1, j].set(xlim=(0, 1), ylim=(4.5, -0.5))  # the most probable on top
+        fig.suptitle("Figure 4, small: test images and their five most probable classes"), fig.tight_layout()
+        plt.show()
+        print(f"{len(wrong)} of 128 test images misclassified by the ten-patch average, "
+              f"{np.isin(Y_big[wrong] % 4, (1, 3)).sum()} of them diagonal (45° or 135°)")
+        """
     ),
 ]

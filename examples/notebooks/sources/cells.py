@@ -26,7 +26,7 @@ SETUP = code(
     import minitorch_alex as mt
     import minitorch_alex.nn.functional as F
     from course import listing, use_reference_ops  # listing(obj): an op's NumPy reference source
-    from exercises import passed, resolve  # the glue between exercise stubs and solutions.py
+    from exercises import check, passed  # the glue between exercise stubs and solutions.py
 
     use_reference_ops()  # run the readable NumPy reference ops, the code these notebooks print
 
@@ -39,8 +39,9 @@ EXERCISE_NOTE = md(
     """
     **How the exercises work.** Each exercise is a function stub, `raise NotImplementedError  # your code here`.
     Replace the body with your code and run the self-check cell below it: its `assert`s fail until
-    your function is right. While the stub is untouched the check falls back to the reference answer
-    in `solutions.py` (it says so), so the notebook always runs top to bottom; CI sets
-    `MINITORCH_SOLUTIONS=1` to run the checks on the reference answers.
+    your function is right. While the stub is untouched, the check falls back to the reference answer
+    in `solutions.py` when that file is beside the notebook (it says so), or, in a student edition
+    without it, prints `✗ ... is still a stub` and stops there; either way the notebook runs top to
+    bottom. CI sets `MINITORCH_SOLUTIONS=1` to run the checks on the reference answers.
     """
 )
