@@ -10,20 +10,15 @@ output ``logits`` (N, num_classes). Needs ``pip install onnx``. The file is writ
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 
-if importlib.util.find_spec("minitorch_alex") is None:  # a source checkout that was not installed
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-try:
-    import minitorch_alex as mt
-    from minitorch_alex.train.cli import UsageError, _integer, _one_line, _Parser
-except ValueError as exc:  # a bad MINITORCH_ALEX_* variable (config.EnvironmentSettingError): one line
-    if type(exc).__name__ != "EnvironmentSettingError":
-        raise
-    print(f"error: {exc}", file=sys.stderr)
-    raise SystemExit(2) from None
+import _script
+
+_script.import_package()  # a bad MINITORCH_ALEX_* variable: one line, exit 2
+
+import minitorch_alex as mt  # noqa: E402
+from minitorch_alex.train.cli import UsageError, _integer, _one_line, _Parser  # noqa: E402
 
 
 def _check_out(out):

@@ -14,10 +14,9 @@ import os
 import stat
 import sys
 
-try:
-    import minitorch_alex  # noqa: F401
-except ImportError:  # a source checkout that was not installed
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import _script
+
+_script.import_package()  # a bad MINITORCH_ALEX_* variable: one line, exit 2
 
 import numpy as np  # noqa: E402
 

@@ -19,20 +19,14 @@ source), ends with one line on stderr: exit status 2 for a flag, 1 otherwise.
 """
 
 import argparse
-import importlib.util
-import os
 import sys
 
-if importlib.util.find_spec("minitorch_alex") is None:  # run from a source checkout without installing
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-try:
-    from minitorch_alex.data import prepare
-    from minitorch_alex.train.cli import UsageError, _integer, _one_line, _Parser, cpu_count
-except ValueError as exc:  # a bad MINITORCH_ALEX_* variable (config.EnvironmentSettingError): one line
-    if type(exc).__name__ != "EnvironmentSettingError":
-        raise
-    print(f"error: {exc}", file=sys.stderr)
-    raise SystemExit(2) from None
+import _script
+
+_script.import_package()  # a bad MINITORCH_ALEX_* variable: one line, exit 2
+
+from minitorch_alex.data import prepare  # noqa: E402
+from minitorch_alex.train.cli import UsageError, _integer, _one_line, _Parser, cpu_count  # noqa: E402
 
 MAX_SIZE = 4096  # px: a 4096 px store is 50 MB per image already
 

@@ -10,26 +10,18 @@
 
 Run with --help for every flag. The logic lives in minitorch_alex.train.
 """
-import importlib.util
-import os
-import sys
+import _script
 
-if importlib.util.find_spec("minitorch_alex") is None:  # a source checkout that was not installed
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_script.find_package()
 
 # Before anything loads NumPy: OpenBLAS's AVX-512 kernels on a CPU it does not know but that has
 # them (kernels/blas_core.py; an OPENBLAS_CORETYPE of your own is kept).
 from kernels.blas_core import choose_openblas_core  # noqa: E402
 
 choose_openblas_core()
+_script.import_package()  # a bad MINITORCH_ALEX_* variable: one line, exit 2
 
-try:
-    from minitorch_alex.train import main
-except ValueError as exc:  # a bad MINITORCH_ALEX_* variable (config.EnvironmentSettingError): one line
-    if type(exc).__name__ != "EnvironmentSettingError":
-        raise
-    print(f"error: {exc}", file=sys.stderr)
-    raise SystemExit(2) from None
+from minitorch_alex.train import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

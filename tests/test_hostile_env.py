@@ -26,6 +26,7 @@ BACKENDS = "expected one of ('auto', 'reference', 'numba', 'cuda')"
     ("train_imagenet.py", "MINITORCH_ALEX_RETAIN_MEMORY", "2", "expected 0 or 1"),
     ("prepare_data.py", "MINITORCH_ALEX_BACKEND", "turbo", BACKENDS),
     ("export_onnx.py", "MINITORCH_ALEX_TF32", "yes", "expected 0 or 1"),
+    ("predict.py", "MINITORCH_ALEX_BACKEND", "turbo", BACKENDS),
 ])
 def test_a_bad_setting_variable_is_one_line_from_the_scripts(script, var, value, expected):
     proc = _run([os.path.join("examples", script), "--help"], **{var: value})
