@@ -533,7 +533,8 @@ GPU_TEST_FILES = ["tests/test_gpu.py", "tests/test_distributed_nccl.py", "tests/
 
 
 def gpu_tests(rep):
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *GPU_TEST_FILES],
+    # -o addopts=: one process, whatever pytest.ini asks (one GPU; the GPU machine may lack pytest-xdist)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-o", "addopts=", "-q", "-p", "no:cacheprovider", *GPU_TEST_FILES],
                           cwd=ROOT, capture_output=True, text=True, timeout=max(rep.seconds_left() - 1, 1),
                           env={**os.environ, "PYTHONPATH": ROOT})
     tail = (proc.stdout + proc.stderr).strip().splitlines()[-25:]

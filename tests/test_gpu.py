@@ -1,7 +1,7 @@
 """The CuPy path on a real GPU, against the NumPy reference on the CPU. Skipped without CuPy or a
 CUDA device (CI has neither); run on a GPU machine with
 
-    pip install -e ".[dev,gpu]" && python -m pytest -q tests/test_gpu.py tests/test_two_tower.py
+    pip install -e ".[dev,gpu]" && python -m pytest -o addopts= -q tests/test_gpu.py tests/test_two_tower.py
 
 Covers: the CUDA sources build through CuPy (NVRTC); every op forward and backward on CuPy
 (CUDA kernels: backend 'fast'; CuPy running the reference: backend 'reference') against the
