@@ -16,6 +16,21 @@ import ast
 import inspect
 import types
 
+
+class OneDevice:
+    """``cupy.cuda.Device(device=None)`` (cupy/cuda/device.pyx) for fakes of a single GPU on host
+    memory: a context manager that changes nothing."""
+
+    def __init__(self, device=None):
+        self.id = 0 if device is None else device
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 

@@ -3,6 +3,7 @@ path (``augment.crop_to_chw``) for the same crop offsets, flips and PCA shifts, 
 plan draws what the CPU ``DataLoader`` draws. (The CuPy pipeline itself: tests/test_gpu.py.)"""
 import types
 
+import cupy_api
 import numpy as np
 import pytest
 from hypothesis import given
@@ -98,22 +99,12 @@ def fake_cupy(log):
         def synchronize(self):
             log.append(("host waits", self.id))
 
-    class Device:
-        def __init__(self, device=None):
-            pass
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
     current = Stream()
 
     def dev(a):
         return np.asarray(a).view(FakeDeviceArray)
 
-    cuda = types.SimpleNamespace(Stream=Stream, Event=Event, Device=Device, is_available=lambda: True,
+    cuda = types.SimpleNamespace(Stream=Stream, Event=Event, Device=cupy_api.OneDevice, is_available=lambda: True,
                                  get_current_stream=lambda device_id=-1: current,
                                  runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
     fake = types.SimpleNamespace(cuda=cuda, ndarray=FakeDeviceArray, float32=np.float32, uint8=np.uint8,

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import types
 
+import cupy_api
 import numpy as np
 import pytest
 from test_cuda_emulated import emulated, libraries  # noqa: F401 (fixtures: host builds of the .cu files)
@@ -100,16 +101,6 @@ def fake_gpu():
         def record(self, stream=None):
             pass
 
-    class Device:
-        def __init__(self, device=None):
-            pass
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
     def host(a):
         return np.asarray(a).view(HostArray)
 
@@ -118,7 +109,7 @@ def fake_gpu():
         memcpyPeerAsync=lambda dst, dstDevice, src, srcDevice, size, stream: ctypes.memmove(dst, src, size),
         getDeviceCount=lambda: 1)
     nccl = FakeNccl({"barrier": __import__("threading").Barrier(1), "bufs": [None], "uids": [None]}, [])
-    cuda = types.SimpleNamespace(Stream=Stream, Event=Event, Device=Device, runtime=runtime, nccl=nccl,
+    cuda = types.SimpleNamespace(Stream=Stream, Event=Event, Device=cupy_api.OneDevice, runtime=runtime, nccl=nccl,
                                  get_current_stream=lambda device_id=-1: current)
     return types.SimpleNamespace(
         cuda=cuda, float32=np.float32, asnumpy=lambda a, stream=None: np.array(a),
@@ -129,8 +120,6 @@ def fake_gpu():
 
 
 def test_the_dry_run_fake_follows_cupy():
-    import cupy_api
-
     cupy = pytest.importorskip("cupy")
     problems = cupy_api.fake_vs_real(fake_gpu(), cupy, bookkeeping={"nccl"})
     assert problems == []

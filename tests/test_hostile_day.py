@@ -101,12 +101,19 @@ def _cli(script, argv, **env):
 
 
 def _wait_for(proc, mark, count=1):
-    seen = 0
-    for line in proc.stdout:
-        seen += line.strip() == mark
-        if seen == count:
-            return
-    raise AssertionError(f"the run ended before {count} x {mark!r}: {proc.stderr.read()}")
+    """Read the child's stdout up to its ``count``-th ``mark`` line and no further: byte by byte from
+    the pipe, since a buffered reader would take later lines with it, which ``communicate`` then
+    never sees (the step count after the signal came out short under load)."""
+    seen, line, fd = 0, b"", proc.stdout.fileno()
+    while seen < count:
+        byte = os.read(fd, 1)
+        if not byte:
+            raise AssertionError(f"the run ended before {count} x {mark!r}: {proc.stderr.read()}")
+        if byte != b"\n":
+            line += byte
+            continue
+        seen += line.decode().strip() == mark
+        line = b""
 
 
 def _signal_args(store, out):

@@ -29,6 +29,7 @@ from .. import distributed as dist
 from .. import random as mt_random
 from ..autograd import no_grad
 from ..config import config as mt_config
+from ..data.augment import default_crop
 from ..data.loader import shard_bounds
 from ..device import Device
 from ..distributed.sampler import check_global_batch
@@ -298,7 +299,7 @@ class Trainer:
             "world_size": self.world.size,  # for the record: the checkpoint is the same on any number of ranks
             # what inference needs: preprocess as in evaluate(), then name the argmax
             "class_names": self.class_names, "input_scale": self.cfg.input_scale, "image_size": size,
-            "crop_size": _crop_size(size),
+            "crop_size": default_crop(size),  # the loaders' crop: what inference must cut
             "mean_rgb": np.asarray(self.train_split.mean, np.float64).reshape(-1, 3).mean(axis=0).tolist(),
             **({"data_source": self.data_source} if self.data_source is not None else {}),
         }
@@ -461,11 +462,7 @@ class Trainer:
             self.step += 1
             self.batch += 1
             if sums is not None:
-                images_now += int(sums[1])
-                run["loss_sum"] += float(sums[0])
-                run["seen"] += int(sums[1])
-                run["correct1"] += int(sums[2])
-                run["correct5"] += int(sums[3])
+                images_now += _add_to_running(run, sums)
             if self.batch % max(1, self.cfg.print_freq) == 0:
                 elapsed = time.perf_counter() - t0
                 if bars:
@@ -483,9 +480,7 @@ class Trainer:
                     late = self._read_sums(pending, pending_images)
                     pending, pending_images = None, 0
                     self._check_finite(late[0] / late[1], every)  # never checkpoint a blown-up run
-                    images_now += int(late[1])
-                    for key, value in zip(("loss_sum", "seen", "correct1", "correct5"), late):
-                        run[key] += float(value) if key == "loss_sum" else int(value)
+                    images_now += _add_to_running(run, late)
                 self._stop()
             t_last = time.perf_counter()
         seconds = time.perf_counter() - t0
@@ -509,11 +504,10 @@ class Trainer:
         """[loss * n, top-1 correct, top-5 correct] of one step (float64), where the logits are:
         a NumPy array on the host, a device array on a GPU (no read of the device)."""
         scores = logits.data
-        xp = logits.xp
-        if xp is np or not hasattr(scores, "__cuda_array_interface__"):
+        if not hasattr(scores, "__cuda_array_interface__"):
             correct = topk_correct(np.asarray(scores), labels)
             return np.array([float(loss.item()) * len(labels), correct[1], correct[5]])
-        return device_step_sums(xp, scores, loss.data, labels)
+        return device_step_sums(logits.xp, scores, loss.data, labels)
 
     def _read_sums(self, pending, images, stop_asked=False):
         """The step sums since the last read, as host floats [loss sum, images, top-1, top-5
@@ -704,7 +698,7 @@ class Trainer:
         sample = None
         if count:
             self.model.eval()
-            crop = _crop_size(split.size)
+            crop = default_crop(split.size)
             idx = spread_over_classes(split.labels, count)  # one image per class where there are 8 classes
             x = center_crop(split.images, split.mean, crop, scale=self.cfg.input_scale, index=idx)
             probs = F.softmax(self.net(self._tensor(x)), axis=1).numpy()
@@ -805,8 +799,6 @@ def _check_input_size(model, arch, store_size):
     """Refuse, before any training, a store whose crops the network cannot take (``input_sizes``
     of the model: AlexNet's fc6 takes 256 x 6 x 6, i.e. 224-px crops of 256-px images), rather
     than fail in the first forward pass ("kernel 3x3 is larger than the padded input 2x2")."""
-    from ..data.augment import default_crop  # the loader's crop of a store
-
     def fits(crop):
         return sizes[0] <= crop and (sizes[1] is None or crop <= sizes[1])
 
@@ -826,8 +818,14 @@ def _fresh_running():
     return {"loss_sum": 0.0, "seen": 0, "correct1": 0, "correct5": 0}
 
 
-def _crop_size(store_size):
-    return store_size * 224 // 256
+def _add_to_running(run, sums):
+    """Add read step sums [loss sum, images, top-1, top-5 correct, ...] to the epoch's running
+    sums; returns the images they cover."""
+    run["loss_sum"] += float(sums[0])
+    run["seen"] += int(sums[1])
+    run["correct1"] += int(sums[2])
+    run["correct5"] += int(sums[3])
+    return int(sums[1])
 
 
 def has_top5(num_classes):
