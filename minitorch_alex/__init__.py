@@ -10,7 +10,7 @@
 """
 import numpy as _np
 
-from . import backend, dispatch, models, nn, onnx, optim  # backend: the deprecated switch (mt.config replaces it)
+from . import dispatch, models, nn, onnx, optim
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .config import config
 from .device import Device
@@ -91,7 +91,7 @@ def randn(*shape, dtype=float32, device=None, requires_grad=False, generator=Non
 
 
 __all__ = [
-    "Device", "Function", "GradcheckError", "GradcheckReport", "Tensor", "backend", "concat", "config", "device", "dispatch",
+    "Device", "Function", "GradcheckError", "GradcheckReport", "Tensor", "concat", "config", "device", "dispatch",
     "enable_grad", "float32", "float64", "from_dlpack", "from_numpy", "gradcheck", "int64", "is_grad_enabled", "load",
     "manual_seed", "matmul", "models", "nn", "no_grad", "onnx", "ones", "optim", "randn", "save", "set_grad_enabled",
     "split", "tensor", "zeros",
