@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _launch as L
+from .gemm_layer import GemmLayer
 
 
 def im2col(x, kernel_size, stride=(1, 1), padding=(0, 0), pad_value=0.0):
@@ -104,7 +105,7 @@ def conv2d_backward(col, weight, gy, x_shape, stride, padding, groups, need_x=Tr
     return gx, gw, gb
 
 
-class Conv2d(L.GemmLayer):
+class Conv2d(GemmLayer):
     """conv2d(x, weight[, bias], stride=, padding=, groups=) -> y; keeps col for the backward pass."""
 
     def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), groups=1):

@@ -354,7 +354,7 @@ def pretrained_settings(args, explicit, settings):
     """--pretrained: the checkpoint's architecture and input scaling unless flagged (so the loaded
     layers see inputs as they were trained on; torchvision's per-channel std becomes its mean), and
     --freeze checked against the architecture's layers."""
-    from .checkpoint import read_meta
+    from ..checkpoint import read_meta
     from .trainer import ARCH_LAYERS, layers_up_to
 
     meta = read_meta(args.pretrained)
@@ -500,11 +500,10 @@ PER_RANK = ("devices", "workers", "out", "print_freq", "plots", "progress", "ext
 def run_fields(args, cfg, store, meta):
     """What defines the run, in the order a disagreement is reported (``distributed.check_agreement``):
     the code, the mode, every resolved setting (named by its flag), the checkpoint resumed and the
-    store's content (``data.store.fingerprint``)."""
+    store's content (``distributed.agreement.store_fields``)."""
     from dataclasses import asdict
 
-    from ..data.store import fingerprint
-    from ..distributed.agreement import canonical, code_version, digest
+    from ..distributed.agreement import canonical, code_version, digest, store_fields
 
     flags = {field: "--" + dest.replace("_", "-") for dest, field in SETTINGS.items()}
     fields = [("the code", code_version()), ("--evaluate", bool(args.evaluate))]
@@ -513,7 +512,7 @@ def run_fields(args, cfg, store, meta):
     fields.append(("--device/--devices", [d.split(":")[0] for d in cfg.devices]))
     fields.append(("the checkpoint (--resume)", None if meta is None else
                    f"epoch {meta.get('epoch')} step {meta.get('step')} meta sha256 {digest(canonical(meta).encode())[:12]}"))
-    return fields + fingerprint(store)
+    return fields + store_fields(store)
 
 
 def _nothing_to_do(echo, resume, meta, cfg):
@@ -638,7 +637,7 @@ RUN_FILES = ("last.npz", "best.npz", "metrics.jsonl", "metrics.csv", "curves.png
 def check_out_is_free(args, world):
     """A new run must not replace another run's checkpoints in ``--out``: refuse, naming the command
     that resumes that run, unless ``--overwrite``."""
-    from .checkpoint import read_meta
+    from ..checkpoint import read_meta
 
     found = [n for n in ("last.npz", "best.npz") if os.path.isfile(os.path.join(args.out, n))]
     if not found:
@@ -801,7 +800,7 @@ def _interrupted(argv, state, exc=None):
 
 def _run(argv, echo, state):
     from .. import distributed as dist
-    from .checkpoint import TRAINER_KEYS, read_meta
+    from ..checkpoint import TRAINER_KEYS, read_meta
     from .run_folder import locked
     from .trainer import Trainer, has_top5, summary_table
 

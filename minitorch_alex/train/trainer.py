@@ -28,6 +28,7 @@ import numpy as np
 from .. import distributed as dist
 from .. import random as mt_random
 from ..autograd import no_grad
+from ..checkpoint import TRAINER_KEYS, check_position, load_checkpoint, read_meta, save_checkpoint
 from ..config import config as mt_config
 from ..data.augment import default_crop
 from ..data.loader import shard_bounds
@@ -36,8 +37,8 @@ from ..distributed.sampler import check_global_batch
 from ..models import alexnet, get_model
 from ..nn import functional as F
 from ..optim import SGD, ReduceLROnPlateau
+from ..serialization import link_atomic
 from . import plots, run_folder
-from .checkpoint import TRAINER_KEYS, check_position, link_atomic, load_checkpoint, read_meta, save_checkpoint
 from .metrics import MetricsLog, topk_correct
 
 # after this many steps, a training loss still at chance level (ln classes) is reported with advice
@@ -154,8 +155,8 @@ class Trainer:
         if model is None:
             # the paper's network by its own name (tests stand a small one in for it), others by name
             build = alexnet if config.arch == "alexnet" else functools.partial(get_model, config.arch)
-            model = build(num_classes=len(self.classes), devices=devices if len(devices) > 1 else devices[0],
-                          init=config.init, generator=self.rng, dropout=config.dropout)
+            model = build(num_classes=len(self.classes), devices=devices, init=config.init, generator=self.rng,
+                          dropout=config.dropout)
         _check_input_size(model, config.arch, train_split.size)
         self.model = model
         self.pretrained = None  # load_pretrained's report
