@@ -8,6 +8,13 @@ name and methods (``forward(*arrays, **params) -> array``, ``backward(gy) -> tup
     'numba'      kernels/cpu/<op>.py      NumPy float32/float64 arrays
     'cuda'       kernels/cuda/<op>.py     CuPy float16/bfloat16/float32/float64 arrays
 
+The three homes agree on the small conventions too (``tests/test_dispatch.py`` checks them): the
+same ``forward`` parameters with the same defaults as the reference; ``needs_input_grad``, set
+by the engine before each forward, defaults to ``()``, "not told: every input needs a gradient"
+(``kernels/common.py: needs``), and a kernel keeps what backward needs only when one does (with
+no graph recorded, nothing); ``__init__`` takes no argument but the settings of ``OPTIONS`` it
+names (the CUDA GEMM ops: ``tf32``).
+
 ``OPS`` lists the hot ops and their modules; ``TABLE`` follows from it, as "module:name"
 strings imported on first use (so numba, CuPy and the CUDA sources load only when an array needs
 them). The op of a class is found by identity with the reference class (``op_of``). For a call, ``select`` reads
@@ -26,6 +33,7 @@ implementation, so switching the backend between forward and backward changes no
 from __future__ import annotations
 
 import importlib
+import inspect
 
 import numpy as np
 
@@ -51,7 +59,8 @@ TABLE = {op: {backend: f"{REFERENCE_HOME.get(op, home) if backend == 'reference'
 # the dtypes each backend's kernels take (per op where it differs)
 DTYPES = {"numba": ("float32", "float64"), "cuda": ("float16", "bfloat16", "float32", "float64")}
 OP_DTYPES = {("sgd_momentum_update_", "cuda"): ("float32", "float64")}  # float32 masters under mixed precision
-# keyword options a backend's classes take in __init__, read from mt.config at each call
+# the settings (mt.config) a backend's classes may take in __init__, read at each call; a class
+# gets those its __init__ names (the CUDA GEMM ops: tf32), the others none
 OPTIONS = {"cuda": ("tf32",)}
 
 
@@ -68,6 +77,7 @@ REQUIRES = {
 }
 
 _loaded = {}
+_options_of = {}  # implementation class -> the OPTIONS its __init__ names
 _op_of_class = None  # reference class -> op name, built on the first call of op_of
 
 
@@ -130,8 +140,11 @@ def select(cls, arrays, params):
     backend = backend_for(op, arrays, params)
     if backend == "reference":
         return backend, None
-    options = OPTIONS.get(backend)
     impl = load(op, backend)
+    options = _options_of.get(impl)
+    if options is None:
+        names = inspect.signature(impl).parameters
+        options = _options_of[impl] = tuple(name for name in OPTIONS.get(backend, ()) if name in names)
     return backend, impl(**{name: getattr(config, name) for name in options}) if options else impl()
 
 

@@ -58,18 +58,8 @@ def launch(kern, total, args, grid_y=1):
     kern((blocks(total), grid_y), (BLOCK,), tuple(args))
 
 
-def out_size(size, kernel, stride, padding):
-    return (size + 2 * padding - kernel) // stride + 1
-
-
 def pair(v):
     return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
-
-
-def needs(impl, count):
-    """``impl.needs_input_grad`` padded to ``count`` entries (all True when the engine set none)."""
-    flags = tuple(getattr(impl, "needs_input_grad", ()) or ())
-    return flags + (True,) * (count - len(flags)) if len(flags) < count else flags[:count]
 
 
 def gemm(a, b, out, tf32=None):

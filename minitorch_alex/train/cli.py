@@ -28,6 +28,7 @@ import warnings
 
 import numpy as np
 
+from ..device import Device
 from ..distributed.agreement import Disagreement
 
 PAPER = dict(epochs=90, batch_size=128, lr=0.01, momentum=0.9, weight_decay=5e-4, patience=0, init="paper",
@@ -223,7 +224,7 @@ def explicit_flags(argv):
 
 def check_device(name, flag):
     """Raise UsageError unless ``name`` is a device this machine has."""
-    from ..device import Device, cuda_device_count
+    from ..device import cuda_device_count
 
     try:
         device = Device(name)
@@ -412,10 +413,10 @@ def rank_devices(devices, world):
         return devices
     out = []
     for name in devices:
-        if not name.startswith("cuda"):
+        if Device(name).type != "cuda":
             out.append(name)
             continue
-        index = int(name.split(":")[1]) + world.local_rank * len(devices)
+        index = Device(name).index + world.local_rank * len(devices)
         try:
             out.append(check_device(f"cuda:{index}", "--devices" if len(devices) > 1 else "--device"))
         except UsageError as exc:
@@ -509,7 +510,7 @@ def run_fields(args, cfg, store, meta):
     fields = [("the code", code_version()), ("--evaluate", bool(args.evaluate))]
     fields += [(flags.get(k, "--" + k.replace("_", "-")), v) for k, v in asdict(cfg).items() if k not in PER_RANK]
     # the device indices are each rank's own; their number and kinds decide the collectives (NCCL or MPI, towers)
-    fields.append(("--device/--devices", [d.split(":")[0] for d in cfg.devices]))
+    fields.append(("--device/--devices", [Device(d).type for d in cfg.devices]))
     fields.append(("the checkpoint (--resume)", None if meta is None else
                    f"epoch {meta.get('epoch')} step {meta.get('step')} meta sha256 {digest(canonical(meta).encode())[:12]}"))
     return fields + store_fields(store)

@@ -222,11 +222,11 @@ class Trainer:
     def _comm_for(self, device):
         """The communicator of this rank's parameters on ``device``: NCCL for a GPU (its
         gradients never leave it), MPI for host memory."""
-        device = str(device)
-        if not device.startswith("cuda") or self.world.size == 1:
+        device = Device(device)
+        if device.type != "cuda" or self.world.size == 1:
             return self.world
         if device not in self._nccl:
-            self._nccl[device] = dist.NcclComm(self.world, device_id=int(device.split(":")[1]))
+            self._nccl[device] = dist.NcclComm(self.world, device_id=device.index)
         return self._nccl[device]
 
     def _parameters_by_device(self):
