@@ -166,18 +166,19 @@ def remove_temps(folder) -> list[str]:
 
 def link_atomic(src, dst) -> None:
     """Make ``dst`` hold what ``src`` holds now, atomically: a hard link (no copy) where the
-    filesystem allows, else a copy, fsynced as ``atomic_file`` fsyncs; ``src`` being replaced later
-    leaves ``dst`` alone."""
+    filesystem allows, else a copy through ``atomic_file``; ``src`` being replaced later leaves
+    ``dst`` alone."""
     dst = os.fspath(dst)
     folder, fd, tmp = _temporary(dst)
     os.close(fd)
-    os.unlink(tmp)
+    os.unlink(tmp)  # os.link makes the name anew, and refuses if anything took it meanwhile
     try:
-        try:
-            os.link(src, tmp)  # the same data as src, which its own write fsynced
-        except OSError:
-            shutil.copyfile(src, tmp)
-            fsync_path(tmp)
+        os.link(src, tmp)  # the same data as src, which its own write fsynced
+    except OSError:  # no hard links here (or the name was taken): a copy, written as every file is
+        with open(src, "rb") as f, atomic_file(dst) as out:
+            shutil.copyfileobj(f, out)
+        return
+    try:
         os.replace(tmp, dst)
         fsync_path(folder)
     except BaseException:
