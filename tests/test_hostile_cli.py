@@ -169,7 +169,8 @@ def test_an_explicit_lr_on_resume_wins_and_is_announced(store, tmp_path, capsys,
     status, text, err, _ = run_cli(train_args(store, out, "--epochs", "2", "--resume", "--lr", "0.005"), capsys)
     assert status == 0, err
     assert "--lr 0.005 replaces the checkpoint's 0.001" in text
-    assert read_meta(out / "last.npz")["optimizer"]["lr"] == 0.005
+    meta = read_meta(out / "last.npz")
+    assert meta["base_lr"] == meta["optimizer"]["param_groups"][0]["initial_lr"] == 0.005
 
 
 def test_without_flags_resume_takes_the_checkpoints_settings(store, tmp_path, capsys, small):
