@@ -184,8 +184,8 @@ class OneCycleLR(LRScheduler):
         return start + (end - start) * fraction
 
     def _phase(self, t, start, peak, end):
-        if t > self.total_steps - 1:
-            raise ValueError(f"OneCycleLR: stepped {t + 1} times, past total_steps={self.total_steps}")
+        if t > self.total_steps:  # the rate after the last step is set too (and unused), as PyTorch's
+            raise ValueError(f"OneCycleLR: stepped {t} times, past total_steps={self.total_steps}")
         if t <= self.up:
             return self._anneal(start, peak, t / self.up)
         return self._anneal(peak, end, (t - self.up) / (self.total_steps - 1 - self.up))

@@ -189,8 +189,13 @@ def test_bad_schedule_arguments(make, message):
 
 
 def test_onecycle_refuses_steps_past_its_total():
-    ours, _, sched, _ = _schedule_pair(lambda m, o: m.OneCycleLR(o, max_lr=1.0, total_steps=3))
-    sched.step()
-    sched.step()
+    """One step() after each of the total_steps optimizer steps is allowed (torch's loop), not one more."""
+    ours, theirs, sched, tsched = _schedule_pair(lambda m, o: m.OneCycleLR(o, max_lr=1.0, total_steps=3))
+    for _ in range(3):
+        sched.step()
+        tsched.step()
+    assert [g["lr"] for g in ours.param_groups] == pytest.approx([g["lr"] for g in theirs.param_groups], rel=1e-12)
     with pytest.raises(ValueError, match="stepped 4 times, past total_steps=3"):
         sched.step()
+    with pytest.raises(ValueError, match="Tried to step 4 times"):
+        tsched.step()
