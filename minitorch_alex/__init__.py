@@ -120,8 +120,9 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
 
 
 __all__ = [
-    "Device", "Function", "GradcheckError", "GradcheckReport", "Tensor", "arange", "backend", "cat", "concat", "config",
-    "device", "dispatch", "enable_grad", "float32", "float64", "from_dlpack", "from_numpy", "full", "gradcheck", "int64", "is_grad_enabled", "load",
-    "manual_seed", "matmul", "models", "nn", "no_grad", "onnx", "ones", "ones_like", "optim", "randn", "save",
-    "set_grad_enabled", "split", "stack", "tensor", "zeros", "zeros_like",
+    "Device", "Function", "GradcheckError", "GradcheckReport", "Tensor", "arange", "backend", "cat", "concat",
+    "config", "device", "dispatch", "enable_grad", "float32", "float64", "from_dlpack", "from_numpy", "full",
+    "gradcheck", "int64", "is_grad_enabled", "load", "manual_seed", "matmul", "models", "nn", "no_grad", "ones",
+    "ones_like", "onnx", "optim", "randn", "save", "set_grad_enabled", "split", "stack", "tensor", "zeros",
+    "zeros_like",
 ]
