@@ -118,6 +118,20 @@ def test_no_import_cycle_but_tensor_autograd_and_ops():
     assert not others, "import cycles: " + "; ".join(" <-> ".join(c) for c in others)
 
 
+def test_every_relative_import_names_a_module_that_exists():
+    """``from .x import y`` inside the package or the kernels: x is one of their modules (a module
+    moved and an import left behind fails here, not at run time)."""
+    modules = _modules()
+    for module, path in modules.items():
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level and node.module:
+                package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
+                package = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1])
+                assert f"{package}.{node.module}" in modules, f"{path}:{node.lineno}: no module {package}.{node.module}"
+
+
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []

@@ -335,7 +335,7 @@ def resolve_settings(args, explicit, preset, meta, resume, echo):
         if "batch_size" in explicit and meta.get("batch") and saved.get("batch_size") not in (None, out["batch_size"]):
             raise UsageError(f"--batch-size: cannot change in the middle of an epoch on --resume (expected the "
                              f"checkpoint's {saved['batch_size']} vs {out['batch_size']})")
-        from .checkpoint import optimizer_settings
+        from ..checkpoint import optimizer_settings
 
         optimizer = optimizer_settings(meta)
         for dest in OPTIMIZER_FLAGS:
