@@ -19,13 +19,9 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from minitorch_alex.models.alexnet_torchvision import (  # noqa: E402
-    TORCHVISION_MEAN,
-    TORCHVISION_STD,
-    alexnet_torchvision,
-    from_torchvision_state_dict,
-)
-from minitorch_alex.train.checkpoint import save_checkpoint  # noqa: E402
+from minitorch_alex.checkpoint import save_checkpoint  # noqa: E402
+from minitorch_alex.models import alexnet_torchvision, from_torchvision_state_dict  # noqa: E402
+from minitorch_alex.models.alexnet_torchvision import TORCHVISION_MEAN, TORCHVISION_STD  # noqa: E402
 
 
 def convert(state_dict, out, classes=None):

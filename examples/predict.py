@@ -69,7 +69,7 @@ def main(argv=None):
     parser.add_argument("--mean", help="a .npy mean image (S x S x 3, 0..255) for checkpoints that carry none")
     args = parser.parse_args(argv)
     try:
-        from minitorch_alex.train.checkpoint import read_meta
+        from minitorch_alex.checkpoint import read_meta
 
         meta = read_meta(args.checkpoint)  # cheap: the classes before any weights are read
         classes = len(meta.get("classes") or []) or int(meta.get("num_classes") or 0)

@@ -8,8 +8,16 @@ name and methods (``forward(*arrays, **params) -> array``, ``backward(gy) -> tup
     'numba'      kernels/cpu/<op>.py      NumPy float32/float64 arrays
     'cuda'       kernels/cuda/<op>.py     CuPy float16/bfloat16/float32/float64 arrays
 
-``TABLE`` lists them, as "module:name" strings imported on first use (so numba, CuPy and the
-CUDA sources load only when an array needs them). For a call, ``select`` reads
+The three homes agree on the small conventions too (``tests/test_dispatch.py`` checks them): the
+same ``forward`` parameters with the same defaults as the reference; ``needs_input_grad``, set
+by the engine before each forward, defaults to ``()``, "not told: every input needs a gradient"
+(``kernels/common.py: needs``), and a kernel keeps what backward needs only when one does (with
+no graph recorded, nothing); ``__init__`` takes no argument but the settings of ``OPTIONS`` it
+names (the CUDA GEMM ops: ``tf32``).
+
+``OPS`` lists the hot ops and their modules; ``TABLE`` follows from it, as "module:name"
+strings imported on first use (so numba, CuPy and the CUDA sources load only when an array needs
+them). The op of a class is found by identity with the reference class (``op_of``). For a call, ``select`` reads
 ``mt.config.backend`` and the arrays' types and dtypes:
 
 * 'auto' (the default): numba when every array is a NumPy float32/float64 array, cuda when
@@ -25,6 +33,7 @@ implementation, so switching the backend between forward and backward changes no
 from __future__ import annotations
 
 import importlib
+import inspect
 
 import numpy as np
 
@@ -32,33 +41,26 @@ from .config import config, numba_available
 
 BACKENDS = ("reference", "numba", "cuda")
 
-TABLE = {
-    "Conv2d": {"reference": "minitorch_alex.ops.conv:Conv2d", "numba": "minitorch_alex_kernels.cpu.conv:Conv2d",
-               "cuda": "minitorch_alex_kernels.cuda.conv:Conv2d"},
-    "Conv2dReLU": {"reference": "minitorch_alex.ops.conv:Conv2dReLU", "numba": "minitorch_alex_kernels.cpu.conv:Conv2dReLU",
-                   "cuda": "minitorch_alex_kernels.cuda.conv:Conv2dReLU"},
-    "Linear": {"reference": "minitorch_alex.ops.linear:Linear", "numba": "minitorch_alex_kernels.cpu.linear:Linear",
-               "cuda": "minitorch_alex_kernels.cuda.linear:Linear"},
-    "LinearReLU": {"reference": "minitorch_alex.ops.linear:LinearReLU", "numba": "minitorch_alex_kernels.cpu.linear:LinearReLU",
-                   "cuda": "minitorch_alex_kernels.cuda.linear:LinearReLU"},
-    "MaxPool2d": {"reference": "minitorch_alex.ops.pool:MaxPool2d", "numba": "minitorch_alex_kernels.cpu.pool:MaxPool2d",
-                  "cuda": "minitorch_alex_kernels.cuda.pool:MaxPool2d"},
-    "LocalResponseNorm": {"reference": "minitorch_alex.ops.lrn:LocalResponseNorm",
-                          "numba": "minitorch_alex_kernels.cpu.lrn:LocalResponseNorm",
-                          "cuda": "minitorch_alex_kernels.cuda.lrn:LocalResponseNorm"},
-    "ReLU": {"reference": "minitorch_alex.ops.activation:ReLU", "numba": "minitorch_alex_kernels.cpu.activation:ReLU",
-             "cuda": "minitorch_alex_kernels.cuda.activation:ReLU"},
-    "Dropout": {"reference": "minitorch_alex.ops.dropout:Dropout", "numba": "minitorch_alex_kernels.cpu.dropout:Dropout",
-                "cuda": "minitorch_alex_kernels.cuda.dropout:Dropout"},
-    "sgd_momentum_update_": {"reference": "minitorch_alex.optim.sgd:sgd_momentum_update_",
-                             "numba": "minitorch_alex_kernels.cpu.sgd:sgd_momentum_update_",
-                             "cuda": "minitorch_alex_kernels.cuda.sgd:sgd_momentum_update_"},
+# The hot ops, the manifest every table below derives from: op name -> module. The name is the
+# class's (the SGD update: the function's) in all three homes; the module is its file there:
+# minitorch_alex/ops/<module>.py (the SGD update: minitorch_alex/optim/), kernels/cpu/<module>.py
+# and kernels/cuda/<module>.py.
+OPS = {
+    "Conv2d": "conv", "Conv2dReLU": "conv", "Linear": "linear", "LinearReLU": "linear", "MaxPool2d": "pool",
+    "LocalResponseNorm": "lrn", "ReLU": "activation", "Dropout": "dropout", "sgd_momentum_update_": "sgd",
 }
+HOMES = {"reference": "minitorch_alex.ops", "numba": "minitorch_alex_kernels.cpu", "cuda": "minitorch_alex_kernels.cuda"}
+REFERENCE_HOME = {"sgd_momentum_update_": "minitorch_alex.optim"}  # the ops whose reference is not under ops/
+
+# op -> backend -> "module:name", imported on first use
+TABLE = {op: {backend: f"{REFERENCE_HOME.get(op, home) if backend == 'reference' else home}.{module}:{op}"
+              for backend, home in HOMES.items()} for op, module in OPS.items()}
 
 # the dtypes each backend's kernels take (per op where it differs)
 DTYPES = {"numba": ("float32", "float64"), "cuda": ("float16", "bfloat16", "float32", "float64")}
 OP_DTYPES = {("sgd_momentum_update_", "cuda"): ("float32", "float64")}  # float32 masters under mixed precision
-# keyword options a backend's classes take in __init__, read from mt.config at each call
+# the settings (mt.config) a backend's classes may take in __init__, read at each call; a class
+# gets those its __init__ names (the CUDA GEMM ops: tf32), the others none
 OPTIONS = {"cuda": ("tf32",)}
 
 
@@ -75,7 +77,8 @@ REQUIRES = {
 }
 
 _loaded = {}
-_op_of_class = {}
+_options_of = {}  # implementation class -> the OPTIONS its __init__ names
+_op_of_class = None  # reference class -> op name, built on the first call of op_of
 
 
 def load(op, backend):
@@ -88,13 +91,13 @@ def load(op, backend):
 
 
 def op_of(cls):
-    """The TABLE entry whose reference is ``cls``, or None (ops with one implementation)."""
-    try:
-        return _op_of_class[cls]
-    except KeyError:
-        where = f"{cls.__module__}:{cls.__qualname__}"
-        _op_of_class[cls] = op = next((name for name, homes in TABLE.items() if homes["reference"] == where), None)
-        return op
+    """The op whose reference class is ``cls`` itself, or None (ops with one implementation, and
+    subclasses: they may change what the kernels compute). By identity, not by name, so a reference
+    class defined in one module and re-exported where ``TABLE`` points still dispatches."""
+    global _op_of_class
+    if _op_of_class is None:
+        _op_of_class = {load(op, "reference"): op for op in TABLE if isinstance(load(op, "reference"), type)}
+    return _op_of_class.get(cls)
 
 
 _NUMPY_DTYPES = {key: frozenset(np.dtype(d) for d in names) for key, names in
@@ -137,8 +140,11 @@ def select(cls, arrays, params):
     backend = backend_for(op, arrays, params)
     if backend == "reference":
         return backend, None
-    options = OPTIONS.get(backend)
     impl = load(op, backend)
+    options = _options_of.get(impl)
+    if options is None:
+        names = inspect.signature(impl).parameters
+        options = _options_of[impl] = tuple(name for name in OPTIONS.get(backend, ()) if name in names)
     return backend, impl(**{name: getattr(config, name) for name in options}) if options else impl()
 
 
@@ -148,4 +154,4 @@ def function(op, *arrays, **params):
     return backend, load(op, backend)
 
 
-__all__ = ["BACKENDS", "TABLE", "backend_for", "function", "load", "op_of", "select"]
+__all__ = ["BACKENDS", "HOMES", "OPS", "TABLE", "backend_for", "function", "load", "op_of", "select"]

@@ -20,6 +20,7 @@ import errno
 import io
 import json
 import os
+import shutil
 import tempfile
 import zipfile
 
@@ -108,10 +109,7 @@ def atomic_file(path, nbytes=None, kept=None):
     the temporary; a full disk raises ``OSError(ENOSPC)`` naming ``path`` (and ``kept``, or the
     old file, as left unchanged)."""
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    prefix = f".tmp-{os.path.basename(path)}.{os.getpid()}."  # the writer's pid: see remove_dead_temps
-    remove_dead_temps(path)
-    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=folder)
+    folder, fd, tmp = _temporary(path)
     try:
         try:
             if hasattr(os, "fchmod"):  # the mode open() would give (mkstemp's is 0600: a store others read)
@@ -139,12 +137,62 @@ def atomic_file(path, nbytes=None, kept=None):
         raise
 
 
+TEMP = ".tmp-"  # every temporary of an atomic write: .tmp-<name>.<pid>.<random>, beside <name>
+
+
+def _temporary(path):
+    """``(folder, fd, tmp)``: a new temporary for ``path``, in its folder (a rename stays on one
+    filesystem), created exclusively (``mkstemp``: O_EXCL, never through a symlink), named by the
+    one rule (``TEMP``, the name, the writer's pid for ``remove_dead_temps``); the dead writers'
+    temporaries of ``path`` are removed first."""
+    remove_dead_temps(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP}{os.path.basename(path)}.{os.getpid()}.", dir=folder)
+    return folder, fd, tmp
+
+
+def remove_temps(folder) -> list[str]:
+    """Remove every temporary (``.tmp-*``) in ``folder``, of live writers too: for a folder whose
+    other writers the caller has excluded (it holds the folder's lock). Returns their names."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for name in os.listdir(folder):
+            if name.startswith(TEMP):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(folder, name))
+                    removed.append(name)
+    return removed
+
+
+def link_atomic(src, dst) -> None:
+    """Make ``dst`` hold what ``src`` holds now, atomically: a hard link (no copy) where the
+    filesystem allows, else a copy through ``atomic_file``; ``src`` being replaced later leaves
+    ``dst`` alone."""
+    dst = os.fspath(dst)
+    folder, fd, tmp = _temporary(dst)
+    os.close(fd)
+    os.unlink(tmp)  # os.link makes the name anew, and refuses if anything took it meanwhile
+    try:
+        os.link(src, tmp)  # the same data as src, which its own write fsynced
+    except OSError:  # no hard links here (or the name was taken): a copy, written as every file is
+        with open(src, "rb") as f, atomic_file(dst) as out:
+            shutil.copyfileobj(f, out)
+        return
+    try:
+        os.replace(tmp, dst)
+        fsync_path(folder)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def remove_dead_temps(path) -> list[str]:
     """Remove the temporaries that writers of ``path`` killed mid-write (SIGKILL, a power cut) left
     beside it: ``.tmp-<name>.<pid>.*`` of a pid that no longer runs on this machine. A live
     writer's (another process exporting the same file now) is left alone. Returns the names."""
     folder, base = os.path.split(os.path.abspath(os.fspath(path)))
-    start, removed = f".tmp-{base}.", []
+    start, removed = f"{TEMP}{base}.", []
     try:
         names = [n for n in os.listdir(folder) if n.startswith(start)]
     except OSError:
@@ -471,7 +519,7 @@ def save(obj, path) -> None:
     write_npz(path, arrays)
 
 
-MODEL_PREFIX = "model/"  # a training checkpoint's weights (train.checkpoint)
+MODEL_PREFIX = "model/"  # a training checkpoint's weights (minitorch_alex.checkpoint)
 
 
 class _Prefixed:

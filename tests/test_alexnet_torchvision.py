@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import minitorch_alex as mt
+from minitorch_alex.checkpoint import load_checkpoint
 from minitorch_alex.models.alexnet_torchvision import adaptive_avg_pool2d
-from minitorch_alex.train.checkpoint import load_checkpoint
 
 torch = pytest.importorskip("torch")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,4 +1,4 @@
-"""Classifier.from_checkpoint / predict and examples/predict.py, on checkpoints saved by train.checkpoint."""
+"""Classifier.from_checkpoint / predict and examples/predict.py, on checkpoints saved by minitorch_alex.checkpoint."""
 import os
 import subprocess
 import sys
@@ -9,8 +9,8 @@ from PIL import Image
 
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
+from minitorch_alex.checkpoint import save_checkpoint
 from minitorch_alex.data.augment import center_crop, ten_crop
-from minitorch_alex.train.checkpoint import save_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSES = ["n01", "n02", "n03"]

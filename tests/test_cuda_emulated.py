@@ -117,9 +117,9 @@ def _csr_functions(library):
 def emulated(libraries):
     """minitorch_alex_kernels.cuda with NumPy as its array module and the host builds as its kernels."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(kc, "cupy", lambda: np)
-        mp.setattr(kc, "set_tf32", lambda enabled: None)  # CuPy's compute type: nothing to set on NumPy
-        mp.setattr(kc, "function", lambda src, kernel, dtype: _HostKernel(
+        mp.setattr(kc.loader, "cupy", lambda: np)
+        mp.setattr(kc.loader, "set_tf32", lambda enabled: None)  # CuPy's compute type: nothing to set on NumPy
+        mp.setattr(kc.loader, "function", lambda src, kernel, dtype: _HostKernel(
             getattr(libraries[src], f"{kernel}_{kc.suffix(dtype)}"), signature(src, kernel),
             library=None if np.dtype(dtype) == np.float64 else _csr_functions(libraries[src])))
         yield kc
@@ -361,8 +361,8 @@ def test_mixed_precision_unscales_each_gradient_with_one_kernel_and_one_read(emu
         return mp.unscale_grads(), [m.grad.numpy().copy() for m in mp.master]
 
     launches = []
-    original = kc.function
-    monkeypatch.setattr(kc, "function", lambda src, kernel, dtype: launches.append((src, kernel)) or original(src, kernel, dtype))
+    original = kc.loader.function
+    monkeypatch.setattr(kc.loader, "function", lambda src, kernel, dtype: launches.append((src, kernel)) or original(src, kernel, dtype))
     (ok_gpu, grads_gpu), (ok_host, grads_host) = run(cuda=True), run(cuda=False)
     assert ok_gpu is ok_host is True
     assert launches == [("elementwise", "unscale")] * 4  # 4 parameters, one kernel each

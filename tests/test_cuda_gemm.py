@@ -37,9 +37,9 @@ class RecordingCupy(types.SimpleNamespace):
 def fake(monkeypatch):
     state = {}
     cp = RecordingCupy(state)
-    monkeypatch.setattr(kc, "cupy", lambda: cp)
-    monkeypatch.setattr(kc, "function", lambda src, kernel, dtype: (lambda grid, block, args: None))
-    monkeypatch.setattr(kc, "set_tf32", lambda enabled: state.__setitem__("tf32", enabled))
+    monkeypatch.setattr(kc.loader, "cupy", lambda: cp)
+    monkeypatch.setattr(kc.loader, "function", lambda src, kernel, dtype: (lambda grid, block, args: None))
+    monkeypatch.setattr(kc.loader, "set_tf32", lambda enabled: state.__setitem__("tf32", enabled))
     return cp
 
 

@@ -17,8 +17,8 @@ def test_kernels_are_cached_per_source_name_and_dtype(monkeypatch):
             fetched.append(name)
             return object()
 
-    monkeypatch.setattr(kc, "module", lambda name: Module())
-    monkeypatch.setattr(kc, "_kernels", {})
+    monkeypatch.setattr(kc.loader, "module", lambda name: Module())
+    monkeypatch.setattr(kc.loader, "_kernels", {})
     a = kc.function("lrn", "lrn_forward", np.float32)
     assert kc.function("lrn", "lrn_forward", np.dtype("float32")) is a
     kc.function("lrn", "lrn_forward", np.float16)

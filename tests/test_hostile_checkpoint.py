@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import minitorch_alex as mt
+from minitorch_alex.checkpoint import TRAINER_KEYS, read_meta
 from minitorch_alex.data import StoreSplit
 from minitorch_alex.optim import SGD
 from minitorch_alex.train import TrainConfig, Trainer, load_checkpoint
-from minitorch_alex.train.checkpoint import TRAINER_KEYS, read_meta
 
 
 def tiny_split(n=12, name="train"):

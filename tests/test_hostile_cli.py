@@ -20,8 +20,8 @@ from hostile_helpers import (  # noqa: F401
     write_entries,
 )
 
+from minitorch_alex.checkpoint import read_meta
 from minitorch_alex.train import cli, load_checkpoint
-from minitorch_alex.train.checkpoint import read_meta
 
 
 def _no_gpu():

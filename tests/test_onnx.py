@@ -58,7 +58,7 @@ def test_the_example_exports_a_checkpoint(images, tmp_path):
     import subprocess
     import sys
 
-    from minitorch_alex.train.checkpoint import save_checkpoint
+    from minitorch_alex.checkpoint import save_checkpoint
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     mt.manual_seed(3)

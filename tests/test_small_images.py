@@ -103,7 +103,7 @@ def test_the_cli_packs_fashion_mnist_at_28px_and_trains_at_224(idx_root, tmp_pat
 def test_the_cli_trains_the_torchvision_variant_on_dummy_data(tmp_path):
     """--arch picks the architecture and --dummy the random data source; the checkpoint records
     the architecture, so --resume rebuilds the same network (and --evaluate loads into it)."""
-    from minitorch_alex.train.checkpoint import read_meta
+    from minitorch_alex.checkpoint import read_meta
     from minitorch_alex.train.cli import main
 
     out = tmp_path / "run"

@@ -9,7 +9,7 @@ setting is applied explicitly, see ``mt.config``)."""
 from .activation import ReLU, relu_backward, relu_forward
 from .conv import Conv2d, Conv2dReLU, conv2d_backward, conv2d_forward
 from .dropout import Dropout, dropout_apply
-from .im2col import col2im_into, im2col_into, nchw_to_rows, nchw_to_rows_relu, output_size, rows_to_nchw
+from .im2col import col2im_into, im2col_into, nchw_to_rows, nchw_to_rows_relu, rows_to_nchw
 from .linear import Linear, LinearReLU, linear_backward, linear_forward
 from .lrn import LocalResponseNorm, lrn_backward, lrn_forward
 from .memory import retain_freed_memory, retaining
@@ -22,7 +22,7 @@ __all__ = [
     "Conv2d", "Conv2dReLU", "Dropout", "Linear", "LinearReLU", "LocalResponseNorm", "MaxPool2d", "ReLU",
     "clear_workspaces", "col2im_into", "conv2d_backward", "conv2d_forward", "dropout_apply", "get_num_threads",
     "im2col_into", "linear_backward", "linear_forward", "lrn_backward", "lrn_forward", "maxpool_backward",
-    "maxpool_forward", "nchw_to_rows", "nchw_to_rows_relu", "output_size", "relu_backward", "relu_forward",
+    "maxpool_forward", "nchw_to_rows", "nchw_to_rows_relu", "relu_backward", "relu_forward",
     "retain_freed_memory", "retaining", "rows_to_nchw", "set_num_threads", "sgd_momentum_update_", "workspace",
     "workspace_bytes",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..common import needs
 from ._jit import kernel
 from .parallel import elementwise_ranges, get_num_threads, run_parallel, run_parallel_accumulate, split_range
 
@@ -85,10 +86,14 @@ def relu_backward_channel_sums(y, gy):
 class ReLU:
     """ReLU for NumPy float32/float64 arrays, with the interface of ``minitorch_alex.dispatch`` (``forward``, ``backward``)."""
 
+    needs_input_grad = ()  # not told: every input needs a gradient (``needs`` in kernels/common.py)
+
     def forward(self, x):
         # one parallel pass; keep the output (the next layer usually holds it anyway), not a mask
-        self.y = relu_forward(x if x.flags.c_contiguous else x.copy())
-        return self.y
+        y = relu_forward(x if x.flags.c_contiguous else x.copy())
+        if any(needs(self, 1)):
+            self.y = y
+        return y
 
     def backward(self, gy):
         return (relu_backward(self.y, gy),)

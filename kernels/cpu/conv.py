@@ -44,9 +44,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..common import conv_output_size, needs
 from . import fourier, polyphase, winograd, winograd5
 from .activation import relu_backward, relu_backward_channel_sums
-from .im2col import col2im_into, im2col_into, nchw_to_rows, nchw_to_rows_relu, output_size, rows_to_nchw
+from .im2col import col2im_into, im2col_into, nchw_to_rows, nchw_to_rows_relu, rows_to_nchw
 from .parallel import get_num_threads, run_parallel, run_parallel_accumulate, split_range
 from .workspace import transient, workspace
 
@@ -136,7 +137,7 @@ def _conv2d_forward(x, weight, bias, stride, padding, groups, relu, algorithm, s
     n, c, h, w = x.shape
     o, cg, kh, kw = weight.shape
     (sh, sw), (ph, pw) = stride, padding
-    oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
+    oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     p, k_rows = oh * ow, c * kh * kw
     kg, og = k_rows // groups, o // groups
     dtype = x.dtype
@@ -433,25 +434,27 @@ def _polyphase_backward(x, weight, gy, stride, padding, groups, need_x, need_wei
 # ----- the ops, with the interface of ``minitorch_alex.dispatch`` ----------------------------------
 class Conv2d:
     """conv2d(x, weight) + bias: keeps x (C-contiguous), not the column matrix, and what the
-    forward leaves for the backward in ``saved`` (nothing when no gradient is wanted)."""
+    forward leaves for the backward in ``saved``; nothing when no gradient is wanted."""
 
-    needs_input_grad = (True, True, True)
+    needs_input_grad = ()  # not told: every input needs a gradient (``needs`` in kernels/common.py)
     relu = False
 
     def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), groups=1):
         x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
-        self.x, self.weight, self.stride, self.padding, self.groups = x, weight, stride, padding, groups
-        self.has_bias, self.saved = bias is not None, ({} if any(self.needs_input_grad) else None)
-        y = conv2d_forward(x, weight, bias, stride, padding, groups, relu=self.relu, saved=self.saved)
-        self.y = y if self.relu else None  # the backward's ReLU mask
+        self.count = 2 if bias is None else 3
+        saved = {} if any(needs(self, self.count)) else None
+        y = conv2d_forward(x, weight, bias, stride, padding, groups, relu=self.relu, saved=saved)
+        if saved is not None:
+            self.x, self.weight, self.stride, self.padding, self.groups = x, weight, stride, padding, groups
+            self.saved, self.y = saved, (y if self.relu else None)  # y: the backward's ReLU mask
         return y
 
     def backward(self, gy):
-        need = self.needs_input_grad
+        need = needs(self, self.count)
         gx, gw, gb = conv2d_backward(self.x, self.weight, gy, self.stride, self.padding, self.groups,
-                                     need_x=need[0], need_weight=need[1], need_bias=self.has_bias and need[2],
+                                     need_x=need[0], need_weight=need[1], need_bias=self.count == 3 and need[2],
                                      relu_output=self.y, saved=self.saved)
-        return (gx, gw, gb) if self.has_bias else (gx, gw)
+        return (gx, gw, gb) if self.count == 3 else (gx, gw)
 
 
 class Conv2dReLU(Conv2d):

@@ -23,12 +23,6 @@ from __future__ import annotations
 from ._jit import inline, kernel
 
 
-def output_size(size, kernel, stride, padding):
-    """Window positions along one axis: floor((size + 2*padding - kernel) / stride) + 1 (the
-    formula of ``minitorch_alex.ops.common.conv_output_size``; kernels never import that package)."""
-    return (size + 2 * padding - kernel) // stride + 1
-
-
 @inline
 def _inside_range(offset, stride, size, count):
     """Output positions o in [lo, hi) whose input position o*stride + offset lies in [0, size)."""

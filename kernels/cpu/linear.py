@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..common import needs
 from ._jit import kernel
 from .activation import relu_backward
 from .parallel import get_num_threads, run_parallel, split_range
@@ -76,23 +77,24 @@ def linear_backward(x, weight, gy, need_x=True, need_weight=True, need_bias=True
 
 class Linear:
     """y = x Wᵀ + b, with the interface of ``minitorch_alex.dispatch``. ``needs_input_grad`` (set by the
-    engine before forward) says which gradients backward computes."""
+    engine before forward) says which gradients backward computes; nothing is kept when none is."""
 
-    needs_input_grad = (True, True, True)
+    needs_input_grad = ()  # not told: every input needs a gradient (``needs`` in kernels/common.py)
     relu = False
 
     def forward(self, x, weight, bias=None):
-        self.x, self.weight, self.has_bias = x, weight, bias is not None
+        self.count = 2 if bias is None else 3
         y = linear_forward(x, weight, bias, relu=self.relu)
-        self.y = y if self.relu else None  # the backward's ReLU mask
+        if any(needs(self, self.count)):
+            self.x, self.weight, self.y = x, weight, (y if self.relu else None)  # y: the backward's ReLU mask
         return y
 
     def backward(self, gy):
-        need = self.needs_input_grad
+        need = needs(self, self.count)
         if self.relu:
             gy = relu_backward(self.y, gy)
-        gx, gw, gb = linear_backward(self.x, self.weight, gy, need[0], need[1], self.has_bias and need[2])
-        return (gx, gw, gb) if self.has_bias else (gx, gw)
+        gx, gw, gb = linear_backward(self.x, self.weight, gy, need[0], need[1], self.count == 3 and need[2])
+        return (gx, gw, gb) if self.count == 3 else (gx, gw)
 
 
 class LinearReLU(Linear):

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..common import conv_output_size
 from ._jit import kernel
-from .im2col import _gather, _inside_range, _scatter_add, output_size
+from .im2col import _gather, _inside_range, _scatter_add
 
 
 def reduced_kernel(kernel_size, stride):
@@ -41,7 +42,7 @@ def phase_shape(x_shape, kernel_size, stride, padding):
     n, c, h, w = x_shape
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     a, b = reduced_kernel(kernel_size, stride)
-    oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
+    oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     return n, c * sh * sw, oh + a - 1, ow + b - 1
 
 

@@ -1,5 +1,6 @@
 """Winograd convolution F(2x2, 3x3) and F(4x4, 3x3) for 3x3 stride-1 layers (AlexNet's conv3-5;
-'auto' takes F(4x4, 3x3), whose kernels are at the end of this file).
+'auto' takes F(4x4, 3x3), whose kernels are at the end of this file, in float64, and F(5x5, 3x3)
+of ``winograd5.py`` in float32: ``conv.winograd_for``).
 
 Lavin & Gray (2016): a 2x2 block of outputs of a 3x3 correlation needs 16 multiplications
 instead of 36, once the 4x4 input tile d and the 3x3 kernel g are transformed:

@@ -1,36 +1,32 @@
 """Launch helpers shared by the per-op wrappers of ``kernels.cuda``: the array module, the kernel
 lookup, the device an array lives on, the grid, the size checks and the GEMM.
 
-Everything is looked up through the package at call time (``kernels.cuda.cupy``,
-``kernels.cuda.function``, ``kernels.cuda.set_tf32``) so that ``tests/test_cuda_emulated.py`` can
-swap NumPy in for CuPy and host builds of the kernels in for the RawKernels.
+The loader's functions are looked up in ``loader`` at call time (``loader.cupy``,
+``loader.function``, ``loader.set_tf32``) so that ``tests/test_cuda_emulated.py`` can swap NumPy in
+for CuPy and host builds of the kernels in for the RawKernels.
 """
 from __future__ import annotations
 
 import contextlib
-import sys
 
 import numpy as np
 
-PACKAGE = __package__  # the name this package was imported under (minitorch_alex_kernels.cuda)
+from . import loader
+
 BLOCK = 256  # threads per block: enough warps to hide memory latency on every kernel here
 MAX_BLOCKS = 1 << 20  # grid-stride loops (64-bit indices, common.cuh) cover the rest
 MAX_GRID_Y = 65535
 INT_MAX = 2**31 - 1
 
 
-def _package():
-    return sys.modules[PACKAGE]
-
-
 def cupy():
-    """The array module (cupy; the emulation test swaps in numpy through the package)."""
-    return _package().cupy()
+    """The array module (cupy; the emulation test swaps in numpy in the loader)."""
+    return loader.cupy()
 
 
 def function(source_name, kernel, dtype):
-    """The package's cached kernel lookup."""
-    return _package().function(source_name, kernel, dtype)
+    """The loader's cached kernel lookup."""
+    return loader.function(source_name, kernel, dtype)
 
 
 def on(array):
@@ -62,18 +58,8 @@ def launch(kern, total, args, grid_y=1):
     kern((blocks(total), grid_y), (BLOCK,), tuple(args))
 
 
-def out_size(size, kernel, stride, padding):
-    return (size + 2 * padding - kernel) // stride + 1
-
-
 def pair(v):
     return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
-
-
-def needs(impl, count):
-    """``impl.needs_input_grad`` padded to ``count`` entries (all True when the engine set none)."""
-    flags = tuple(getattr(impl, "needs_input_grad", ()) or ())
-    return flags + (True,) * (count - len(flags)) if len(flags) < count else flags[:count]
 
 
 def gemm(a, b, out, tf32=None):
@@ -90,7 +76,7 @@ def gemm(a, b, out, tf32=None):
     if not (a.dtype == b.dtype == out.dtype) or not out.flags.c_contiguous:
         raise ValueError(f"gemm: expected one dtype and a C-contiguous out, got {a.dtype}, {b.dtype} -> {out.dtype}")
     if tf32 is not None and out.dtype == np.float32:
-        _package().set_tf32(bool(tf32))
+        loader.set_tf32(bool(tf32))
     return cupy().matmul(a, b, out=out)
 
 
@@ -98,35 +84,3 @@ def sum_rows(gy, axes):
     """Bias gradient: gy summed over ``axes``, accumulated in float32 for 16-bit gradients."""
     acc = np.float32 if gy.dtype.itemsize < 4 else gy.dtype
     return gy.sum(axis=axes, dtype=acc).astype(gy.dtype, copy=False)  # no copy when acc is gy's dtype
-
-
-class GemmLayer:
-    """What the convolution and linear classes share: the ``tf32`` option, the optional fused
-    ReLU (whose backward pass masks gy with the saved output) and one gradient per array input
-    (2 without a bias, 3 with one)."""
-
-    needs_input_grad = ()
-    relu = False
-
-    def __init__(self, tf32=None):
-        self.tf32 = tf32
-
-    def _save(self, y, bias, **state):
-        """Keep ``state`` for the backward pass, unless no input needs a gradient (no_grad)."""
-        self.count = 2 if bias is None else 3
-        if any(needs(self, self.count)):
-            self.__dict__.update(state)
-            if self.relu:
-                self.y = y
-
-    def _grad_in(self, gy):
-        """(gy through the fused ReLU, need x, need weight, need bias)."""
-        if self.relu:
-            from .activation import relu_backward  # noqa: PLC0415 (the sibling module imports this one)
-
-            gy = relu_backward(self.y, gy)
-        need = needs(self, self.count)
-        return gy, need[0], need[1], self.count == 3 and need[2]
-
-    def _out(self, gx, gw, gb):
-        return (gx, gw) if self.count == 2 else (gx, gw, gb)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..common import conv_output_size
 from . import _launch as L
+from .gemm_layer import GemmLayer
 
 
 def im2col(x, kernel_size, stride=(1, 1), padding=(0, 0), pad_value=0.0):
@@ -18,7 +20,7 @@ def im2col(x, kernel_size, stride=(1, 1), padding=(0, 0), pad_value=0.0):
     cp = L.cupy()
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw) = L.pair(kernel_size), L.pair(stride), L.pair(padding)
-    oh, ow = L.out_size(h, kh, sh, ph), L.out_size(w, kw, sw, pw)
+    oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     rows, ncols = c * kh * kw, n * oh * ow
     with L.on(x):
         x = cp.ascontiguousarray(x)
@@ -35,7 +37,7 @@ def col2im(col, x_shape, kernel_size, stride=(1, 1), padding=(0, 0)):
     cp = L.cupy()
     n, c, h, w = x_shape
     (kh, kw), (sh, sw), (ph, pw) = L.pair(kernel_size), L.pair(stride), L.pair(padding)
-    oh, ow = L.out_size(h, kh, sh, ph), L.out_size(w, kw, sw, pw)
+    oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     with L.on(col):
         col = cp.ascontiguousarray(col)
         x = cp.empty(tuple(x_shape), dtype=col.dtype)
@@ -52,7 +54,7 @@ def conv2d_forward(x, weight, bias, stride, padding, groups, relu=False, tf32=No
     n, c, h, w = x.shape
     o, cg, kh, kw = weight.shape
     stride, padding = L.pair(stride), L.pair(padding)
-    oh, ow = L.out_size(h, kh, stride[0], padding[0]), L.out_size(w, kw, stride[1], padding[1])
+    oh, ow = conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1])
     p, k, og = oh * ow, cg * kh * kw, o // groups
     with L.on(x):
         col = im2col(x, (kh, kw), stride, padding)
@@ -104,7 +106,7 @@ def conv2d_backward(col, weight, gy, x_shape, stride, padding, groups, need_x=Tr
     return gx, gw, gb
 
 
-class Conv2d(L.GemmLayer):
+class Conv2d(GemmLayer):
     """conv2d(x, weight[, bias], stride=, padding=, groups=) -> y; keeps col for the backward pass."""
 
     def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), groups=1):

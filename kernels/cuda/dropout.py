@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..common import needs
 from . import _launch as L
 
 
@@ -23,14 +24,11 @@ def dropout_apply(x, keep, scale):
 class Dropout:
     """Dropout(x, mask, scale=): ``mask`` is not differentiated (its gradient is None)."""
 
-    needs_input_grad = ()
+    needs_input_grad = ()  # not told: every input needs a gradient (``needs`` in kernels/common.py)
 
-    def __init__(self, **_options):
-        pass
-
-    def forward(self, x, mask, scale=1.0):
+    def forward(self, x, mask, scale):
         y = dropout_apply(x, mask, scale)
-        if any(L.needs(self, 1)):
+        if any(needs(self, 1)):
             self.keep, self.scale = mask, scale
         return y
 

@@ -7,6 +7,7 @@ views, which the GEMM takes as they are.
 from __future__ import annotations
 
 from . import _launch as L
+from .gemm_layer import GemmLayer
 
 
 def bias_act_rows_(y, bias, relu=False):
@@ -48,7 +49,7 @@ def linear_backward(x, weight, gy, need_x=True, need_weight=True, need_bias=True
     return gx, gw, gb
 
 
-class Linear(L.GemmLayer):
+class Linear(GemmLayer):
     """linear(x, weight[, bias]) -> x · weightᵀ + bias."""
 
     def forward(self, x, weight, bias=None):

@@ -2,6 +2,7 @@
 winner's position), a gather per input pixel for the backward pass (no atomics)."""
 from __future__ import annotations
 
+from ..common import conv_output_size, needs
 from . import _launch as L
 
 
@@ -10,7 +11,7 @@ def maxpool_forward(x, kernel_size, stride, padding):
     cp = L.cupy()
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw) = L.pair(kernel_size), L.pair(stride), L.pair(padding)
-    oh, ow = L.out_size(h, kh, sh, ph), L.out_size(w, kw, sw, pw)
+    oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     with L.on(x):
         x = cp.ascontiguousarray(x)
         y = cp.empty((n, c, oh, ow), dtype=x.dtype)
@@ -36,15 +37,11 @@ def maxpool_backward(gy, argmax, x_shape, kernel_size, stride, padding):
 
 
 class MaxPool2d:
-    needs_input_grad = ()
+    needs_input_grad = ()  # not told: every input needs a gradient (``needs`` in kernels/common.py)
 
-    def __init__(self, **_options):
-        pass
-
-    def forward(self, x, kernel_size=(2, 2), stride=None, padding=(0, 0)):
-        stride = kernel_size if stride is None else stride
+    def forward(self, x, kernel_size, stride, padding):
         y, argmax = maxpool_forward(x, kernel_size, stride, padding)
-        if any(L.needs(self, 1)):
+        if any(needs(self, 1)):
             self.argmax, self.x_shape, self.params = argmax, x.shape, (kernel_size, stride, padding)
         return y
 

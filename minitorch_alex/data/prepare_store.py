@@ -44,7 +44,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from ..serialization import allocate, atomic_file, no_space, write_atomic
+from ..serialization import allocate, atomic_file, no_space, remove_temps, write_atomic
 from ..serialization import fsync_path as _fsync_path
 from . import fashion_mnist, locks, readers, store
 from .augment import default_crop
@@ -441,9 +441,7 @@ def _prepare(layout, source_root, out_dir, size, workers, chunk_size, max_per_cl
         state = {"config": config, "splits": {}}
         _write_json_atomic(progress_path, state)
     else:  # what the interrupted run reserved is already taken
-        from ..train.run_folder import clean_stale
-
-        clean_stale(work_dir)  # its killed atomic writes' temporaries (we hold the lock: nobody else writes)
+        remove_temps(work_dir)  # its killed atomic writes' temporaries (we hold the lock: nobody else writes)
         held = sum(os.lstat(os.path.join(work_dir, name)).st_blocks * 512 for name in os.listdir(work_dir))
         check_free_space(os.path.dirname(out_dir), max(0, need - held))
 

@@ -285,26 +285,3 @@ def open_store(root: str | os.PathLike) -> Store:
     """Open a store written by :func:`minitorch_alex.data.prepare`."""
     root = os.path.abspath(os.fspath(root))
     return Store(root, read_manifest(root), open_split(root, "train"), open_split(root, "val"))
-
-
-def fingerprint(store: Store) -> list[tuple[str, object]]:
-    """What identifies a store's content, cheaply (no image is read): ``(name, value)`` pairs,
-    compared over the ranks of a data-parallel run (``distributed.check_agreement``): the class
-    names, image size, image counts, the labels' and the statistics' (mean image, PCA) digests,
-    and the manifest's (its ``source`` path apart: a copy elsewhere is the same store)."""
-    from ..distributed.agreement import canonical, digest
-
-    manifest = {k: v for k, v in (store.manifest or {}).items() if k != "source"}
-    if isinstance(manifest.get("config"), dict):
-        manifest["config"] = {k: v for k, v in manifest["config"].items() if k != "source"}
-    classes = list(store.classes)
-    return [
-        ("the store's classes", f"{len(classes)}: {canonical(classes)}"),
-        ("the store's image size", int(store.train.size)),
-        ("the store's training images", len(store.train)),
-        ("the store's validation images", len(store.val)),
-        ("the store's labels", "sha256 " + digest([np.asarray(store.train.labels), np.asarray(store.val.labels)])[:16]),
-        ("the store's mean image and PCA", "sha256 " + digest([np.asarray(s, np.float32) for s in (
-            store.train.mean, store.train.eigvals, store.train.eigvecs)])[:16]),
-        ("the store's manifest", "sha256 " + digest(canonical(manifest).encode())[:16]),
-    ]

@@ -41,6 +41,27 @@ def digest(data) -> str:
     return h.hexdigest()
 
 
+def store_fields(store) -> list[tuple[str, object]]:
+    """What identifies a store's content, cheaply (no image is read): ``(name, value)`` pairs,
+    compared over the ranks of a data-parallel run (``check_agreement``): the class
+    names, image size, image counts, the labels' and the statistics' (mean image, PCA) digests,
+    and the manifest's (its ``source`` path apart: a copy elsewhere is the same store)."""
+    manifest = {k: v for k, v in (store.manifest or {}).items() if k != "source"}
+    if isinstance(manifest.get("config"), dict):
+        manifest["config"] = {k: v for k, v in manifest["config"].items() if k != "source"}
+    classes = list(store.classes)
+    return [
+        ("the store's classes", f"{len(classes)}: {canonical(classes)}"),
+        ("the store's image size", int(store.train.size)),
+        ("the store's training images", len(store.train)),
+        ("the store's validation images", len(store.val)),
+        ("the store's labels", "sha256 " + digest([np.asarray(store.train.labels), np.asarray(store.val.labels)])[:16]),
+        ("the store's mean image and PCA", "sha256 " + digest([np.asarray(s, np.float32) for s in (
+            store.train.mean, store.train.eigvals, store.train.eigvecs)])[:16]),
+        ("the store's manifest", "sha256 " + digest(canonical(manifest).encode())[:16]),
+    ]
+
+
 def _row(fields):
     if len(fields) > MAX_FIELDS:
         raise ValueError(f"check_agreement: too many fields (expected <= {MAX_FIELDS} vs {len(fields)})")

@@ -210,17 +210,3 @@ def iter_values(shapes, bias_one, last, init="paper", dtype=np.float32, generato
             std = 0.01 if init == "paper" or layer == last else float(np.sqrt(2.0 / fan_in))
             yield name, mt_random.normal(shape, 0.0, std, dtype, generator=generator, out=(out or {}).get(name))
 
-
-def alexnet(num_classes=1000, devices=None, **kwargs):
-    """The paper's AlexNet; keyword arguments pass through.
-
-    ``devices``: None or one device -> ``AlexNet`` (the towers as groups=2 on that device);
-    two devices, e.g. ``("cuda:0", "cuda:1")`` or ``("cpu:0", "cpu:1")`` -> ``AlexNetTwoTower``,
-    the paper's split with cross-device copies at conv3, fc6, fc7 and fc8.
-    """
-    if devices is None or isinstance(devices, str) or len(devices) == 1:
-        device = devices if devices is None or isinstance(devices, str) else devices[0]
-        return AlexNet(num_classes=num_classes, device=device, **kwargs)
-    from .two_tower import AlexNetTwoTower
-
-    return AlexNetTwoTower(num_classes=num_classes, devices=tuple(devices), **kwargs)

@@ -122,14 +122,6 @@ def _run_fused(seq, x):
     return x
 
 
-def alexnet_torchvision(num_classes=1000, devices=None, **kwargs):
-    """torchvision's single-tower AlexNet on one device (``devices``: None, a device or one of them)."""
-    if devices is not None and not isinstance(devices, str) and len(devices) != 1:
-        raise ValueError(f"alexnet_torchvision: runs on one device, got devices={devices!r}")
-    device = devices if devices is None or isinstance(devices, str) else devices[0]
-    return AlexNetTorchvision(num_classes=num_classes, device=device, **kwargs)
-
-
 def from_torchvision_state_dict(state):
     """torchvision's ``AlexNet().state_dict()`` (torch tensors, or arrays) -> NumPy arrays under the
     same names, ready for ``AlexNetTorchvision.load_state_dict``. Duck-typed: torch is not imported."""

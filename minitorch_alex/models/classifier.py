@@ -10,7 +10,7 @@ per-channel mean), divided by ``std`` (1 unless the checkpoint says otherwise, e
 weights), times ``input_scale``; then the central ``crop`` (224), or the paper's ten crops with
 their softmax outputs averaged.
 
-Checkpoint meta read here (``train.checkpoint`` writes meta as JSON): ``classes`` (the labels in
+Checkpoint meta read here (``minitorch_alex.checkpoint`` writes meta as JSON): ``classes`` (the labels in
 output order), optional ``class_names`` (human-readable, same order), the mean (the array
 ``data/mean``, S x S x 3, as the trainer writes it; else meta ``mean``, 3 numbers or an S x S x 3
 nested list; else ``mean_rgb``; 0..255 units), optional ``std``, ``input_scale`` (or
@@ -33,8 +33,8 @@ MEAN_ENTRY = "data/mean"  # the training mean image the trainer stores beside th
 def read_checkpoint(path, build):
     """``(model, meta)``: ``build(meta)`` makes the model, the checkpoint's weights go into it.
 
-    The one place inference touches the checkpoint format (``train.checkpoint.load_checkpoint``)."""
-    from ..train.checkpoint import load_checkpoint
+    The one place inference touches the checkpoint format (``minitorch_alex.checkpoint.load_checkpoint``)."""
+    from ..checkpoint import load_checkpoint
 
     meta = load_checkpoint(path)
     model = build(meta)
@@ -52,7 +52,7 @@ def _setting(meta, key, default=None):
 
 
 def _build_from_meta(meta):
-    from . import get_model
+    from .factory import get_model
 
     classes = meta.get("classes") or []
     num_classes = int(meta.get("num_classes") or len(classes))

@@ -63,7 +63,7 @@ class Conv2dReLU(Conv2d):
     its mask into the one that reads gy, so neither the pre-activation map nor a separate ReLU
     pass exists."""
 
-    def forward(self, x, weight, bias, stride=(1, 1), padding=(0, 0), groups=1):
+    def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), groups=1):
         y = get_array_module(x).maximum(super().forward(x, weight, bias, stride, padding, groups), 0)
         self.positive = y > 0
         return y

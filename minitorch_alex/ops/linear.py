@@ -32,7 +32,7 @@ class LinearReLU(Linear):
     the numba version applies the ReLU while the output is written, and backward masks gy with the
     kept output before the layer's GEMMs."""
 
-    def forward(self, x, weight, bias):
+    def forward(self, x, weight, bias=None):
         y = get_array_module(x).maximum(super().forward(x, weight, bias), 0)
         self.positive = y > 0
         return y

@@ -1,5 +1,5 @@
 """Training AlexNet end to end: the loop, checkpoints, metrics, plots and the command line."""
-from .checkpoint import load_checkpoint, save_checkpoint, write_atomic_npz
+from ..checkpoint import load_checkpoint, save_checkpoint, write_atomic_npz
 from .cli import main
 from .metrics import MetricsLog, topk_correct
 from .trainer import TrainConfig, Trainer, TrainingDiverged, summary_table

@@ -28,6 +28,7 @@ import warnings
 
 import numpy as np
 
+from ..device import Device
 from ..distributed.agreement import Disagreement
 
 PAPER = dict(epochs=90, batch_size=128, lr=0.01, momentum=0.9, weight_decay=5e-4, patience=0, init="paper",
@@ -223,7 +224,7 @@ def explicit_flags(argv):
 
 def check_device(name, flag):
     """Raise UsageError unless ``name`` is a device this machine has."""
-    from ..device import Device, cuda_device_count
+    from ..device import cuda_device_count
 
     try:
         device = Device(name)
@@ -334,7 +335,7 @@ def resolve_settings(args, explicit, preset, meta, resume, echo):
         if "batch_size" in explicit and meta.get("batch") and saved.get("batch_size") not in (None, out["batch_size"]):
             raise UsageError(f"--batch-size: cannot change in the middle of an epoch on --resume (expected the "
                              f"checkpoint's {saved['batch_size']} vs {out['batch_size']})")
-        from .checkpoint import optimizer_settings
+        from ..checkpoint import optimizer_settings
 
         optimizer = optimizer_settings(meta)
         for dest in OPTIMIZER_FLAGS:
@@ -356,7 +357,7 @@ def pretrained_settings(args, explicit, settings):
     """--pretrained: the checkpoint's architecture and input scaling unless flagged (so the loaded
     layers see inputs as they were trained on; torchvision's per-channel std becomes its mean), and
     --freeze checked against the architecture's layers."""
-    from .checkpoint import read_meta
+    from ..checkpoint import read_meta
     from .trainer import ARCH_LAYERS, layers_up_to
 
     meta = read_meta(args.pretrained)
@@ -414,10 +415,10 @@ def rank_devices(devices, world):
         return devices
     out = []
     for name in devices:
-        if not name.startswith("cuda"):
+        if Device(name).type != "cuda":
             out.append(name)
             continue
-        index = int(name.split(":")[1]) + world.local_rank * len(devices)
+        index = Device(name).index + world.local_rank * len(devices)
         try:
             out.append(check_device(f"cuda:{index}", "--devices" if len(devices) > 1 else "--device"))
         except UsageError as exc:
@@ -502,20 +503,19 @@ PER_RANK = ("devices", "workers", "out", "print_freq", "plots", "progress", "ext
 def run_fields(args, cfg, store, meta):
     """What defines the run, in the order a disagreement is reported (``distributed.check_agreement``):
     the code, the mode, every resolved setting (named by its flag), the checkpoint resumed and the
-    store's content (``data.store.fingerprint``)."""
+    store's content (``distributed.agreement.store_fields``)."""
     from dataclasses import asdict
 
-    from ..data.store import fingerprint
-    from ..distributed.agreement import canonical, code_version, digest
+    from ..distributed.agreement import canonical, code_version, digest, store_fields
 
     flags = {field: "--" + dest.replace("_", "-") for dest, field in SETTINGS.items()}
     fields = [("the code", code_version()), ("--evaluate", bool(args.evaluate))]
     fields += [(flags.get(k, "--" + k.replace("_", "-")), v) for k, v in asdict(cfg).items() if k not in PER_RANK]
     # the device indices are each rank's own; their number and kinds decide the collectives (NCCL or MPI, towers)
-    fields.append(("--device/--devices", [d.split(":")[0] for d in cfg.devices]))
+    fields.append(("--device/--devices", [Device(d).type for d in cfg.devices]))
     fields.append(("the checkpoint (--resume)", None if meta is None else
                    f"epoch {meta.get('epoch')} step {meta.get('step')} meta sha256 {digest(canonical(meta).encode())[:12]}"))
-    return fields + fingerprint(store)
+    return fields + store_fields(store)
 
 
 def _nothing_to_do(echo, resume, meta, cfg):
@@ -640,7 +640,7 @@ RUN_FILES = ("last.npz", "best.npz", "metrics.jsonl", "metrics.csv", "curves.png
 def check_out_is_free(args, world):
     """A new run must not replace another run's checkpoints in ``--out``: refuse, naming the command
     that resumes that run, unless ``--overwrite``."""
-    from .checkpoint import read_meta
+    from ..checkpoint import read_meta
 
     found = [n for n in ("last.npz", "best.npz") if os.path.isfile(os.path.join(args.out, n))]
     if not found:
@@ -803,7 +803,7 @@ def _interrupted(argv, state, exc=None):
 
 def _run(argv, echo, state):
     from .. import distributed as dist
-    from .checkpoint import TRAINER_KEYS, read_meta
+    from ..checkpoint import TRAINER_KEYS, read_meta
     from .run_folder import locked
     from .trainer import Trainer, has_top5, summary_table
 

@@ -14,21 +14,10 @@ import os
 
 from ..data.locks import Busy
 from ..data.locks import locked as _locked
+from ..serialization import remove_temps
 
 LOCK = ".lock"
 RunFolderBusy = Busy
-
-
-def clean_stale(folder) -> list[str]:
-    """Remove ``.tmp-*`` files in ``folder`` (interrupted atomic writes); returns their names."""
-    removed = []
-    with contextlib.suppress(FileNotFoundError):
-        for name in os.listdir(folder):
-            if name.startswith(".tmp-"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(folder, name))
-                    removed.append(name)
-    return removed
 
 
 @contextlib.contextmanager
@@ -37,5 +26,5 @@ def locked(folder):
     folder = os.fspath(folder)
     os.makedirs(folder, exist_ok=True)
     with _locked(os.path.join(folder, LOCK), f"run folder {folder}"):
-        clean_stale(folder)
+        remove_temps(folder)
         yield

@@ -28,6 +28,7 @@ import numpy as np
 from .. import distributed as dist
 from .. import random as mt_random
 from ..autograd import no_grad
+from ..checkpoint import TRAINER_KEYS, check_position, load_checkpoint, read_meta, save_checkpoint
 from ..config import config as mt_config
 from ..data.augment import default_crop
 from ..data.loader import shard_bounds
@@ -37,8 +38,8 @@ from ..models import alexnet, get_model
 from ..nn import functional as F
 from ..optim import SGD, ReduceLROnPlateau
 from ..optim.lr_scheduler import ChainedScheduler, CosineAnnealingLR, LinearLR
+from ..serialization import link_atomic
 from . import plots, run_folder
-from .checkpoint import TRAINER_KEYS, check_position, link_atomic, load_checkpoint, read_meta, save_checkpoint
 from .metrics import MetricsLog, topk_correct
 
 # after this many steps, a training loss still at chance level (ln classes) is reported with advice
@@ -155,8 +156,8 @@ class Trainer:
         if model is None:
             # the paper's network by its own name (tests stand a small one in for it), others by name
             build = alexnet if config.arch == "alexnet" else functools.partial(get_model, config.arch)
-            model = build(num_classes=len(self.classes), devices=devices if len(devices) > 1 else devices[0],
-                          init=config.init, generator=self.rng, dropout=config.dropout)
+            model = build(num_classes=len(self.classes), devices=devices, init=config.init, generator=self.rng,
+                          dropout=config.dropout)
         _check_input_size(model, config.arch, train_split.size)
         self.model = model
         self.pretrained = None  # load_pretrained's report
@@ -248,11 +249,11 @@ class Trainer:
     def _comm_for(self, device):
         """The communicator of this rank's parameters on ``device``: NCCL for a GPU (its
         gradients never leave it), MPI for host memory."""
-        device = str(device)
-        if not device.startswith("cuda") or self.world.size == 1:
+        device = Device(device)
+        if device.type != "cuda" or self.world.size == 1:
             return self.world
         if device not in self._nccl:
-            self._nccl[device] = dist.NcclComm(self.world, device_id=int(device.split(":")[1]))
+            self._nccl[device] = dist.NcclComm(self.world, device_id=device.index)
         return self._nccl[device]
 
     def _parameters_by_device(self):

@@ -24,13 +24,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 
 import numpy as np
 
-from .. import serialization
-from ..serialization import Spec, read_npz
+from . import serialization
+from .serialization import Spec, read_npz
 
 FORMAT = "minitorch_alex/checkpoint-v1"
 MAX_META_CHARS = 1 << 22  # 4 Mi characters of JSON (16 MiB as a NumPy unicode array)
@@ -40,26 +38,6 @@ BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 def write_atomic_npz(path, arrays: dict) -> None:
     """Write ``arrays`` (name -> ndarray) to ``path`` as .npz, atomically (see module doc)."""
     serialization.write_npz(path, arrays)
-
-
-def link_atomic(src, dst) -> None:
-    """Make ``dst`` hold what ``src`` holds now, atomically: a hard link (no copy) where the
-    filesystem allows, else a copy; ``src`` being replaced later leaves ``dst`` alone."""
-    folder = os.path.dirname(os.path.abspath(dst))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(dst), dir=folder)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-        serialization.fsync_path(folder)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _finite_or_none(x):
