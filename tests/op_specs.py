@@ -13,6 +13,8 @@ An ``OpSpec`` holds what the checks need to know of an op, and nothing else:
 * ``torch(*torch_tensors, **params)``: the PyTorch twin, with any convention translation (the
   paper's LRN alpha is not divided by the window, PyTorch's is; grouped LRN is PyTorch's on each
   group; dropout's given keep-mask and scale), or None;
+* ``examples``: fixed cases the backends run besides the drawn ones (their ``meta`` may hold the
+  ``kernel_scales`` they are held to); ``fused_relu_of``: a fused op's unfused spec;
 * ``kernel_tol``/``torch_tol`` per dtype (``strategies.KERNEL_TOL``/``TORCH_TOL``) and
   ``kernel_scales``/``torch_scales(case, dtype)``: the atol multiplier of the output and of each
   input's gradient (the last repeats), about the square root of the terms in each sum.
@@ -27,8 +29,9 @@ on a GPU machine (``tests/`` on ``sys.path``).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
@@ -66,6 +69,11 @@ class OpSpec:
     kernel_scales: Callable = _ones
     torch_tol: dict = field(default_factory=lambda: TORCH_TOL)
     torch_scales: Callable = _ones
+    # fixed cases every backend runs besides the drawn ones (paths a draw rarely takes, e.g. Winograd)
+    examples: tuple = ()
+    # a fused op's unfused spec: where rounding may move an output across the ReLU's kink (float32
+    # and below), a kernel is compared with relu(unfused) and differentiated at its own output
+    fused_relu_of: str | None = None
 
     def __repr__(self):  # the test ids
         return self.name
@@ -259,23 +267,49 @@ def _torch_dropout_eval(x, p, inverted, training):
     return torch.nn.functional.dropout(x, p, training=False) if inverted else x * (1 - p)
 
 
+def _examples():
+    """The fixed cases of the earlier per-op backend table (held to 10 x KERNEL_TOL's atol)."""
+    rng = np.random.default_rng(1)
+    r = rng.standard_normal
+    ten = dict(kernel_scales=(10.0,))
+    conv = dict(stride=(2, 2), padding=(1, 1), groups=2)
+    return dict(
+        conv2d=(Case([r((2, 4, 9, 9)), r((6, 2, 3, 3)), r(6)], conv, ten),),
+        conv2d_relu=(Case([r((2, 4, 9, 9)), r((6, 2, 3, 3)), r(6)], conv, ten),
+                     Case([r((2, 4, 7, 7)), r((6, 2, 3, 3)), r(6)], dict(stride=(1, 1), padding=(1, 1), groups=2),
+                          dict(ten, note="3x3, stride 1: Winograd")),),
+        max_pool2d=(Case([distinct_values(rng, (2, 3, 9, 9))], dict(kernel_size=(3, 3), stride=(2, 2), padding=(0, 0)),
+                         ten),),
+        local_response_norm=(Case([r((2, 6, 4, 4)) * 3], dict(size=5, alpha=0.1, beta=0.75, k=2.0, groups=2), ten),),
+        relu=(Case([distinct_values(rng, (3, 7))], {}, ten),),
+        linear=(Case([r((4, 7)), r((5, 7)), r(5)], {}, ten),),
+        linear_relu=(Case([r((4, 7)), r((5, 7)), r(5)], {}, ten),),
+        dropout=(Case([r((4, 9))], dict(p=0.5, mask=np.arange(36).reshape(4, 9) % 3 > 0, inverted=True, training=True),
+                      ten),),
+    )
+
+
+EXAMPLES = _examples()
 SPECS = [
     OpSpec("conv2d", F.conv2d, _conv_cases(max_size=12, max_batch=4), op="Conv2d",
            gradcheck=_conv_cases(max_per_group=2, max_kernel=4, max_stride=3, max_size=8, max_batch=2),
-           torch=_torch_conv, kernel_scales=_conv_kernel_scales, torch_scales=_conv_torch_scales),
+           torch=_torch_conv, kernel_scales=_conv_kernel_scales, torch_scales=_conv_torch_scales,
+           examples=EXAMPLES["conv2d"]),
     OpSpec("conv2d_relu", F.conv2d_relu, _conv_cases(max_size=12, max_batch=4), op="Conv2dReLU",
            gradcheck_note="ReLU kinks: the reference is relu(conv2d) to the bit "
                           "(test_op_gradcheck.py::test_fused_relu_references_are_exactly_the_two_checked_ops)",
-           torch=_torch_relu_of(_torch_conv), kernel_scales=_conv_kernel_scales, torch_scales=_conv_torch_scales),
+           torch=_torch_relu_of(_torch_conv), kernel_scales=_conv_kernel_scales, torch_scales=_conv_torch_scales,
+           examples=EXAMPLES["conv2d_relu"], fused_relu_of="conv2d"),
     OpSpec("linear", F.linear, _linear_cases(8, 20, 20), op="Linear", gradcheck=_linear_cases(6, 7, 7),
-           torch=_torch_linear, kernel_scales=_linear_scales, torch_scales=_linear_scales),
+           torch=_torch_linear, kernel_scales=_linear_scales, torch_scales=_linear_scales, examples=EXAMPLES["linear"]),
     OpSpec("linear_relu", F.linear_relu, _linear_cases(8, 20, 20), op="LinearReLU",
            gradcheck_note="ReLU kinks: the reference is relu(linear) to the bit "
                           "(test_op_gradcheck.py::test_fused_relu_references_are_exactly_the_two_checked_ops)",
-           torch=_torch_relu_of(_torch_linear), kernel_scales=_linear_scales, torch_scales=_linear_scales),
+           torch=_torch_relu_of(_torch_linear), kernel_scales=_linear_scales, torch_scales=_linear_scales,
+           examples=EXAMPLES["linear_relu"], fused_relu_of="linear"),
     OpSpec("max_pool2d", F.max_pool2d, st.builds(_pool_case, pool_geometries(), seeds()), op="MaxPool2d",
            gradcheck=st.builds(_pool_case, pool_geometries(max_size=9, max_batch=2, max_channels=3), seeds()),
-           torch=_torch_pool, kernel_scales=lambda case, dtype: (1.0, 4.0)),
+           torch=_torch_pool, kernel_scales=lambda case, dtype: (1.0, 4.0), examples=EXAMPLES["max_pool2d"]),
     OpSpec("local_response_norm", F.local_response_norm,
            st.builds(_lrn_case, st.integers(1, 8), st.sampled_from([1, 2]), st.integers(1, 6),
                      st.sampled_from([(3, 5), (4, 3)]), st.sampled_from([1e-4, 0.01, 0.3, 0.5]),
@@ -285,14 +319,14 @@ SPECS = [
            # 1e-4 an implementation that forgot it would still pass
            gradcheck=st.builds(_lrn_case, st.integers(1, 7), st.sampled_from([1, 2]), st.integers(1, 6),
                                st.just((3, 3)), st.just(0.3), st.sampled_from([0.75, 0.5, 1.3]), st.just(2.0), seeds()),
-           torch=_torch_lrn, kernel_scales=lambda case, dtype: (1.0, 10.0)),
+           torch=_torch_lrn, kernel_scales=lambda case, dtype: (1.0, 10.0), examples=EXAMPLES["local_response_norm"]),
     OpSpec("relu", F.relu, st.builds(_distinct_case, _shapes(6, 4), seeds()), op="ReLU",
-           gradcheck=st.builds(_distinct_case, _shapes(5, 4), seeds()), torch=_torch_relu),
+           gradcheck=st.builds(_distinct_case, _shapes(5, 4), seeds()), torch=_torch_relu, examples=EXAMPLES["relu"]),
     OpSpec("dropout", F.dropout,
            st.builds(_dropout_case, _shapes(6, 4), st.sampled_from([0.0, 0.2, 0.3, 0.5]), st.booleans(), seeds()),
            op="Dropout", kernel_params=_dropout_kernel_params,
            gradcheck=st.builds(_dropout_case, _shapes(5, 4), st.sampled_from([0.2, 0.5]), st.booleans(), seeds()),
-           torch=_torch_dropout_given_mask),
+           torch=_torch_dropout_given_mask, examples=EXAMPLES["dropout"]),
     OpSpec("dropout_eval", F.dropout,
            st.builds(_dropout_eval_case, _shapes(6, 4), st.sampled_from([0.0, 0.2, 0.3, 0.5]), st.booleans(), seeds()),
            gradcheck=st.builds(_dropout_eval_case, _shapes(5, 4), st.sampled_from([0.2, 0.5]), st.booleans(), seeds()),
@@ -326,6 +360,11 @@ def backends_of(spec):
     from minitorch_alex import dispatch
 
     return tuple(dispatch.TABLE[spec.op]) if hot(spec) else ("reference",)
+
+
+def kernel_scales(spec, case, dtype):
+    """The atol multipliers a backend is held to on ``case``: the example's own, else the spec's."""
+    return case.meta.get("kernel_scales") or spec.kernel_scales(case, dtype)
 
 
 def scale_list(scales, n):

@@ -800,43 +800,6 @@ def test_backward_uses_the_path_chosen_at_forward():
 
 
 # ----- every op through the public API, both backends -----------------------------------------------
-OPS = {
-    "conv2d": (lambda rng, d: [rng.standard_normal((2, 4, 9, 9)), rng.standard_normal((6, 2, 3, 3)), rng.standard_normal(6)],
-               lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1, groups=2)),
-    "max_pool2d": (lambda rng, d: [distinct_values(rng, (2, 3, 9, 9))], lambda x: F.max_pool2d(x, 3, 2)),
-    "local_response_norm": (lambda rng, d: [rng.standard_normal((2, 6, 4, 4)) * 3],
-                            lambda x: F.local_response_norm(x, 5, alpha=0.1, groups=2)),
-    "relu": (lambda rng, d: [distinct_values(rng, (3, 7))], F.relu),
-    "linear": (lambda rng, d: [rng.standard_normal((4, 7)), rng.standard_normal((5, 7)), rng.standard_normal(5)], F.linear),
-    "conv2d_relu": (lambda rng, d: [rng.standard_normal((2, 4, 9, 9)), rng.standard_normal((6, 2, 3, 3)),
-                                    rng.standard_normal(6)],
-                    lambda x, w, b: F.conv2d_relu(x, w, b, stride=2, padding=1, groups=2)),
-    "conv2d_relu_winograd": (lambda rng, d: [rng.standard_normal((2, 4, 7, 7)), rng.standard_normal((6, 2, 3, 3)),
-                                             rng.standard_normal(6)],
-                             lambda x, w, b: F.conv2d_relu(x, w, b, stride=1, padding=1, groups=2)),
-    "linear_relu": (lambda rng, d: [rng.standard_normal((4, 7)), rng.standard_normal((5, 7)), rng.standard_normal(5)],
-                    F.linear_relu),
-    "dropout": (lambda rng, d: [rng.standard_normal((4, 9))],
-                lambda x: F.dropout(x, 0.5, mask=np.arange(36).reshape(4, 9) % 3 > 0)),
-}
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("op", sorted(OPS))
-def test_op_numba_and_reference_agree(op, dtype):
-    make, fn = OPS[op]
-    rng = np.random.default_rng(1)
-    inputs = [np.asarray(a, dtype=dtype) for a in make(rng, dtype)]
-    with mt.no_grad(), mt.config.using(backend="reference"):
-        out_shape = fn(*map(mt.tensor, inputs)).shape
-    gy = rng.standard_normal(out_shape).astype(dtype)
-    y_ref, g_ref = run_op(fn, inputs, gy, "reference")
-    y_numba, g_numba = run_op(fn, inputs, gy, "numba")
-    close(y_numba, y_ref, dtype, scale=10)
-    for a, b in zip(g_numba, g_ref):
-        close(a, b, dtype, scale=10)
-
-
 @pytest.mark.parametrize("backend", ["reference", "numba"])
 def test_leaf_keeps_an_op_made_gradient_without_copying_but_never_a_shared_one(backend):
     rng = np.random.default_rng(0)

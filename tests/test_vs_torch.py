@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import TORCH_TOL, assert_close, conv_geometries, distinct_values, dtypes, pool_geometries
+from strategies import TORCH_TOL, assert_close, distinct_values, dtypes
 
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
@@ -49,13 +49,6 @@ def check_conv2d_against_torch(n, cin, cout, h, w, k, stride, padding, groups, b
         close(B.grad, Bt.grad, dtype, np.sqrt(area))
 
 
-@given(geo=conv_geometries(max_size=12, max_batch=3), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
-def test_conv2d_matches_torch(geo, bias, dtype, seed):
-    g = geo
-    check_conv2d_against_torch(g["n"], g["cin"], g["cout"], g["h"], g["w"], g["k"], g["stride"], g["padding"], g["groups"],
-                               bias, dtype, np.random.default_rng(seed))
-
-
 # geometries that make the numba backend's 'auto' take each of its convolution algorithms
 CONV_ALGORITHM_CASES = [("polyphase", (11, 11), 4, 2, 23), ("fourier", (5, 5), 1, 2, 11),
                         ("winograd5", (3, 3), 1, 1, 13), ("im2col", (3, 3), 2, 1, 9)]
@@ -75,18 +68,6 @@ def test_conv2d_matches_torch_with_each_algorithm_of_the_numba_backend(algorithm
                                    bias, dtype, np.random.default_rng(seed))
 
 
-@given(geo=pool_geometries(max_size=10), dtype=dtypes, seed=st.integers(0, 2**16))
-def test_max_pool2d_matches_torch(geo, dtype, seed):
-    shape, k, stride, padding = geo["shape"], geo["k"], geo["stride"], geo["padding"]
-    rng = np.random.default_rng(seed)
-    x, xt = both(distinct_values(rng, shape), dtype)
-    y = F.max_pool2d(x, k, stride, padding)
-    yt = torch.nn.functional.max_pool2d(xt, k, stride, padding)
-    close(y, yt, dtype)
-    backward_both(y, yt, rng)
-    close(x.grad, xt.grad, dtype)
-
-
 def test_max_pool2d_alexnet_overlapping_windows():
     rng = np.random.default_rng(0)
     x, xt = both(distinct_values(rng, (2, 3, 13, 13)), np.float64)
@@ -94,19 +75,6 @@ def test_max_pool2d_alexnet_overlapping_windows():
     yt = torch.nn.functional.max_pool2d(xt, 3, 2)
     assert y.shape == (2, 3, 6, 6)
     close(y, yt, np.float64)
-
-
-@given(size=st.integers(1, 8), c=st.integers(1, 12), alpha=st.sampled_from([1e-4, 0.01, 0.5]),
-       beta=st.sampled_from([0.75, 0.5, 1.0]), k=st.sampled_from([2.0, 1.0]), dtype=dtypes, seed=st.integers(0, 2**16))
-def test_local_response_norm_matches_torch_with_alpha_times_size(size, c, alpha, beta, k, dtype, seed):
-    rng = np.random.default_rng(seed)
-    x, xt = both(rng.standard_normal((2, c, 4, 3)) * 3, dtype)
-    y = F.local_response_norm(x, size, alpha=alpha, beta=beta, k=k)
-    # PyTorch averages over the window: its alpha is ours times size
-    yt = torch.nn.functional.local_response_norm(xt, size, alpha=alpha * size, beta=beta, k=k)
-    close(y, yt, dtype)
-    backward_both(y, yt, rng)
-    close(x.grad, xt.grad, dtype)
 
 
 def test_lrn_groups_equals_torch_on_each_half():
@@ -119,71 +87,12 @@ def test_lrn_groups_equals_torch_on_each_half():
     assert not np.allclose(ungrouped.numpy(), y.numpy())  # the grouping changes the result
 
 
-@given(n=st.integers(1, 8), fin=st.integers(1, 20), fout=st.integers(1, 20), bias=st.booleans(), dtype=dtypes,
-       seed=st.integers(0, 2**16))
-def test_linear_matches_torch(n, fin, fout, bias, dtype, seed):
-    rng = np.random.default_rng(seed)
-    x, xt = both(rng.standard_normal((n, fin)), dtype)
-    W, Wt = both(rng.standard_normal((fout, fin)), dtype)
-    B, Bt = both(rng.standard_normal(fout), dtype) if bias else (None, None)
-    y, yt = F.linear(x, W, B), torch.nn.functional.linear(xt, Wt, Bt)
-    close(y, yt, dtype, np.sqrt(fin))
-    backward_both(y, yt, rng)
-    close(x.grad, xt.grad, dtype, np.sqrt(fout))
-    close(W.grad, Wt.grad, dtype, np.sqrt(n))
-    if bias:
-        close(B.grad, Bt.grad, dtype, np.sqrt(n))
-
-
-@given(n=st.integers(1, 16), c=st.integers(2, 20), scale=st.sampled_from([1.0, 30.0]), dtype=dtypes,
-       seed=st.integers(0, 2**16))
-def test_cross_entropy_matches_torch(n, c, scale, dtype, seed):
-    rng = np.random.default_rng(seed)
-    z, zt = both(rng.standard_normal((n, c)) * scale, dtype)
-    target = rng.integers(0, c, n)
-    loss = F.cross_entropy(z, target)
-    loss_t = torch.nn.functional.cross_entropy(zt, torch.from_numpy(target))
-    close(loss, loss_t, dtype, scale)
-    loss.backward()
-    loss_t.backward()
-    close(z.grad, zt.grad, dtype)
-
-
 def test_cross_entropy_is_stable_for_huge_logits():
     z = mt.tensor(np.array([[1000.0, 0.0, -1000.0]]), requires_grad=True)
     loss = F.cross_entropy(z, [2])
     assert np.isfinite(loss.item()) and abs(loss.item() - 2000.0) < 1e-9
     loss.backward()
     assert np.all(np.isfinite(z.grad.numpy()))
-
-
-@given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=3), dtype=dtypes, seed=st.integers(0, 2**16))
-def test_softmax_log_softmax_relu_match_torch(shape, dtype, seed):
-    rng = np.random.default_rng(seed)
-    for ours, theirs in [(F.softmax, torch.softmax), (F.log_softmax, torch.log_softmax)]:
-        x, xt = both(rng.standard_normal(shape) * 4, dtype)
-        y, yt = ours(x, axis=-1), theirs(xt, dim=-1)
-        close(y, yt, dtype)
-        backward_both(y, yt, rng)
-        close(x.grad, xt.grad, dtype)
-    x, xt = both(distinct_values(rng, tuple(shape)), dtype)
-    y, yt = F.relu(x), torch.relu(xt)
-    close(y, yt, dtype)
-    backward_both(y, yt, rng)
-    close(x.grad, xt.grad, dtype)
-
-
-@given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=3), p=st.sampled_from([0.0, 0.3, 0.5]), dtype=dtypes,
-       seed=st.integers(0, 2**16))
-def test_dropout_in_eval_matches_torch(shape, p, dtype, seed):
-    rng = np.random.default_rng(seed)
-    x, xt = both(rng.standard_normal(shape), dtype)
-    y, yt = F.dropout(x, p, training=False), torch.nn.functional.dropout(xt, p, training=False)
-    close(y, yt, dtype)
-    backward_both(y, yt, rng)
-    close(x.grad, xt.grad, dtype)
-    # the paper's convention scales at test time instead
-    np.testing.assert_allclose(F.dropout(x, p, training=False, inverted=False).numpy(), x.numpy() * (1 - p), rtol=1e-6)
 
 
 def test_dropout_in_training_matches_torch_given_its_mask():

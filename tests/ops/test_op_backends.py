@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from op_specs import BY_NAME, SPECS, Case, backends_of, run, scale_list, upstream
 from needs import needs_gpu, needs_numba
-from strategies import DTYPES, assert_close, distinct_values
+from op_specs import BY_NAME, SPECS, Case, backends_of, kernel_scales, run, scale_list, upstream
+from strategies import DTYPES, KERNEL_TOL, assert_close, distinct_values, dtypes
 
 import minitorch_alex as mt
 from minitorch_alex import dispatch
@@ -36,7 +36,8 @@ def compare(spec, case, backend, dtype, seed=0):
     y_ref, g_ref, ran_ref = run(spec, case, dtype, gy, "reference", "cpu")
     y, g, ran = run(spec, case, dtype, gy, backend, DEVICE[backend])
     assert ran_ref == "reference" and ran == backend  # otherwise the comparison would prove nothing
-    scales = scale_list(spec.kernel_scales(case, dtype), len(case.arrays))
+    scales = scale_list(kernel_scales(spec, case, dtype), len(case.arrays))
+    assert y.dtype == np.dtype(dtype) and all(a.dtype == np.dtype(dtype) for a in g if a is not None)
     assert_close(y, y_ref, dtype, spec.kernel_tol, scales[0], err_msg=f"{backend} forward")
     for i, (a, b) in enumerate(zip(g, g_ref)):
         if b is not None:
@@ -47,6 +48,34 @@ def compare(spec, case, backend, dtype, seed=0):
 @given(data=st.data(), seed=st.integers(0, 2**16))
 def test_op_equals_reference(spec, backend, dtype, data, seed):
     compare(spec, data.draw(spec.cases), backend, dtype, seed)
+
+
+@pytest.mark.parametrize("spec, backend, dtype", CASES)
+def test_op_examples_equal_reference(spec, backend, dtype):
+    for i, case in enumerate(spec.examples):
+        compare(spec, case, backend, dtype, seed=i)
+
+
+# the fused SGD update is a function, not a Function: its own check
+@pytest.mark.parametrize("backend", [pytest.param(b, marks=MARKS[b]) for b in MARKS])
+@given(shapes=st.lists(st.lists(st.integers(1, 5), min_size=1, max_size=3).map(tuple), min_size=1, max_size=3),
+       momentum=st.sampled_from([0.0, 0.9]), wd=st.sampled_from([0.0, 5e-4]), lr=st.sampled_from([0.01, 0.5]),
+       dtype=dtypes, seed=st.integers(0, 2**16))
+def test_sgd_update_equals_reference(backend, shapes, momentum, wd, lr, dtype, seed):
+    results = {}
+    for name in ("reference", backend):
+        rng = np.random.default_rng(seed)
+        params = [mt.nn.Parameter(rng.standard_normal(s), dtype=dtype, device=DEVICE.get(name, "cpu")) for s in shapes]
+        opt = mt.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd)
+        with mt.config.using(backend=name):
+            assert mt.dispatch.function("sgd_momentum_update_", params[0].data, params[0].data, params[0].data)[0] == name
+            for _ in range(3):
+                for q in params:
+                    q.grad = mt.tensor(rng.standard_normal(q.shape), dtype=dtype, device=q.device)
+                opt.step()
+        results[name] = [q.numpy().copy() for q in params]
+    for a, b in zip(results[backend], results["reference"]):
+        assert_close(a, b, dtype, KERNEL_TOL)
 
 
 # ----- the comparison catches a wrong implementation on either side ---------------------------------
