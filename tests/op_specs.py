@@ -93,8 +93,8 @@ def _conv_case(geo, bias, seed):
     return Case([x, w, b], dict(stride=geo["stride"], padding=geo["padding"], groups=geo["groups"]), dict(geo=geo))
 
 
-def _conv_cases(**bounds):
-    return st.builds(_conv_case, conv_geometries(**bounds), st.booleans(), seeds())
+def _conv_cases(bias=st.booleans(), **bounds):
+    return st.builds(_conv_case, conv_geometries(**bounds), bias, seeds())
 
 
 def _out_hw(geo):
@@ -133,8 +133,12 @@ def _linear_case(n, fin, fout, bias, seed):
                  rng.standard_normal(fout) if bias else None], {}, dict(n=n, fin=fin, fout=fout))
 
 
-def _linear_cases(n, fin, fout):
-    return st.builds(_linear_case, st.integers(1, n), st.integers(1, fin), st.integers(1, fout), st.booleans(), seeds())
+def _linear_cases(n, fin, fout, bias=st.booleans()):
+    return st.builds(_linear_case, st.integers(1, n), st.integers(1, fin), st.integers(1, fout), bias, seeds())
+
+
+# a fused op is one node only with a bias: without, the public call is the two ops (their own specs)
+FUSED_BIAS = st.just(True)
 
 
 def _linear_scales(case, dtype):
@@ -295,14 +299,14 @@ SPECS = [
            gradcheck=_conv_cases(max_per_group=2, max_kernel=4, max_stride=3, max_size=8, max_batch=2),
            torch=_torch_conv, kernel_scales=_conv_kernel_scales, torch_scales=_conv_torch_scales,
            examples=EXAMPLES["conv2d"]),
-    OpSpec("conv2d_relu", F.conv2d_relu, _conv_cases(max_size=12, max_batch=4), op="Conv2dReLU",
+    OpSpec("conv2d_relu", F.conv2d_relu, _conv_cases(FUSED_BIAS, max_size=12, max_batch=4), op="Conv2dReLU",
            gradcheck_note="ReLU kinks: the reference is relu(conv2d) to the bit "
                           "(test_op_gradcheck.py::test_fused_relu_references_are_exactly_the_two_checked_ops)",
            torch=_torch_relu_of(_torch_conv), kernel_scales=_conv_kernel_scales, torch_scales=_conv_torch_scales,
            examples=EXAMPLES["conv2d_relu"], fused_relu_of="conv2d"),
     OpSpec("linear", F.linear, _linear_cases(8, 20, 20), op="Linear", gradcheck=_linear_cases(6, 7, 7),
            torch=_torch_linear, kernel_scales=_linear_scales, torch_scales=_linear_scales, examples=EXAMPLES["linear"]),
-    OpSpec("linear_relu", F.linear_relu, _linear_cases(8, 20, 20), op="LinearReLU",
+    OpSpec("linear_relu", F.linear_relu, _linear_cases(8, 20, 20, FUSED_BIAS), op="LinearReLU",
            gradcheck_note="ReLU kinks: the reference is relu(linear) to the bit "
                           "(test_op_gradcheck.py::test_fused_relu_references_are_exactly_the_two_checked_ops)",
            torch=_torch_relu_of(_torch_linear), kernel_scales=_linear_scales, torch_scales=_linear_scales,

@@ -3,127 +3,31 @@ nvcc with ``-DMT_HOST_EMULATION`` (see ``common.cuh``), which turns every kernel
 function whose "threads" run one after the other. The op classes of ``kernels/cuda`` (``conv.Conv2d``,
 ``linear.Linear``, ``pool.MaxPool2d``, ...: the ones the dispatch table names) are then run unchanged
 on NumPy arrays (NumPy stands in for CuPy, ctypes for the launch) and compared
-with the readable NumPy reference of ``minitorch_alex.ops``.
+with the readable NumPy reference of ``minitorch_alex.ops``: every hot op of ``op_specs.SPECS``
+on its hypothesis cases and examples, in float64, float32 and float16.
 
 What this proves without a GPU: the index arithmetic of every kernel (im2col/col2im gathers,
 LRN windows, pool windows and argmax, the gather form of the pool backward, the NCHW move with
 the bias), the argument lists the wrappers pass, and the float16 conversions. What it cannot
-prove (``tests/test_gpu.py`` does, on a GPU): launch geometry, NVRTC compilation through CuPy,
+prove (``tests/kernels/cuda/test_gpu.py`` does, on a GPU): launch geometry, NVRTC compilation through CuPy,
 and races between threads (none by design: every kernel is a gather). Skipped without nvcc.
 """
-import ctypes
-import os
-import re
-import shutil
-import subprocess
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import pytest
-import test_kernels as tk
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import distinct_values
+from needs import needs_nvcc
+from op_specs import BY_NAME, SPECS, hot, tensors
+from strategies import conv_geometries
 
 import kernels.cuda as kc
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
-from minitorch_alex.backend import use_backend
 from minitorch_alex.ops import im2col as ref_im2col
 
-NVCC = shutil.which("nvcc")
-pytestmark = pytest.mark.skipif(NVCC is None, reason="nvcc is not on the PATH")
+pytestmark = needs_nvcc  # the fixtures (libraries, emulated): tests/cuda_emulation.py
 TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=2e-5, atol=2e-5),
        np.float16: dict(rtol=2e-2, atol=2e-2)}
-
-
-@pytest.fixture(scope="module")
-def libraries(tmp_path_factory):
-    """name -> ctypes CDLL of the host-emulated build of ``name.cu``."""
-    tmp = tmp_path_factory.mktemp("emulated")
-
-    def build(name):
-        src, lib = tmp / f"{name}.cu", tmp / f"{name}.so"
-        src.write_text(kc.source(name))
-        proc = subprocess.run([NVCC, "-DMT_HOST_EMULATION", "-shared", "-Xcompiler", "-fPIC", "-O1", *kc.OPTIONS,
-                               "-o", str(lib), str(src)], capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        return name, ctypes.CDLL(str(lib))
-
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
-        return dict(pool.map(build, kc.SOURCES))
-
-
-def signature(source, kernel):
-    """The C parameter kinds of ``kernel`` in ``source.cu``: 'ptr', 'int', 'long long', 'double'
-    (read from its INSTANTIATE macro, the entry points CuPy launches)."""
-    text = kc.source(source).replace("\\\n", " ")
-    match = re.search(r"KERNEL void " + kernel + r"_##S\(([^)]*)\)", text)
-    assert match, f"{kernel} not found in {source}.cu"
-    kinds = []
-    for param in match.group(1).split(","):
-        param = " ".join(param.split())
-        kinds.append("ptr" if "*" in param else "long long" if param.startswith("long long") else param.split()[0])
-    return kinds
-
-
-_KIND = {np.int32: "int", np.int64: "long long", np.float64: "double"}
-
-
-class _HostKernel:
-    """Called like a CuPy RawKernel, ``kernel(grid, block, args)``; runs the host build. The
-    arguments must match the kernel's C parameters one for one (CuPy passes a NumPy scalar by its
-    own size: an np.int64 for an ``int`` parameter would shift every later argument on a GPU).
-    ``library``: a kernel computing in float32 (the f32, f16 and bf16 builds) runs with subnormals
-    flushed to zero, as CuPy's -ftz=true build does on a GPU (common.cuh)."""
-
-    def __init__(self, fn, kinds=None, library=None):
-        self.fn, self.kinds, self.library = fn, kinds, library
-
-    def __call__(self, grid, block, args):
-        if self.kinds is not None:
-            given = ["ptr" if isinstance(a, np.ndarray) else _KIND.get(type(a), type(a).__name__) for a in args]
-            assert given == self.kinds, f"arguments {given} do not match the kernel's parameters {self.kinds}"
-        converted = []
-        for a in args:
-            if isinstance(a, np.ndarray):
-                assert a.flags.c_contiguous, "kernels read arrays as flat C-ordered buffers"
-                converted.append(ctypes.c_void_p(a.ctypes.data))
-            elif isinstance(a, np.int32):
-                converted.append(ctypes.c_int(int(a)))
-            elif isinstance(a, np.int64):
-                converted.append(ctypes.c_longlong(int(a)))
-            elif isinstance(a, np.float64):
-                converted.append(ctypes.c_double(float(a)))
-            else:
-                raise TypeError(f"a kernel argument must be an array, np.int32, np.int64 or np.float64 (as CuPy needs), got {type(a)}")
-        if self.library is None:
-            self.fn(*converted)
-            return
-        previous = self.library.mt_emulation_flush_subnormals(1)
-        try:
-            self.fn(*converted)
-        finally:
-            self.library.mt_emulation_restore_csr(previous)
-
-
-def _csr_functions(library):
-    library.mt_emulation_flush_subnormals.restype = ctypes.c_uint
-    library.mt_emulation_flush_subnormals.argtypes = [ctypes.c_uint]
-    library.mt_emulation_restore_csr.argtypes = [ctypes.c_uint]
-    return library
-
-
-@pytest.fixture(scope="module")
-def emulated(libraries):
-    """kernels.cuda with NumPy as its array module and the host builds as its kernels."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(kc, "cupy", lambda: np)
-        mp.setattr(kc, "set_tf32", lambda enabled: None)  # CuPy's compute type: nothing to set on NumPy
-        mp.setattr(kc, "function", lambda src, kernel, dtype: _HostKernel(
-            getattr(libraries[src], f"{kernel}_{kc.suffix(dtype)}"), signature(src, kernel),
-            library=None if np.dtype(dtype) == np.float64 else _csr_functions(libraries[src])))
-        yield kc
 
 
 def close(actual, expected, dtype):
@@ -134,17 +38,77 @@ def close(actual, expected, dtype):
 def run_reference(fn, inputs, gy):
     """fn's output and the gradients of its inputs for the upstream gradient gy, with the NumPy
     reference backend in float64."""
-    with use_backend("reference"):
+    with mt.config.using(backend="reference"):
         ts = [mt.tensor(a.astype(np.float64), requires_grad=True) for a in inputs]
         y = fn(*ts)
         y.backward(gy.astype(np.float64))
     return y.numpy(), [t.grad.numpy() for t in ts]
 
 
-dtypes = st.sampled_from([np.float64, np.float32, np.float16])
+EMULATED_DTYPES = [np.float64, np.float32, np.float16]
+dtypes = st.sampled_from(EMULATED_DTYPES)
 
 
-@given(geo=tk.conv_geometries(), dtype=dtypes, seed=st.integers(0, 2**16))
+def check_op(emulated, spec, case, dtype, seed):
+    """``spec``'s op class of kernels/cuda on ``case`` in ``dtype`` against the float64 reference
+    on the same (rounded) values: output, then each input's gradient. A fused ReLU op below float64
+    is held to relu(unfused reference), differentiated where its own output is positive (a value
+    rounded across zero flips the mask, which is not an error)."""
+    arrays = list(case.arrays)
+    while arrays and arrays[-1] is None:  # an absent bias: the class's default
+        arrays.pop()
+    cast = [a.astype(dtype) for a in arrays]
+    cls = getattr(emulated, spec.op)
+    impl = cls(tf32=False) if "tf32" in cls.__init__.__code__.co_varnames else cls()
+    impl.needs_input_grad = (True,) * len(cast)
+    y = impl.forward(*cast, **spec.kernel_params(case.params))
+    gy = np.random.default_rng(seed).standard_normal(y.shape)
+    own_mask = spec.fused_relu_of is not None and dtype != np.float64
+    reference = BY_NAME[spec.fused_relu_of] if own_mask else spec
+    with mt.config.using(backend="reference"):
+        ts = tensors(type(case)([a.astype(np.float64) for a in cast], case.params), np.float64)
+        y_ref = reference.run(ts, case.params)
+        expected, gy_ref = y_ref.numpy(), gy.astype(dtype).astype(np.float64)
+        if own_mask:
+            expected, gy_ref = np.maximum(expected, 0), gy_ref * (y.astype(np.float64) > 0)
+        y_ref.backward(mt.tensor(gy_ref))
+    close(y, expected, dtype)
+    grads = impl.backward(gy.astype(dtype))
+    # one per input (CUDA's Dropout adds a None for its mask: issue 28 item 7's conventions)
+    assert len(grads) >= len(cast) and all(g is None for g in grads[len(cast):])
+    for i, (g, t) in enumerate(zip(grads, ts)):
+        assert g is not None, f"gradient of input {i}"
+        close(g, t.grad.numpy(), dtype)
+
+
+HOT = [s for s in SPECS if hot(s)]
+
+
+@pytest.mark.parametrize("dtype", EMULATED_DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("spec", HOT, ids=repr)
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_op_equals_the_reference(emulated, spec, dtype, data, seed):
+    check_op(emulated, spec, data.draw(spec.cases), dtype, seed)
+
+
+@pytest.mark.parametrize("dtype", EMULATED_DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("spec", [s for s in HOT if s.examples], ids=repr)
+def test_op_examples_equal_the_reference(emulated, spec, dtype):
+    for i, case in enumerate(spec.examples):
+        check_op(emulated, spec, case, dtype, seed=i)
+
+
+@given(data=st.data(), dtype=dtypes)
+def test_maxpool_winners_are_flat_int32_indices_of_each_plane(emulated, data, dtype):
+    case = data.draw(BY_NAME["max_pool2d"].cases)
+    (x,) = case.arrays
+    impl = emulated.MaxPool2d()
+    impl.needs_input_grad = (True,)
+    impl.forward(x.astype(dtype), **case.params)
+    assert impl.argmax.dtype == np.int32 and impl.argmax.min() >= 0 and impl.argmax.max() < x.shape[2] * x.shape[3]
+
+
+@given(geo=conv_geometries(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_im2col_and_col2im_equal_the_reference(emulated, geo, dtype, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((geo["n"], geo["cin"], geo["h"], geo["w"])).astype(dtype)
@@ -153,27 +117,6 @@ def test_im2col_and_col2im_equal_the_reference(emulated, geo, dtype, seed):
     g = rng.standard_normal(col.shape).astype(dtype)
     back = emulated.col2im(g, x.shape, geo["k"], geo["stride"], geo["padding"])
     close(back, ref_im2col.col2im(g.astype(np.float64), x.shape, geo["k"], geo["stride"], geo["padding"]), dtype)
-
-
-@given(geo=tk.conv_geometries(), dtype=dtypes, bias=st.booleans(), seed=st.integers(0, 2**16))
-def test_conv2d_forward_and_backward_equal_the_reference(emulated, geo, dtype, bias, seed):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((geo["n"], geo["cin"], geo["h"], geo["w"]))
-    w = rng.standard_normal((geo["cout"], geo["cin"] // geo["groups"], *geo["k"]))
-    b = rng.standard_normal(geo["cout"])
-    gy = rng.standard_normal((geo["n"], geo["cout"], *tk.out_size(geo)))
-    inputs = [x, w, b] if bias else [x, w]
-    y_ref, grads_ref = run_reference(
-        lambda *t: F.conv2d(*t[:2], t[2] if bias else None, geo["stride"], geo["padding"], geo["groups"]), inputs, gy)
-    cast = [a.astype(dtype) for a in inputs]
-    impl = emulated.Conv2d(tf32=False)
-    impl.needs_input_grad = (True,) * len(cast)
-    y = impl.forward(*cast, stride=geo["stride"], padding=geo["padding"], groups=geo["groups"])
-    close(y, y_ref, dtype)
-    grads = impl.backward(gy.astype(dtype))
-    assert len(grads) == len(inputs)
-    for g, ref in zip(grads, grads_ref):
-        close(g, ref, dtype)
 
 
 def test_conv2d_backward_computes_only_the_gradients_asked_for(emulated, rng):
@@ -202,87 +145,12 @@ def test_conv2d_relu_fuses_the_relu_forward_and_backward(emulated, rng):
         close(g, ref, np.float64)
 
 
-@pytest.mark.parametrize("cls", ["Linear", "LinearReLU"])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
-def test_linear_forward_and_backward_equal_the_reference(emulated, rng, cls, dtype):
-    x, w, b, gy = rng.standard_normal((5, 7)), rng.standard_normal((3, 7)), rng.standard_normal(3), rng.standard_normal((5, 3))
-    relu = cls == "LinearReLU"
-    y_ref, grads_ref = run_reference(lambda *t: (F.relu if relu else (lambda v: v))(F.linear(*t)), [x, w, b], gy)
-    impl = getattr(emulated, cls)(tf32=False)
-    impl.needs_input_grad = (True, True, True)
-    y = impl.forward(x.astype(dtype), w.astype(dtype), b.astype(dtype))
-    close(y, y_ref, dtype)
-    for g, ref in zip(impl.backward(gy.astype(dtype)), grads_ref):
-        close(g, ref, dtype)
-
-
-@given(n=st.integers(1, 3), cpg=st.integers(1, 7), groups=st.integers(1, 3), hw=st.integers(1, 5),
-       size=st.integers(1, 6), beta=st.sampled_from([0.75, 0.5, 1.3]), dtype=dtypes, seed=st.integers(0, 2**16))
-def test_lrn_forward_and_backward_equal_the_reference(emulated, n, cpg, groups, hw, size, beta, dtype, seed):
-    rng = np.random.default_rng(seed)
-    alpha, k = 0.3, 2.0  # a large alpha, so the window's sum matters at these scales
-    x = rng.standard_normal((n, cpg * groups, hw, hw))
-    gy = rng.standard_normal(x.shape)
-    y_ref, (gx_ref,) = run_reference(lambda t: F.local_response_norm(t, size, alpha, beta, k, groups), [x], gy)
-    impl = emulated.LocalResponseNorm()
-    impl.needs_input_grad = (True,)
-    y = impl.forward(x.astype(dtype), size=size, alpha=alpha, beta=beta, k=k, groups=groups)
-    close(y, y_ref, dtype)
-    (gx,) = impl.backward(gy.astype(dtype))
-    close(gx, gx_ref, dtype)
-
-
-@st.composite
-def pool_geometries(draw):
-    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
-    return dict(n=draw(st.integers(1, 3)), c=draw(st.integers(1, 3)), h=draw(st.integers(max(1, kh - 2 * ph), 9)),
-                w=draw(st.integers(max(1, kw - 2 * pw), 9)), k=(kh, kw),
-                stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))), padding=(ph, pw))
-
-
-@given(geo=pool_geometries(), dtype=dtypes, seed=st.integers(0, 2**16))
-def test_maxpool_forward_and_backward_equal_the_reference(emulated, geo, dtype, seed):
-    rng = np.random.default_rng(seed)
-    x = distinct_values(rng, (geo["n"], geo["c"], geo["h"], geo["w"]))  # float16 rounding may tie: both pick the first
-    y_shape = (geo["n"], geo["c"]) + tuple((s + 2 * p - k) // st_ + 1 for s, k, st_, p in
-                                             zip((geo["h"], geo["w"]), geo["k"], geo["stride"], geo["padding"]))
-    gy = rng.standard_normal(y_shape)
-    xd = x.astype(dtype)
-    y_ref, (gx_ref,) = run_reference(lambda t: F.max_pool2d(t, geo["k"], geo["stride"], geo["padding"]),
-                                     [xd.astype(np.float64)], gy)
-    impl = emulated.MaxPool2d()
-    impl.needs_input_grad = (True,)
-    y = impl.forward(xd, kernel_size=geo["k"], stride=geo["stride"], padding=geo["padding"])
-    close(y, y_ref, dtype)
-    assert impl.argmax.dtype == np.int32 and impl.argmax.min() >= 0 and impl.argmax.max() < geo["h"] * geo["w"]
-    (gx,) = impl.backward(gy.astype(dtype))
-    close(gx, gx_ref, dtype)
-
-
 def test_maxpool_ties_go_to_the_first_entry_and_nan_wins(emulated):
     x = np.array([[[[1.0, 1.0, 0.0], [1.0, np.nan, 2.0], [0.0, 3.0, 3.0]]]])
     y, argmax = emulated.maxpool_forward(x, (2, 2), (1, 1), (0, 0))
     assert argmax.reshape(-1).tolist() == [4, 4, 4, 4]  # the NaN is in every window
     y, argmax = emulated.maxpool_forward(np.ones((1, 1, 3, 3)), (2, 2), (1, 1), (0, 0))
     assert argmax.reshape(-1).tolist() == [0, 1, 3, 4]  # ties: each window's top-left entry
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
-def test_elementwise_kernels(emulated, rng, dtype):
-    x = rng.standard_normal((5, 7)).astype(dtype)
-    keep = rng.random((5, 7)) < 0.5
-    gy = rng.standard_normal(x.shape).astype(dtype)
-    drop = emulated.Dropout()
-    drop.needs_input_grad = (True, False)
-    close(drop.forward(x, keep, scale=2.0), np.where(keep, x.astype(np.float64) * 2.0, 0.0), dtype)
-    gx, gmask = drop.backward(gy)
-    assert gmask is None
-    close(gx, np.where(keep, gy.astype(np.float64) * 2.0, 0.0), dtype)
-    relu = emulated.ReLU()
-    relu.needs_input_grad = (True,)
-    close(relu.forward(x), np.maximum(x, 0), dtype)
-    close(relu.backward(gy)[0], np.where(x > 0, gy, 0), dtype)
 
 
 def test_relu_keeps_nan_like_numpy(emulated):

@@ -1,6 +1,6 @@
 """benchmarks/gpu_check.py on a machine without a GPU: it stops at once saying why, and its op
 section (every CUDA op class against the reference, in float32, float16 and bfloat16) runs here
-on the host-emulated kernels of tests/test_cuda_emulated.py, so the check itself is checked."""
+on the host-emulated kernels (tests/cuda_emulation.py), so the check itself is checked."""
 import importlib.util
 import os
 import shutil
@@ -11,7 +11,6 @@ import types
 import cupy_api
 import numpy as np
 import pytest
-from test_cuda_emulated import emulated, libraries  # noqa: F401 (fixtures: host builds of the .cu files)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "gpu_check.py")
@@ -36,7 +35,7 @@ def test_without_cupy_it_fails_fast_with_the_reason(tmp_path):
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="the emulated kernels need nvcc on the PATH")
 @pytest.mark.parametrize("seed", range(SEEDS))
-def test_the_op_section_passes_on_the_emulated_kernels(emulated, tmp_path, seed):  # noqa: F811
+def test_the_op_section_passes_on_the_emulated_kernels(emulated, tmp_path, seed):
     check = load()
     cp = types.SimpleNamespace(asarray=np.asarray, asnumpy=np.asarray)
     report = check.Report(str(tmp_path / "r.md"))
