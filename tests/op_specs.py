@@ -93,8 +93,8 @@ def _conv_case(geo, bias, seed):
     return Case([x, w, b], dict(stride=geo["stride"], padding=geo["padding"], groups=geo["groups"]), dict(geo=geo))
 
 
-def _conv_cases(bias=st.booleans(), **bounds):
-    return st.builds(_conv_case, conv_geometries(**bounds), bias, seeds())
+def _conv_cases(bias=None, **bounds):
+    return st.builds(_conv_case, conv_geometries(**bounds), bias or st.booleans(), seeds())
 
 
 def _out_hw(geo):
@@ -133,8 +133,9 @@ def _linear_case(n, fin, fout, bias, seed):
                  rng.standard_normal(fout) if bias else None], {}, dict(n=n, fin=fin, fout=fout))
 
 
-def _linear_cases(n, fin, fout, bias=st.booleans()):
-    return st.builds(_linear_case, st.integers(1, n), st.integers(1, fin), st.integers(1, fout), bias, seeds())
+def _linear_cases(n, fin, fout, bias=None):
+    return st.builds(_linear_case, st.integers(1, n), st.integers(1, fin), st.integers(1, fout), bias or st.booleans(),
+                     seeds())
 
 
 # a fused op is one node only with a bias: without, the public call is the two ops (their own specs)
@@ -272,25 +273,48 @@ def _torch_dropout_eval(x, p, inverted, training):
 
 
 def _examples():
-    """The fixed cases of the earlier per-op backend table (held to 10 x KERNEL_TOL's atol)."""
+    """Fixed cases: those of the earlier per-op backend table (held to 10 x KERNEL_TOL's atol, as
+    there), then gpu_check's earlier shapes."""
     rng = np.random.default_rng(1)
     r = rng.standard_normal
     ten = dict(kernel_scales=(10.0,))
     conv = dict(stride=(2, 2), padding=(1, 1), groups=2)
-    return dict(
-        conv2d=(Case([r((2, 4, 9, 9)), r((6, 2, 3, 3)), r(6)], conv, ten),),
-        conv2d_relu=(Case([r((2, 4, 9, 9)), r((6, 2, 3, 3)), r(6)], conv, ten),
+    table = dict(
+        conv2d=[Case([r((2, 4, 9, 9)), r((6, 2, 3, 3)), r(6)], conv, ten)],
+        conv2d_relu=[Case([r((2, 4, 9, 9)), r((6, 2, 3, 3)), r(6)], conv, ten),
                      Case([r((2, 4, 7, 7)), r((6, 2, 3, 3)), r(6)], dict(stride=(1, 1), padding=(1, 1), groups=2),
-                          dict(ten, note="3x3, stride 1: Winograd")),),
-        max_pool2d=(Case([distinct_values(rng, (2, 3, 9, 9))], dict(kernel_size=(3, 3), stride=(2, 2), padding=(0, 0)),
-                         ten),),
-        local_response_norm=(Case([r((2, 6, 4, 4)) * 3], dict(size=5, alpha=0.1, beta=0.75, k=2.0, groups=2), ten),),
-        relu=(Case([distinct_values(rng, (3, 7))], {}, ten),),
-        linear=(Case([r((4, 7)), r((5, 7)), r(5)], {}, ten),),
-        linear_relu=(Case([r((4, 7)), r((5, 7)), r(5)], {}, ten),),
-        dropout=(Case([r((4, 9))], dict(p=0.5, mask=np.arange(36).reshape(4, 9) % 3 > 0, inverted=True, training=True),
-                      ten),),
+                          dict(ten, note="3x3, stride 1: Winograd"))],
+        max_pool2d=[Case([distinct_values(rng, (2, 3, 9, 9))], dict(kernel_size=(3, 3), stride=(2, 2), padding=(0, 0)),
+                         ten)],
+        local_response_norm=[Case([r((2, 6, 4, 4)) * 3], dict(size=5, alpha=0.1, beta=0.75, k=2.0, groups=2), ten)],
+        relu=[Case([distinct_values(rng, (3, 7))], {}, ten)],
+        linear=[Case([r((4, 7)), r((5, 7)), r(5)], {}, ten)],
+        linear_relu=[Case([r((4, 7)), r((5, 7)), r(5)], {}, ten)],
+        dropout=[Case([r((4, 9))], dict(p=0.5, mask=np.arange(36).reshape(4, 9) % 3 > 0, inverted=True, training=True),
+                      ten)],
     )
+    # the shapes benchmarks/gpu_check.py drew before it read the specs (more threads than one
+    # block: launch geometry on a GPU), held to each spec's own scales
+    n, g, c, h, o, k = 2, 2, 8, 15, 8, 5
+    same = dict(stride=(1, 1), padding=(k // 2, k // 2), groups=g)
+    strided = dict(stride=(2, 2), padding=(1, 1), groups=1)
+    for name in ("conv2d", "conv2d_relu"):
+        table[name].append(_conv_example([r((n, c, h, h)), r((o, c // g, k, k)), r(o)], same, "grouped, same size"))
+    table["conv2d"].append(_conv_example([r((n, 3, h + 4, h + 4)), r((o, 3, 3, 3)), None], strided, "strided, no bias"))
+    for name in ("linear", "linear_relu"):
+        table[name].append(Case([r((n, 50)), r((30, 50)), r(30)], {}, dict(n=n, fin=50, fout=30)))
+    table["max_pool2d"].append(Case([distinct_values(rng, (n, c, h, h))],
+                                    dict(kernel_size=(3, 3), stride=(2, 2), padding=(0, 0)), {}))
+    table["local_response_norm"].append(Case([r((n, c, h, h))], dict(size=5, alpha=0.1, beta=0.75, k=2.0, groups=g)))
+    table["relu"].append(Case([distinct_values(rng, (n, 37))], {}))
+    table["dropout"].append(Case([r((n, 37))], dict(p=0.5, mask=rng.random((n, 37)) < 0.5, inverted=True, training=True)))
+    return {name: tuple(cases) for name, cases in table.items()}
+
+
+def _conv_example(arrays, params, note):
+    x, w = arrays[0], arrays[1]
+    geo = dict(n=x.shape[0], h=x.shape[2], w=x.shape[3], k=w.shape[2:], stride=params["stride"], padding=params["padding"])
+    return Case(arrays, params, dict(geo=geo, note=note))
 
 
 EXAMPLES = _examples()
@@ -378,6 +402,25 @@ def scale_list(scales, n):
 
 
 # ----- running a case ---------------------------------------------------------------------------------
+def draw(strategy, count, seed):
+    """``count`` cases of ``strategy`` drawn outside a test (benchmarks/gpu_check.py), reproducibly
+    from ``seed``."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as seeded
+
+    drawn = []
+
+    @seeded(seed)
+    @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def collect(case):
+        drawn.append(case)
+
+    collect()
+    return drawn
+
+
 def tensors(case, dtype, device="cpu"):
     """The case's arrays as Tensors of ``dtype`` on ``device`` requiring grad (None stays None)."""
     import minitorch_alex as mt

@@ -1,5 +1,6 @@
 """benchmarks/gpu_check.py on a machine without a GPU: it stops at once saying why, and its op
-section (every CUDA op class against the reference, in float32, float16 and bfloat16) runs here
+section (every CUDA op class of tests/op_specs.py against the reference, in float32, float16 and
+bfloat16) runs here
 on the host-emulated kernels (tests/cuda_emulation.py), so the check itself is checked."""
 import importlib.util
 import os
@@ -10,6 +11,7 @@ import types
 
 import cupy_api
 import numpy as np
+import op_specs
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,9 +44,11 @@ def test_the_op_section_passes_on_the_emulated_kernels(emulated, tmp_path, seed)
     report.section("ops", check.ops_vs_reference, cp, seed)
     text = (tmp_path / "r.md").read_text()
     assert report.failures == [], text
-    for op in ("conv grouped", "linear + relu", "max pool 3/2", "LRN", "dropout", "sgd update", "amp unscale (+ inf flag set)"):
+    for spec in op_specs.SPECS:  # every op with a CUDA form, in every dtype
+        for dtype in ("float32", "float16", "bfloat16") if op_specs.hot(spec) else ():
+            assert f"| {spec.name} | {dtype} |" in text
+    for op in ("sgd update", "amp unscale (+ inf flag set)"):
         assert f"| {op} |" in text
-    assert "| conv grouped | float16 |" in text
 
 
 def test_a_failing_section_is_reported_and_the_next_runs(tmp_path):
