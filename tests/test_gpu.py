@@ -3,9 +3,9 @@ CUDA device (CI has neither); run on a GPU machine with
 
     pip install -e ".[dev,gpu]" && python -m pytest -o addopts= -q tests/test_gpu.py tests/test_two_tower.py
 
-Covers: the CUDA sources build through CuPy (NVRTC); every op forward and backward on CuPy
-(CUDA kernels: backend 'fast'; CuPy running the reference: backend 'reference') against the
-float64 NumPy reference on hypothesis shapes; float16 kernels; the TF32 switch; AlexNet training
+Covers: the CUDA sources build through CuPy (NVRTC); every op of tests/op_specs.py forward and
+backward on CuPy (CUDA kernels: backend 'cuda'; CuPy running the reference: backend 'reference')
+against the float64 NumPy reference on its hypothesis cases and examples; float16 kernels; the TF32 switch; AlexNet training
 steps on cuda:0 against the CPU; mixed precision on the GPU; the GPU input pipeline against the
 CPU loader; and the two-tower tests on ("cuda:0", "cuda:0") and ("cuda:0", "cpu"). CuPy's
 PerformanceWarning (raised e.g. when an array is used from another device) is an error here.
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import distinct_values
+from op_specs import BY_NAME, SPECS, Case, hot, tensors, upstream
 
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
@@ -47,23 +47,55 @@ def test_performance_warnings_are_errors_here():
         warnings.warn("an implicit cross-device access", cp._util.PerformanceWarning)
 
 
-def run(fn, arrays, gy, device, backend, dtype):
-    """Output and input gradients (NumPy float64) of fn on ``device`` with ``backend``."""
-    with use_backend(backend):
-        ts = [mt.tensor(np.asarray(a, dtype=dtype), requires_grad=True, device=device) for a in arrays]
-        y = fn(*ts)
+def run(spec, case, gy, device, backend, dtype):
+    """Output and input gradients (NumPy float64) of ``spec`` on ``case`` in ``dtype`` on
+    ``device`` with ``backend``."""
+    with mt.config.using(backend=backend):
+        ts = tensors(case, dtype, device)
+        y = spec.run(ts, case.params)
         assert y.device == mt.device(device) and y.dtype == np.dtype(dtype)
         y.backward(mt.tensor(np.asarray(gy, dtype=dtype), device=device))
-        return y.numpy().astype(np.float64), [t.grad.numpy().astype(np.float64) for t in ts]
+        return y.numpy().astype(np.float64), [t.grad.numpy().astype(np.float64) if t is not None else None for t in ts]
 
 
-def check_against_cpu(fn, arrays, gy, dtype=np.float64, backends=("fast", "reference")):
-    y_ref, g_ref = run(fn, arrays, gy, "cpu", "reference", np.float64)
-    for backend in backends:
-        y, g = run(fn, arrays, gy, DEV, backend, dtype)
-        np.testing.assert_allclose(y, y_ref, err_msg=f"{backend} forward", **TOL[dtype])
-        for i, (a, b) in enumerate(zip(g, g_ref)):
+def check_against_cpu(spec, case, dtype, backend, seed=0):
+    """``spec`` on cuda:0 under ``backend`` in ``dtype`` against the float64 reference on the CPU on
+    the same (rounded) values. A fused ReLU op below float64 is held to relu(unfused reference),
+    differentiated where its own output is positive (a value rounded across zero flips the mask)."""
+    rounded = Case([a.astype(dtype).astype(np.float64) if a is not None else None for a in case.arrays],
+                   case.params, case.meta)
+    gy = upstream(spec, rounded, dtype, seed)
+    y, g = run(spec, rounded, gy, DEV, backend, dtype)
+    own_mask = spec.fused_relu_of is not None and dtype != np.float64
+    reference = BY_NAME[spec.fused_relu_of] if own_mask else spec
+    gy_ref = gy.astype(np.float64) * (y > 0) if own_mask else gy
+    y_ref, g_ref = run(reference, rounded, gy_ref, "cpu", "reference", np.float64)
+    if own_mask:
+        y_ref = np.maximum(y_ref, 0)
+    np.testing.assert_allclose(y, y_ref, err_msg=f"{backend} forward", **TOL[dtype])
+    for i, (a, b) in enumerate(zip(g, g_ref)):
+        if b is not None:
             np.testing.assert_allclose(a, b, err_msg=f"{backend} grad of input {i}", **TOL[dtype])
+
+
+# every op of the specs in every dtype: CUDA kernels (backend 'cuda', the ops with a CUDA form) and
+# CuPy running the reference code (not in float16 where the reference sums in half precision)
+GPU_CASES = [pytest.param(spec, backend, dtype, id=f"{spec.name}-{backend}-{np.dtype(dtype).name}")
+             for spec in SPECS for dtype in (np.float64, np.float32, np.float16) for backend in ("cuda", "reference")
+             if (backend == "cuda" and hot(spec)) or (backend == "reference" and (dtype != np.float16 or spec.reference_float16))]
+
+
+@settings(max_examples=25, deadline=None)
+@pytest.mark.parametrize("spec, backend, dtype", GPU_CASES)
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_op_on_gpu_equals_the_cpu(spec, backend, dtype, data, seed):
+    check_against_cpu(spec, data.draw(spec.cases), dtype, backend, seed)
+
+
+@pytest.mark.parametrize("spec, backend, dtype", [c for c in GPU_CASES if c.values[0].examples])
+def test_op_examples_on_gpu_equal_the_cpu(spec, backend, dtype):
+    for i, case in enumerate(spec.examples):
+        check_against_cpu(spec, case, dtype, backend, seed=i)
 
 
 def test_every_cuda_source_builds_through_cupy():
@@ -72,67 +104,6 @@ def test_every_cuda_source_builds_through_cupy():
     for name in kc.SOURCES:
         for kernel in kc.kernel_names(name):
             assert kc.module(name).get_function(kernel) is not None
-
-
-dtypes = st.sampled_from([np.float64, np.float32, np.float16])
-
-
-@st.composite
-def conv_cases(draw):
-    groups = draw(st.integers(1, 3))
-    cin, cout = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 4))
-    k, s, p = draw(st.integers(1, 5)), draw(st.integers(1, 4)), draw(st.integers(0, 2))
-    h = draw(st.integers(max(1, k - 2 * p), 13))
-    return dict(n=draw(st.integers(1, 3)), cin=cin, cout=cout, h=h, k=k, s=s, p=p, groups=groups)
-
-
-@settings(max_examples=25, deadline=None)
-@given(case=conv_cases(), dtype=dtypes, seed=st.integers(0, 2**16))
-def test_conv2d(case, dtype, seed):
-    rng = np.random.default_rng(seed)
-    c = case
-    x = rng.standard_normal((c["n"], c["cin"], c["h"], c["h"]))
-    w = rng.standard_normal((c["cout"], c["cin"] // c["groups"], c["k"], c["k"])) * 0.3
-    b = rng.standard_normal(c["cout"])
-    oh = (c["h"] + 2 * c["p"] - c["k"]) // c["s"] + 1
-    gy = rng.standard_normal((c["n"], c["cout"], oh, oh))
-    check_against_cpu(lambda x, w, b: F.conv2d(x, w, b, c["s"], c["p"], c["groups"]), [x, w, b], gy, dtype,
-                      backends=("fast",) if dtype == np.float16 else ("fast", "reference"))
-
-
-@settings(max_examples=25, deadline=None)
-@given(n=st.integers(1, 3), c=st.integers(1, 4), h=st.integers(3, 12), k=st.integers(1, 3), s=st.integers(1, 3),
-       dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2**16))
-def test_max_pool2d(n, c, h, k, s, dtype, seed):
-    rng = np.random.default_rng(seed)
-    p = k // 2
-    x = distinct_values(rng, (n, c, h, h))  # no ties: the winner is the same in every dtype
-    oh = (h + 2 * p - k) // s + 1
-    check_against_cpu(lambda x: F.max_pool2d(x, k, s, p), [x], rng.standard_normal((n, c, oh, oh)), dtype)
-
-
-@settings(max_examples=25, deadline=None)
-@given(n=st.integers(1, 3), cpg=st.integers(1, 8), groups=st.integers(1, 2), h=st.integers(1, 7),
-       size=st.integers(1, 6), dtype=dtypes, seed=st.integers(0, 2**16))
-def test_local_response_norm(n, cpg, groups, h, size, dtype, seed):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, cpg * groups, h, h)) * 3
-    check_against_cpu(lambda x: F.local_response_norm(x, size, 1e-2, 0.75, 2.0, groups), [x],
-                      rng.standard_normal(x.shape), dtype,
-                      backends=("fast",) if dtype == np.float16 else ("fast", "reference"))
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
-def test_relu_dropout_linear_and_loss(dtype, rng):
-    x = distinct_values(rng, (6, 10))
-    check_against_cpu(F.relu, [x], rng.standard_normal(x.shape), dtype)
-    mask = rng.random(x.shape) < 0.5
-    check_against_cpu(lambda x: F.dropout(x, 0.5, mask=mask), [x], rng.standard_normal(x.shape), dtype)
-    w, b = rng.standard_normal((4, 10)) * 0.3, rng.standard_normal(4)
-    check_against_cpu(F.linear, [x, w, b], rng.standard_normal((6, 4)), dtype)
-    if dtype != np.float16:
-        check_against_cpu(lambda x: F.cross_entropy(x, [1, 2, 3, 0, 9, 5]).reshape(1), [x], np.ones(1), dtype)
-        check_against_cpu(lambda x: F.log_softmax(x), [x], rng.standard_normal(x.shape), dtype)
 
 
 def test_dropout_draws_the_same_mask_as_the_cpu(rng):
