@@ -19,6 +19,7 @@ from minitorch_alex.train import (
     topk_correct,
     write_atomic_npz,
 )
+from minitorch_alex.train.trainer import format_row
 
 
 def tiny_split(n=24, size=16, classes=3, seed=0, name="train"):
@@ -107,7 +108,10 @@ def test_warmup_ramps_the_lr_per_step_and_leaves_the_schedule_alone(tmp_path):
     trainer.fit(echo=lambda *_: None)
     np.testing.assert_allclose(seen, [0.0025, 0.005, 0.0075, 0.01, 0.01, 0.01])
     assert trainer.optimizer.lr == 0.01
-    assert [row["lr"] for row in trainer.log.rows] == [0.0025, 0.01]  # each epoch's first step
+    # each epoch's last step and first step: epoch 1 is all warm-up (0.0025, 0.005, 0.0075)
+    assert [row["lr"] for row in trainer.log.rows] == [0.0075, 0.01]
+    assert [row["lr_first"] for row in trainer.log.rows] == [0.0025, 0.01]
+    assert [format_row(row).split(" | ")[1] for row in trainer.log.rows] == ["lr 0.0025->0.0075", "lr 0.01"]
 
 
 def test_cosine_schedule_after_warmup_and_its_exact_resume(tmp_path):

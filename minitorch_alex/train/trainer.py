@@ -195,6 +195,7 @@ class Trainer:
         self.last_position = None  # (epoch, batch) of last_checkpoint, for position()
         self.fitting = False  # inside fit(): a stop request is honoured after the current step
         self.stop_signal = None  # set by request_stop (the CLI's signal handler)
+        self._run_start = None  # (time, position) where this process began training (run_eta)
         self._echo = print
         self.class_names = list(class_names) if class_names is not None else list(self.classes)
         for split in (train_split, val_split):
@@ -423,6 +424,9 @@ class Trainer:
         bar = _tqdm(loader, bars, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}", unit="step",
                     total=stop - min(self.batch, stop), leave=True)
         data_time, t_last, first_batch = 0.0, time.perf_counter(), self.batch
+        if self._run_start is None:  # an epoch run outside fit(): its own start
+            self.steps_per_epoch = self.steps_per_epoch or stop
+            self._run_start = (t0, self._position())
         # This rank's step sums since the last read, where the logits are (_step_sums). On a GPU
         # they are read (and summed over the ranks) only where needed: the print steps, a
         # checkpoint, the epoch's end; each read waits for the GPU's queue to drain. On the host
@@ -465,10 +469,10 @@ class Trainer:
                 images_now += _add_to_running(run, sums)
             if self.batch % max(1, self.cfg.print_freq) == 0:
                 elapsed = time.perf_counter() - t0
-                if bars:
+                if bars:  # tqdm's own time left is the epoch's; run_ETA is the whole run's
                     bar.set_postfix(loss=f"{run['loss_sum'] / run['seen']:.3f}",
                                     top1_err=f"{1 - run['correct1'] / run['seen']:.3f}",
-                                    img_s=f"{images_now / elapsed:.1f}")
+                                    img_s=f"{images_now / elapsed:.1f}", run_ETA=_duration(self.run_eta()))
                 else:
                     self._progress_line(stop, run, elapsed, data_time, images_now, self.batch - first_batch)
             if self.cfg.save_every and self.step % self.cfg.save_every == 0:
@@ -548,15 +552,28 @@ class Trainer:
                    f"(ln {len(self.classes)} = {chance:.3f}): the network is not learning yet; try "
                    + " or ".join(advice))
 
+    def _position(self):
+        """Training steps of the run done so far: whole epochs, then batches of this one."""
+        return self.epoch * self.steps_per_epoch + min(self.batch, self.steps_per_epoch)
+
+    def run_eta(self):
+        """Seconds until the whole run ends: the steps left in it at the rate of this process so far
+        (its wall time per step since it began training, validation passes included once one has run;
+        the steps a resumed checkpoint had already taken count neither as done nor as left)."""
+        t_start, start = self._run_start
+        done = self._position() - start
+        left = self.cfg.epochs * self.steps_per_epoch - self._position()
+        return left * (time.perf_counter() - t_start) / max(done, 1)
+
     def _progress_line(self, stop, run, elapsed, data_time, images, steps):
-        """One plain line (pytorch/examples style) when there is no progress bar."""
+        """One plain line (pytorch/examples style) when there is no progress bar; the ETA is the
+        whole run's (``run_eta``)."""
         per_step = elapsed / max(steps, 1)
-        left = (self.cfg.epochs - self.epoch - 1) * stop + (stop - self.batch)  # training steps, validation apart
         seen = max(run["seen"], 1)
         self._echo(f"epoch {self.epoch + 1}/{self.cfg.epochs} step {self.batch}/{stop} | {per_step:.3f} s/step "
                    f"(data {data_time / max(steps, 1):.3f} s) | loss {run['loss_sum'] / seen:.4f} | "
                    + errors_text(1 - run["correct1"] / seen, 1 - run["correct5"] / seen, len(self.classes))
-                   + f" | {images / max(elapsed, 1e-9):.1f} img/s | ETA {_duration(left * per_step)}")
+                   + f" | {images / max(elapsed, 1e-9):.1f} img/s | ETA {_duration(self.run_eta())}")
 
     def lr_factor(self, step=None):
         """What multiplies the optimizer's base lr at ``step`` (default: the next one): the linear
@@ -650,7 +667,7 @@ class Trainer:
             try:
                 return self._fit(resume_from, echo if main else _silent, override)
             finally:
-                self.fitting = False
+                self.fitting, self._run_start = False, None
 
     def _fit(self, resume_from, echo, override):
         self._echo = echo
@@ -662,11 +679,16 @@ class Trainer:
             echo(f"resumed from {resume_from}: {self.epoch} epochs, {self.step} steps done, lr {self.optimizer.lr:g}")
         with self._loader(self.train_split, train=True) as loader:
             self.steps_per_epoch = len(loader) if self.cfg.max_steps is None else min(len(loader), self.cfg.max_steps)
+            self._run_start = (time.perf_counter(), self._position())  # the ETA's rate: this process's steps only
             while self.epoch < self.cfg.epochs:
                 if self.stop_signal is not None and self.world.size == 1:
                     self._stop()  # asked while the last epoch's checkpoint was written
-                # the lr of the epoch's first step
-                row = {"epoch": self.epoch + 1, "lr": self.optimizer.lr * self.lr_factor(self.epoch * self.steps_per_epoch)}
+                # the lr of the epoch's first and last steps (they differ in a warm-up or a cosine schedule);
+                # the plateau rule changes the base lr only between epochs, so both are known now
+                first = self.epoch * self.steps_per_epoch
+                row = {"epoch": self.epoch + 1,
+                       "lr": self.optimizer.lr * self.lr_factor(first + self.steps_per_epoch - 1),
+                       "lr_first": self.optimizer.lr * self.lr_factor(first)}
                 row.update(self.train_epoch(loader))
                 val = self.evaluate(ten_crop=self.cfg.ten_crop)
                 row.update({f"val_{k}": v for k, v in val.items() if k != "images"})
@@ -840,8 +862,15 @@ def errors_text(top1, top5, num_classes=None, digits=1):
     return f"top-1 err {100 * top1:.{digits}f}%"
 
 
+def lr_text(row):
+    """The epoch's lr: "0.01", or "0.0025->0.0075" (its first step's, then its last step's) when a
+    warm-up or the cosine schedule changed it during the epoch."""
+    first = row.get("lr_first", row["lr"])
+    return f"{row['lr']:.2g}" if f"{first:.2g}" == f"{row['lr']:.2g}" else f"{first:.2g}->{row['lr']:.2g}"
+
+
 def format_row(row, num_classes=None):
-    parts = [f"epoch {row['epoch']:3d}", f"lr {row['lr']:.2g}", f"loss {row['train_loss']:.4f}",
+    parts = [f"epoch {row['epoch']:3d}", f"lr {lr_text(row)}", f"loss {row['train_loss']:.4f}",
              "train " + errors_text(row["train_top1_err"], row["train_top5_err"], num_classes)]
     if "val_top1_err" in row:
         parts.append("val " + errors_text(row["val_top1_err"], row["val_top5_err"], num_classes))
@@ -852,9 +881,10 @@ def format_row(row, num_classes=None):
 
 
 def summary_table(rows, num_classes=None):
-    """A plain-text table of every epoch (top-5 only with more than 5 classes)."""
+    """A plain-text table of every epoch (top-5 only with more than 5 classes); lr: the lr of the
+    epoch's last step."""
     top5 = has_top5(num_classes)
-    head = (f"{'epoch':>5} {'lr':>8} {'loss':>8} {'train top1':>10} {'val top1':>9}" + (f" {'val top5':>9}" if top5 else "")
+    head = (f"{'epoch':>5} {'end lr':>8} {'loss':>8} {'train top1':>10} {'val top1':>9}" + (f" {'val top5':>9}" if top5 else "")
             + f" {'img/s':>7}")
     lines = [head, "-" * len(head)]
     for r in rows:
