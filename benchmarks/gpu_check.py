@@ -410,7 +410,7 @@ class _OneRankWorld:
 
 def nccl_check(rep, cp):
     """A one-rank communicator through NcclComm (CuPy 14's bytes id), its allreduce and broadcast;
-    with two GPUs, two ranks under mpiexec (tests/dist_scripts/nccl_two_ranks.py)."""
+    with two GPUs, two ranks under mpiexec (tests/distributed/dist_scripts/nccl_two_ranks.py)."""
     import numpy as np
 
     import minitorch_alex.distributed as dist
@@ -431,7 +431,7 @@ def nccl_check(rep, cp):
     mpiexec = shutil.which("mpiexec")
     if mpiexec is None:
         raise AssertionError("two GPUs but no mpiexec on the PATH (pip install -e '.[dist]')")
-    script = os.path.join(ROOT, "tests", "dist_scripts", "nccl_two_ranks.py")
+    script = os.path.join(ROOT, "tests", "distributed", "dist_scripts", "nccl_two_ranks.py")
     proc = subprocess.run([mpiexec, "-n", "2", sys.executable, script], cwd=ROOT, capture_output=True, text=True,
                           timeout=max(rep.seconds_left() - 1, 1), env={**os.environ, "PYTHONPATH": ROOT})
     rep.add("two ranks (`mpiexec -n 2`):", "", "```", *(proc.stdout + proc.stderr).strip().splitlines()[-10:], "```")
@@ -530,8 +530,8 @@ def speed(rep, cp, bench, steps):
 
 
 # ----- 9. the GPU tests ---------------------------------------------------------------------------
-GPU_TEST_FILES = ["tests/test_gpu.py", "tests/test_distributed_nccl.py", "tests/test_gpu_augment.py",
-                  "tests/test_two_tower.py", "tests/test_cuda_nvrtc.py", "tests/test_cupy_fakes.py"]
+GPU_TEST_FILES = ["tests/gpu/test_gpu.py", "tests/distributed/test_distributed_nccl.py", "tests/gpu/test_gpu_augment.py",
+                  "tests/models/test_two_tower.py", "tests/kernels/cuda/test_cuda_nvrtc.py", "tests/gpu/test_cupy_fakes.py"]
 
 
 def gpu_tests(rep):
@@ -578,7 +578,7 @@ def default_out():
 
 
 def main(argv=None, cupy=None, sections=None):
-    """``cupy`` and ``sections`` are for the CPU dry run (tests/test_gpu_check.py): a fake CuPy and
+    """``cupy`` and ``sections`` are for the CPU dry run (tests/benchmarks/test_gpu_check.py): a fake CuPy and
     stand-ins for the sections."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     default = default_out()

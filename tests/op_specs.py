@@ -92,13 +92,14 @@ def seeds():
 
 
 # ----- convolution ----------------------------------------------------------------------------------
-def _conv_case(geo, bias, seed):
+def conv_case(geo, bias, seed):
+    """A conv2d Case of a ``strategies.conv_geometries`` draw (standard normal values from ``seed``)."""
     x, w, b = conv_arrays(geo, bias, np.random.default_rng(seed))
     return Case([x, w, b], dict(stride=geo["stride"], padding=geo["padding"], groups=geo["groups"]), dict(geo=geo))
 
 
 def _conv_cases(bias=None, **bounds):
-    return st.builds(_conv_case, conv_geometries(**bounds), st.booleans() if bias is None else bias, seeds())
+    return st.builds(conv_case, conv_geometries(**bounds), st.booleans() if bias is None else bias, seeds())
 
 
 def _out_hw(geo):
@@ -457,3 +458,26 @@ def run(spec, case, dtype, gy, backend="reference", device="cpu"):
         ran = getattr(node, "backend", None)  # read before backward releases the node
         y.backward(mt.tensor(np.asarray(gy, dtype=dtype), device=device))
     return y.numpy(), [t.grad.numpy() if t is not None else None for t in ts], ran
+
+
+def torch_compare(spec, case, dtype, seed):
+    """``spec`` on ``case`` in ``dtype`` against its PyTorch twin: output, then each input's gradient
+    for a standard normal upstream gradient (``spec.torch_tol`` with ``spec.torch_scales``)."""
+    import torch
+    from strategies import assert_close
+
+    import minitorch_alex as mt
+
+    ours = tensors(case, dtype)
+    theirs = [torch.tensor(np.asarray(a, dtype=dtype), requires_grad=True) if a is not None else None
+              for a in case.arrays]
+    y, yt = spec.run(ours, case.params), spec.torch(*theirs, **case.params)
+    scales = scale_list(spec.torch_scales(case, dtype), len(ours))
+    assert_close(y.numpy(), yt.detach().numpy(), dtype, spec.torch_tol, scales[0], err_msg="forward")
+    g = np.random.default_rng(seed).standard_normal(y.shape).astype(dtype)
+    y.backward(mt.tensor(g))
+    yt.backward(torch.from_numpy(g))
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        if a is not None:
+            assert_close(a.grad.numpy(), b.grad.detach().numpy(), dtype, spec.torch_tol, scales[i + 1],
+                         err_msg=f"gradient of input {i}")

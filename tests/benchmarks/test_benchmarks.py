@@ -7,8 +7,8 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+from paths import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "bench_cpu.py")
 sys.path.insert(0, os.path.dirname(SCRIPT))
 try:

@@ -4,9 +4,9 @@ import importlib.util
 import os
 import types
 
+import cupy_api
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from paths import ROOT
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def bench():
 
 def fake_cupy(elapsed_ms):
     """Events and device facts as CuPy v14.2.0 takes them (cupy/cuda/stream.pyx, runtime.pyx);
-    tests/test_cupy_fakes.py holds them to the installed CuPy."""
+    tests/gpu/test_cupy_fakes.py holds them to the installed CuPy."""
     class Event:
         def record(self, stream=None):
             pass
@@ -58,3 +58,9 @@ def test_one_failing_mode_does_not_lose_the_table(bench, monkeypatch, tmp_path):
     assert "| TF32 | failed (MemoryError: out of memory allocating 1.2 GB) | 120.0 | - |" in text
     assert "| mixed precision (fp16) | 150.0 | 120.0 | 1.25x |" in text
     assert "| conv1 | 1.000 | 2.000 |" in text and "failed (RuntimeError: no store)" in text
+
+
+# held to the installed CuPy (tests/gpu/test_cupy_fakes.py holds the suite's other fakes)
+def test_the_benchmark_fake_follows_cupy():
+    cupy = cupy_api.installed_cupy()
+    assert cupy_api.fake_vs_real(fake_cupy(1.0), cupy) == []

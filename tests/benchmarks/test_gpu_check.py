@@ -13,8 +13,8 @@ import cupy_api
 import numpy as np
 import op_specs
 import pytest
+from paths import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "gpu_check.py")
 SEEDS = int(os.environ.get("GPU_CHECK_SEEDS", "3"))
 
@@ -79,7 +79,7 @@ def fake_gpu():
     copy is a real memmove between the addresses given (parameters as CuPy 14.2's: test_cupy_fakes)."""
     import ctypes
 
-    from test_distributed_nccl import FakeNccl
+    from fake_nccl import FakeNccl
 
     class Stream:
         def __init__(self, null=False, non_blocking=False):

@@ -1,7 +1,7 @@
 """The virtual CPU devices behave like CuPy's GPUs: each thread has a current device, set by
 ``Device.context()``, and in strict mode any operation on an array of cpu:k, or an allocation
 meant for it, made while another device is current raises (CuPy would launch the kernel or
-allocate on the wrong GPU). These tests pin the semantics; tests/test_two_tower.py runs the
+allocate on the wrong GPU). These tests pin the semantics; tests/models/test_two_tower.py runs the
 two-device model under them."""
 import importlib
 import threading

@@ -9,6 +9,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from needs import needs_numba
 
 import minitorch_alex as mt
 from minitorch_alex import random as mt_random
@@ -94,6 +95,7 @@ def test_eval_forward_leaves_nothing_behind():
     assert left < (256 << 10), f"{left / 2**20:.1f} MB still held after the forward"
 
 
+@needs_numba
 def test_transient_workspaces_are_dropped_in_every_thread():
     """Scratch made inside ``transient()`` (here and in another thread) is gone after it; a buffer
     that was already big enough is reused and kept."""
@@ -123,6 +125,7 @@ def test_transient_workspaces_are_dropped_in_every_thread():
         ws.clear_workspaces()
 
 
+@needs_numba
 def test_convolution_without_backward_keeps_no_scratch():
     """conv2d_forward(saved=None) runs in ``transient()``; with a saved dict (training) the
     scratch stays for the next step, as before."""
@@ -139,6 +142,7 @@ def test_convolution_without_backward_keeps_no_scratch():
     ws.clear_workspaces()
 
 
+@needs_numba
 @pytest.mark.parametrize("n, dtype, relu", [(3, np.float32, True), (5, np.float64, False)])
 def test_polyphase_forward_splits_per_chunk_with_the_same_bits(n, dtype, relu):
     """conv1's polyphase forward splits each chunk's images itself instead of the whole batch

@@ -1,16 +1,16 @@
 """minitorch_alex.distributed: the sharded sampler, the gradient averager, the world of one,
 and 2-rank jobs under ``mpiexec`` (skipped when mpi4py or mpiexec is missing; the ``dev``
 extra installs both through the ``dist`` extra)."""
-import importlib.util
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
+from needs import needs_mpi
+from paths import ROOT
 
 import minitorch_alex as mt
 import minitorch_alex.distributed as dist
@@ -18,20 +18,17 @@ import minitorch_alex.nn.functional as F
 from minitorch_alex.data.loader import DataLoader, epoch_order
 from minitorch_alex.distributed import world as world_module
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPTS = os.path.join(ROOT, "tests", "dist_scripts")
+SCRIPTS = os.path.join(ROOT, "tests", "distributed", "dist_scripts")
 sys.path.insert(0, SCRIPTS)
-import common  # noqa: E402  (tests/dist_scripts/common.py: shared with the mpiexec scripts)
+import common  # noqa: E402  (tests/distributed/dist_scripts/common.py: shared with the mpiexec scripts)
 
 # the ranks run the reference backend (see mpiexec below), so the single-process side does too
 pytestmark = pytest.mark.usefixtures("reference_backend")
 
-HAVE_MPI = importlib.util.find_spec("mpi4py") is not None and shutil.which("mpiexec") is not None
-needs_mpi = pytest.mark.skipif(not HAVE_MPI, reason="needs mpi4py and mpiexec: pip install -e '.[dist]'")
 
 
 def mpiexec(n, script, *args, timeout=120):
-    """Run ``mpiexec -n n python tests/dist_scripts/script args``; (returncode, output, seconds)."""
+    """Run ``mpiexec -n n python tests/distributed/dist_scripts/script args``; (returncode, output, seconds)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
                MINITORCH_ALEX_BACKEND="reference", OMP_NUM_THREADS="1")
     for var in ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK"):

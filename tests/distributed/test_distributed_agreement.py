@@ -9,14 +9,13 @@ import types
 
 import numpy as np
 import pytest
+from needs import needs_mpi
+from paths import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "tests", "dist_scripts", "cli_train.py")
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-from test_distributed import needs_mpi  # noqa: E402
+from minitorch_alex.distributed.agreement import Disagreement, check_agreement
+from minitorch_alex.train.trainer import Trainer
 
-from minitorch_alex.distributed.agreement import Disagreement, check_agreement  # noqa: E402
-from minitorch_alex.train.trainer import Trainer  # noqa: E402
+SCRIPT = os.path.join(ROOT, "tests", "distributed", "dist_scripts", "cli_train.py")
 
 FLAGS = ["--batch-size", "4", "--workers", "0", "--lr", "0.05", "--input-scale", "0.02", "--no-progress",
          "--no-plots", "--seed", "3", "--epochs", "1"]

@@ -1,5 +1,5 @@
 """Data parallel through the training CLI: ``mpiexec -n 2 python examples/train_imagenet.py`` (here
-tests/dist_scripts/cli_train.py: the CLI with a small float64 network in AlexNet's place) against
+tests/distributed/dist_scripts/cli_train.py: the CLI with a small float64 network in AlexNet's place) against
 one plain process, resuming on 2 ranks and across rank counts, distributed validation, faults,
 and the pieces the trainer uses (the sharded DataLoader, per-sample draws of the global batch)."""
 import json
@@ -11,17 +11,16 @@ import time
 
 import numpy as np
 import pytest
+from needs import needs_mpi, needs_numba
+from paths import ROOT
 
 from minitorch_alex import random as mt_random
 from minitorch_alex.data.loader import DataLoader, shard_bounds
 from minitorch_alex.train import cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "tests", "dist_scripts", "cli_train.py")
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "dist_scripts"))
+SCRIPT = os.path.join(ROOT, "tests", "distributed", "dist_scripts", "cli_train.py")
+sys.path.insert(0, os.path.join(ROOT, "tests", "distributed", "dist_scripts"))
 import common  # noqa: E402
-from test_distributed import needs_mpi  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("reference_backend")
 
@@ -257,6 +256,7 @@ def test_each_rank_takes_its_own_gpus(monkeypatch):
         cli.rank_devices(("cuda:0", "cuda:1"), FakeWorld(2, 3, 2, 3))
 
 
+@needs_numba
 def test_ranks_share_the_nodes_cores(monkeypatch):
     from kernels.cpu import parallel
 
@@ -310,3 +310,34 @@ def test_bench_data_parallel_runs_and_keeps_the_reading(tmp_path):
     for name in ("| 1 process | 2 |", "| 2 ranks, flat | 1 |", "| 2 ranks, buckets | 1 |", "| 2 ranks, overlap | 1 |"):
         assert name in text, name
     assert text.endswith("A reading written by hand.\n\n## Next section\n")
+
+
+@needs_mpi
+def test_a_signal_to_one_rank_stops_every_rank_after_the_same_step_and_rank_0_saves(tmp_path):
+    from hostile_helpers import make_store
+
+    from minitorch_alex.train import load_checkpoint
+
+    store = make_store(tmp_path / "store", classes=3, train=7, val=5)
+    out = tmp_path / "run"  # rank 1 gets SIGTERM during its step 2: its flag reaches every rank at step 3
+    code, output, _ = run(2, store, out, "--epochs", "2", "--dropout", "0.5",
+                          env={"FAIL_RANK": "1", "FAIL_STEP": "2", "FAIL_HOW": "sigterm"})
+    assert code == 143, output
+    lines = [line for line in output.splitlines() if line.startswith("interrupted")]
+    assert len(lines) == 1 and lines[0].startswith(f"interrupted by SIGTERM: saved {out / 'last.npz'} "
+                                                   "(epoch 1/2, step 3/6); resume with: mpiexec -n 2 python "), output
+    meta = load_checkpoint(out / "last.npz")
+    assert (meta["epoch"], meta["batch"], meta["step"]) == (0, 3, 3)
+    assert not [n for n in os.listdir(out) if n.startswith(".tmp-")]
+    straight = tmp_path / "straight"
+    code, output, _ = run(2, store, straight, "--epochs", "2", "--dropout", "0.5")
+    assert code == 0, output
+    code, output, _ = run(2, store, out, "--epochs", "2", "--resume")
+    assert code == 0, output
+    a, b = weights(straight), weights(out)
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+# ----- one run per --out ------------------------------------------------------------------------------

@@ -5,115 +5,15 @@ broadcast and the gradient averaging are checked end to end. The real NCCL libra
 test_nccl_on_a_gpu (a one-rank communicator; skipped without CuPy and a GPU)."""
 import importlib.util
 import threading
-import types
 
 import numpy as np
 import pytest
+from fake_nccl import FakeNccl, fake_cupy, real_nccl
 
 import minitorch_alex as mt
 import minitorch_alex.distributed as dist
 import minitorch_alex.nn.functional as F
 from minitorch_alex.distributed import nccl as nccl_module
-
-_TYPES = {7: np.float32, 8: np.float64}
-
-
-class FakeEvent:
-    def __init__(self, log, disable_timing=False):
-        self.log, self.stream, self.done = log, None, False
-
-    def record(self, stream=None):
-        self.stream, self.done = stream, True  # fake streams run synchronously
-        self.log.append(("record", stream.name, id(self)))
-
-
-class FakeStream:
-    def __init__(self, log, name="side", non_blocking=False):
-        self.log, self.name, self.ptr, self.non_blocking = log, name, 1000 + len(log), non_blocking
-
-    def wait_event(self, event):
-        self.log.append(("wait", self.name, id(event)))
-
-
-class FakeNcclCommunicator:
-    """One rank's communicator; ``group`` is shared by the ranks of a job, so allReduce sums
-    the buffers of all ranks (threads) like NCCL would. Types as in CuPy v14.2.0's
-    cupy_backends/cuda/libs/nccl.pyx: ``NcclCommunicator(int ndev, bytes commId, int rank)``,
-    a 128-byte ``commId`` (ValueError otherwise), ``bytes`` only (Cython's TypeError otherwise)."""
-
-    def __init__(self, group, log, ndev, commId, rank):
-        if not isinstance(commId, bytes):
-            raise TypeError(f"Argument 'commId' has incorrect type (expected bytes, got {type(commId).__name__})")
-        if len(commId) != 128:
-            raise ValueError(f"commId length {len(commId)} != 128.")
-        self.group, self.log, self.ndev, self.uid, self.rank = group, log, int(ndev), commId, int(rank)
-        group["uids"][rank] = commId
-
-    def _view(self, ptr, count, datatype):
-        ctype = np.ctypeslib.as_ctypes_type(_TYPES[datatype])
-        return np.ctypeslib.as_array((ctype * count).from_address(ptr))
-
-    def allReduce(self, sendbuf, recvbuf, count, datatype, op, stream):
-        assert op == FakeNccl.NCCL_SUM and sendbuf == recvbuf
-        self.log.append(("allReduce", count, datatype, stream))
-        mine, barrier = self._view(sendbuf, count, datatype), self.group["barrier"]
-        self.group["bufs"][self.rank] = mine
-        barrier.wait()
-        total = sum(b.copy() for b in self.group["bufs"])  # every rank has written its buffer
-        barrier.wait()
-        mine[...] = total
-        barrier.wait()
-
-    def broadcast(self, sendbuff, recvbuff, count, datatype, root, stream):
-        self.log.append(("broadcast", count, datatype, root, stream))
-        mine, barrier = self._view(recvbuff, count, datatype), self.group["barrier"]
-        self.group["bufs"][self.rank] = mine
-        barrier.wait()
-        source = self.group["bufs"][root].copy()
-        barrier.wait()
-        mine[...] = source
-        barrier.wait()
-
-
-class FakeNccl:
-    """``cupy.cuda.nccl`` of CuPy v14.2.0 (cupy_backends/cuda/libs/nccl.pyx): ``get_unique_id()``
-    returns the id as ``bytes`` ("versionchanged 14.0: previously a tuple of integers"), NUL
-    bytes included. tests/test_cupy_fakes.py holds these types to the installed library's."""
-    NCCL_SUM, NCCL_FLOAT32, NCCL_FLOAT64 = 0, 7, 8
-
-    def __init__(self, group, log):
-        self.group, self.log = group, log
-
-    def get_unique_id(self):
-        uid = np.random.default_rng(5).integers(0, 256, 128).astype(np.uint8)
-        uid[:3] = 0  # the real id starts with a family field, zero bytes included
-        return uid.tobytes()
-
-    def NcclCommunicator(self, ndev, commId, rank):
-        return FakeNcclCommunicator(self.group, self.log, ndev, commId, rank)
-
-
-def fake_cupy(log):
-    """The calls NcclComm makes, as CuPy v14.2.0 takes them (cupy/cuda/stream.pyx, device.pyx);
-    tests/test_cupy_fakes.py holds them to the installed CuPy."""
-    current = FakeStream(log, "current")
-    devices = []
-
-    class Device:
-        def __init__(self, device=None):
-            self.i = device
-
-        def __enter__(self):
-            devices.append(self.i)
-
-        def __exit__(self, *exc):
-            return False
-
-    # keyword-only, as the code calls them: CuPy's first parameters are Stream(null=...), Event(block=...)
-    cuda = types.SimpleNamespace(Device=Device, Stream=lambda *, non_blocking=False: FakeStream(log, "side", non_blocking),
-                                 Event=lambda *, disable_timing=False: FakeEvent(log, disable_timing),
-                                 get_current_stream=lambda: current)
-    return types.SimpleNamespace(cuda=cuda, devices=devices)
 
 
 class FakeWorld:
@@ -169,22 +69,12 @@ def test_unique_id_goes_from_rank_0_to_every_rank(host_pointers):
     assert results == [(0, 2, [0]), (1, 2, [1])]  # each rank on its own GPU: cuda:<local rank>
 
 
-def _real_nccl():
-    """CuPy's own ``cupy.cuda.nccl`` when the installed wheels load it (the dev extra brings
-    nvidia-nccl-cu13): its id and its argument types need no GPU."""
-    try:
-        from cupy.cuda import nccl
-    except Exception:  # noqa: BLE001 - no CuPy, or CuPy without libnccl
-        return None
-    return nccl if getattr(nccl, "available", False) else None
-
-
-@pytest.mark.skipif(_real_nccl() is None, reason="needs CuPy and libnccl (pip install -e '.[dev]' brings both)")
+@pytest.mark.skipif(real_nccl() is None, reason="needs CuPy and libnccl (pip install -e '.[dev]' brings both)")
 def test_the_real_nccl_takes_the_id_ncclcomm_passes():
     """CuPy's real get_unique_id and NcclCommunicator (their argument types are checked before any
     GPU is touched): without a GPU the call gets past the types to NCCL's own CUDA error; with
     one it makes a one-rank communicator. A tuple id (CuPy < 14) is a TypeError here."""
-    nccl = _real_nccl()
+    nccl = real_nccl()
     assert isinstance(nccl.get_unique_id(), bytes)
     group = {"barrier": threading.Barrier(1)}
     try:

@@ -58,9 +58,9 @@ def test_the_example_exports_a_checkpoint(images, tmp_path):
     import subprocess
     import sys
 
-    from minitorch_alex.train.checkpoint import save_checkpoint
+    from paths import ROOT as root
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    from minitorch_alex.train.checkpoint import save_checkpoint
     mt.manual_seed(3)
     model = mt.models.alexnet(num_classes=4)
     save_checkpoint(str(tmp_path / "best.npz"), model, meta={"classes": list("abcd")})

@@ -1,4 +1,7 @@
-"""Every fake CuPy in the suite held to the installed CuPy (the dev extra brings the CPU-usable
+"""The checker that holds the suite's fake CuPys to the installed CuPy, and the NCCL fakes
+(tests/fake_nccl.py) held to it; each other fake is held to CuPy beside its own tests
+(test_gpu_streams, test_gpu_bench, test_cuda_unavailable, test_cuda_gemm, test_gpu_augment).
+Every fake CuPy in the suite is held to the installed CuPy (the dev extra brings the CPU-usable
 cupy-cuda13x wheel and libnccl): the same paths, parameter names, order and kinds, every
 parameter CuPy requires, the same constants, and the types that need no GPU to produce (the
 NCCL unique id). When CuPy changes a call we fake, a test here fails on the CPU. The checker's
@@ -7,19 +10,14 @@ import inspect
 import types
 
 import cupy_api
+import fake_nccl
 import pytest
-import test_cuda_gemm
-import test_cuda_unavailable
-import test_distributed_nccl
-import test_gpu_augment
-import test_gpu_bench
-import test_gpu_streams
 
 cupy = pytest.importorskip("cupy", reason="the dev extra installs cupy-cuda13x (pip install -e '.[dev]')")
 
 
 def _nccl():
-    nccl = test_distributed_nccl._real_nccl()
+    nccl = fake_nccl.real_nccl()
     if nccl is None:
         pytest.fail("cupy.cuda.nccl does not load: the dev extra installs nvidia-nccl-cu13")
     return nccl
@@ -65,13 +63,9 @@ def test_the_checker_catches_wrong_paths_defaults_and_constants():
 
 # -- the suite's fakes ----------------------------------------------------------------------------
 
-def _as_namespace(obj):
-    return types.SimpleNamespace(**{k: v for k, v in vars(obj).items()})
-
-
 def test_the_nccl_fake_follows_cupy_14():
     nccl = _nccl()
-    fake = test_distributed_nccl
+    fake = fake_nccl
     assert cupy_api.fake_vs_real(fake.FakeNccl, nccl, bookkeeping={"group", "log"}, path="nccl") == []
     assert cupy_api.fake_vs_real(fake.FakeNcclCommunicator, nccl.NcclCommunicator, path="NcclCommunicator") == []
     # what needs no GPU is compared for real: the id's type and length, and what the constructor takes
@@ -85,34 +79,9 @@ def test_the_nccl_fake_follows_cupy_14():
 
 
 def test_the_nccl_tests_cupy_fake_follows_cupy():
-    fake = test_distributed_nccl.fake_cupy([])
+    fake = fake_nccl.fake_cupy([])
     assert cupy_api.fake_vs_real(fake, cupy, bookkeeping={"devices"}) == []
-    assert cupy_api.fake_vs_real(test_distributed_nccl.FakeStream, cupy.cuda.Stream, {"log", "name"}, "Stream") == []
-    assert cupy_api.fake_vs_real(test_distributed_nccl.FakeEvent, cupy.cuda.Event, {"log"}, "Event") == []
+    assert cupy_api.fake_vs_real(fake_nccl.FakeStream, cupy.cuda.Stream, {"log", "name"}, "Stream") == []
+    assert cupy_api.fake_vs_real(fake_nccl.FakeEvent, cupy.cuda.Event, {"log"}, "Event") == []
 
 
-def test_the_two_tower_fake_follows_cupy():
-    fake = _as_namespace(test_gpu_streams.FakeCupy())
-    assert cupy_api.fake_vs_real(fake, cupy, bookkeeping={"log", "current", "streams", "Array"}) == []
-
-
-def test_the_benchmark_fake_follows_cupy():
-    assert cupy_api.fake_vs_real(test_gpu_bench.fake_cupy(1.0), cupy) == []
-
-
-def test_the_no_device_fake_follows_cupy():
-    for available in (True, False):
-        assert cupy_api.fake_vs_real(test_cuda_unavailable.fake_cupy_module(available, 1), cupy) == []
-
-
-def test_the_gemm_recorder_calls_matmul_as_cupy_takes_it():
-    why = cupy_api.compare_signatures(inspect.signature(test_cuda_gemm.RecordingCupy.matmul),
-                                      cupy_api.real_signature(cupy.matmul), is_method=True)
-    assert why is None
-
-
-def test_the_input_pipeline_fake_follows_cupy():
-    fake = test_gpu_augment.fake_cupy([])
-    # (its ndarray is NumPy's, for isinstance checks; its own methods are held to CuPy's below)
-    assert cupy_api.fake_vs_real(fake, cupy, bookkeeping={"count", "name", "id", "ndarray"}) == []
-    assert cupy_api.fake_vs_real(test_gpu_augment.FakeDeviceArray, cupy.ndarray, {"device"}, "ndarray") == []

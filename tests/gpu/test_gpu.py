@@ -1,14 +1,15 @@
 """The CuPy path on a real GPU, against the NumPy reference on the CPU. Skipped without CuPy or a
 CUDA device (CI has neither); run on a GPU machine with
 
-    pip install -e ".[dev,gpu]" && python -m pytest -o addopts= -q tests/test_gpu.py tests/test_two_tower.py
+    pip install -e ".[dev,gpu]" && python -m pytest -o addopts= -q tests/gpu/test_gpu.py tests/models/test_two_tower.py
 
 Covers: the CUDA sources build through CuPy (NVRTC); every op of tests/op_specs.py forward and
 backward on CuPy (CUDA kernels: backend 'cuda'; CuPy running the reference: backend 'reference')
-against the float64 NumPy reference on its hypothesis cases and examples; float16 kernels; the TF32 switch; AlexNet training
-steps on cuda:0 against the CPU; mixed precision on the GPU; the GPU input pipeline against the
-CPU loader; and the two-tower tests on ("cuda:0", "cuda:0") and ("cuda:0", "cpu"). CuPy's
-PerformanceWarning (raised e.g. when an array is used from another device) is an error here.
+against the float64 NumPy reference on its hypothesis cases and examples; float16 kernels; the
+TF32 switch; AlexNet training steps on cuda:0 against the CPU; mixed precision on the GPU; the
+GPU input pipeline against the CPU loader. The two-tower tests on ("cuda:0", "cuda:0") and
+("cuda:0", "cpu") are in tests/models/test_two_tower.py. CuPy's PerformanceWarning (raised e.g.
+when an array is used from another device) is an error here and there.
 """
 import warnings
 
@@ -217,50 +218,6 @@ def test_gpu_augmenter_gives_the_cpu_loaders_batches(rng):
         np.testing.assert_array_equal(cp.asnumpy(yg), yc)
         count += 1
     assert count == 3 == len(gpu)
-
-
-# ----- the two-tower model on GPU pairs (tests/test_two_tower.py parametrizes them too) --------------
-GPU_PAIRS = [("cuda:0", "cuda:0"), ("cuda:0", "cpu")]
-
-
-@pytest.fixture(scope="module")
-def two_tower_batch():
-    import test_two_tower as tt
-
-    rng = np.random.default_rng(0)
-    return rng.standard_normal((tt.N, 3, 224, 224)), np.array([1, 7])
-
-
-@pytest.mark.parametrize("devices", GPU_PAIRS)
-def test_two_tower_same_logits_loss_and_gradients(devices, two_tower_batch):
-    import test_two_tower as tt
-
-    tt.test_same_logits_loss_and_gradients_as_grouped_model(devices, two_tower_batch)
-
-
-@pytest.mark.parametrize("devices", GPU_PAIRS)
-def test_two_tower_same_parameters_after_sgd_steps(devices, two_tower_batch):
-    import test_two_tower as tt
-
-    x, y = two_tower_batch
-    single, split = tt.make_pair(devices)
-    tt.sgd_steps_on_both(single, split, x, y)
-    after = split.state_dict()
-    for name, value in single.state_dict().items():
-        np.testing.assert_allclose(after[name], value, rtol=1e-10, atol=1e-14, err_msg=name)
-
-
-def test_two_tower_traffic_on_a_mixed_pair(two_tower_batch):
-    import test_two_tower as tt
-
-    x, y = two_tower_batch
-    _, split = tt.make_pair(("cuda:0", "cpu"))
-    split.traffic.reset()
-    loss = F.cross_entropy(split(mt.tensor(x)), y)
-    expected = tt.N * 8 * (2 * 128 * 13 * 13 + 2 * 128 * 6 * 6 + 2 * 2048 + 2048)
-    assert split.traffic.forward_bytes == expected
-    loss.backward()
-    assert split.traffic.backward_bytes == expected
 
 
 def test_tf32_reaches_the_convolution_gemms(rng):

@@ -1,6 +1,6 @@
 """The GPU augmentation's math on NumPy: ``crop_flip_normalize`` is bit-identical to the CPU
 path (``augment.crop_to_chw``) for the same crop offsets, flips and PCA shifts, and the batch
-plan draws what the CPU ``DataLoader`` draws. (The CuPy pipeline itself: tests/test_gpu.py.)"""
+plan draws what the CPU ``DataLoader`` draws. (The CuPy pipeline itself: tests/gpu/test_gpu.py.)"""
 import types
 
 import cupy_api
@@ -77,7 +77,7 @@ class FakeDeviceArray(np.ndarray):
 
 
 def fake_cupy(log):
-    """The calls GPUAugmenter makes, as CuPy 14.2 takes them (tests/test_cupy_fakes.py holds this
+    """The calls GPUAugmenter makes, as CuPy 14.2 takes them (tests/gpu/test_cupy_fakes.py holds this
     fake to the installed CuPy); streams run synchronously, events are logged."""
     class Stream:
         def __init__(self, null=False, non_blocking=False):
@@ -203,3 +203,12 @@ def test_the_trainer_feeds_a_cuda_device_through_the_gpu_pipeline(rng, fake_gpu,
         np.testing.assert_array_equal(np.asarray(xg), xc)
         np.testing.assert_array_equal(yg, yc)
     on_gpu.close()
+
+
+# held to the installed CuPy (tests/gpu/test_cupy_fakes.py holds the suite's other fakes)
+def test_the_input_pipeline_fake_follows_cupy():
+    cupy = cupy_api.installed_cupy()
+    fake = fake_cupy([])
+    # (its ndarray is NumPy's, for isinstance checks; its own methods are held to CuPy's below)
+    assert cupy_api.fake_vs_real(fake, cupy, bookkeeping={"count", "name", "id", "ndarray"}) == []
+    assert cupy_api.fake_vs_real(FakeDeviceArray, cupy.ndarray, {"device"}, "ndarray") == []

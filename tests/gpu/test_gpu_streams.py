@@ -7,6 +7,7 @@ import importlib
 import itertools
 import types
 
+import cupy_api
 import numpy as np
 import pytest
 
@@ -18,7 +19,7 @@ device_mod = importlib.import_module("minitorch_alex.device")
 
 class FakeCupy:
     """The calls of the two-tower path, as CuPy v14.2.0 takes them (cupy/cuda/stream.pyx, device.pyx,
-    cupy_backends/cuda/api/runtime.pyx, cupy/_core/core.pyx); tests/test_cupy_fakes.py holds them
+    cupy_backends/cuda/api/runtime.pyx, cupy/_core/core.pyx); tests/gpu/test_cupy_fakes.py holds them
     to the installed CuPy."""
 
     def __init__(self):
@@ -155,3 +156,10 @@ def test_one_stream_per_gpu_shared_by_towers_on_one_gpu(cp):
     a, b = device_mod.tower_streams((Device("cuda:0"), Device("cuda:1")))
     assert a is not b and (a.device, b.device) == (0, 1)
     assert device_mod.tower_streams((Device("cuda:0"), Device("cpu")))[1] is None
+
+
+# held to the installed CuPy (tests/gpu/test_cupy_fakes.py holds the suite's other fakes)
+def test_the_two_tower_fake_follows_cupy():
+    cupy = cupy_api.installed_cupy()
+    fake = types.SimpleNamespace(**vars(FakeCupy()))
+    assert cupy_api.fake_vs_real(fake, cupy, bookkeeping={"log", "current", "streams", "Array"}) == []

@@ -1,5 +1,5 @@
 """A practitioner's day on bad luck (issue 29): a run that remembers its data, a run folder that is
-not silently overwritten, interruptions by signal. The happy path is tests/test_journey.py."""
+not silently overwritten, interruptions by signal. The happy path is tests/train/test_journey.py."""
 import json
 import os
 import shutil
@@ -8,13 +8,11 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 from hostile_helpers import assert_one_line_error, entries, make_store, run_cli, small, train_args  # noqa: F401
+from paths import ROOT as REPO
 
 from minitorch_alex.train import load_checkpoint
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _without_data(argv):
@@ -180,37 +178,6 @@ def test_a_second_signal_stops_at_once_and_leaves_no_temporary_file(uninterrupte
     assert ".lock" in left and not [n for n in left if n.startswith(".tmp-") or n.endswith(".npz")], left
 
 
-def test_a_signal_to_one_rank_stops_every_rank_after_the_same_step_and_rank_0_saves(tmp_path):
-    from test_distributed import HAVE_MPI
-
-    if not HAVE_MPI:
-        pytest.skip("needs mpi4py and mpiexec: pip install -e '.[dist]'")
-    from test_distributed_cli import run, weights
-
-    store = make_store(tmp_path / "store", classes=3, train=7, val=5)
-    out = tmp_path / "run"  # rank 1 gets SIGTERM during its step 2: its flag reaches every rank at step 3
-    code, output, _ = run(2, store, out, "--epochs", "2", "--dropout", "0.5",
-                          env={"FAIL_RANK": "1", "FAIL_STEP": "2", "FAIL_HOW": "sigterm"})
-    assert code == 143, output
-    lines = [line for line in output.splitlines() if line.startswith("interrupted")]
-    assert len(lines) == 1 and lines[0].startswith(f"interrupted by SIGTERM: saved {out / 'last.npz'} "
-                                                   "(epoch 1/2, step 3/6); resume with: mpiexec -n 2 python "), output
-    meta = load_checkpoint(out / "last.npz")
-    assert (meta["epoch"], meta["batch"], meta["step"]) == (0, 3, 3)
-    assert not [n for n in os.listdir(out) if n.startswith(".tmp-")]
-    straight = tmp_path / "straight"
-    code, output, _ = run(2, store, straight, "--epochs", "2", "--dropout", "0.5")
-    assert code == 0, output
-    code, output, _ = run(2, store, out, "--epochs", "2", "--resume")
-    assert code == 0, output
-    a, b = weights(straight), weights(out)
-    assert a.keys() == b.keys()
-    for name in a:
-        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
-
-
-# ----- one run per --out ------------------------------------------------------------------------------
-
 def test_a_new_run_does_not_replace_another_runs_files(tmp_path, capsys, small, monkeypatch):
     monkeypatch.chdir(tmp_path)
     store = make_store(tmp_path / "store")
@@ -313,39 +280,3 @@ def test_the_curves_have_ticks_at_whole_epochs_only(tmp_path, monkeypatch):
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
 
 
-def test_a_stop_on_a_gpu_checkpoints_the_step_sums_not_read_yet(tmp_path, monkeypatch):
-    """One process on a GPU reads its step sums only at print steps: a stop between two reads
-    reads the pending ones first, so the mid-epoch checkpoint resumes to the uninterrupted run's
-    metrics. (The "device" arrays are NumPy's, as in test_train's reads test.)"""
-    from test_train import make_trainer, params
-
-    from minitorch_alex.train import trainer as trainer_mod
-    from minitorch_alex.train.trainer import Interrupted, Trainer
-
-    monkeypatch.setattr(Trainer, "read_every_step", property(lambda self: False))
-    monkeypatch.setattr(Trainer, "_step_sums", staticmethod(
-        lambda logits, loss, labels: trainer_mod.device_step_sums(np, logits.data, loss.data, labels)))
-    straight = make_trainer(tmp_path / "straight", epochs=2, print_freq=10)
-    straight.fit(echo=lambda *_: None)
-    cut = make_trainer(tmp_path / "cut", epochs=2, print_freq=10)
-    step = Trainer._optimizer_step
-
-    def asked_after_step_2(self):
-        step(self)
-        if self.step == 1:  # during the 2nd step of epoch 1 (3 steps of 8 images): read at none of them yet
-            self.request_stop(signal.SIGTERM)
-
-    monkeypatch.setattr(Trainer, "_optimizer_step", asked_after_step_2)
-    with pytest.raises(Interrupted) as info:
-        cut.fit(echo=lambda *_: None)
-    assert info.value.saved and info.value.signum == signal.SIGTERM
-    meta = load_checkpoint(tmp_path / "cut" / "last.npz")
-    assert (meta["epoch"], meta["batch"]) == (0, 2) and meta["running"]["seen"] == 16
-    monkeypatch.setattr(Trainer, "_optimizer_step", step)
-    again = make_trainer(tmp_path / "cut", epochs=2, print_freq=10)
-    again.fit(resume_from=tmp_path / "cut" / "last.npz", echo=lambda *_: None)
-    for name, value in params(straight).items():
-        np.testing.assert_array_equal(params(again)[name], value, err_msg=name)
-    for a, b in zip(straight.log.rows, again.log.rows, strict=True):
-        for key in ("train_loss", "train_top1_err", "val_loss", "val_top1_err"):
-            assert a[key] == pytest.approx(b[key], rel=1e-12), key

@@ -11,10 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 from hostile_helpers import SIZE, make_tree
+from paths import ROOT
 
 from minitorch_alex.data import open_store, prepare, prepare_store
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 import prepare_data  # noqa: E402
 

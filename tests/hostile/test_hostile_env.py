@@ -6,8 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from needs import needs_numba
+from paths import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 THREAD_VARS = ("MINITORCH_ALEX_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS")
 
 
@@ -48,6 +49,7 @@ COUNT = "from kernels.cpu import parallel; print(parallel.get_num_threads())"
     ({"OMP_NUM_THREADS": "0"}, CPUS,
      f"warning: ignoring OMP_NUM_THREADS='0' (expected an integer in [1, {CPUS}], the CPUs of this process)"),
 ])
+@needs_numba
 def test_a_bad_thread_count_is_said_and_bounded(env, threads, warning):
     proc = _run(["-c", COUNT], **env)
     assert proc.returncode == 0, proc.stderr

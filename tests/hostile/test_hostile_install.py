@@ -7,8 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from needs import needs_numba
+from paths import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = """
 import numpy as np
 from kernels.cpu.activation import relu_forward
@@ -33,6 +34,9 @@ def _read_only(path, stack):
                         f"{' '.join(args[:3])} failed: {done.stderr.strip()}")
         if args[1] == "--bind":
             stack.append(path)
+
+
+pytestmark = needs_numba  # the kernels it loads are numba's
 
 
 @pytest.fixture

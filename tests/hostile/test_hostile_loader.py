@@ -8,8 +8,8 @@ import sys
 
 import pytest
 from hostile_helpers import make_store
+from paths import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRUNCATE = """
 import os, sys
 from minitorch_alex.data import DataLoader, open_store

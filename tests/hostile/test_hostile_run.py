@@ -12,12 +12,11 @@ import time
 
 import numpy as np
 from hostile_helpers import assert_one_line_error, run_cli, small, store, train_args, use_small_net  # noqa: F401
+from paths import ROOT as REPO
 
 from minitorch_alex import serialization
 from minitorch_alex.train import load_checkpoint
 from minitorch_alex.train import trainer as trainer_module
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_a_second_run_on_the_same_out_is_refused_naming_the_first(store, tmp_path, capsys, small):

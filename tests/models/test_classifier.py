@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+from paths import ROOT
 from PIL import Image
 
 import minitorch_alex as mt
@@ -12,7 +13,6 @@ import minitorch_alex.nn.functional as F
 from minitorch_alex.data.augment import center_crop, ten_crop
 from minitorch_alex.train.checkpoint import save_checkpoint
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSES = ["n01", "n02", "n03"]
 NAMES = ["tench", "goldfish", "great white shark"]
 
@@ -91,13 +91,13 @@ def test_a_checkpoint_without_mean_asks_for_one(tmp_path):
 
 def test_a_converted_torchvision_checkpoint_predicts_what_torch_does(tmp_path):
     torch = pytest.importorskip("torch")
-    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from torch_alexnet import TorchAlexNet
+
     sys.path.insert(0, os.path.join(ROOT, "examples"))
     try:
         from convert_torchvision import convert
-        from test_alexnet_torchvision import TorchAlexNet
     finally:
-        del sys.path[:2]
+        del sys.path[:1]
     torch.manual_seed(1)
     net = TorchAlexNet(num_classes=5).eval()
     path = str(tmp_path / "tv.npz")

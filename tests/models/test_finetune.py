@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 from hostile_helpers import assert_one_line_error, run_cli
+from paths import ROOT
 from PIL import Image
 
 import minitorch_alex as mt
 from minitorch_alex.train import load_checkpoint
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FEATURES = ("features.0", "features.3", "features.6", "features.8", "features.10")
 
 

@@ -13,12 +13,6 @@ from minitorch_alex.device import strict_devices
 from minitorch_alex.models.alexnet import LAYER_NAMES
 
 
-@pytest.fixture(autouse=True)
-def strict():
-    with strict_devices():
-        yield
-
-
 def _has_gpu():
     try:
         import cupy
@@ -26,6 +20,16 @@ def _has_gpu():
         return cupy.cuda.is_available()
     except Exception:
         return False
+
+
+if _has_gpu():  # as in tests/gpu/test_gpu.py: an implicit cross-device access is an error here
+    pytestmark = pytest.mark.filterwarnings("error::cupy._util.PerformanceWarning")
+
+
+@pytest.fixture(autouse=True)
+def strict():
+    with strict_devices():
+        yield
 
 
 PAIRS = [
@@ -89,9 +93,10 @@ def test_same_logits_loss_and_gradients_as_grouped_model(devices, batch):
         np.testing.assert_allclose(split(mt.tensor(x)).numpy(), single(mt.tensor(x)).numpy(), rtol=1e-10, atol=1e-13)
 
 
-def test_same_parameters_after_sgd_steps_with_momentum(batch):
+@pytest.mark.parametrize("devices", PAIRS)
+def test_same_parameters_after_sgd_steps_with_momentum(devices, batch):
     x, y = batch
-    single, split = make_pair(("cpu:0", "cpu:1"))
+    single, split = make_pair(devices)
     initial = {k: v.copy() for k, v in single.state_dict().items()}
     sgd_steps_on_both(single, split, x, y)
     after = split.state_dict()
@@ -126,6 +131,18 @@ def test_bytes_copied_equal_the_papers_cross_tower_traffic(batch):
     assert split.traffic.backward_bytes == 0
     loss.backward()
     assert split.traffic.backward_bytes == expected  # every copied activation's gradient goes back
+
+
+@pytest.mark.skipif(not _has_gpu(), reason="needs a GPU")
+def test_bytes_copied_on_a_gpu_and_cpu_pair(batch):
+    x, y = batch
+    _, split = make_pair(("cuda:0", "cpu"))
+    split.traffic.reset()
+    loss = F.cross_entropy(split(mt.tensor(x)), y)
+    expected = N * 8 * (2 * 128 * 13 * 13 + 2 * 128 * 6 * 6 + 2 * 2048 + 2048)
+    assert split.traffic.forward_bytes == expected
+    loss.backward()
+    assert split.traffic.backward_bytes == expected
 
 
 def test_same_device_twice_copies_nothing(batch):

@@ -2,9 +2,7 @@
 float64 and float32, on hypothesis-generated configurations."""
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-from strategies import TORCH_TOL, assert_close, distinct_values, dtypes
+from strategies import TORCH_TOL, assert_close, distinct_values
 
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
@@ -29,43 +27,6 @@ def backward_both(y_mt, y_t, rng):
 
 def close(a_mt, a_t, dtype, scale=1.0):
     assert_close(a_mt.numpy(), a_t.detach().numpy(), dtype, TORCH_TOL, scale)
-
-
-def check_conv2d_against_torch(n, cin, cout, h, w, k, stride, padding, groups, bias, dtype, rng):
-    """conv2d's output and gradients against torch's on random inputs of these shapes."""
-    x, xt = both(rng.standard_normal((n, cin, h, w)), dtype)
-    wt_np = rng.standard_normal((cout, cin // groups, *k))
-    W, Wt = both(wt_np, dtype)
-    B, Bt = both(rng.standard_normal(cout), dtype) if bias else (None, None)
-    y = F.conv2d(x, W, B, stride, padding, groups)
-    yt = torch.nn.functional.conv2d(xt, Wt, Bt, stride, padding, 1, groups)
-    scale = np.sqrt(wt_np[0].size)
-    close(y, yt, dtype, scale)
-    backward_both(y, yt, rng)
-    area = n * y.shape[2] * y.shape[3]  # terms in each weight-gradient sum, per input tap
-    close(x.grad, xt.grad, dtype, scale)
-    close(W.grad, Wt.grad, dtype, scale * np.sqrt(area))
-    if bias:
-        close(B.grad, Bt.grad, dtype, np.sqrt(area))
-
-
-# geometries that make the numba backend's 'auto' take each of its convolution algorithms
-CONV_ALGORITHM_CASES = [("polyphase", (11, 11), 4, 2, 23), ("fourier", (5, 5), 1, 2, 11),
-                        ("winograd5", (3, 3), 1, 1, 13), ("im2col", (3, 3), 2, 1, 9)]
-
-
-@pytest.mark.parametrize("algorithm, k, stride, padding, size", CONV_ALGORITHM_CASES, ids=[c[0] for c in CONV_ALGORITHM_CASES])
-@given(groups=st.integers(1, 2), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
-def test_conv2d_matches_torch_with_each_algorithm_of_the_numba_backend(algorithm, k, stride, padding, size, groups, bias,
-                                                                       dtype, seed):
-    """AlexNet's three kinds of convolution layer, at small sizes, each on the path it trains with,
-    and a strided layer that takes im2col."""
-    from kernels.cpu import conv as conv_kernels
-
-    assert conv_kernels.choose_algorithm(k, (stride, stride), (padding, padding)) == algorithm
-    with mt.config.using(backend="numba"):
-        check_conv2d_against_torch(3, 2 * groups, 3 * groups, size, size, k, (stride, stride), (padding, padding), groups,
-                                   bias, dtype, np.random.default_rng(seed))
 
 
 def test_max_pool2d_alexnet_overlapping_windows():

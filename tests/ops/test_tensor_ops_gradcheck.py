@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from needs import needs_numba
 from strategies import conv_arrays, conv_geometries, distinct_values
 
 import minitorch_alex as mt
@@ -27,27 +28,7 @@ def check(fn, *inputs, samples=None):
     assert report.ok and report.checked > 0
 
 
-@pytest.mark.parametrize("algorithm, k, stride, padding", [("im2col", 5, 3, 1), ("fourier", 5, 1, 2), ("winograd4", 3, 1, 1),
-                                                           ("winograd5", 3, 1, 1), ("polyphase", 5, 2, 1)])
-def test_conv2d_gradcheck_on_each_algorithm_of_the_numba_backend(algorithm, k, stride, padding):
-    """The numba backend's convolution paths (im2col, DFT products, Winograd F(4x4, 3x3) and F(5x5, 3x3),
-    polyphase) each checked against finite differences, not only against the reference. In float64
-    'auto' takes F(4x4, 3x3) for 3x3 layers (``winograd_for``); F(5x5, 3x3), float32's, is put in
-    its place for its own check."""
-    from kernels.cpu import conv as conv_kernels
-
-    choose = conv_kernels.choose_algorithm
-    auto = choose((k, k), (stride, stride), (padding, padding), dtype=np.float64)
-    assert auto == ("winograd4" if algorithm == "winograd5" else algorithm)
-    rng = np.random.default_rng(k + stride)
-    x, w, b = t64(rng.standard_normal((2, 4, 7, 6))), t64(rng.standard_normal((4, 2, k, k))), t64(rng.standard_normal(4))
-    with mt.config.using(backend="numba"), pytest.MonkeyPatch.context() as patch:
-        if algorithm != auto:
-            patch.setattr(conv_kernels, "choose_algorithm", lambda *geometry: algorithm)
-        check(lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=padding, groups=2), x, w, b)
-
-
-@pytest.mark.parametrize("backend", ["reference", "numba"])
+@pytest.mark.parametrize("backend", ["reference", pytest.param("numba", marks=needs_numba)])
 def test_lrn_gradcheck_catches_missing_cross_channel_term(monkeypatch, backend):
     """The check above can fail: drop the cross-channel part of the gradient and it does, on
     either backend (the numba one computes the gradient in a numba kernel)."""

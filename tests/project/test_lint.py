@@ -1,12 +1,10 @@
 """The repository's one linter, configured in ruff.toml (pycodestyle, pyflakes, import order,
 one annotation style, bugbear): the README's test command runs it."""
-import os
 import shutil
 import subprocess
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from paths import ROOT
 
 
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is not installed (pip install -e '.[dev]')")

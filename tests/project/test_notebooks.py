@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from paths import ROOT
 
 try:
     import ipykernel  # noqa: F401  (provides the python3 kernelspec for this interpreter)
@@ -32,7 +33,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     pytest.skip("the notebook tests need nbclient, nbformat and ipykernel (pip install -e '.[dev]')",
                 allow_module_level=True)
 
-NB_DIR = Path(__file__).resolve().parents[1] / "examples" / "notebooks"
+NB_DIR = Path(ROOT) / "examples" / "notebooks"
 NOTEBOOKS = sorted(p.name for p in NB_DIR.glob("[0-9][0-9]_*.ipynb"))
 TIME_LIMIT_S = 120  # per notebook, on a 2-core CPU
 

@@ -7,8 +7,7 @@ import sys
 import zipfile
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from paths import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,12 @@ import sys
 
 import numpy as np
 import pytest
+from paths import ROOT
 from PIL import Image
 
 import minitorch_alex as mt
 from minitorch_alex.train import load_checkpoint
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
 CLASSES = 3
 # the fastest settings the real CLI has: 2 steps of batch 4, 6 validation images, no plots

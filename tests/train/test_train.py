@@ -1,6 +1,7 @@
 """Training end to end: checkpoints (atomic, exact resume), divergence, metrics, the CLI."""
 import errno
 import json
+import signal
 
 import numpy as np
 import pytest
@@ -336,3 +337,39 @@ def test_the_checkpoints_crop_size_is_the_loaders_crop(tmp_path):
     trainer = Trainer(cfg, train, val, train.classes, model=small_net())
     images, _ = next(iter(DataLoader(train, batch_size=8, workers=0)))
     assert trainer._meta()["crop_size"] == images.shape[-1] == 18  # 20 * 224 / 256 = 17.5
+
+
+def test_a_stop_on_a_gpu_checkpoints_the_step_sums_not_read_yet(tmp_path, monkeypatch):
+    """One process on a GPU reads its step sums only at print steps: a stop between two reads
+    reads the pending ones first, so the mid-epoch checkpoint resumes to the uninterrupted run's
+    metrics. (The "device" arrays are NumPy's, as in test_train's reads test.)"""
+    from minitorch_alex.train import trainer as trainer_mod
+    from minitorch_alex.train.trainer import Interrupted, Trainer
+
+    monkeypatch.setattr(Trainer, "read_every_step", property(lambda self: False))
+    monkeypatch.setattr(Trainer, "_step_sums", staticmethod(
+        lambda logits, loss, labels: trainer_mod.device_step_sums(np, logits.data, loss.data, labels)))
+    straight = make_trainer(tmp_path / "straight", epochs=2, print_freq=10)
+    straight.fit(echo=lambda *_: None)
+    cut = make_trainer(tmp_path / "cut", epochs=2, print_freq=10)
+    step = Trainer._optimizer_step
+
+    def asked_after_step_2(self):
+        step(self)
+        if self.step == 1:  # during the 2nd step of epoch 1 (3 steps of 8 images): read at none of them yet
+            self.request_stop(signal.SIGTERM)
+
+    monkeypatch.setattr(Trainer, "_optimizer_step", asked_after_step_2)
+    with pytest.raises(Interrupted) as info:
+        cut.fit(echo=lambda *_: None)
+    assert info.value.saved and info.value.signum == signal.SIGTERM
+    meta = load_checkpoint(tmp_path / "cut" / "last.npz")
+    assert (meta["epoch"], meta["batch"]) == (0, 2) and meta["running"]["seen"] == 16
+    monkeypatch.setattr(Trainer, "_optimizer_step", step)
+    again = make_trainer(tmp_path / "cut", epochs=2, print_freq=10)
+    again.fit(resume_from=tmp_path / "cut" / "last.npz", echo=lambda *_: None)
+    for name, value in params(straight).items():
+        np.testing.assert_array_equal(params(again)[name], value, err_msg=name)
+    for a, b in zip(straight.log.rows, again.log.rows, strict=True):
+        for key in ("train_loss", "train_top1_err", "val_loss", "val_top1_err"):
+            assert a[key] == pytest.approx(b[key], rel=1e-12), key

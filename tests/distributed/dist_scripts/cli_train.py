@@ -1,7 +1,7 @@
 """Run the training CLI (``minitorch_alex.train.main``) with a small float64 network in AlexNet's
-place, under ``mpiexec -n N`` or as one plain process: what tests/test_distributed_cli.py compares.
+place, under ``mpiexec -n N`` or as one plain process: what tests/distributed/test_distributed_cli.py compares.
 
-usage: [mpiexec -n N] python tests/dist_scripts/cli_train.py CLI-FLAGS...
+usage: [mpiexec -n N] python tests/distributed/dist_scripts/cli_train.py CLI-FLAGS...
 
 ``FAIL_RANK=R FAIL_STEP=S FAIL_HOW=raise|kill|sigterm`` in the environment makes rank R raise (or
 SIGKILL or SIGTERM itself) at its S-th optimizer step; every rank writes ``OUT/rank<R>.json`` (its world,

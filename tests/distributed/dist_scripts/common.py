@@ -1,5 +1,5 @@
 """The small network, data and training loop shared by the 2-rank scripts (run under mpiexec)
-and by the single-process reference computed in tests/test_distributed.py."""
+and by the single-process reference computed in tests/distributed/test_distributed.py."""
 import numpy as np
 
 import minitorch_alex as mt
@@ -9,7 +9,7 @@ import minitorch_alex.nn.functional as F
 from minitorch_alex.data.loader import DataLoader
 from minitorch_alex.data.store import StoreSplit
 
-# The ranks run with MINITORCH_ALEX_BACKEND=reference (set by tests/test_distributed.py's mpiexec:
+# The ranks run with MINITORCH_ALEX_BACKEND=reference (set by tests/distributed/test_distributed.py's mpiexec:
 # no numba compile in every rank); the single-process side pins the same backend with
 # mt.config.using. Setting the variable here, at import, would leak into pytest's environment
 # and so into every later test's subprocesses.

@@ -2,7 +2,7 @@
 thread, e.g. a data prefetcher, with ``thread``; SIGKILL with ``kill``) while rank 0 waits in
 the step's gradient allreduce, which would block it forever.
 
-usage: mpiexec -n 2 python tests/dist_scripts/fail_rank.py raise|thread|kill
+usage: mpiexec -n 2 python tests/distributed/dist_scripts/fail_rank.py raise|thread|kill
 """
 import os
 import signal

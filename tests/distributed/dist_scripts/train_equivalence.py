@@ -1,7 +1,7 @@
 """Run under ``mpiexec -n N``: train the small network data-parallel in each averaging mode and
 write every rank's final parameters and validation counts to ``OUT/rank<R>.npz``.
 
-usage: mpiexec -n 2 python tests/dist_scripts/train_equivalence.py OUT
+usage: mpiexec -n 2 python tests/distributed/dist_scripts/train_equivalence.py OUT
 """
 import os
 import sys

@@ -3,9 +3,10 @@ import os
 import subprocess
 import sys
 
+from paths import ROOT
+
 from kernels import blas_core
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ZEN5 = {"vendor": "AuthenticAMD", "family": 26, "flags": {"avx2", "avx512f", "avx512bw", "avx512dq", "avx512vl"}}
 
 

@@ -5,8 +5,10 @@ TF32 included, and keeps float16/bfloat16 inputs 16-bit; its 3-D batched path up
 passes the data type as the compute type and rejects bfloat16), transposed operands are passed as
 views (never copied), and ``tf32=`` reaches CuPy's float32 compute type before each GEMM.
 """
+import inspect
 import types
 
+import cupy_api
 import numpy as np
 import pytest
 
@@ -134,3 +136,11 @@ def test_gemm_refuses_batched_or_mixed_operands(fake):
         _launch.gemm(np.ones((2, 3, 4)), np.ones((2, 4, 5)), np.empty((2, 3, 5)))
     with pytest.raises(ValueError, match="one dtype"):
         _launch.gemm(np.ones((3, 4), np.float16), np.ones((4, 5), np.float16), np.empty((3, 5), np.float32))
+
+
+# held to the installed CuPy (tests/gpu/test_cupy_fakes.py holds the suite's other fakes)
+def test_the_gemm_recorder_calls_matmul_as_cupy_takes_it():
+    cupy = cupy_api.installed_cupy()
+    why = cupy_api.compare_signatures(inspect.signature(RecordingCupy.matmul),
+                                      cupy_api.real_signature(cupy.matmul), is_method=True)
+    assert why is None

@@ -7,15 +7,16 @@ import subprocess
 import sys
 import types
 
+import cupy_api
 import numpy as np
 import pytest
+from paths import ROOT
 
 import minitorch_alex as mt
 from minitorch_alex import backend
 
 device_mod = importlib.import_module("minitorch_alex.device")  # (mt.device is the function)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def no_cupy(monkeypatch):
 
 
 def fake_cupy_module(available, count):
-    """The two calls that tell whether CuPy has a device (tests/test_cupy_fakes.py holds them to CuPy)."""
+    """The two calls that tell whether CuPy has a device (tests/gpu/test_cupy_fakes.py holds them to CuPy)."""
     cuda = types.SimpleNamespace(is_available=lambda: available,
                                  runtime=types.SimpleNamespace(getDeviceCount=lambda: count))
     return types.SimpleNamespace(cuda=cuda, ndarray=type("ndarray", (), {"__init__": lambda self, shape, dtype=float: None}))
@@ -112,3 +113,10 @@ def test_bench_gpu_help_and_clear_failure_without_a_gpu(tmp_path):
                          timeout=120)
     assert ran.returncode == 2 and not out.exists()
     assert "bench_gpu:" in ran.stderr and ("not installed" in ran.stderr or "no usable CUDA GPU" in ran.stderr)
+
+
+# held to the installed CuPy (tests/gpu/test_cupy_fakes.py holds the suite's other fakes)
+def test_the_no_device_fake_follows_cupy():
+    cupy = cupy_api.installed_cupy()
+    for available in (True, False):
+        assert cupy_api.fake_vs_real(fake_cupy_module(available, 1), cupy) == []
