@@ -106,7 +106,7 @@ def _out_hw(geo):
     return [(s + 2 * p - k) // st_ + 1 for s, k, st_, p in zip((geo["h"], geo["w"]), geo["k"], geo["stride"], geo["padding"])]
 
 
-# Winograd F(5x5, 3x3)'s float32 error (see tests/kernels/cpu/test_cpu_conv.py's ATOL_FACTOR)
+# Winograd F(5x5, 3x3)'s float32 error (see tests/kernels/cpu/test_cpu_kernels.py's ATOL_FACTOR)
 LOOSE = {np.float32: 5.0, np.float64: 1.0}
 
 

@@ -1,5 +1,7 @@
-"""Forward and backward against PyTorch CPU (the oracle; never used by the package itself),
-float64 and float32, on hypothesis-generated configurations."""
+"""Against PyTorch CPU (the oracle; never used by the package itself), the cases a spec's drawn
+inputs do not make (``test_op_vs_torch.py`` checks every op of ``op_specs.SPECS``): AlexNet's
+overlapping pool windows, grouped LRN differing from ungrouped, cross-entropy on huge logits,
+dropout given PyTorch's own mask, and the whole paper network forward and backward."""
 import numpy as np
 import pytest
 from strategies import TORCH_TOL, assert_close, distinct_values
@@ -9,7 +11,7 @@ import minitorch_alex.nn.functional as F
 
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
-pytestmark = pytest.mark.usefixtures("reference_backend")  # the reference code; test_backends.py checks the others
+pytestmark = pytest.mark.usefixtures("reference_backend")  # the reference code; test_op_backends.py checks the others
 
 
 

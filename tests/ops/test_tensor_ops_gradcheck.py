@@ -1,9 +1,12 @@
-"""Finite-difference gradient checks, float64, central differences, for every op and layer.
+"""Finite-difference gradient checks, float64, central differences, of the tensor ops (arithmetic
+with broadcasting, matmul, reductions, shape ops, concat/split) and of a small network of every
+layer; that the LRN check catches a missing cross-channel term; that the fused ReLU references
+are the two checked ops to the bit. The ops of ``op_specs.SPECS`` are checked in
+``test_op_gradcheck.py``.
 
 Inputs come from hypothesis-chosen shapes and settings; values are spaced apart so no
-finite-difference step crosses a ReLU kink or changes a max-pool winner, and dropout masks are
-fixed. Every check runs on the reference backend (the code of minitorch_alex/ops) unless it
-names another: ``test_backends.py`` compares the other backends with the reference.
+finite-difference step crosses a ReLU kink or changes a max-pool winner. Every check runs on the
+reference backend (the code of minitorch_alex/ops) unless it names another.
 """
 import numpy as np
 import pytest

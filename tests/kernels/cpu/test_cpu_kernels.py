@@ -5,8 +5,8 @@ Every kernel is compared with the reference it replaces: im2col/col2im with
 ``minitorch_alex.ops.im2col``; convolution (im2col and Winograd, one or many chunks), linear,
 LRN and max-pool with the ops run under the 'reference' backend; ReLU, dropout and the SGD
 update with the NumPy expressions of the core. Then the thread pool and the malloc setting, the
-settings and the dispatch, and op-level tests that run each differentiable op (and a whole
-AlexNet step) on both backends, so the interface classes of ``kernels/cpu`` are covered too.
+settings and the dispatch, and op-level tests of a whole AlexNet step on both backends (each op
+through the public API on both: tests/ops/test_op_backends.py, from tests/op_specs.py).
 """
 import contextlib
 import os
