@@ -330,14 +330,14 @@ SPECS = [
            examples=EXAMPLES["conv2d"], reference_float16=False),
     OpSpec("conv2d_relu", F.conv2d_relu, _conv_cases(FUSED_BIAS, max_size=12, max_batch=4), op="Conv2dReLU",
            gradcheck_note="ReLU kinks: the reference is relu(conv2d) to the bit "
-                          "(test_op_gradcheck.py::test_fused_relu_references_are_exactly_the_two_checked_ops)",
+                          "(tests/ops/test_tensor_ops_gradcheck.py::test_fused_relu_references_are_exactly_the_two_checked_ops)",
            torch=_torch_relu_of(_torch_conv), kernel_scales=_conv_kernel_scales, torch_scales=_conv_torch_scales,
            examples=EXAMPLES["conv2d_relu"], fused_relu_of="conv2d", reference_float16=False),
     OpSpec("linear", F.linear, _linear_cases(8, 20, 20), op="Linear", gradcheck=_linear_cases(6, 7, 7),
            torch=_torch_linear, kernel_scales=_linear_scales, torch_scales=_linear_scales, examples=EXAMPLES["linear"]),
     OpSpec("linear_relu", F.linear_relu, _linear_cases(8, 20, 20, FUSED_BIAS), op="LinearReLU",
            gradcheck_note="ReLU kinks: the reference is relu(linear) to the bit "
-                          "(test_op_gradcheck.py::test_fused_relu_references_are_exactly_the_two_checked_ops)",
+                          "(tests/ops/test_tensor_ops_gradcheck.py::test_fused_relu_references_are_exactly_the_two_checked_ops)",
            torch=_torch_relu_of(_torch_linear), kernel_scales=_linear_scales, torch_scales=_linear_scales,
            examples=EXAMPLES["linear_relu"], fused_relu_of="linear"),
     OpSpec("max_pool2d", F.max_pool2d, st.builds(_pool_case, pool_geometries(), seeds()), op="MaxPool2d",
