@@ -1,6 +1,6 @@
 """The host emulation of the CUDA kernels, as fixtures: each ``kernels/cuda/*.cu`` compiled by nvcc
 with ``-DMT_HOST_EMULATION`` (see ``common.cuh``), which turns every kernel into a plain host
-function whose "threads" run one after the other; ``emulated`` is ``kernels.cuda`` with NumPy as
+function whose "threads" run one after the other; ``emulated`` is ``minitorch_alex_kernels.cuda`` with NumPy as
 its array module and those builds as its kernels (NumPy stands in for CuPy, ctypes for the launch).
 
 Used by tests/kernels/cuda/test_cuda_emulated.py and tests/benchmarks/test_gpu_check.py (the
@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-import kernels.cuda as kc
+import minitorch_alex_kernels.cuda as kc
 
 NVCC = shutil.which("nvcc")
 
@@ -100,12 +100,12 @@ def _csr_functions(library):
 
 @pytest.fixture(scope="module")
 def emulated(libraries):
-    """kernels.cuda with NumPy as its array module and the host builds as its kernels (for one
+    """minitorch_alex_kernels.cuda with NumPy as its array module and the host builds as its kernels (for one
     module: the patches are undone after it)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(kc, "cupy", lambda: np)
-        mp.setattr(kc, "set_tf32", lambda enabled: None)  # CuPy's compute type: nothing to set on NumPy
-        mp.setattr(kc, "function", lambda src, kernel, dtype: _HostKernel(
+        mp.setattr(kc.loader, "cupy", lambda: np)
+        mp.setattr(kc.loader, "set_tf32", lambda enabled: None)  # CuPy's compute type: nothing to set on NumPy
+        mp.setattr(kc.loader, "function", lambda src, kernel, dtype: _HostKernel(
             getattr(libraries[src], f"{kernel}_{kc.suffix(dtype)}"), signature(src, kernel),
             library=None if np.dtype(dtype) == np.float64 else _csr_functions(libraries[src])))
         yield kc

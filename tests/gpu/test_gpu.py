@@ -22,7 +22,6 @@ from op_specs import BY_NAME, SPECS, Case, hot, tensors, upstream
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
 from minitorch_alex import amp
-from minitorch_alex.backend import set_tf32, use_backend
 
 
 def _cupy_with_gpu():
@@ -100,7 +99,7 @@ def test_op_examples_on_gpu_equal_the_cpu(spec, backend, dtype):
 
 
 def test_every_cuda_source_builds_through_cupy():
-    import kernels.cuda as kc
+    import minitorch_alex_kernels.cuda as kc
 
     for name in kc.SOURCES:
         for kernel in kc.kernel_names(name):
@@ -131,17 +130,20 @@ def test_sgd_kernel_matches_the_cpu_update(rng):
 
 
 def test_tf32_switch_changes_float32_gemm_precision(rng):
+    """mt.config.tf32, the one switch, reaches the kernels' GEMMs through the dispatch."""
+    import minitorch_alex_kernels.cuda as kc
+
     a, b = (rng.standard_normal((512, 512)).astype(np.float32) for _ in range(2))
-    exact = a.astype(np.float64) @ b.astype(np.float64)
-    ga, gb = cp.asarray(a), cp.asarray(b)
-    previous = set_tf32(False)
+    exact = a.astype(np.float64) @ b.astype(np.float64).T
+    x, w = mt.tensor(a, device=DEV), mt.tensor(b, device=DEV)
+    errors = {}
     try:
-        err_fp32 = np.abs(cp.asnumpy(ga @ gb) - exact).max()
-        set_tf32(True)
-        err_tf32 = np.abs(cp.asnumpy(ga @ gb) - exact).max()
+        for tf32 in (False, True):
+            with mt.config.using(backend="cuda", tf32=tf32):
+                errors[tf32] = np.abs(F.linear(x, w).numpy() - exact).max()
     finally:
-        set_tf32(previous)
-    assert err_fp32 < 1e-3 < err_tf32  # TF32 keeps 10 mantissa bits: errors ~1e-2 on sums of 512
+        kc.set_tf32(False)
+    assert errors[False] < 1e-3 < errors[True], errors  # TF32 keeps 10 mantissa bits: errors ~1e-2 on sums of 512
 
 
 def alexnet_steps(device, dtype, steps=3, seed=0, batch=None):
@@ -177,11 +179,8 @@ def test_alexnet_float32_tf32_and_mixed_precision_follow_float64(image_batch):
     ref, _ = alexnet_steps("cpu", np.float64, batch=image_batch)
     fp32, _ = alexnet_steps(DEV, np.float32, batch=image_batch)
     np.testing.assert_allclose(fp32, ref, rtol=1e-4)
-    previous = set_tf32(True)
-    try:
+    with mt.config.using(tf32=True):
         tf32, _ = alexnet_steps(DEV, np.float32, batch=image_batch)
-    finally:
-        set_tf32(previous)
     np.testing.assert_allclose(tf32, ref, rtol=2e-2)
     mt.manual_seed(0)
     model = mt.models.alexnet(num_classes=10, devices=DEV)
@@ -223,11 +222,11 @@ def test_gpu_augmenter_gives_the_cpu_loaders_batches(rng):
 def test_tf32_reaches_the_convolution_gemms(rng):
     # the convolution's GEMMs are 2-D cuBLAS calls that honour the compute type (the old 3-D
     # batched call passed the data type as the compute type: TF32 never reached a convolution)
-    import kernels.cuda as kc
+    import minitorch_alex_kernels.cuda as kc
 
     x = rng.standard_normal((2, 64, 16, 16)).astype(np.float32)
     w = rng.standard_normal((64, 64, 3, 3)).astype(np.float32)
-    with use_backend("reference"):
+    with mt.config.using(backend="reference"):
         exact = F.conv2d(mt.tensor(x.astype(np.float64)), mt.tensor(w.astype(np.float64)), None, 1, 1).numpy()
     errors = {}
     try:

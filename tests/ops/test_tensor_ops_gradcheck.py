@@ -46,7 +46,7 @@ def test_lrn_gradcheck_catches_missing_cross_channel_term(monkeypatch, backend):
     if backend == "reference":
         monkeypatch.setattr(lrn.LocalResponseNorm, "backward", wrong_reference_backward)
     else:
-        from kernels.cpu import lrn as lrn_kernels
+        from minitorch_alex_kernels.cpu import lrn as lrn_kernels
 
         monkeypatch.setattr(lrn_kernels, "lrn_backward", wrong_kernel)
     x = t64(np.random.default_rng(0).standard_normal((1, 4, 2, 2)))

@@ -14,7 +14,7 @@ import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
 
 pytestmark = needs_numba
-conv_kernels = pytest.importorskip("kernels.cpu.conv")
+conv_kernels = pytest.importorskip("minitorch_alex_kernels.cpu.conv")
 RTOL = 1e-6  # the project's bar for single ops
 
 

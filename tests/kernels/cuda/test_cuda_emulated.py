@@ -20,9 +20,9 @@ from needs import needs_nvcc
 from op_specs import BY_NAME, SPECS, hot, tensors
 from strategies import conv_geometries
 
-import kernels.cuda as kc
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
+import minitorch_alex_kernels.cuda as kc
 from minitorch_alex.ops import im2col as ref_im2col
 
 pytestmark = needs_nvcc  # the fixtures (libraries, emulated): tests/cuda_emulation.py
@@ -170,7 +170,7 @@ def test_sgd_kernel_is_the_papers_rule(emulated, rng, dtype):
 
 
 def test_wrappers_refuse_dimensions_beyond_32_bits():
-    from kernels.cuda import _launch
+    from minitorch_alex_kernels.cuda import _launch
 
     with pytest.raises(ValueError, match="32-bit"):
         _launch.i32(2**31)
@@ -230,8 +230,8 @@ def test_mixed_precision_unscales_each_gradient_with_one_kernel_and_one_read(emu
         return mp.unscale_grads(), [m.grad.numpy().copy() for m in mp.master]
 
     launches = []
-    original = kc.function
-    monkeypatch.setattr(kc, "function", lambda src, kernel, dtype: launches.append((src, kernel)) or original(src, kernel, dtype))
+    original = kc.loader.function
+    monkeypatch.setattr(kc.loader, "function", lambda src, kernel, dtype: launches.append((src, kernel)) or original(src, kernel, dtype))
     (ok_gpu, grads_gpu), (ok_host, grads_host) = run(cuda=True), run(cuda=False)
     assert ok_gpu is ok_host is True
     assert launches == [("elementwise", "unscale")] * 4  # 4 parameters, one kernel each
