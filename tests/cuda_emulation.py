@@ -103,9 +103,9 @@ def emulated(libraries):
     """minitorch_alex_kernels.cuda with NumPy as its array module and the host builds as its kernels (for one
     module: the patches are undone after it)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(kc.loader, "cupy", lambda: np)
-        mp.setattr(kc.loader, "set_tf32", lambda enabled: None)  # CuPy's compute type: nothing to set on NumPy
-        mp.setattr(kc.loader, "function", lambda src, kernel, dtype: _HostKernel(
+        mp.setattr(kc, "cupy", lambda: np)
+        mp.setattr(kc, "set_tf32", lambda enabled: None)  # CuPy's compute type: nothing to set on NumPy
+        mp.setattr(kc, "function", lambda src, kernel, dtype: _HostKernel(
             getattr(libraries[src], f"{kernel}_{kc.suffix(dtype)}"), signature(src, kernel),
             library=None if np.dtype(dtype) == np.float64 else _csr_functions(libraries[src])))
         yield kc

@@ -230,8 +230,8 @@ def test_mixed_precision_unscales_each_gradient_with_one_kernel_and_one_read(emu
         return mp.unscale_grads(), [m.grad.numpy().copy() for m in mp.master]
 
     launches = []
-    original = kc.loader.function
-    monkeypatch.setattr(kc.loader, "function", lambda src, kernel, dtype: launches.append((src, kernel)) or original(src, kernel, dtype))
+    original = kc.function
+    monkeypatch.setattr(kc, "function", lambda src, kernel, dtype: launches.append((src, kernel)) or original(src, kernel, dtype))
     (ok_gpu, grads_gpu), (ok_host, grads_host) = run(cuda=True), run(cuda=False)
     assert ok_gpu is ok_host is True
     assert launches == [("elementwise", "unscale")] * 4  # 4 parameters, one kernel each
