@@ -7,13 +7,13 @@ DIST = ["mpi4py>=4", "mpich>=4; sys_platform != 'win32'"]
 # and with bfloat16. Pick the build that matches the NVIDIA driver (README, "GPU"): cuda12 for
 # drivers >= 525, cuda13 for drivers >= 580.
 CUPY_MIN = "14.0"
-# tests/test_cuda_nvrtc.py: compile every kernel with NVRTC, no GPU needed (~130 MB of wheels,
+# tests/kernels/cuda/test_cuda_nvrtc.py: compile every kernel with NVRTC, no GPU needed (~130 MB of wheels,
 # ~375 MB installed); part of dev so that the README's test command runs it
 NVRTC = [f"cupy-cuda13x>={CUPY_MIN}", "nvidia-cuda-nvrtc==13.*", "nvidia-cuda-runtime==13.*"]
 # NCCL for data parallel on GPUs (minitorch_alex.distributed.NcclComm); CuPy's [ctk] extra leaves it out.
 # 2.27.7 is the min_pypi_version in CuPy 14.2's wheel metadata (cupy/.data/_wheel.json). In dev too:
 # its get_unique_id and NcclCommunicator's argument types work without a GPU, so
-# tests/test_distributed_nccl.py holds NcclComm to the real library on the CPU (~200 MB wheel).
+# tests/distributed/test_distributed_nccl.py holds NcclComm to the real library on the CPU (~200 MB wheel).
 NCCL_PIN = ">=2.27.7,<3; sys_platform == 'linux'"
 NCCL12, NCCL13 = f"nvidia-nccl-cu12{NCCL_PIN}", f"nvidia-nccl-cu13{NCCL_PIN}"
 KERNELS = "minitorch_alex_kernels"  # the import name of the repository's kernels/ folder
@@ -49,7 +49,7 @@ setup(
                 "onnx>=1.15", "onnxruntime>=1.17", "ruff>=0.6",
                 # which BLAS kernels the benchmark's processes run (benchmarks/bench_cpu.py's machine table)
                 "threadpoolctl>=3",
-                # the devkit meta.mat test of tests/test_hostile_practice.py
+                # the devkit meta.mat test of tests/hostile/test_hostile_imagenet_cli.py
                 "scipy>=1.10", *DIST, *NVRTC, NCCL13],
     },
 )

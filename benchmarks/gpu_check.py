@@ -212,33 +212,44 @@ def _dtypes(cp):
     return names
 
 
-def _op_cases(rng):
-    """(label, class name, numpy inputs, params, reference on CPU tensors) on random shapes."""
-    import minitorch_alex.nn.functional as F
+def load_specs():
+    """tests/op_specs.py: one declaration per op, the ops every check iterates (here: those with a
+    CUDA form, ``dispatch.TABLE``), with their hypothesis cases and fixed examples."""
+    tests = os.path.join(ROOT, "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    import op_specs
 
-    r = lambda *s: rng.standard_normal(s)  # noqa: E731
-    n, g = int(rng.integers(1, 4)), 2
-    c, h = g * int(rng.integers(2, 5)), int(rng.integers(7, 16))
-    o = g * int(rng.integers(2, 6))
-    k = int(rng.choice([3, 5]))
-    conv = dict(stride=(1, 1), padding=(k // 2, k // 2), groups=g)
-    keep = rng.random((n, 37)) < 0.5
-    return [
-        ("conv grouped", "Conv2d", [r(n, c, h, h), r(o, c // g, k, k), r(o)], conv,
-         lambda x, w, b: F.conv2d(x, w, b, 1, k // 2, g)),
-        ("conv strided, no bias", "Conv2d", [r(n, 3, h + 4, h + 4), r(o, 3, 3, 3)], dict(stride=(2, 2), padding=(1, 1), groups=1),
-         lambda x, w: F.conv2d(x, w, None, 2, 1, 1)),
-        ("conv + relu", "Conv2dReLU", [r(n, c, h, h), r(o, c // g, k, k), r(o)], conv,
-         lambda x, w, b: F.conv2d(x, w, b, 1, k // 2, g)),  # fused ReLU: see ops_vs_reference
-        ("linear", "Linear", [r(n, 50), r(30, 50), r(30)], {}, F.linear),
-        ("linear + relu", "LinearReLU", [r(n, 50), r(30, 50), r(30)], {}, F.linear),
-        ("max pool 3/2", "MaxPool2d", [r(n, c, h, h)], dict(kernel_size=(3, 3), stride=(2, 2), padding=(0, 0)),
-         lambda x: F.max_pool2d(x, 3, 2)),
-        ("LRN", "LocalResponseNorm", [r(n, c, h, h)], dict(size=5, alpha=0.1, beta=0.75, k=2.0, groups=g),
-         lambda x: F.local_response_norm(x, 5, 0.1, 0.75, 2.0, groups=g)),
-        ("relu", "ReLU", [r(n, 37)], {}, F.relu),
-        ("dropout", "Dropout", [r(n, 37), keep], dict(scale=2.0), lambda x, m: x * mt_tensor(keep * 2.0)),
-    ]
+    return op_specs
+
+
+def _op_error(cp, kc, specs, spec, case, np_dtype, rng):
+    """(forward, worst input gradient) relative errors of ``spec``'s CUDA class on ``case`` in
+    ``np_dtype`` against the float64 reference on the same rounded values. A fused ReLU op is held
+    to relu(unfused reference), differentiated where its own output is positive: a value rounded
+    across zero flips the mask, which is not an error."""
+    import numpy as np
+
+    arrays = list(case.arrays)
+    while arrays and arrays[-1] is None:  # an absent bias: the class's default
+        arrays.pop()
+    cast = [a.astype(np_dtype) for a in arrays]
+    cls = getattr(kc, spec.op)
+    impl = cls(tf32=False) if spec.op.startswith(("Conv", "Linear")) else cls()
+    impl.needs_input_grad = (True,) * len(cast)
+    y = impl.forward(*[cp.asarray(a) for a in cast], **spec.kernel_params(case.params))
+    y_host = np.asarray(cp.asnumpy(y), np.float64)
+    reference = specs.BY_NAME[spec.fused_relu_of] if spec.fused_relu_of else spec
+    with reference_mode():
+        ts = [mt_tensor(a.astype(np.float64), requires_grad=True) for a in cast]
+        y_ref = reference.run(ts + [None] * (len(case.arrays) - len(ts)), case.params)
+        gy = rng.standard_normal(y_ref.shape)
+        expected, gy_ref = y_ref.numpy(), gy.astype(np_dtype).astype(np.float64)
+        if spec.fused_relu_of:
+            expected, gy_ref = np.maximum(expected, 0), gy_ref * (y_host > 0)
+        y_ref.backward(mt_tensor(gy_ref))
+    grads = impl.backward(cp.asarray(gy.astype(np_dtype)))
+    return _err(y_host, expected), max(_err(cp.asnumpy(g), t.grad.numpy()) for g, t in zip(grads, ts))
 
 
 def mt_tensor(a, **kw):
@@ -254,40 +265,31 @@ def _err(actual, expected):
     return float(np.linalg.norm(np.asarray(actual, np.float64) - expected) / (np.linalg.norm(expected) + 1e-30))
 
 
-def ops_vs_reference(rep, cp, seed=None):
+def ops_vs_reference(rep, cp, seed=None, drawn=2):
+    """Every op of tests/op_specs.py with a CUDA form, on its fixed examples and ``drawn`` cases
+    of its hypothesis strategy (from ``seed``), in each dtype the GPU takes, against the float64
+    reference on the CPU; then the fused SGD update and the mixed-precision unscale."""
     import numpy as np
 
     import minitorch_alex_kernels.cuda as kc
 
+    specs = load_specs()
     seed = int(time.time()) % 10000 if seed is None else seed
     rng = np.random.default_rng(seed)
-    rep.add(f"random shapes (seed {seed}); tolerance: ||error|| / ||reference|| <= {TOL}", "",
-            "| op | dtype | shapes | forward | backward (worst input) |", "|---|---|---|---|---|")
+    rep.add(f"fixed examples and {drawn} drawn cases per op (seed {seed}); tolerance: ||error|| / ||reference|| <= {TOL}",
+            "", "| op | dtype | shapes | forward | backward (worst input) |", "|---|---|---|---|---|")
     bad = []
+    cases = {spec.name: list(spec.examples) + specs.draw(spec.cases, drawn, seed)
+             for spec in specs.SPECS if specs.hot(spec)}
     for dtype in _dtypes(cp):
         np_dtype = np.dtype(dtype) if dtype != "bfloat16" else np.dtype(__import__("ml_dtypes").bfloat16)
-        for label, cls, inputs, params, ref in _op_cases(rng):
-            diff = [a.dtype != bool for a in inputs]
-            cast = [a.astype(np_dtype) if d else a for a, d in zip(inputs, diff)]
-            impl = getattr(kc, cls)(tf32=False) if cls.startswith(("Conv", "Linear")) else getattr(kc, cls)()
-            impl.needs_input_grad = tuple(diff)
-            y = impl.forward(*[cp.asarray(a) for a in cast], **params)
-            with reference_mode():
-                ts = [mt_tensor(a.astype(np.float64), requires_grad=True) if d else a for a, d in zip(cast, diff)]
-                y_ref = ref(*ts)
-                gy = rng.standard_normal(y_ref.shape)
-                gy_ref, expected = gy, y_ref.numpy()
-                if cls.endswith("ReLU"):  # the derivative at the kernel's own output: a value rounded across
-                    expected = np.maximum(expected, 0)  # zero flips the mask, which is not an error
-                    gy_ref = gy * (np.asarray(cp.asnumpy(y), np.float64) > 0)
-                y_ref.backward(gy_ref)
-            grads = impl.backward(cp.asarray(gy.astype(np_dtype)))
-            e_fwd = _err(cp.asnumpy(y), expected)
-            e_bwd = max(_err(cp.asnumpy(g), t.grad.numpy()) for g, t, d in zip(grads, ts, diff) if d)
-            ok = max(e_fwd, e_bwd) <= TOL[dtype]
-            bad += [] if ok else [f"{label} {dtype}"]
-            shapes = " ".join("x".join(map(str, a.shape)) for a in inputs)
-            rep.add(f"| {label} | {dtype} | {shapes} | {e_fwd:.1e} | {e_bwd:.1e}{'' if ok else ' **FAIL**'} |")
+        for spec in specs.SPECS:
+            for case in cases.get(spec.name, ()):
+                e_fwd, e_bwd = _op_error(cp, kc, specs, spec, case, np_dtype, rng)
+                ok = max(e_fwd, e_bwd) <= TOL[dtype]
+                bad += [] if ok else [f"{spec.name} {dtype}"]
+                shapes = " ".join("x".join(map(str, a.shape)) for a in case.arrays if a is not None)
+                rep.add(f"| {spec.name} | {dtype} | {shapes} | {e_fwd:.1e} | {e_bwd:.1e}{'' if ok else ' **FAIL**'} |")
     w, v, g = (rng.standard_normal(1000).astype(np.float32) for _ in range(3))
     dw, dv = cp.asarray(w.copy()), cp.asarray(v.copy())  # (copies: the update is in place)
     kc.sgd_momentum_update_(dw, dv, cp.asarray(g), 0.9, 5e-4, 0.01)
@@ -403,7 +405,7 @@ class _OneRankWorld:
 
 def nccl_check(rep, cp):
     """A one-rank communicator through NcclComm (CuPy 14's bytes id), its allreduce and broadcast;
-    with two GPUs, two ranks under mpiexec (tests/dist_scripts/nccl_two_ranks.py)."""
+    with two GPUs, two ranks under mpiexec (tests/distributed/dist_scripts/nccl_two_ranks.py)."""
     import numpy as np
 
     import minitorch_alex.distributed as dist
@@ -424,7 +426,7 @@ def nccl_check(rep, cp):
     mpiexec = shutil.which("mpiexec")
     if mpiexec is None:
         raise AssertionError("two GPUs but no mpiexec on the PATH (pip install -e '.[dist]')")
-    script = os.path.join(ROOT, "tests", "dist_scripts", "nccl_two_ranks.py")
+    script = os.path.join(ROOT, "tests", "distributed", "dist_scripts", "nccl_two_ranks.py")
     proc = subprocess.run([mpiexec, "-n", "2", sys.executable, script], cwd=ROOT, capture_output=True, text=True,
                           timeout=max(rep.seconds_left() - 1, 1), env={**os.environ, "PYTHONPATH": ROOT})
     rep.add("two ranks (`mpiexec -n 2`):", "", "```", *(proc.stdout + proc.stderr).strip().splitlines()[-10:], "```")
@@ -523,8 +525,8 @@ def speed(rep, cp, bench, steps):
 
 
 # ----- 9. the GPU tests ---------------------------------------------------------------------------
-GPU_TEST_FILES = ["tests/test_gpu.py", "tests/test_distributed_nccl.py", "tests/test_gpu_augment.py",
-                  "tests/test_two_tower.py", "tests/test_cuda_nvrtc.py", "tests/test_cupy_fakes.py"]
+GPU_TEST_FILES = ["tests/gpu/test_gpu.py", "tests/distributed/test_distributed_nccl.py", "tests/gpu/test_gpu_augment.py",
+                  "tests/models/test_two_tower.py", "tests/kernels/cuda/test_cuda_nvrtc.py", "tests/gpu/test_cupy_fakes.py"]
 
 
 def gpu_tests(rep):
@@ -571,7 +573,7 @@ def default_out():
 
 
 def main(argv=None, cupy=None, sections=None):
-    """``cupy`` and ``sections`` are for the CPU dry run (tests/test_gpu_check.py): a fake CuPy and
+    """``cupy`` and ``sections`` are for the CPU dry run (tests/benchmarks/test_gpu_check.py): a fake CuPy and
     stand-ins for the sections."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     default = default_out()

@@ -27,7 +27,7 @@ Why each piece:
   over classes, exp and log) run in float32.
 
 Everything here is written against the array module of the tensors, so it runs (and is tested,
-``tests/test_amp.py``) on the CPU with NumPy float16, and on a GPU with CuPy, where the 16-bit
+``tests/nn/test_amp.py``) on the CPU with NumPy float16, and on a GPU with CuPy, where the 16-bit
 ops run the CUDA kernels and cuBLAS's half-precision GEMMs (tensor cores).
 """
 from __future__ import annotations

@@ -8,7 +8,7 @@ name and methods (``forward(*arrays, **params) -> array``, ``backward(gy) -> tup
     'numba'      kernels/cpu/<op>.py      NumPy float32/float64 arrays
     'cuda'       kernels/cuda/<op>.py     CuPy float16/bfloat16/float32/float64 arrays
 
-The three homes agree on the small conventions too (``tests/test_dispatch.py`` checks them): the
+The three homes agree on the small conventions too (``tests/core/test_dispatch.py`` checks them): the
 same ``forward`` parameters with the same defaults as the reference; ``needs_input_grad``, set
 by the engine before each forward, defaults to ``()``, "not told: every input needs a gradient"
 (``kernels/common.py: needs``), and a kernel keeps what backward needs only when one does (with

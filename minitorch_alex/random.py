@@ -135,7 +135,7 @@ _CHUNK = 1 << 20  # values per float64 draw: 8 MB of temporaries, whatever the a
 def _drawn(shape, dtype, draw, out=None):
     """An array of ``shape`` and ``dtype`` filled in C order by ``draw(n)`` (n float64 values) in
     consecutive chunks, each cast as it lands. A Generator's stream does not depend on how it is
-    cut up (``tests/test_memory.py`` pins this), so the values are those of one draw of the whole and
+    cut up (``tests/core/test_memory.py`` pins this), so the values are those of one draw of the whole and
     one ``astype``; only the peak differs: fc6's float64 draws alone would be 302 MB."""
     want = (shape,) if isinstance(shape, int) else tuple(shape)
     fits = (isinstance(out, np.ndarray) and out.shape == want and out.dtype == dtype

@@ -3,6 +3,7 @@ import os
 
 import numpy as np
 import pytest
+from cuda_emulation import emulated, libraries  # noqa: F401 (fixtures: the host builds of kernels/cuda)
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(

@@ -195,3 +195,11 @@ def fake_vs_real(fake, real, bookkeeping=(), path="cupy") -> list[str]:
         if isinstance(value, type):
             problems += fake_vs_real(value, real_value, bookkeeping, where)
     return problems
+
+
+def installed_cupy():
+    """The installed CuPy, which a fake is held to (the dev extra brings the CPU-usable
+    cupy-cuda13x wheel), or the test is skipped saying so."""
+    import pytest
+
+    return pytest.importorskip("cupy", reason="the dev extra installs cupy-cuda13x (pip install -e '.[dev]')")

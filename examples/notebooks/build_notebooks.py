@@ -8,7 +8,7 @@
 Each notebook NN_name.ipynb is generated from sources/NN_name.py, a module whose ``CELLS`` list
 holds the cells (``md``/``code`` from sources/cells.py). Edit the cells there and re-run this
 script, so the sources stay reviewable as Python and the committed outputs always come from one
-top-to-bottom run. tests/test_notebooks.py checks that the committed notebooks' cells match
+top-to-bottom run. tests/project/test_notebooks.py checks that the committed notebooks' cells match
 their sources.
 """
 import importlib.util
@@ -66,7 +66,7 @@ def absolute_pythonpath(value):
 def execute(nb, timeout=600):
     """Run ``nb`` in place in a fresh python3 kernel started in this folder, with the reference
     solutions (MINITORCH_SOLUTIONS=1), the inline matplotlib backend (so figures are saved) and
-    one BLAS thread, as tests/test_notebooks.py runs them (the timings printed are single-core)."""
+    one BLAS thread, as tests/project/test_notebooks.py runs them (the timings printed are single-core)."""
     from nbclient import NotebookClient
 
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}

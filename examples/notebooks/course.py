@@ -12,7 +12,7 @@ import inspect
 import textwrap
 
 # Source text that would mark a statement as a backend branch, not reference code: none of the
-# listed ops may contain it (tests/test_notebooks.py)
+# listed ops may contain it (tests/project/test_notebooks.py)
 BACKEND_MARKERS = ("kernels", "self.fast", "self.cuda", "use_fast(", "use_cuda(", "cpu_kernels(", "cuda_kernels(")
 
 

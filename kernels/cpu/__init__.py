@@ -1,6 +1,6 @@
 """numba CPU kernels (see ``kernels/__init__.py``). Each function takes and returns NumPy arrays
 (float32 or float64, C-contiguous) and matches the readable reference in ``minitorch_alex.ops``;
-``tests/test_kernels.py`` checks each one against it. Each op's file also holds the op as a class
+``tests/kernels/cpu/test_cpu_kernels.py`` checks each one against it. Each op's file also holds the op as a class
 with the interface ``minitorch_alex.dispatch`` calls (``Conv2d``, ``Conv2dReLU``, ``Linear``,
 ``LinearReLU``, ``MaxPool2d``, ``LocalResponseNorm``, ``ReLU``, ``Dropout``; the SGD update is
 the function ``sgd_momentum_update_``). How the kernels share the cores is in ``parallel.py``;

@@ -39,7 +39,7 @@ passes the same ``saved`` dict to both, reused by the backward call (``weight_sp
 The batch runs in chunks of at most ``CHUNK_IMAGES`` images (bounded scratch); inside a chunk
 every GEMM and transpose is split among the threads (``kernels.cpu.parallel``), in a fixed
 way, so results do not depend on scheduling. Exact in exact arithmetic; in float32 the error
-is of the order of the im2col GEMM's (tests/test_kernels.py).
+is of the order of the im2col GEMM's (tests/kernels/cpu/test_cpu_kernels.py).
 """
 from __future__ import annotations
 

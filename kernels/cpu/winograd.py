@@ -253,7 +253,7 @@ def weight_grad_transform(s, gw):
 #          [0  4  0 -5  0  1]        [  0     0     1  ]
 #
 # The larger coefficients cost accuracy: in float32 its error is a few times F(2x2, 3x3)'s (still
-# ~1e-6 relative; tests/test_kernels.py bounds it). Same layouts as above with 36 positions.
+# ~1e-6 relative; tests/kernels/cpu/test_cpu_kernels.py bounds it). Same layouts as above with 36 positions.
 
 ALPHA4 = 6
 

@@ -8,7 +8,7 @@ the polyphase split) are 11 x 11 tiles exactly: 121 * 49 against 196 * 36, 0.84x
 
 The algorithm is Toom-Cook's with the interpolation points 0, 1, -1, 2, -2, 1/2 and infinity
 (Lavin & Gray's construction; the matrices below were derived with exact fractions, and
-tests/test_kernels.py checks that they compute the correlation):
+tests/kernels/cpu/test_cpu_kernels.py checks that they compute the correlation):
 
     Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A        d: 7x7 input tile, g: 3x3 kernel, Y: 5x5 outputs
 

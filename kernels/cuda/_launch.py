@@ -2,7 +2,7 @@
 lookup, the device an array lives on, the grid, the size checks and the GEMM.
 
 The loader's functions are looked up in ``loader`` at call time (``loader.cupy``,
-``loader.function``, ``loader.set_tf32``) so that ``tests/test_cuda_emulated.py`` can swap NumPy in
+``loader.function``, ``loader.set_tf32``) so that ``tests/kernels/cuda/test_cuda_emulated.py`` can swap NumPy in
 for CuPy and host builds of the kernels in for the RawKernels.
 """
 from __future__ import annotations

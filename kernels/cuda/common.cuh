@@ -13,7 +13,7 @@
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 
-// MT_HOST_EMULATION (tests/test_cuda_emulated.py only): the same kernel bodies compiled as plain
+// MT_HOST_EMULATION (tests/kernels/cuda/test_cuda_emulated.py only): the same kernel bodies compiled as plain
 // host functions, each "thread" loop run serially, so the kernels' index arithmetic can be checked
 // against the NumPy reference on a machine without a GPU. Entry points keep their names.
 #ifdef MT_HOST_EMULATION

@@ -21,7 +21,7 @@ SOURCES = ("im2col", "lrn", "pool", "elementwise", "sgd")  # the .cu files, with
 # storage dtype name -> suffix of the kernel entry points (FOR_EACH_FLOAT in common.cuh)
 SUFFIX = {"float32": "f32", "float64": "f64", "float16": "f16", "bfloat16": "bf16"}
 
-# compile options shared by the loader and the nvcc compile test (tests/test_cuda_compile.py)
+# compile options shared by the loader and the nvcc compile test (tests/kernels/cuda/test_cuda_compile.py)
 OPTIONS = ("--std=c++17",)
 
 _modules: dict = {}

@@ -14,8 +14,8 @@ on batch b (two pinned slots, one CUDA event per slot each way so neither side o
 the other still uses). ``Trainer`` uses it for training batches on CUDA devices.
 
 ``crop_flip_normalize`` is the pixel math, written for any array module (NumPy or CuPy):
-``tests/test_gpu_augment.py`` checks it on NumPy against ``augment.crop_to_chw`` (bit for bit),
-and ``tests/test_gpu.py`` checks the CuPy pipeline against it on a GPU.
+``tests/gpu/test_gpu_augment.py`` checks it on NumPy against ``augment.crop_to_chw`` (bit for bit),
+and ``tests/gpu/test_gpu.py`` checks the CuPy pipeline against it on a GPU.
 """
 from __future__ import annotations
 

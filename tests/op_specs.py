@@ -1,0 +1,483 @@
+"""One declaration per op (the idea of PyTorch's OpInfo): every per-op check iterates ``SPECS``.
+
+An ``OpSpec`` holds what the checks need to know of an op, and nothing else:
+
+* ``call(*tensors, **params)``: the public call (``minitorch_alex.nn.functional``);
+* ``op``: its name in ``minitorch_alex.dispatch.TABLE`` (a hot op with numba and CUDA forms), or
+  None for an op the reference alone implements; ``kernel_params(params)``: the keyword
+  arguments of the implementation classes' ``forward`` (the same as ``params`` unless the public
+  call translates them, as dropout's ``p``/``inverted`` become a ``scale``);
+* ``cases``: a hypothesis strategy of ``Case``s for the comparisons (float64 values, cast to each
+  dtype by the check); ``gradcheck``: a strategy of cases in the domain where a central
+  difference is valid (away from ReLU kinks and max-pool ties), or None with ``gradcheck_note``;
+* ``torch(*torch_tensors, **params)``: the PyTorch twin, with any convention translation (the
+  paper's LRN alpha is not divided by the window, PyTorch's is; grouped LRN is PyTorch's on each
+  group; dropout's given keep-mask and scale), or None;
+* ``reference_float16``: whether the reference code itself is checked in float16 (on CuPy);
+* ``examples``: fixed cases the backends run besides the drawn ones (their ``meta`` may hold the
+  ``kernel_scales`` they are held to); ``fused_relu_of``: a fused op's unfused spec;
+* ``kernel_tol``/``torch_tol`` per dtype (``strategies.KERNEL_TOL``/``TORCH_TOL``) and
+  ``kernel_scales``/``torch_scales(case, dtype)``: the atol multiplier of the output and of each
+  input's gradient (the last repeats), about the square root of the terms in each sum.
+
+The checks (``tests/ops/test_op_gradcheck.py``, ``test_op_vs_torch.py``, ``test_op_backends.py``,
+``tests/kernels/cuda/test_cuda_emulated.py``, ``tests/kernels/cuda/test_gpu.py`` and the op
+section of ``benchmarks/gpu_check.py``) parametrize over spec x backend x dtype. A new op needs
+its implementations, one entry here, and its docs.
+
+This module imports neither PyTorch nor numba nor CuPy: ``benchmarks/gpu_check.py`` imports it
+on a GPU machine (``tests/`` on ``sys.path``).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from strategies import KERNEL_TOL, TORCH_TOL, conv_arrays, conv_geometries, distinct_values, pool_geometries
+
+import minitorch_alex.nn.functional as F
+
+
+@dataclass
+class Case:
+    """One input of an op: ``arrays`` (float64 NumPy arrays, None for an absent optional input
+    such as a bias), ``params`` (the public call's keyword arguments) and ``meta`` (what the
+    tolerance scales need to know and the call does not take)."""
+
+    arrays: list
+    params: dict
+    meta: dict = field(default_factory=dict)
+
+
+def _ones(case, dtype):
+    return (1.0,)
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    name: str
+    call: Callable
+    cases: Any  # a hypothesis strategy of Case
+    op: str | None = None
+    kernel_params: Callable = dict  # params -> the implementation classes' forward keywords
+    gradcheck: Any = None  # a strategy of Case in the finite-difference domain, or None
+    gradcheck_note: str = ""
+    torch: Callable | None = None
+    kernel_tol: dict = field(default_factory=lambda: KERNEL_TOL)
+    kernel_scales: Callable = _ones
+    torch_tol: dict = field(default_factory=lambda: TORCH_TOL)
+    torch_scales: Callable = _ones
+    # fixed cases every backend runs besides the drawn ones (paths a draw rarely takes, e.g. Winograd)
+    examples: tuple = ()
+    # a fused op's unfused spec: where rounding may move an output across the ReLU's kink (float32
+    # and below), a kernel is compared with relu(unfused) and differentiated at its own output
+    fused_relu_of: str | None = None
+    # is the reference code, run in float16 (on CuPy), within float16's tolerance of float64? Not
+    # where it sums many terms or raises to a power in half precision (convolution, LRN, softmax)
+    reference_float16: bool = True
+
+    def __repr__(self):  # the test ids
+        return self.name
+
+    def run(self, tensors, params):
+        """The public call on ``tensors`` (None where the case has no array)."""
+        return self.call(*tensors, **params)
+
+
+def seeds():
+    return st.integers(0, 2**16)
+
+
+# ----- convolution ----------------------------------------------------------------------------------
+def conv_case(geo, bias, seed):
+    """A conv2d Case of a ``strategies.conv_geometries`` draw (standard normal values from ``seed``)."""
+    x, w, b = conv_arrays(geo, bias, np.random.default_rng(seed))
+    return Case([x, w, b], dict(stride=geo["stride"], padding=geo["padding"], groups=geo["groups"]), dict(geo=geo))
+
+
+def _conv_cases(bias=None, **bounds):
+    return st.builds(conv_case, conv_geometries(**bounds), st.booleans() if bias is None else bias, seeds())
+
+
+def _out_hw(geo):
+    return [(s + 2 * p - k) // st_ + 1 for s, k, st_, p in zip((geo["h"], geo["w"]), geo["k"], geo["stride"], geo["padding"])]
+
+
+# Winograd F(5x5, 3x3)'s float32 error (see tests/kernels/cpu/test_cpu_kernels.py's ATOL_FACTOR)
+LOOSE = {np.float32: 5.0, np.float64: 1.0}
+
+
+def _conv_kernel_scales(case, dtype):
+    geo = case.meta["geo"]
+    loose = LOOSE[np.dtype(dtype).type]
+    taps = np.sqrt(case.arrays[1][0].size)
+    area = np.sqrt(geo["n"] * np.prod(_out_hw(geo)))  # the terms of each weight or bias gradient sum
+    return (taps * loose, taps * loose, area * loose, area)
+
+
+def _conv_torch_scales(case, dtype):
+    geo = case.meta["geo"]
+    taps = np.sqrt(case.arrays[1][0].size)
+    area = geo["n"] * np.prod(_out_hw(geo))  # terms in each weight-gradient sum, per input tap
+    return (taps, taps, taps * np.sqrt(area), np.sqrt(area))
+
+
+def _torch_conv(x, w, b, stride, padding, groups):
+    import torch
+
+    return torch.nn.functional.conv2d(x, w, b, stride, padding, 1, groups)
+
+
+# ----- linear ---------------------------------------------------------------------------------------
+def _linear_case(n, fin, fout, bias, seed):
+    rng = np.random.default_rng(seed)
+    return Case([rng.standard_normal((n, fin)), rng.standard_normal((fout, fin)),
+                 rng.standard_normal(fout) if bias else None], {}, dict(n=n, fin=fin, fout=fout))
+
+
+def _linear_cases(n, fin, fout, bias=None):
+    return st.builds(_linear_case, st.integers(1, n), st.integers(1, fin), st.integers(1, fout), st.booleans() if bias is None else bias,
+                     seeds())
+
+
+# a fused op is one node only with a bias: without, the public call is the two ops (their own specs)
+FUSED_BIAS = st.just(True)
+
+
+def _linear_scales(case, dtype):
+    m = case.meta
+    return (np.sqrt(m["fin"]), np.sqrt(m["fout"]), np.sqrt(m["n"]))
+
+
+def _torch_linear(x, w, b):
+    import torch
+
+    return torch.nn.functional.linear(x, w, b)
+
+
+def _torch_relu_of(fn):
+    def twin(*args, **params):
+        import torch
+
+        return torch.relu(fn(*args, **params))
+
+    return twin
+
+
+# ----- max-pool -------------------------------------------------------------------------------------
+def _pool_case(geo, seed):
+    x = distinct_values(np.random.default_rng(seed), geo["shape"])  # no ties: one winner in every dtype
+    return Case([x], dict(kernel_size=geo["k"], stride=geo["stride"], padding=geo["padding"]), dict(geo=geo))
+
+
+def _torch_pool(x, kernel_size, stride, padding):
+    import torch
+
+    return torch.nn.functional.max_pool2d(x, kernel_size, stride, padding)
+
+
+# ----- local response normalisation -----------------------------------------------------------------
+def _lrn_case(size, groups, c_per_group, hw, alpha, beta, k, seed):
+    x = np.random.default_rng(seed).standard_normal((2, groups * c_per_group, *hw)) * 3
+    return Case([x], dict(size=size, alpha=alpha, beta=beta, k=k, groups=groups))
+
+
+def _torch_lrn(x, size, alpha, beta, k, groups):
+    """PyTorch averages over the window: its alpha is the paper's times ``size``; a grouped LRN is
+    PyTorch's on each group of channels."""
+    import torch
+
+    parts = x.split(x.shape[1] // groups, dim=1)
+    return torch.cat([torch.nn.functional.local_response_norm(p, size, alpha=alpha * size, beta=beta, k=k)
+                      for p in parts], 1)
+
+
+# ----- relu, softmax, cross-entropy -----------------------------------------------------------------
+def _shapes(max_side, max_dims, min_dims=1):
+    return st.lists(st.integers(1, max_side), min_size=min_dims, max_size=max_dims).map(tuple)
+
+
+def _distinct_case(shape, seed):
+    return Case([distinct_values(np.random.default_rng(seed), shape)], {})
+
+
+def _torch_relu(x):
+    import torch
+
+    return torch.relu(x)
+
+
+@st.composite
+def _softmax_cases(draw, max_side, max_dims, scale, axes=None):
+    shape = draw(_shapes(max_side, max_dims))
+    axis = draw(st.sampled_from(axes or range(-len(shape), len(shape))))
+    x = np.random.default_rng(draw(seeds())).standard_normal(shape) * scale
+    return Case([x], dict(axis=axis))
+
+
+def _torch_softmax(x, axis):
+    import torch
+
+    return torch.softmax(x, dim=axis)
+
+
+def _torch_log_softmax(x, axis):
+    import torch
+
+    return torch.log_softmax(x, dim=axis)
+
+
+def _cross_entropy_case(n, c, scale, seed):
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((n, c)) * scale
+    return Case([logits], dict(target=rng.integers(0, c, n)), dict(scale=scale))
+
+
+def _torch_cross_entropy(z, target):
+    import torch
+
+    return torch.nn.functional.cross_entropy(z, torch.from_numpy(target))
+
+
+# ----- dropout --------------------------------------------------------------------------------------
+def _dropout_case(shape, p, inverted, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    keep = rng.random(shape) >= p  # a boolean keep-mask, which the kernels take
+    return Case([x], dict(p=p, mask=keep, inverted=inverted, training=True))
+
+
+def _dropout_scale(p, inverted):
+    return 1.0 / (1.0 - p) if inverted and p < 1.0 else 1.0  # as F.dropout computes it
+
+
+def _dropout_kernel_params(params):
+    return dict(mask=params["mask"], scale=_dropout_scale(params["p"], params["inverted"]))
+
+
+def _torch_dropout_given_mask(x, p, mask, inverted, training):
+    """PyTorch's dropout draws its own mask: its arithmetic with ours (keep, scaled by 1/(1-p)
+    when inverted)."""
+    import torch
+
+    return x * (torch.from_numpy(mask).to(x.dtype) * _dropout_scale(p, inverted)) if training else x
+
+
+def _dropout_eval_case(shape, p, inverted, seed):
+    return Case([np.random.default_rng(seed).standard_normal(shape)], dict(p=p, inverted=inverted, training=False))
+
+
+def _torch_dropout_eval(x, p, inverted, training):
+    """PyTorch's inverted dropout is the identity at test time; the paper's scales by 1 - p."""
+    import torch
+
+    return torch.nn.functional.dropout(x, p, training=False) if inverted else x * (1 - p)
+
+
+def _examples():
+    """Fixed cases: those of the earlier per-op backend table (held to 10 x KERNEL_TOL's atol, as
+    there), then gpu_check's earlier shapes."""
+    rng = np.random.default_rng(1)
+    r = rng.standard_normal
+    ten = dict(kernel_scales=(10.0,))
+    conv = dict(stride=(2, 2), padding=(1, 1), groups=2)
+    table = dict(
+        conv2d=[Case([r((2, 4, 9, 9)), r((6, 2, 3, 3)), r(6)], conv, ten)],
+        conv2d_relu=[Case([r((2, 4, 9, 9)), r((6, 2, 3, 3)), r(6)], conv, ten),
+                     Case([r((2, 4, 7, 7)), r((6, 2, 3, 3)), r(6)], dict(stride=(1, 1), padding=(1, 1), groups=2),
+                          dict(ten, note="3x3, stride 1: Winograd"))],
+        max_pool2d=[Case([distinct_values(rng, (2, 3, 9, 9))], dict(kernel_size=(3, 3), stride=(2, 2), padding=(0, 0)),
+                         ten)],
+        local_response_norm=[Case([r((2, 6, 4, 4)) * 3], dict(size=5, alpha=0.1, beta=0.75, k=2.0, groups=2), ten)],
+        relu=[Case([distinct_values(rng, (3, 7))], {}, ten)],
+        linear=[Case([r((4, 7)), r((5, 7)), r(5)], {}, ten)],
+        linear_relu=[Case([r((4, 7)), r((5, 7)), r(5)], {}, ten)],
+        dropout=[Case([r((4, 9))], dict(p=0.5, mask=np.arange(36).reshape(4, 9) % 3 > 0, inverted=True, training=True),
+                      ten)],
+    )
+    # the shapes benchmarks/gpu_check.py drew before it read the specs (more threads than one
+    # block: launch geometry on a GPU), held to each spec's own scales
+    n, g, c, h, o, k = 2, 2, 8, 15, 8, 5
+    same = dict(stride=(1, 1), padding=(k // 2, k // 2), groups=g)
+    strided = dict(stride=(2, 2), padding=(1, 1), groups=1)
+    for name in ("conv2d", "conv2d_relu"):
+        table[name].append(_conv_example([r((n, c, h, h)), r((o, c // g, k, k)), r(o)], same, "grouped, same size"))
+    table["conv2d"].append(_conv_example([r((n, 3, h + 4, h + 4)), r((o, 3, 3, 3)), None], strided, "strided, no bias"))
+    for name in ("linear", "linear_relu"):
+        table[name].append(Case([r((n, 50)), r((30, 50)), r(30)], {}, dict(n=n, fin=50, fout=30)))
+    table["max_pool2d"].append(Case([distinct_values(rng, (n, c, h, h))],
+                                    dict(kernel_size=(3, 3), stride=(2, 2), padding=(0, 0)), {}))
+    table["local_response_norm"].append(Case([r((n, c, h, h))], dict(size=5, alpha=0.1, beta=0.75, k=2.0, groups=g)))
+    table["relu"].append(Case([distinct_values(rng, (n, 37))], {}))
+    table["dropout"].append(Case([r((n, 37))], dict(p=0.5, mask=rng.random((n, 37)) < 0.5, inverted=True, training=True)))
+    return {name: tuple(cases) for name, cases in table.items()}
+
+
+def _conv_example(arrays, params, note):
+    x, w = arrays[0], arrays[1]
+    geo = dict(n=x.shape[0], h=x.shape[2], w=x.shape[3], k=w.shape[2:], stride=params["stride"], padding=params["padding"])
+    return Case(arrays, params, dict(geo=geo, note=note))
+
+
+EXAMPLES = _examples()
+SPECS = [
+    OpSpec("conv2d", F.conv2d, _conv_cases(max_size=12, max_batch=4), op="Conv2d",
+           gradcheck=_conv_cases(max_per_group=2, max_kernel=4, max_stride=3, max_size=8, max_batch=2),
+           torch=_torch_conv, kernel_scales=_conv_kernel_scales, torch_scales=_conv_torch_scales,
+           examples=EXAMPLES["conv2d"], reference_float16=False),
+    OpSpec("conv2d_relu", F.conv2d_relu, _conv_cases(FUSED_BIAS, max_size=12, max_batch=4), op="Conv2dReLU",
+           gradcheck_note="ReLU kinks: the reference is relu(conv2d) to the bit "
+                          "(tests/ops/test_tensor_ops_gradcheck.py::test_fused_relu_references_are_exactly_the_two_checked_ops)",
+           torch=_torch_relu_of(_torch_conv), kernel_scales=_conv_kernel_scales, torch_scales=_conv_torch_scales,
+           examples=EXAMPLES["conv2d_relu"], fused_relu_of="conv2d", reference_float16=False),
+    OpSpec("linear", F.linear, _linear_cases(8, 20, 20), op="Linear", gradcheck=_linear_cases(6, 7, 7),
+           torch=_torch_linear, kernel_scales=_linear_scales, torch_scales=_linear_scales, examples=EXAMPLES["linear"]),
+    OpSpec("linear_relu", F.linear_relu, _linear_cases(8, 20, 20, FUSED_BIAS), op="LinearReLU",
+           gradcheck_note="ReLU kinks: the reference is relu(linear) to the bit "
+                          "(tests/ops/test_tensor_ops_gradcheck.py::test_fused_relu_references_are_exactly_the_two_checked_ops)",
+           torch=_torch_relu_of(_torch_linear), kernel_scales=_linear_scales, torch_scales=_linear_scales,
+           examples=EXAMPLES["linear_relu"], fused_relu_of="linear"),
+    OpSpec("max_pool2d", F.max_pool2d, st.builds(_pool_case, pool_geometries(), seeds()), op="MaxPool2d",
+           gradcheck=st.builds(_pool_case, pool_geometries(max_size=9, max_batch=2, max_channels=3), seeds()),
+           torch=_torch_pool, kernel_scales=lambda case, dtype: (1.0, 4.0), examples=EXAMPLES["max_pool2d"]),
+    OpSpec("local_response_norm", F.local_response_norm,
+           st.builds(_lrn_case, st.integers(1, 8), st.sampled_from([1, 2]), st.integers(1, 6),
+                     st.sampled_from([(3, 5), (4, 3)]), st.sampled_from([1e-4, 0.01, 0.3, 0.5]),
+                     st.sampled_from([0.75, 0.5, 1.0, 1.3]), st.sampled_from([2.0, 1.0]), seeds()),
+           op="LocalResponseNorm",
+           # a large alpha makes the cross-channel term of the gradient matter; with the paper's
+           # 1e-4 an implementation that forgot it would still pass
+           gradcheck=st.builds(_lrn_case, st.integers(1, 7), st.sampled_from([1, 2]), st.integers(1, 6),
+                               st.just((3, 3)), st.just(0.3), st.sampled_from([0.75, 0.5, 1.3]), st.just(2.0), seeds()),
+           torch=_torch_lrn, kernel_scales=lambda case, dtype: (1.0, 10.0), examples=EXAMPLES["local_response_norm"],
+           reference_float16=False),
+    OpSpec("relu", F.relu, st.builds(_distinct_case, _shapes(6, 4), seeds()), op="ReLU",
+           gradcheck=st.builds(_distinct_case, _shapes(5, 4), seeds()), torch=_torch_relu, examples=EXAMPLES["relu"]),
+    OpSpec("dropout", F.dropout,
+           st.builds(_dropout_case, _shapes(6, 4), st.sampled_from([0.0, 0.2, 0.3, 0.5]), st.booleans(), seeds()),
+           op="Dropout", kernel_params=_dropout_kernel_params,
+           gradcheck=st.builds(_dropout_case, _shapes(5, 4), st.sampled_from([0.2, 0.5]), st.booleans(), seeds()),
+           torch=_torch_dropout_given_mask, examples=EXAMPLES["dropout"]),
+    OpSpec("dropout_eval", F.dropout,
+           st.builds(_dropout_eval_case, _shapes(6, 4), st.sampled_from([0.0, 0.2, 0.3, 0.5]), st.booleans(), seeds()),
+           gradcheck=st.builds(_dropout_eval_case, _shapes(5, 4), st.sampled_from([0.2, 0.5]), st.booleans(), seeds()),
+           # the paper's test-time scaling was held to rtol 1e-6 in float32, tighter than TORCH_TOL's
+           torch=_torch_dropout_eval, torch_tol={np.float64: TORCH_TOL[np.float64], np.float32: dict(rtol=1e-6, atol=0.0)}),
+    OpSpec("softmax", F.softmax, _softmax_cases(6, 3, 4.0), gradcheck=_softmax_cases(5, 3, 1.0),
+           torch=_torch_softmax, reference_float16=False),
+    OpSpec("log_softmax", F.log_softmax, _softmax_cases(6, 3, 4.0), gradcheck=_softmax_cases(5, 3, 1.0),
+           torch=_torch_log_softmax, reference_float16=False),
+    OpSpec("cross_entropy", F.cross_entropy,
+           st.builds(_cross_entropy_case, st.integers(1, 16), st.integers(2, 20), st.sampled_from([1.0, 30.0]), seeds()),
+           gradcheck=st.builds(_cross_entropy_case, st.integers(1, 6), st.integers(2, 8), st.just(3.0), seeds()),
+           torch=_torch_cross_entropy, torch_scales=lambda case, dtype: (case.meta["scale"], 1.0),
+           reference_float16=False),
+]
+BY_NAME = {spec.name: spec for spec in SPECS}
+assert len(BY_NAME) == len(SPECS), "two specs of one name"
+
+
+def specs(where=None):
+    """The specs for which ``where(spec)`` holds (all by default)."""
+    return [s for s in SPECS if where is None or where(s)]
+
+
+def hot(spec):
+    """Has the op numba and CUDA forms (an entry of ``dispatch.TABLE``)?"""
+    return spec.op is not None
+
+
+def backends_of(spec):
+    """The backends that implement ``spec``'s op: ('reference', 'numba', 'cuda') for a hot op."""
+    from minitorch_alex import dispatch
+
+    return tuple(dispatch.TABLE[spec.op]) if hot(spec) else ("reference",)
+
+
+def kernel_scales(spec, case, dtype):
+    """The atol multipliers a backend is held to on ``case``: the example's own, else the spec's."""
+    return case.meta.get("kernel_scales") or spec.kernel_scales(case, dtype)
+
+
+def scale_list(scales, n):
+    """The atol multiplier of the output and of each of ``n`` input gradients (the last repeats)."""
+    scales = list(scales)
+    return scales + [scales[-1]] * (n + 1 - len(scales))
+
+
+# ----- running a case ---------------------------------------------------------------------------------
+def draw(strategy, count, seed):
+    """``count`` cases of ``strategy`` drawn outside a test (benchmarks/gpu_check.py), reproducibly
+    from ``seed``."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as seeded
+
+    drawn = []
+
+    @seeded(seed)
+    @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def collect(case):
+        drawn.append(case)
+
+    collect()
+    return drawn
+
+
+def tensors(case, dtype, device="cpu"):
+    """The case's arrays as Tensors of ``dtype`` on ``device`` requiring grad (None stays None)."""
+    import minitorch_alex as mt
+
+    return [mt.tensor(np.asarray(a, dtype=dtype), requires_grad=True, device=device) if a is not None else None
+            for a in case.arrays]
+
+
+def upstream(spec, case, dtype, seed):
+    """A standard normal upstream gradient of the op's output shape, in ``dtype``."""
+    import minitorch_alex as mt
+
+    with mt.no_grad(), mt.config.using(backend="reference"):
+        shape = spec.run([mt.tensor(np.asarray(a, dtype=dtype)) if a is not None else None for a in case.arrays],
+                         case.params).shape
+    return np.asarray(np.random.default_rng(seed).standard_normal(shape), dtype=dtype)
+
+
+def run(spec, case, dtype, gy, backend="reference", device="cpu"):
+    """(output, input gradients (None for absent inputs), the backend the output's node recorded),
+    NumPy arrays, of the public call under ``backend`` on ``device``."""
+    import minitorch_alex as mt
+
+    with mt.config.using(backend=backend):
+        ts = tensors(case, dtype, device)
+        y = spec.run(ts, case.params)
+        node = y._node
+        ran = getattr(node, "backend", None)  # read before backward releases the node
+        y.backward(mt.tensor(np.asarray(gy, dtype=dtype), device=device))
+    return y.numpy(), [t.grad.numpy() if t is not None else None for t in ts], ran
+
+
+def torch_compare(spec, case, dtype, seed):
+    """``spec`` on ``case`` in ``dtype`` against its PyTorch twin: output, then each input's gradient
+    for a standard normal upstream gradient (``spec.torch_tol`` with ``spec.torch_scales``)."""
+    import torch
+    from strategies import assert_close
+
+    import minitorch_alex as mt
+
+    ours = tensors(case, dtype)
+    theirs = [torch.tensor(np.asarray(a, dtype=dtype), requires_grad=True) if a is not None else None
+              for a in case.arrays]
+    y, yt = spec.run(ours, case.params), spec.torch(*theirs, **case.params)
+    scales = scale_list(spec.torch_scales(case, dtype), len(ours))
+    assert_close(y.numpy(), yt.detach().numpy(), dtype, spec.torch_tol, scales[0], err_msg="forward")
+    g = np.random.default_rng(seed).standard_normal(y.shape).astype(dtype)
+    y.backward(mt.tensor(g))
+    yt.backward(torch.from_numpy(g))
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        if a is not None:
+            assert_close(a.grad.numpy(), b.grad.detach().numpy(), dtype, spec.torch_tol, scales[i + 1],
+                         err_msg=f"gradient of input {i}")
