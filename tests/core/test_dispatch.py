@@ -7,11 +7,10 @@ import sys
 
 import numpy as np
 import pytest
+from paths import ROOT
 
 from minitorch_alex import dispatch
 from minitorch_alex.config import numba_available
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_every_op_of_the_manifest_has_its_three_homes():
