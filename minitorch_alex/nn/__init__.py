@@ -1,9 +1,9 @@
 """Layers and the Module system (``mt.nn``); the functional ops are in ``mt.nn.functional``."""
 from . import functional, init
-from .layers import Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential
+from .layers import BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential
 from .module import Module, Parameter
 
 __all__ = [
-    "Conv2d", "Dropout", "Flatten", "Linear", "LocalResponseNorm", "MaxPool2d", "Module", "Parameter", "ReLU",
+    "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout", "Flatten", "Linear", "LocalResponseNorm", "MaxPool2d", "Module", "Parameter", "ReLU",
     "Sequential", "functional", "init",
 ]

@@ -1,5 +1,6 @@
 """The functional API (``import minitorch_alex.nn.functional as F``): ops on Tensors."""
 from ..ops.activation import log_softmax, relu, softmax
+from ..ops.batchnorm import batch_norm
 from ..ops.conv import conv2d, conv2d_relu
 from ..ops.dropout import dropout
 from ..ops.linear import linear, linear_relu
@@ -9,7 +10,7 @@ from ..ops.pool import max_pool2d
 from ..ops.shape import concat, flatten, split
 
 __all__ = [
-    "concat", "conv2d", "conv2d_relu", "cross_entropy", "dropout", "flatten", "linear", "linear_relu",
+    "batch_norm", "concat", "conv2d", "conv2d_relu", "cross_entropy", "dropout", "flatten", "linear", "linear_relu",
     "local_response_norm",
     "log_softmax", "max_pool2d", "relu", "softmax", "split",
 ]
