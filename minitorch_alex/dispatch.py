@@ -49,6 +49,8 @@ TABLE = {
              "cuda": "kernels.cuda.activation:ReLU"},
     "Dropout": {"reference": "minitorch_alex.ops.dropout:Dropout", "numba": "kernels.cpu.dropout:Dropout",
                 "cuda": "kernels.cuda.dropout:Dropout"},
+    "BatchNorm": {"reference": "minitorch_alex.ops.batchnorm:BatchNorm", "numba": "kernels.cpu.batchnorm:BatchNorm",
+                  "cuda": "kernels.cuda.batchnorm:BatchNorm"},
     "sgd_momentum_update_": {"reference": "minitorch_alex.optim.sgd:sgd_momentum_update_",
                              "numba": "kernels.cpu.sgd:sgd_momentum_update_",
                              "cuda": "kernels.cuda.sgd:sgd_momentum_update_"},

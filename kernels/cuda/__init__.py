@@ -13,7 +13,7 @@ sources, which the CPU-only tests do) works without CuPy or a GPU.
 
 The ops live one per file, each as the class the dispatch table names (``conv.Conv2d``,
 ``conv.Conv2dReLU``, ``linear.Linear``, ``linear.LinearReLU``, ``pool.MaxPool2d``,
-``lrn.LocalResponseNorm``, ``activation.ReLU``, ``dropout.Dropout``) with ``forward(*arrays,
+``lrn.LocalResponseNorm``, ``activation.ReLU``, ``dropout.Dropout``, ``batchnorm.BatchNorm``) with ``forward(*arrays,
 **params)`` / ``backward(gy)``, plus ``sgd.sgd_momentum_update_`` and mixed precision's
 ``amp.unscale``; the array-level functions they
 are built from are re-exported here too. Shared launch helpers: ``_launch.py``.
@@ -27,7 +27,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HEADER = "common.cuh"
-SOURCES = ("im2col", "lrn", "pool", "elementwise", "sgd")  # the .cu files, without extension
+SOURCES = ("im2col", "lrn", "pool", "elementwise", "sgd", "batchnorm")  # the .cu files, without extension
 
 # storage dtype name -> suffix of the kernel entry points (FOR_EACH_FLOAT in common.cuh)
 SUFFIX = {"float32": "f32", "float64": "f64", "float16": "f16", "bfloat16": "bf16"}
@@ -116,6 +116,7 @@ def set_tf32(enabled: bool) -> None:
 # The per-op wrappers (they use the loader above through the package, looked up at call time).
 from .activation import ReLU, relu_backward, relu_forward  # noqa: E402
 from .amp import unscale  # noqa: E402
+from .batchnorm import BatchNorm  # noqa: E402
 from .conv import Conv2d, Conv2dReLU, col2im, conv2d_backward, conv2d_forward, im2col  # noqa: E402
 from .dropout import Dropout, dropout_apply  # noqa: E402
 from .linear import Linear, LinearReLU, bias_act_rows_, linear_backward, linear_forward  # noqa: E402
@@ -124,7 +125,7 @@ from .pool import MaxPool2d, maxpool_backward, maxpool_forward  # noqa: E402
 from .sgd import sgd_momentum_update_  # noqa: E402
 
 __all__ = [
-    "OPTIONS", "SOURCES", "SUFFIX", "Conv2d", "Conv2dReLU", "Dropout", "Linear", "LinearReLU", "LocalResponseNorm",
+    "OPTIONS", "SOURCES", "SUFFIX", "BatchNorm", "Conv2d", "Conv2dReLU", "Dropout", "Linear", "LinearReLU", "LocalResponseNorm",
     "MaxPool2d", "ReLU", "bias_act_rows_", "col2im", "conv2d_backward", "conv2d_forward", "cupy", "dropout_apply",
     "function", "im2col", "kernel_names", "linear_backward", "linear_forward", "lrn_backward", "lrn_forward",
     "maxpool_backward", "maxpool_forward", "module", "relu_backward", "relu_forward", "set_tf32",
