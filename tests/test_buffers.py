@@ -152,3 +152,25 @@ def test_onnx_export_normalises_by_the_running_statistics(tmp_path, images):
     got = session.run(["logits"], {"images": images})[0]
     expected = eval_logits(model, images)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_mixed_precision_keeps_float32_running_statistics_and_checkpoints_them(images):
+    from minitorch_alex.amp import MixedPrecision
+
+    model = bn_net()
+    mp = MixedPrecision(model, "float16")
+    opt = mt.optim.SGD(mp.parameters(), lr=0.01)
+    labels = mt.tensor(np.arange(4) % 3)
+    for _ in range(2):
+        loss = mt.nn.functional.cross_entropy(mp(mt.tensor(images)), labels)
+        mp.backward(loss)
+        mp.step(opt)
+    assert model[1].running_mean.dtype == np.float32 and int(model[1].num_batches_tracked.data) == 2
+    state = mp.state_dict()
+    assert state["1.running_var"].dtype == np.float32 and state["0.weight"].dtype == np.float32
+    fresh = bn_net(seed=6)
+    fresh.load_state_dict(state)  # an amp run's checkpoint loads into a float32 model, buffers included
+    np.testing.assert_array_equal(fresh.state_dict()["6.running_mean"], model.state_dict()["6.running_mean"])
+    again = MixedPrecision(bn_net(seed=6), "float16")
+    again.load_state_dict(state)
+    np.testing.assert_array_equal(again.model.state_dict()["1.running_var"], state["1.running_var"])

@@ -17,15 +17,24 @@ Backward, with invstd = 1 / sqrt(var + eps) and sums over the channel's m values
     training:   dx = weight * invstd / m * (m * gy - dbias - xhat * dweight)
     evaluation: dx = weight * invstd * gy        (mu and var are constants)
 
-This is the reference: readable NumPy that also runs on CuPy. The numba and CUDA forms have the
+16-bit inputs are normalised in float32 (their statistics and coefficients; the output and the
+gradients come back 16-bit) with float32 running statistics, as PyTorch's mixed precision keeps
+batch norm in float32. This is the reference: readable NumPy that also runs on CuPy. The numba and CUDA forms have the
 same class name and methods (``minitorch_alex/dispatch.py``).
 """
 from __future__ import annotations
+
+import numpy as np
 
 from ..autograd import Function
 from ..device import get_array_module
 from ..tensor import Tensor
 from .common import check_float
+
+
+def accumulation_dtype(dtype):
+    """float32 for the 16-bit float dtypes (their sums would round away), else ``dtype`` itself."""
+    return np.dtype(np.float32) if np.dtype(dtype).itemsize < 4 else np.dtype(dtype)
 
 
 def channel_axes(ndim):
@@ -40,7 +49,8 @@ def per_channel(v, ndim):
 
 class BatchNorm(Function):
     """Inputs x (N, C, *), weight (C,), bias (C,); params ``running_mean``, ``running_var``
-    ((C,) arrays of x's dtype and device, or None), ``training``, ``momentum``, ``eps``."""
+    ((C,) arrays of x's dtype, or float32 for a 16-bit x, on x's device, or None), ``training``,
+    ``momentum``, ``eps``."""
 
     fresh_grads = True  # each input's gradient is a new array
 
@@ -48,6 +58,9 @@ class BatchNorm(Function):
                 eps=1e-5):
         xp = get_array_module(x)
         axes = channel_axes(x.ndim)
+        acc = accumulation_dtype(x.dtype)
+        out_dtype = x.dtype
+        x, weight, bias = (a.astype(acc, copy=False) for a in (x, weight, bias))
         if training:
             mean = x.mean(axis=axes)
             var = ((x - per_channel(mean, x.ndim)) ** 2).mean(axis=axes)
@@ -62,11 +75,12 @@ class BatchNorm(Function):
         invstd = 1 / xp.sqrt(var + eps)
         xhat = (x - per_channel(mean, x.ndim)) * per_channel(invstd, x.ndim)
         self.xhat, self.invstd, self.weight, self.training = xhat, invstd, weight, training
-        return xhat * per_channel(weight, x.ndim) + per_channel(bias, x.ndim)
+        return (xhat * per_channel(weight, x.ndim) + per_channel(bias, x.ndim)).astype(out_dtype, copy=False)
 
     def backward(self, gy):
         xhat, invstd, weight = self.xhat, self.invstd, self.weight
         axes = channel_axes(gy.ndim)
+        out_dtype, gy = gy.dtype, gy.astype(xhat.dtype, copy=False)
         gbias = gy.sum(axis=axes)
         gweight = (gy * xhat).sum(axis=axes)
         scale = per_channel(weight * invstd, gy.ndim)
@@ -75,14 +89,15 @@ class BatchNorm(Function):
             gx = scale / m * (m * gy - per_channel(gbias, gy.ndim) - xhat * per_channel(gweight, gy.ndim))
         else:
             gx = scale * gy
-        return gx, gweight, gbias
+        return tuple(g.astype(out_dtype, copy=False) for g in (gx, gweight, gbias))
 
 
 def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, training=False, momentum=0.1,
                eps=1e-5):
     """Batch-normalise ``x`` (N, C, *) per channel; returns the same shape (PyTorch's signature).
 
-    ``running_mean``/``running_var``: Tensors (C,) of x's dtype and device, or None; read in
+    ``running_mean``/``running_var``: Tensors (C,) of x's dtype (or float32 for a 16-bit x) and
+    device, or None; read in
     evaluation, updated in place in training. ``weight``/``bias``: Tensors (C,) or None (1 and 0).
     ``momentum``: the running average's weight of the new batch (a number in [0, 1]).
     """
@@ -101,9 +116,11 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
     for name, t in (("running_mean", running_mean), ("running_var", running_var)):
         if t is None:
             continue
-        if not isinstance(t, Tensor) or t.shape != (c,) or t.dtype != x.dtype or t.device != x.device:
+        dtypes = {x.dtype, accumulation_dtype(x.dtype)}  # a 16-bit input may keep float32 statistics
+        if not isinstance(t, Tensor) or t.shape != (c,) or t.dtype not in dtypes or t.device != x.device:
             got = f"{t.dtype} {t.shape} on {t.device}" if isinstance(t, Tensor) else type(t).__name__
-            raise ValueError(f"{op}: expected {name} a Tensor ({c},) {x.dtype} on {x.device}, got {got}")
+            want = " or ".join(sorted(str(d) for d in dtypes))
+            raise ValueError(f"{op}: expected {name} a Tensor ({c},) {want} on {x.device}, got {got}")
         stats[name] = t.data
     if training and x.size // c <= 1:
         raise ValueError(f"{op}: expected more than 1 value per channel when training, got input shape {x.shape}")
