@@ -212,7 +212,8 @@ def export(model, path, input_size=224, opset=OPSET, metadata=None):
     """Write ``model`` (``AlexNet``, ``AlexNetTwoTower``, ``AlexNetTorchvision``, or an
     ``nn.Sequential`` of ``LAYERS`` starting with a ``Conv2d``) to the ONNX file ``path``, in
     evaluation mode: input ``images`` (N, 3 or the Conv2d's in_channels, input_size, input_size)
-    float32 with N free, output ``logits`` (N, num_classes: the last Linear's out_features). ``metadata``: key -> string, the model's ``metadata_props`` (e.g.
+    float32 with N free, output ``logits`` (N, num_classes: the last Linear's out_features).
+    ``metadata``: key -> string, the model's ``metadata_props`` (e.g.
     ``models.classifier.inference_metadata``). Returns ``path``. The file is checked with
     ``onnx.checker`` before it is kept."""
     onnx = _onnx()

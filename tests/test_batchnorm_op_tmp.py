@@ -124,7 +124,8 @@ def test_bad_inputs_are_one_line_errors():
 
 # ----- CUDA, through the nvcc host emulation (fixtures of tests/test_cuda_emulated.py) --------------
 try:
-    from test_cuda_emulated import NVCC, close as emulated_close, emulated, libraries  # noqa: F401 (fixtures)
+    from test_cuda_emulated import NVCC, emulated, libraries  # noqa: F401 (fixtures)
+    from test_cuda_emulated import close as emulated_close
 except ImportError:  # pragma: no cover
     NVCC = None
 

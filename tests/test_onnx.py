@@ -49,7 +49,8 @@ def test_exported_torchvision_variant_gives_the_frameworks_logits(images, tmp_pa
     path = mt.onnx.export(model, tmp_path / "tv.onnx")
     expected = logits(model, images)
     np.testing.assert_allclose(run_onnx(path, images), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
-    with pytest.raises(TypeError, match="expected AlexNet, AlexNetTwoTower, AlexNetTorchvision or an nn.Sequential starting with a Conv2d, got Linear"):
+    with pytest.raises(TypeError, match="expected AlexNet, AlexNetTwoTower, AlexNetTorchvision or an nn.Sequential "
+                                        "starting with a Conv2d, got Linear"):
         mt.onnx.export(mt.nn.Linear(2, 2), tmp_path / "x.onnx")
 
 
