@@ -123,13 +123,13 @@ def ours_train(cp, args, mode):
     with tf32_mode(mode == "tf32"):
         if mode == "mixed":
             mp = amp.MixedPrecision(model, "float16")
-            opt = mt.optim.SGD(mp.parameters(), lr=0.01)
+            opt = mt.optim.SGD(mp.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
             def step():
                 mp.backward(F.cross_entropy(mp.forward(x), y))
                 mp.step(opt)
         else:
-            opt = mt.optim.SGD(model.parameters(), lr=0.01)
+            opt = mt.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
             def step():
                 opt.zero_grad()

@@ -7,7 +7,7 @@ Training", 2018).
 
     model = mt.models.alexnet(devices="cuda:0")
     mp = amp.MixedPrecision(model, dtype="float16")     # model now float16; float32 masters kept
-    opt = mt.optim.SGD(mp.parameters(), lr=0.01)          # the optimizer updates the masters
+    opt = mt.optim.SGD(mp.parameters(), lr=0.01, momentum=0.9)   # the optimizer updates the masters
     for x, y in batches:
         loss = F.cross_entropy(mp.forward(x), y)          # float16 network, float32 logits and loss
         mp.backward(loss)                                 # (loss * scale).backward()

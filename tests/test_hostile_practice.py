@@ -4,6 +4,7 @@ validation spread over the classes, ten-crop batches, --overwrite, the packing m
 --evaluate/--resume misuse, plain progress lines, --help."""
 import os
 import shutil
+import types
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from hostile_helpers import SIZE, assert_one_line_error, make_tree, run_cli, sma
 
 from minitorch_alex.data import StoreSplit
 from minitorch_alex.train import TrainConfig, Trainer, cli
+from minitorch_alex.train import trainer as trainer_module
 from minitorch_alex.train.trainer import spread_over_classes
 
 
@@ -109,9 +111,9 @@ def test_spread_over_classes_takes_the_classes_in_turn():
     assert len(set(labels[spread_over_classes(labels, 4)])) == 4
 
 
-def _trainer(tmp_path, classes=3, **kw):
+def _trainer(tmp_path, classes=3, epochs=1, **kw):
     val = sorted_val(classes=classes)
-    cfg = TrainConfig(epochs=1, batch_size=2, workers=0, out=str(tmp_path / "run"), plots=False, progress=False, **kw)
+    cfg = TrainConfig(epochs=epochs, batch_size=2, workers=0, out=str(tmp_path / "run"), plots=False, progress=False, **kw)
     return Trainer(cfg, val, val, val.classes, model=small_net(classes))
 
 
@@ -147,6 +149,79 @@ def test_plain_progress_lines_every_print_freq_steps_without_a_terminal(tmp_path
     assert parts[1].endswith(" s)") and "s/step (data " in parts[1]
     assert parts[2].startswith("loss ") and parts[3].startswith("top-1 err ")  # 3 classes: no top-5
     assert parts[4].endswith(" img/s") and parts[5].startswith("ETA ")
+
+
+def _paced(monkeypatch, trainer, step_s, validate_s, clock):
+    """``trainer`` on a fake clock: each training step takes ``step_s`` seconds, each validation
+    pass ``validate_s``."""
+    def optimizer_step(_orig=trainer._optimizer_step):
+        clock[0] += step_s
+        _orig()
+
+    def evaluate(_orig=trainer.evaluate, **kw):
+        clock[0] += validate_s
+        return _orig(**kw)
+
+    monkeypatch.setattr(trainer_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    trainer._optimizer_step, trainer.evaluate = optimizer_step, evaluate
+
+
+def _resumed_mid_epoch(tmp_path, monkeypatch, clock):
+    """A 3-epoch run of 5 steps per epoch, stopped after step 3 at 1000 s a step, resumed in a new
+    Trainer that takes 60 s a step and 300 s a validation pass."""
+    first = _trainer(tmp_path, epochs=3, print_freq=1)
+    _paced(monkeypatch, first, 1000, 300, clock)
+    stop_at_3 = first._optimizer_step
+
+    def optimizer_step():
+        stop_at_3()
+        if first.step == 2:  # the step about to be counted is the third
+            first.request_stop(2)
+
+    first._optimizer_step = optimizer_step
+    with pytest.raises(KeyboardInterrupt):
+        first.fit(echo=lambda *_: None)
+    again = _trainer(tmp_path, epochs=3, print_freq=1)
+    _paced(monkeypatch, again, 60, 300, clock)
+    return again
+
+
+def test_the_eta_is_the_whole_runs_at_this_processs_pace_after_a_resume(tmp_path, monkeypatch):
+    clock = [0.0]
+    trainer = _resumed_mid_epoch(tmp_path, monkeypatch, clock)
+    lines = []
+    trainer.fit(resume_from=str(tmp_path / "run" / "last.npz"), echo=lines.append)
+    eta = {line.split(" | ")[0]: line.split(" | ")[-1] for line in lines if " step " in line}
+    # this process: 60 s a step, 300 s for each validation; the first run's 3 slow steps count neither
+    # as done nor as left: at epoch 1 step 4, 1 step in 60 s, 11 of 15 left
+    assert eta["epoch 1/3 step 4/5"] == "ETA 11m00s"
+    assert eta["epoch 1/3 step 5/5"] == "ETA 10m00s"  # 2 steps in 120 s, 10 left
+    assert eta["epoch 2/3 step 1/5"] == "ETA 24m00s"  # 3 steps in 480 s (a validation), 9 left
+    assert eta["epoch 3/3 step 2/5"] == "ETA 6m20s"  # 9 steps in 1140 s, 3 left: 380 s
+    assert eta["epoch 3/3 step 5/5"] == "ETA 0m00s"
+
+
+def test_the_terminal_bar_shows_the_whole_runs_eta(tmp_path, monkeypatch):
+    clock, postfixes = [0.0], []
+
+    class Bar:
+        def __init__(self, iterable, **kw):
+            self.iterable = iterable
+
+        def __iter__(self):
+            return iter(self.iterable)
+
+        def set_postfix(self, **kw):
+            postfixes.append(kw)
+
+    trainer = _resumed_mid_epoch(tmp_path, monkeypatch, clock)
+    monkeypatch.setattr(trainer_module, "_bars", lambda cfg: True)
+    monkeypatch.setattr(trainer_module, "_tqdm", lambda iterable, enabled, **kw: Bar(iterable, **kw) if enabled
+                        else iterable)
+    trainer.fit(resume_from=str(tmp_path / "run" / "last.npz"), echo=lambda *_: None)
+    # per training step (print_freq 1): the same ETAs as the plain lines
+    assert [p["run_ETA"] for p in postfixes][:3] == ["11m00s", "10m00s", "24m00s"]
+    assert postfixes[-1]["run_ETA"] == "0m00s" and len(postfixes) == 12
 
 
 def test_overwrite_repacks_a_store_made_from_another_source(tmp_path, capsys):

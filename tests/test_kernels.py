@@ -898,7 +898,7 @@ def test_sgd_step_numba_and_reference_agree(dtype):
                 for p in params:
                     p.grad = mt.tensor(rng.standard_normal(p.shape), dtype=dtype)
                 opt.step()
-        results[backend] = [p.numpy().copy() for p in params] + [v.copy() for v in opt.velocity]
+        results[backend] = [p.numpy().copy() for p in params] + [v.copy() for v in opt.state_dict()["state"]["velocity"]]
     for a, b in zip(results["numba"], results["reference"]):
         close(a, b, dtype)
 

@@ -334,7 +334,9 @@ def resolve_settings(args, explicit, preset, meta, resume, echo):
         if "batch_size" in explicit and meta.get("batch") and saved.get("batch_size") not in (None, out["batch_size"]):
             raise UsageError(f"--batch-size: cannot change in the middle of an epoch on --resume (expected the "
                              f"checkpoint's {saved['batch_size']} vs {out['batch_size']})")
-        optimizer = meta.get("optimizer") or {}
+        from .checkpoint import optimizer_settings
+
+        optimizer = optimizer_settings(meta)
         for dest in OPTIMIZER_FLAGS:
             if dest in explicit and dest in optimizer and optimizer[dest] != out[dest]:
                 echo(f"{flag(dest)} {out[dest]:g} replaces the checkpoint's {optimizer[dest]:g}")

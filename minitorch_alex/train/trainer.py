@@ -36,6 +36,7 @@ from ..distributed.sampler import check_global_batch
 from ..models import alexnet, get_model
 from ..nn import functional as F
 from ..optim import SGD, ReduceLROnPlateau
+from ..optim.lr_scheduler import ChainedScheduler, CosineAnnealingLR, LinearLR
 from . import plots, run_folder
 from .checkpoint import TRAINER_KEYS, check_position, link_atomic, load_checkpoint, read_meta, save_checkpoint
 from .metrics import MetricsLog, topk_correct
@@ -174,13 +175,14 @@ class Trainer:
             self.mp = MixedPrecision(model, config.amp)
         # what runs the batches, and what checkpoints hold: the float32 masters under --amp
         self.net = self.mp if self.mp is not None else model
-        self.optimizer = SGD(self.net.parameters(), lr=config.lr, momentum=config.momentum,
+        self.base_lr = config.lr  # the plateau rule's rate: a group's rate is base_lr x its multiplier
+        self.optimizer = SGD(self._param_groups(), lr=config.lr, momentum=config.momentum,
                              weight_decay=config.weight_decay)
-        self.frozen = self._set_lr_scales()
         self.averagers = self._make_averagers() if self.world.size > 1 else []
         if config.schedule not in ("plateau", "cosine"):
             raise ValueError(f"schedule must be 'plateau' or 'cosine', got {config.schedule!r}")
         self.steps_per_epoch = None  # known once the training loader exists (for the cosine schedule)
+        self.lr_schedule = None  # the per-step schedule (warm-up, cosine), made by fit() (_make_lr_schedule)
         self.schedule = ReduceLROnPlateau(self.optimizer, factor=0.1, patience=config.patience,
                                           max_reductions=config.max_lr_drops)
         self.epoch = 0  # epochs completed
@@ -196,27 +198,52 @@ class Trainer:
         self.last_position = None  # (epoch, batch) of last_checkpoint, for position()
         self.fitting = False  # inside fit(): a stop request is honoured after the current step
         self.stop_signal = None  # set by request_stop (the CLI's signal handler)
+        self._run_start = None  # (time, position) where this process began training (run_eta)
         self._echo = print
         self.class_names = list(class_names) if class_names is not None else list(self.classes)
         for split in (train_split, val_split):
             _check_labels(split, len(self.classes))
 
-    def _set_lr_scales(self):
-        """Fine-tuning: lr x 0 for the layers up to ``cfg.freeze``, x ``head_lr_mult`` for the new
-        ones (``SGD.lr_scale``); returns the frozen layers."""
+    def _param_groups(self):
+        """The optimizer's parameter groups. Fine-tuning: the layers up to ``cfg.freeze`` at lr 0
+        (frozen: no update, no decay), the new ones at lr x ``head_lr_mult``. Groups are runs of
+        parameters with one multiplier, in the model's order, so checkpoints keep the velocities'
+        order; sets ``self.frozen`` (layer names) and ``self.lr_mults`` (one per group)."""
         cfg = self.cfg
+        params = list(self.net.parameters())
+        self.frozen, self.lr_mults = [], [1.0]
         if not cfg.freeze and (not cfg.new_layers or cfg.head_lr_mult == 1):
-            return []
+            return [{"params": params, "lr": cfg.lr}]
         names = [n for n, _ in self.model.named_parameters()]
-        if len(names) != len(self.optimizer.params):
+        if len(names) != len(params):
             raise ValueError(f"--freeze/--head-lr-mult: the model's {len(names)} named parameters do not match the "
-                             f"optimizer's {len(self.optimizer.params)}")
+                             f"optimizer's {len(params)}")
         layers = [n.rsplit(".", 1)[0] for n in names]
-        frozen = layers_up_to(cfg.arch, cfg.freeze, layers) if cfg.freeze else []
+        self.frozen = layers_up_to(cfg.arch, cfg.freeze, layers) if cfg.freeze else []
         new = set(cfg.new_layers)
-        self.optimizer.lr_scale = [0.0 if layer in frozen else float(cfg.head_lr_mult) if layer in new else 1.0
-                                   for layer in layers]
-        return frozen
+        groups, self.lr_mults = [], []
+        for p, layer in zip(params, layers):
+            mult = 0.0 if layer in self.frozen else float(cfg.head_lr_mult) if layer in new else 1.0
+            if not self.lr_mults or self.lr_mults[-1] != mult:
+                groups.append({"params": [], "lr": cfg.lr * mult})
+                self.lr_mults.append(mult)
+            groups[-1]["params"].append(p)
+        return groups
+
+    @property
+    def lr(self):
+        """The base learning rate (of the layers at multiplier 1, before the per-step schedule)."""
+        return self.base_lr
+
+    @lr.setter
+    def lr(self, value):
+        self._set_base_lr(float(value))
+
+    def _set_base_lr(self, base):
+        """Every group's rate (and the per-step schedule's starting rate) from ``base``."""
+        self.base_lr = base
+        for group, mult in zip(self.optimizer.param_groups, self.lr_mults):
+            group["lr"] = group["initial_lr"] = base * mult
 
     # ----- data parallel ----------------------------------------------------------------------------
     def _comm_for(self, device):
@@ -309,7 +336,7 @@ class Trainer:
         return {
             "epoch": self.epoch, "batch": self.batch, "step": self.step, "running": self.running,
             "best_val_top1_err": self.best_val_top1_err if math.isfinite(self.best_val_top1_err) else None,
-            "schedule": schedule, "rng": self.rng.bit_generator.state,
+            "schedule": schedule, "base_lr": self.base_lr, "rng": self.rng.bit_generator.state,
             "loss_scaler": self.mp.scaler.state_dict() if self.mp is not None else None,
             "classes": self.classes, "config": {k: v for k, v in asdict(self.cfg).items() if k != "extra"},
             "world_size": self.world.size,  # for the record: the checkpoint is the same on any number of ranks
@@ -393,8 +420,13 @@ class Trainer:
         schedule["best"] = math.inf if schedule["best"] is None else schedule["best"]
         self.schedule.load_state_dict(schedule)
         self.rng.bit_generator.state = meta["rng"]
+        self.base_lr = float(meta.get("base_lr", self.optimizer.param_groups[0]["lr"]))  # v1: one group
         for name in override:
-            setattr(self.optimizer, name, float(getattr(self.cfg, name)))
+            if name == "lr":
+                self._set_base_lr(float(self.cfg.lr))
+            else:
+                for group in self.optimizer.param_groups:
+                    group[name] = float(getattr(self.cfg, name))
         self.last_checkpoint = (path, self.epoch, self.step)
         self.last_position = (self.epoch, self.batch)
         return meta
@@ -439,6 +471,9 @@ class Trainer:
         bar = _tqdm(loader, bars, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}", unit="step",
                     total=stop - min(self.batch, stop), leave=True)
         data_time, t_last, first_batch = 0.0, time.perf_counter(), self.batch
+        if self._run_start is None:  # an epoch run outside fit(): its own start
+            self.steps_per_epoch = self.steps_per_epoch or stop
+            self._run_start = (t0, self._position())
         # This rank's step sums since the last read, where the logits are (_step_sums). On a GPU
         # they are read (and summed over the ranks) only where needed: the print steps, a
         # checkpoint, the epoch's end; each read waits for the GPU's queue to drain. On the host
@@ -481,10 +516,10 @@ class Trainer:
                 images_now += _add_to_running(run, sums)
             if self.batch % max(1, self.cfg.print_freq) == 0:
                 elapsed = time.perf_counter() - t0
-                if bars:
+                if bars:  # tqdm's own time left is the epoch's; run_ETA is the whole run's
                     bar.set_postfix(loss=f"{run['loss_sum'] / run['seen']:.3f}",
                                     top1_err=f"{1 - run['correct1'] / run['seen']:.3f}",
-                                    img_s=f"{images_now / elapsed:.1f}")
+                                    img_s=f"{images_now / elapsed:.1f}", run_ETA=_duration(self.run_eta()))
                 else:
                     self._progress_line(stop, run, elapsed, data_time, images_now, self.batch - first_batch)
             if self.cfg.save_every and self.step % self.cfg.save_every == 0:
@@ -564,47 +599,55 @@ class Trainer:
                    f"(ln {len(self.classes)} = {chance:.3f}): the network is not learning yet; try "
                    + " or ".join(advice))
 
+    def _position(self):
+        """Training steps of the run done so far: whole epochs, then batches of this one."""
+        return self.epoch * self.steps_per_epoch + min(self.batch, self.steps_per_epoch)
+
+    def run_eta(self):
+        """Seconds until the whole run ends: the steps left in it at the rate of this process so far
+        (its wall time per step since it began training, validation passes included once one has run;
+        the steps a resumed checkpoint had already taken count neither as done nor as left)."""
+        t_start, start = self._run_start
+        done = self._position() - start
+        left = self.cfg.epochs * self.steps_per_epoch - self._position()
+        return left * (time.perf_counter() - t_start) / max(done, 1)
+
     def _progress_line(self, stop, run, elapsed, data_time, images, steps):
-        """One plain line (pytorch/examples style) when there is no progress bar."""
+        """One plain line (pytorch/examples style) when there is no progress bar; the ETA is the
+        whole run's (``run_eta``)."""
         per_step = elapsed / max(steps, 1)
-        left = (self.cfg.epochs - self.epoch - 1) * stop + (stop - self.batch)  # training steps, validation apart
         seen = max(run["seen"], 1)
         self._echo(f"epoch {self.epoch + 1}/{self.cfg.epochs} step {self.batch}/{stop} | {per_step:.3f} s/step "
                    f"(data {data_time / max(steps, 1):.3f} s) | loss {run['loss_sum'] / seen:.4f} | "
                    + errors_text(1 - run["correct1"] / seen, 1 - run["correct5"] / seen, len(self.classes))
-                   + f" | {images / max(elapsed, 1e-9):.1f} img/s | ETA {_duration(left * per_step)}")
+                   + f" | {images / max(elapsed, 1e-9):.1f} img/s | ETA {_duration(self.run_eta())}")
 
-    def lr_factor(self, step=None):
-        """What multiplies the optimizer's base lr at ``step`` (default: the next one): the linear
-        warm-up, then with ``schedule="cosine"`` the half cosine from 1 down to 0 over the run."""
-        step = self.step if step is None else step
-        factor = 1.0
-        if step < self.cfg.warmup_steps:
-            factor = (step + 1) / self.cfg.warmup_steps
-        if self.cfg.schedule == "cosine" and self.steps_per_epoch:
-            total = self.cfg.epochs * self.steps_per_epoch
-            factor *= 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
-        return factor
+    def _make_lr_schedule(self):
+        """The per-step schedule (``mt.optim.lr_scheduler`` objects), or None: the linear warm-up
+        from base/W over the first W steps (``LinearLR``), with ``schedule="cosine"`` times the half
+        cosine from 1 down to 0 over the run (``CosineAnnealingLR``); both: their product."""
+        cfg, chain = self.cfg, []
+        if cfg.warmup_steps > 1:  # step k of W at base * (k + 1) / W
+            chain.append(LinearLR(self.optimizer, 1.0 / cfg.warmup_steps, 1.0, cfg.warmup_steps - 1))
+        if cfg.schedule == "cosine":
+            chain.append(CosineAnnealingLR(self.optimizer, max(1, cfg.epochs * self.steps_per_epoch)))
+        self._set_base_lr(self.base_lr)  # making a schedule sets the rates of its step 0
+        return None if not chain else chain[0] if len(chain) == 1 else ChainedScheduler(chain)
+
+    def lr_at(self, step):
+        """The rate (of the layers at multiplier 1) the schedules give training step ``step``."""
+        if self.lr_schedule is None:
+            return self.base_lr
+        return self.lr_schedule.lr_at(step, self.base_lr, self.optimizer.param_groups[0])
 
     def _optimizer_step(self):
-        """One SGD step at ``lr * lr_factor()``. The optimizer's ``lr`` stays the schedule's base value
-        between steps, so the plateau schedule and checkpoints never see the per-step factor."""
-        def step():
-            if self.mp is not None:
-                self.mp.step(self.optimizer)  # skipped (and the loss scale lowered) on overflow
-            else:
-                self.optimizer.step()
-
-        factor = self.lr_factor()
-        if factor == 1.0:
-            step()
-            return
-        base = self.optimizer.lr
-        self.optimizer.lr = base * factor
-        try:
-            step()
-        finally:
-            self.optimizer.lr = base
+        """One SGD step at the rates the per-step schedule gives ``self.step``."""
+        if self.lr_schedule is not None:
+            self.lr_schedule.set_step(self.step)
+        if self.mp is not None:
+            self.mp.step(self.optimizer)  # skipped (and the loss scale lowered) on overflow
+        else:
+            self.optimizer.step()
 
     @_run_settings
     @no_grad()
@@ -667,7 +710,7 @@ class Trainer:
             try:
                 return self._fit(resume_from, echo if main else _silent, override)
             finally:
-                self.fitting = False
+                self.fitting, self._run_start = False, None
 
     def _fit(self, resume_from, echo, override):
         self._echo = echo
@@ -676,20 +719,25 @@ class Trainer:
         self.log = MetricsLog(self.cfg.out, resume=resume_from is not None, write=self.world.is_main)
         if resume_from is not None:
             self.log.truncate(self.epoch)
-            echo(f"resumed from {resume_from}: {self.epoch} epochs, {self.step} steps done, lr {self.optimizer.lr:g}")
+            echo(f"resumed from {resume_from}: {self.epoch} epochs, {self.step} steps done, lr {self.base_lr:g}")
         with self._loader(self.train_split, train=True) as loader:
             self.steps_per_epoch = len(loader) if self.cfg.max_steps is None else min(len(loader), self.cfg.max_steps)
+            self.lr_schedule = self._make_lr_schedule()
+            self._run_start = (time.perf_counter(), self._position())  # the ETA's rate: this process's steps only
             while self.epoch < self.cfg.epochs:
                 if self.stop_signal is not None and self.world.size == 1:
                     self._stop()  # asked while the last epoch's checkpoint was written
-                # the lr of the epoch's first step
-                row = {"epoch": self.epoch + 1, "lr": self.optimizer.lr * self.lr_factor(self.epoch * self.steps_per_epoch)}
+                # the lr of the epoch's first and last steps (they differ in a warm-up or a cosine schedule);
+                # the plateau rule changes the base lr only between epochs, so both are known now
+                first = self.epoch * self.steps_per_epoch
+                row = {"epoch": self.epoch + 1, "lr": self.lr_at(first + self.steps_per_epoch - 1),
+                       "lr_first": self.lr_at(first)}
                 row.update(self.train_epoch(loader))
                 val = self.evaluate(ten_crop=self.cfg.ten_crop)
                 row.update({f"val_{k}": v for k, v in val.items() if k != "images"})
                 self.epoch, self.batch, self.running = self.epoch + 1, 0, _fresh_running()
-                if self.cfg.schedule == "plateau":
-                    self.schedule.step(val["top1_err"])
+                if self.cfg.schedule == "plateau" and self.schedule.step(val["top1_err"]):
+                    self._set_base_lr(self.base_lr * self.schedule.factor)  # the same for every group
                 improved = val["top1_err"] < self.best_val_top1_err
                 if improved:
                     self.best_val_top1_err = val["top1_err"]
@@ -857,8 +905,15 @@ def errors_text(top1, top5, num_classes=None, digits=1):
     return f"top-1 err {100 * top1:.{digits}f}%"
 
 
+def lr_text(row):
+    """The epoch's lr: "0.01", or "0.0025->0.0075" (its first step's, then its last step's) when a
+    warm-up or the cosine schedule changed it during the epoch."""
+    first = row.get("lr_first", row["lr"])
+    return f"{row['lr']:.2g}" if f"{first:.2g}" == f"{row['lr']:.2g}" else f"{first:.2g}->{row['lr']:.2g}"
+
+
 def format_row(row, num_classes=None):
-    parts = [f"epoch {row['epoch']:3d}", f"lr {row['lr']:.2g}", f"loss {row['train_loss']:.4f}",
+    parts = [f"epoch {row['epoch']:3d}", f"lr {lr_text(row)}", f"loss {row['train_loss']:.4f}",
              "train " + errors_text(row["train_top1_err"], row["train_top5_err"], num_classes)]
     if "val_top1_err" in row:
         parts.append("val " + errors_text(row["val_top1_err"], row["val_top5_err"], num_classes))
@@ -869,9 +924,10 @@ def format_row(row, num_classes=None):
 
 
 def summary_table(rows, num_classes=None):
-    """A plain-text table of every epoch (top-5 only with more than 5 classes)."""
+    """A plain-text table of every epoch (top-5 only with more than 5 classes); lr: the lr of the
+    epoch's last step."""
     top5 = has_top5(num_classes)
-    head = (f"{'epoch':>5} {'lr':>8} {'loss':>8} {'train top1':>10} {'val top1':>9}" + (f" {'val top5':>9}" if top5 else "")
+    head = (f"{'epoch':>5} {'end lr':>8} {'loss':>8} {'train top1':>10} {'val top1':>9}" + (f" {'val top5':>9}" if top5 else "")
             + f" {'img/s':>7}")
     lines = [head, "-" * len(head)]
     for r in rows:
