@@ -133,11 +133,12 @@ class Module:
     def parameters(self):
         return (p for _, p in self.named_parameters())
 
-    def named_buffers(self, prefix="", persistent_only=False):
-        """(dotted name, Tensor) of every buffer, module by module (None buffers skipped)."""
+    def named_buffers(self, prefix=""):
+        """(dotted name, Tensor) of every buffer, persistent or not, module by module (None
+        buffers skipped)."""
         for mod_name, module in self.named_modules(prefix):
             for name, b in module._buffers.items():
-                if b is not None and not (persistent_only and name in module._non_persistent):
+                if b is not None:
                     yield (f"{mod_name}.{name}" if mod_name else name), b
 
     def buffers(self):
