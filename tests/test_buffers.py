@@ -75,6 +75,8 @@ def test_buffers_are_registered_moved_cast_and_kept_out_of_parameters():
         bn.register_buffer("weight", np.zeros(4))
     with pytest.raises(TypeError, match="cannot assign a int to buffer 'running_mean'"):
         bn.running_mean = 3
+    bn.running_mean = nn.Parameter(np.zeros(4))  # a Parameter replaces the buffer, as in PyTorch
+    assert "running_mean" in dict(bn.named_parameters()) and "running_mean" not in dict(bn.named_buffers())
 
 
 def test_state_dict_round_trip_gives_the_same_eval_logits(images):

@@ -59,7 +59,7 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before assigning {name!r}")
-        if name in self._buffers:  # assigning to a buffer replaces its value, as in PyTorch
+        if name in self._buffers and not isinstance(value, (Parameter, Module)):  # a new value, as in PyTorch
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"{type(self).__name__}: cannot assign a {type(value).__name__} to buffer {name!r} "
                                 "(expected a Tensor or None)")
@@ -68,6 +68,8 @@ class Module:
             return
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self._buffers.pop(name, None)
+        self._non_persistent.discard(name)
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
