@@ -183,7 +183,7 @@ class MixedPrecision:
                 continue
             with p.device.context():
                 if p.device.type == "cuda" and self.master_dtype == np.float32:
-                    from kernels.cuda import unscale  # noqa: PLC0415 (the CUDA path only)
+                    from minitorch_alex_kernels.cuda import unscale  # noqa: PLC0415 (the CUDA path only)
 
                     flag = flags.get(p.device)
                     if flag is None:

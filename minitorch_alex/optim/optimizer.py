@@ -16,7 +16,6 @@ from __future__ import annotations
 from ..autograd import no_grad
 from ..tensor import Tensor
 
-
 # what the schedules (lr_scheduler.py) keep in a group beside its hyper-parameters, as PyTorch's do
 SCHEDULE_KEYS = {"initial_lr", "max_lr", "min_lr"}
 

@@ -440,7 +440,7 @@ def threads_per_rank(world):
     if world.size == 1:
         return None
     try:
-        from kernels.cpu import parallel
+        from minitorch_alex_kernels.cpu import parallel
     except ImportError:  # no numba kernels: the reference backend, NumPy's BLAS only
         return None
     if any(os.environ.get(v) for v in parallel.THREAD_VARS):
