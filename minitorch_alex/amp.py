@@ -124,7 +124,8 @@ class MixedPrecision:
 
     On construction the model's parameters are cast in place to ``dtype`` (float16 or bfloat16)
     and float32 copies of their *original* values are made: build the optimizer on
-    ``mp.parameters()``. ``scaler``: a ``LossScaler`` (default: dynamic for float16, disabled for
+    ``mp.parameters()``. Buffers are left as they are (batch norm keeps float32 running
+    statistics and normalises 16-bit inputs in float32). ``scaler``: a ``LossScaler`` (default: dynamic for float16, disabled for
     bfloat16).
     """
 
@@ -222,9 +223,12 @@ class MixedPrecision:
                 p.data = m.data.astype(self.dtype)
 
     def master_state_dict(self):
-        """The model's state dict with the float32 master values (what a checkpoint should keep)."""
+        """The model's state dict with the float32 master values (what a checkpoint should keep),
+        and its buffers (batch norm's running statistics, kept float32 by the model)."""
+        state = self.model.state_dict()
         names = [name for name, _ in self.model.named_parameters()]
-        return {name: m.data for name, m in zip(names, self.master)}
+        state.update((name, m.data) for name, m in zip(names, self.master))
+        return state
 
     # A checkpoint of a mixed-precision run holds the float32 masters under the model's names, so
     # it loads into a float32 model as it is, and back into a MixedPrecision wrapper.
@@ -234,9 +238,12 @@ class MixedPrecision:
     def load_state_dict(self, state):
         """Load float32 (or float64) values into the masters and their 16-bit copies into the model."""
         names = [name for name, _ in self.model.named_parameters()]
-        check_state_dict("MixedPrecision", {name: m.shape for name, m in zip(names, self.master)}, state)
+        check_state_dict("MixedPrecision", {name: value.shape for name, value in self.master_state_dict().items()},
+                         state)
         for name, m in zip(names, self.master):
             value = state[name]
             with m.device.context():
                 m.data = get_array_module(m.data).asarray(value, dtype=self.master_dtype)
+        params = set(names)
+        self.model.load_state_dict({k: v for k, v in state.items() if k not in params}, strict=False)  # buffers
         self.copy_master_to_model()

@@ -2,7 +2,8 @@
 
 Layout inside the archive:
 
-    model/<name>        every entry of ``model.state_dict()``
+    model/<name>        every entry of ``model.state_dict()``: parameters and persistent buffers
+                        (batch norm's running statistics, its int64 ``num_batches_tracked``)
     optim/velocity/<i>  the SGD velocities, in the order of ``optimizer.params``
     data/mean           (S, S, 3) float32, the training mean image (0..255), for inference
     meta                a 0-d unicode array holding JSON: epoch, step, learning-rate
@@ -14,8 +15,9 @@ Layout inside the archive:
 Writes are atomic (:func:`minitorch_alex.serialization.write_npz`): the archive goes to a
 preallocated temporary file in the same folder, is fsynced, then renamed over the old one; a crash
 or a full disk leaves the previous checkpoint. Loading never trusts the file: every entry's name,
-shape, dtype (floating, the model's) and size is checked against the model from the ZIP records
-and ``.npy`` headers before any data is decompressed, weights must be finite, and the meta is
+shape, dtype (exactly the model's: floating, or a buffer's integer) and size is checked against
+the model from the ZIP records and ``.npy`` headers before any data is decompressed, weights must
+be finite, and the meta is
 validated against ``SCHEMA``. Every failure is a ``ValueError`` or ``FileNotFoundError`` naming
 the file.
 """

@@ -47,7 +47,8 @@ BACKENDS = ("reference", "numba", "cuda")
 # and kernels/cuda/<module>.py.
 OPS = {
     "Conv2d": "conv", "Conv2dReLU": "conv", "Linear": "linear", "LinearReLU": "linear", "MaxPool2d": "pool",
-    "LocalResponseNorm": "lrn", "ReLU": "activation", "Dropout": "dropout", "sgd_momentum_update_": "sgd",
+    "LocalResponseNorm": "lrn", "ReLU": "activation", "Dropout": "dropout", "BatchNorm": "batchnorm",
+    "sgd_momentum_update_": "sgd",
 }
 HOMES = {"reference": "minitorch_alex.ops", "numba": "minitorch_alex_kernels.cpu", "cuda": "minitorch_alex_kernels.cuda"}
 REFERENCE_HOME = {"sgd_momentum_update_": "minitorch_alex.optim"}  # the ops whose reference is not under ops/

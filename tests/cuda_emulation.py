@@ -19,6 +19,14 @@ import pytest
 import minitorch_alex_kernels.cuda as kc
 
 NVCC = shutil.which("nvcc")
+# a kernel's host build against the float64 reference
+TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=2e-5, atol=2e-5),
+       np.float16: dict(rtol=2e-2, atol=2e-2)}
+
+
+def close(actual, expected, dtype):
+    assert actual.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(actual.astype(np.float64), np.asarray(expected, np.float64), **TOL[dtype])
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ sources, which the CPU-only tests do) works without CuPy or a GPU. The loader is
 
 The ops live one per file, each as the class the dispatch table names (``conv.Conv2d``,
 ``conv.Conv2dReLU``, ``linear.Linear``, ``linear.LinearReLU``, ``pool.MaxPool2d``,
-``lrn.LocalResponseNorm``, ``activation.ReLU``, ``dropout.Dropout``) with ``forward(*arrays,
+``lrn.LocalResponseNorm``, ``activation.ReLU``, ``dropout.Dropout``, ``batchnorm.BatchNorm``) with ``forward(*arrays,
 **params)`` / ``backward(gy)``, plus ``sgd.sgd_momentum_update_`` and mixed precision's
 ``amp.unscale``; the array-level functions they
 are built from are re-exported here too. Shared launch helpers: ``_launch.py``; what the
@@ -22,6 +22,7 @@ convolution and linear classes share: ``gemm_layer.py``.
 """
 from .activation import ReLU, relu_backward, relu_forward
 from .amp import unscale
+from .batchnorm import BatchNorm
 from .conv import Conv2d, Conv2dReLU, col2im, conv2d_backward, conv2d_forward, im2col
 from .dropout import Dropout, dropout_apply
 from .linear import Linear, LinearReLU, bias_act_rows_, linear_backward, linear_forward
@@ -31,7 +32,7 @@ from .pool import MaxPool2d, maxpool_backward, maxpool_forward
 from .sgd import sgd_momentum_update_
 
 __all__ = [
-    "HEADER", "HERE", "OPTIONS", "SOURCES", "SUFFIX", "Conv2d", "Conv2dReLU", "Dropout", "Linear", "LinearReLU", "LocalResponseNorm",
+    "HEADER", "HERE", "OPTIONS", "SOURCES", "SUFFIX", "BatchNorm", "Conv2d", "Conv2dReLU", "Dropout", "Linear", "LinearReLU", "LocalResponseNorm",
     "MaxPool2d", "ReLU", "bias_act_rows_", "col2im", "conv2d_backward", "conv2d_forward", "cupy", "dropout_apply",
     "function", "im2col", "kernel_names", "linear_backward", "linear_forward", "lrn_backward", "lrn_forward",
     "maxpool_backward", "maxpool_forward", "module", "relu_backward", "relu_forward", "set_tf32",

@@ -123,11 +123,13 @@ def _run_fused(seq, x):
 
 
 def from_torchvision_state_dict(state):
-    """torchvision's ``AlexNet().state_dict()`` (torch tensors, or arrays) -> NumPy arrays under the
-    same names, ready for ``AlexNetTorchvision.load_state_dict``. Duck-typed: torch is not imported."""
+    """torchvision's ``AlexNet().state_dict()``, or any torch state dict such as one with batch-norm
+    buffers (``running_mean``, ``running_var``, the 0-d int64 ``num_batches_tracked``), as torch
+    tensors or arrays -> NumPy arrays under the same names and shapes, ready for ``load_state_dict``
+    of the same layers here. Duck-typed: torch is not imported."""
     out = OrderedDict()
     for key, value in state.items():
         if hasattr(value, "detach"):  # a torch tensor: to host NumPy without importing torch
             value = value.detach().cpu().numpy()
-        out[key] = np.ascontiguousarray(value)
+        out[key] = np.array(value, order="C")  # a copy; ascontiguousarray made a 0-d num_batches_tracked 1-d
     return out

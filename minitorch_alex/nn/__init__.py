@@ -1,6 +1,8 @@
 """Layers and the Module system (``mt.nn``); the functional ops are in ``mt.nn.functional``."""
 from . import functional, init, utils
 from .layers import (
+                     BatchNorm1d,
+                     BatchNorm2d,
                      Conv2d,
                      Dropout,
                      Flatten,
@@ -19,6 +21,7 @@ from .layers import (
 from .module import Module, Parameter
 
 __all__ = [
-    "Conv2d", "Dropout", "Flatten", "Identity", "LeakyReLU", "Linear", "LocalResponseNorm", "MaxPool2d", "Module",
-    "ModuleDict", "ModuleList", "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh", "functional", "init", "utils",
+    "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout", "Flatten", "Identity", "LeakyReLU", "Linear", "LocalResponseNorm",
+    "MaxPool2d", "Module", "ModuleDict", "ModuleList", "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh", "functional",
+    "init", "utils",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops.activation import leaky_relu, relu, sigmoid, tanh
+from ..ops.batchnorm import batch_norm
 from ..ops.common import pair
 from ..ops.conv import conv2d
 from ..ops.dropout import dropout
@@ -11,6 +12,7 @@ from ..ops.linear import linear
 from ..ops.lrn import local_response_norm
 from ..ops.pool import max_pool2d
 from ..ops.shape import flatten
+from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
 
@@ -99,6 +101,60 @@ class LocalResponseNorm(Module):
 
     def extra_repr(self):
         return f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}, groups={self.groups}"
+
+
+class _BatchNorm(Module):
+    """Batch normalisation over channel axis 1, as PyTorch's layers: weight (C,) = 1 and bias
+    (C,) = 0 when ``affine``; buffers running_mean (C,) = 0, running_var (C,) = 1 and
+    num_batches_tracked (int64) when ``track_running_stats``. In train() mode the batch's
+    statistics normalise and the running ones are updated (``momentum`` the new batch's weight;
+    None: the cumulative average over the batches seen); in eval() mode the running ones
+    normalise (without them, the batch's, as PyTorch)."""
+
+    ranks = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 dtype=np.float32, device=None):
+        super().__init__()
+        if not isinstance(num_features, int) or num_features < 1:
+            raise ValueError(f"{type(self).__name__}: expected num_features a positive int, got {num_features!r}")
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.weight = Parameter(np.ones(num_features), dtype=dtype, device=device) if affine else None
+        self.bias = Parameter(np.zeros(num_features), dtype=dtype, device=device) if affine else None
+        for name, value in (("running_mean", np.zeros(num_features, dtype)), ("running_var", np.ones(num_features, dtype)),
+                            ("num_batches_tracked", np.array(0, np.int64))):
+            self.register_buffer(name, Tensor(value, device=device) if track_running_stats else None)
+
+    def forward(self, x):
+        if x.ndim not in self.ranks:
+            raise ValueError(f"{type(self).__name__}: expected input of rank {' or '.join(map(str, self.ranks))}, "
+                             f"got shape {x.shape}")
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data += 1  # in place: the buffer's array is the state dict's
+            if self.momentum is None:  # cumulative moving average
+                factor = 1.0 / int(self.num_batches_tracked.data)
+        use_batch = self.training or self.running_mean is None
+        keep = not self.training or self.track_running_stats
+        return batch_norm(x, self.running_mean if keep else None, self.running_var if keep else None, self.weight,
+                          self.bias, use_batch, factor, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Input (N, C) or (N, C, L)."""
+
+    ranks = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Input (N, C, H, W)."""
+
+    ranks = (4,)
 
 
 class MaxPool2d(Module):

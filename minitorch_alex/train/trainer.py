@@ -167,6 +167,7 @@ class Trainer:
         if self.world.size > 1:  # the same seed made the same weights everywhere; rank 0's make sure
             for device, params in self._parameters_by_device().items():
                 dist.broadcast_parameters(params, comm=self._comm_for(device))
+            self._sync_buffers()
         self.input_device = devices[0]
         self.mp = None  # the MixedPrecision wrapper with --amp
         if config.amp:
@@ -263,6 +264,21 @@ class Trainer:
         for p in self.model.parameters():
             by_device.setdefault(str(p.device), []).append(p)
         return by_device
+
+    def _sync_buffers(self):
+        """Rank 0's floating buffers (batch norm's running statistics) on every rank, as PyTorch
+        DDP's ``broadcast_buffers``: while training each rank updates its own from its own rows
+        (they are not gradients: never averaged), and evaluation and the checkpoints (rank 0
+        writes them) use rank 0's. Called at the start and before each evaluation; integer
+        buffers (the batch counters) advance alike on every rank and are left alone."""
+        if self.world.size == 1:
+            return
+        by_device = {}
+        for b in self.model.buffers():
+            if b.dtype.kind == "f":
+                by_device.setdefault(str(b.device), []).append(b)
+        for device, buffers in by_device.items():
+            dist.broadcast_parameters(buffers, comm=self._comm_for(device))
 
     def _make_averagers(self):
         """One GradientAverager per device (with the two-tower model each tower's gradients are
@@ -642,6 +658,7 @@ class Trainer:
         split = self.val_split if split is None else split
         if self.cfg.max_val_batches is not None:
             split = self._capped(split)
+        self._sync_buffers()
         self.model.eval()
         loss_sum, seen, correct = 0.0, 0, {1: 0, 5: 0}
         with self._loader(split, train=False, ten_crop=ten_crop) as loader:

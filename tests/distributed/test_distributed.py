@@ -304,3 +304,18 @@ def test_overlap_hook_stays_with_its_parameter():
     averager.finish()
     for p, g in zip(model.parameters(), _reference_grads()):
         np.testing.assert_allclose(p.grad.data, g, rtol=1e-15)
+
+
+@needs_mpi
+def test_two_ranks_evaluate_and_checkpoint_rank_0s_running_statistics(tmp_path):
+    """Buffers are not gradients: each rank's batch norm sees its own rows; the Trainer gives every
+    rank rank 0's running statistics before evaluating (as DDP's broadcast_buffers), so the ranks
+    agree with each other and with the checkpoint."""
+    code, output, _ = mpiexec(2, "trainer_buffers.py", str(tmp_path))
+    assert code == 0, output
+    ranks = [np.load(tmp_path / f"rank{r}.npz") for r in (0, 1)]
+    checkpoint = mt.load(tmp_path / "last.npz", state_dict=True)
+    for name in ("1.running_mean", "1.running_var"):
+        assert not np.allclose(ranks[0][name], 0 if "mean" in name else 1)  # the epoch moved them
+        np.testing.assert_array_equal(ranks[1][name], ranks[0][name], err_msg=name)
+        np.testing.assert_array_equal(checkpoint[name], ranks[0][name], err_msg=name)

@@ -49,7 +49,8 @@ def test_exported_torchvision_variant_gives_the_frameworks_logits(images, tmp_pa
     path = mt.onnx.export(model, tmp_path / "tv.onnx")
     expected = logits(model, images)
     np.testing.assert_allclose(run_onnx(path, images), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
-    with pytest.raises(TypeError, match="expected AlexNet, AlexNetTwoTower or AlexNetTorchvision, got Linear"):
+    with pytest.raises(TypeError, match="expected AlexNet, AlexNetTwoTower, AlexNetTorchvision or an nn.Sequential "
+                                        "starting with a Conv2d, got Linear"):
         mt.onnx.export(mt.nn.Linear(2, 2), tmp_path / "x.onnx")
 
 
@@ -71,3 +72,19 @@ def test_the_example_exports_a_checkpoint(images, tmp_path):
     expected = logits(model, images)
     np.testing.assert_allclose(run_onnx(tmp_path / "best.onnx", images), expected, rtol=1e-4,
                                atol=1e-4 * np.abs(expected).max())
+
+
+def test_exported_sequential_gives_the_frameworks_logits(tmp_path):
+    """An nn.Sequential goes layer by layer through mt.onnx.LAYERS (grouped LRN, the paper's
+    dropout, a strided conv without bias and padded pooling included)."""
+    mt.manual_seed(4)
+    nn = mt.nn
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, stride=2, padding=1, bias=False), nn.ReLU(),
+                          nn.LocalResponseNorm(3, alpha=0.05, groups=2), nn.MaxPool2d(3, 2, padding=1), nn.Flatten(),
+                          nn.Dropout(0.3, inverted=False), nn.Linear(4 * 3 * 3, 5))
+    x = np.random.default_rng(1).standard_normal((2, 2, 10, 10)).astype(np.float32) * 10
+    path = mt.onnx.export(model, tmp_path / "seq.onnx", input_size=10)
+    expected = logits(model, x)
+    np.testing.assert_allclose(run_onnx(path, x), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    with pytest.raises(TypeError, match="layer 1 is a Sequential, which has no ONNX mapping"):
+        mt.onnx.export(nn.Sequential(nn.Conv2d(2, 4, 3), nn.Sequential()), tmp_path / "bad.onnx", input_size=10)

@@ -50,7 +50,7 @@ def test_every_kernel_the_wrappers_use_is_in_the_binary(cubins):
         "im2col": ["im2col", "col2im"], "lrn": ["lrn_forward", "lrn_backward"],
         "pool": ["maxpool_forward", "maxpool_backward"],
         "elementwise": ["dropout_apply", "relu_forward", "relu_backward", "bias_act_nchw", "bias_act_rows", "unscale"],
-        "sgd": ["sgd_momentum"],
+        "sgd": ["sgd_momentum"], "batchnorm": ["bn_forward", "bn_backward"],
     }
     for name, arch, proc, out in cubins:
         assert proc.returncode == 0

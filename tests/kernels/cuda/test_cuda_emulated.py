@@ -14,6 +14,7 @@ and races between threads (none by design: every kernel is a gather). Skipped wi
 """
 import numpy as np
 import pytest
+from cuda_emulation import TOL, close  # noqa: F401
 from hypothesis import given
 from hypothesis import strategies as st
 from needs import needs_nvcc
@@ -26,13 +27,6 @@ import minitorch_alex_kernels.cuda as kc
 from minitorch_alex.ops import im2col as ref_im2col
 
 pytestmark = needs_nvcc  # the fixtures (libraries, emulated): tests/cuda_emulation.py
-TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=2e-5, atol=2e-5),
-       np.float16: dict(rtol=2e-2, atol=2e-2)}
-
-
-def close(actual, expected, dtype):
-    assert actual.dtype == np.dtype(dtype)
-    np.testing.assert_allclose(actual.astype(np.float64), np.asarray(expected, np.float64), **TOL[dtype])
 
 
 def run_reference(fn, inputs, gy):
