@@ -32,7 +32,8 @@ from .pool import MaxPool2d, maxpool_backward, maxpool_forward
 from .sgd import sgd_momentum_update_
 
 __all__ = [
-    "HEADER", "HERE", "OPTIONS", "SOURCES", "SUFFIX", "BatchNorm", "Conv2d", "Conv2dReLU", "Dropout", "Linear", "LinearReLU", "LocalResponseNorm",
+    "HEADER", "HERE", "OPTIONS", "SOURCES", "SUFFIX", "BatchNorm",
+    "Conv2d", "Conv2dReLU", "Dropout", "Linear", "LinearReLU", "LocalResponseNorm",
     "MaxPool2d", "ReLU", "bias_act_rows_", "col2im", "conv2d_backward", "conv2d_forward", "cupy", "dropout_apply",
     "function", "im2col", "kernel_names", "linear_backward", "linear_forward", "lrn_backward", "lrn_forward",
     "maxpool_backward", "maxpool_forward", "module", "relu_backward", "relu_forward", "set_tf32",

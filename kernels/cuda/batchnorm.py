@@ -31,9 +31,6 @@ class BatchNorm:
 
     needs_input_grad = ()
 
-    def __init__(self, **_options):
-        pass
-
     def forward(self, x, weight, bias, running_mean=None, running_var=None, training=True, momentum=0.1,
                 eps=1e-5):
         cp = L.cupy()
