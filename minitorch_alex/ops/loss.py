@@ -98,7 +98,7 @@ class NLLLoss(Function):
 REDUCTIONS = ("mean", "sum", "none")
 
 
-def _class_targets(logits, target, ignore_index, op):
+def _class_targets(logits, target, ignore_index, op, what):
     """``target`` (a Tensor, array or list of N class indices, each in [0, C) or ``ignore_index``)
     checked: (an int64 array on the logits' device, whether any entry is ``ignore_index``)."""
     from ..tensor import Tensor
@@ -106,7 +106,7 @@ def _class_targets(logits, target, ignore_index, op):
     xp = logits.xp
     if isinstance(target, Tensor):
         if target.device != logits.device:
-            raise RuntimeError(f"{op}: input is on {logits.device} but target is on {target.device}")
+            raise RuntimeError(f"{op}: {what} are on {logits.device} but target is on {target.device}")
         target = target.data
     # Host labels (a list, a NumPy array: what the trainer passes) are checked here, before they
     # go up: checking them on a GPU would read the device, which waits for the whole forward.
@@ -116,13 +116,13 @@ def _class_targets(logits, target, ignore_index, op):
     if target.dtype.kind not in "iu":
         raise TypeError(f"{op}: expected integer class indices as target, got dtype {target.dtype}")
     if target.shape != (logits.shape[0],):
-        raise ValueError(f"{op}: expected target of shape ({logits.shape[0]},) for input {logits.shape}, got {target.shape}")
+        raise ValueError(f"{op}: expected target of shape ({logits.shape[0]},) for {what} {logits.shape}, got {target.shape}")
     ignored = target == ignore_index
     kept = target[~ignored]
     if kept.size and (int(kept.min()) < 0 or int(kept.max()) >= logits.shape[1]):
         lo, hi = int(kept.min()), int(kept.max())
-        raise ValueError(f"{op}: target values must lie in [0, {logits.shape[1]}) (or be ignore_index={ignore_index}), "
-                         f"got values in [{lo}, {hi}]")
+        raise ValueError(f"{op}: target values must lie in [0, {logits.shape[1]}), got values in [{lo}, {hi}] "
+                         f"(ignore_index={ignore_index} aside)")
     with logits.device.context():  # one upload, straight to int64 (no copy when it already is)
         return xp.asarray(target, dtype=np.int64), bool(ignored.any())
 
@@ -141,10 +141,10 @@ def _class_weights(weight, x, op):
     return data
 
 
-def _check_options(x, reduction, op):
-    check_float(x, op, "input")
+def _check_options(x, reduction, op, what):
+    check_float(x, op, what)
     if x.ndim != 2:
-        raise ValueError(f"{op}: expected input of rank 2 (N, C), got shape {x.shape}")
+        raise ValueError(f"{op}: expected {what} of rank 2 (N, C), got shape {x.shape}")
     if reduction not in REDUCTIONS:
         raise ValueError(f"{op}: expected reduction one of {REDUCTIONS}, got {reduction!r}")
 
@@ -154,10 +154,10 @@ def cross_entropy(logits, target, weight=None, reduction="mean", ignore_index=-1
     ``F.cross_entropy`` (class ``weight`` (C,), ``reduction``, ``ignore_index``, ``label_smoothing``
     in [0, 1]); the defaults give the paper's mean loss. ``target``: a Tensor, an array or a list."""
     op = "cross_entropy"
-    _check_options(logits, reduction, op)
+    _check_options(logits, reduction, op, "logits")
     if not 0 <= label_smoothing <= 1:
         raise ValueError(f"{op}: expected label_smoothing in [0, 1], got {label_smoothing}")
-    target, any_ignored = _class_targets(logits, target, ignore_index, op)
+    target, any_ignored = _class_targets(logits, target, ignore_index, op, "logits")
     return CrossEntropy.apply(logits, target=target, weight=_class_weights(weight, logits, op), reduction=reduction,
                               ignore_index=int(ignore_index), label_smoothing=float(label_smoothing),
                               any_ignored=any_ignored)
@@ -167,8 +167,8 @@ def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100
     """The negative log-likelihood of class indices ``target`` (N,) under ``log_probs`` (N, C)
     (``log_softmax``'s output), as PyTorch's ``F.nll_loss``."""
     op = "nll_loss"
-    _check_options(log_probs, reduction, op)
-    target, _ = _class_targets(log_probs, target, ignore_index, op)
+    _check_options(log_probs, reduction, op, "log-probabilities")
+    target, _ = _class_targets(log_probs, target, ignore_index, op, "log-probabilities")
     return NLLLoss.apply(log_probs, target=target, weight=_class_weights(weight, log_probs, op), reduction=reduction,
                          ignore_index=int(ignore_index))
 
