@@ -4,12 +4,13 @@ from ..ops.batchnorm import batch_norm
 from ..ops.conv import conv2d, conv2d_relu
 from ..ops.dropout import dropout
 from ..ops.linear import linear, linear_relu
-from ..ops.loss import cross_entropy
+from ..ops.loss import cross_entropy, mse_loss, nll_loss
 from ..ops.lrn import local_response_norm
-from ..ops.pool import max_pool2d
-from ..ops.shape import concat, flatten, split
+from ..ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from ..ops.shape import concat, flatten, pad, split
 
 __all__ = [
-    "batch_norm", "concat", "conv2d", "conv2d_relu", "cross_entropy", "dropout", "flatten", "leaky_relu", "linear",
-    "linear_relu", "local_response_norm", "log_softmax", "max_pool2d", "relu", "sigmoid", "softmax", "split", "tanh",
+    "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "mse_loss", "nll_loss", "pad",
+    "concat", "conv2d", "conv2d_relu", "cross_entropy", "dropout", "flatten", "leaky_relu", "linear", "linear_relu",
+    "local_response_norm", "log_softmax", "max_pool2d", "relu", "sigmoid", "softmax", "split", "tanh",
 ]

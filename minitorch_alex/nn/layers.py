@@ -9,8 +9,9 @@ from ..ops.common import pair
 from ..ops.conv import conv2d
 from ..ops.dropout import dropout
 from ..ops.linear import linear
+from ..ops.loss import cross_entropy, mse_loss, nll_loss
 from ..ops.lrn import local_response_norm
-from ..ops.pool import max_pool2d
+from ..ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from ..ops.shape import flatten
 from ..tensor import Tensor
 from . import init
@@ -160,15 +161,42 @@ class BatchNorm2d(_BatchNorm):
 class MaxPool2d(Module):
     """``stride`` None: the kernel size (non-overlapping windows), stored as such (as PyTorch's)."""
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, kernel_size if stride is None else stride, padding
+        self.ceil_mode = ceil_mode
 
     def forward(self, x):
-        return max_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}" + (
+            ", ceil_mode=True" if self.ceil_mode else "")
+
+
+class AvgPool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, kernel_size if stride is None else stride, padding
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+
+    def forward(self, x):
+        return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
 
 
 class Dropout(Module):
@@ -317,3 +345,32 @@ class ModuleDict(Module):
 
     def items(self):
         return self._modules.items()
+
+
+class CrossEntropyLoss(Module):
+    """``F.cross_entropy`` with its options fixed: ``loss = CrossEntropyLoss(label_smoothing=0.1)(logits, target)``."""
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        super().__init__()
+        self.weight, self.ignore_index, self.reduction, self.label_smoothing = weight, ignore_index, reduction, label_smoothing
+
+    def forward(self, logits, target):
+        return cross_entropy(logits, target, self.weight, self.reduction, self.ignore_index, self.label_smoothing)
+
+
+class NLLLoss(Module):
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
+        super().__init__()
+        self.weight, self.ignore_index, self.reduction = weight, ignore_index, reduction
+
+    def forward(self, log_probs, target):
+        return nll_loss(log_probs, target, self.weight, self.reduction, self.ignore_index)
+
+
+class MSELoss(Module):
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, x, target):
+        return mse_loss(x, target, self.reduction)

@@ -28,6 +28,18 @@ class Clone(Function):
         return (g,)
 
 
+class Pad(Function):
+    """Constant padding: ``widths`` ((before, after) per axis, NumPy's form); the gradient is the
+    unpadded middle of the output's."""
+
+    def forward(self, x, widths, value):
+        self.middle = tuple(slice(b, b + n) for (b, _), n in zip(widths, x.shape))
+        return get_array_module(x).pad(x, widths, constant_values=value)
+
+    def backward(self, g):
+        return (g[self.middle],)
+
+
 class Transpose(Function):
     """Permute axes (reverse them when ``axes`` is None); the gradient applies the inverse."""
 
@@ -141,6 +153,20 @@ def concat(tensors, axis=0):
     if not tensors:
         raise ValueError("concat: expected at least one tensor")
     return Concat.apply(*tensors, axis=axis)
+
+
+def pad(x, pad, mode="constant", value=0.0):  # noqa: A002 - PyTorch's argument name
+    """PyTorch's ``F.pad``: ``pad`` lists (before, after) widths from the LAST axis backwards:
+    (left, right) pads the width, (left, right, top, bottom) the width and the height. Constant
+    mode only; widths >= 0."""
+    if mode != "constant":
+        raise ValueError(f"pad: only mode='constant' is implemented, got {mode!r}")
+    pad = tuple(pad)
+    if len(pad) % 2 or len(pad) // 2 > x.ndim or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in pad):
+        raise ValueError(f"pad: expected an even number (at most {2 * x.ndim}) of widths >= 0, got {pad}")
+    pairs = [(pad[i], pad[i + 1]) for i in range(0, len(pad), 2)]  # last axis first
+    widths = tuple([(0, 0)] * (x.ndim - len(pairs)) + pairs[::-1])
+    return Pad.apply(x, widths=widths, value=value)
 
 
 def stack(tensors, axis=0):
