@@ -82,6 +82,18 @@ def run(nb, allow_errors=False, timeout=TIME_LIMIT_S, path=NB_DIR):
     return nb
 
 
+def run_within(nb, what, limit=TIME_LIMIT_S, path=NB_DIR):
+    """``run`` ``nb`` (``what``: how a failure names it), failing with the failed cell's error (no colour
+    codes) or when it took ``limit`` seconds or more."""
+    start = time.perf_counter()
+    try:
+        run(nb, timeout=limit, path=path)
+    except CellExecutionError as e:
+        pytest.fail(f"{what}: a cell failed\n" + re.sub(r"\x1b\[[0-9;]*m", "", str(e)), pytrace=False)
+    elapsed = time.perf_counter() - start
+    assert elapsed < limit, f"{what} took {elapsed:.0f} s (limit {limit} s)"
+
+
 def text_of(cell):
     return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
 
@@ -142,13 +154,7 @@ def test_notebook_runs(name, kernel_env):
     for cell in nb.cells:  # start from nothing, as a student would
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    start = time.perf_counter()
-    try:
-        run(nb)
-    except CellExecutionError as e:
-        pytest.fail(f"{name}: a cell failed\n" + re.sub(r"\x1b\[[0-9;]*m", "", str(e)), pytrace=False)  # no colour codes
-    elapsed = time.perf_counter() - start
-    assert elapsed < TIME_LIMIT_S, f"{name} took {elapsed:.0f} s (limit {TIME_LIMIT_S} s)"
+    run_within(nb, name)
     for cell in tagged(nb, "check"):
         assert "✓" in text_of(cell), f"{name}: a self-check printed no ✓:\n{cell.source}"
 
@@ -389,13 +395,7 @@ def test_student_edition_runs_top_to_bottom(name, kernel_env, tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.py")) == sorted(build_notebooks.STUDENT_FILES)
     nb = nbformat.read(path, as_version=4)
     assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), "the edition must have no outputs"
-    start = time.perf_counter()
-    try:
-        run(nb, path=tmp_path)
-    except CellExecutionError as e:
-        pytest.fail(f"{name} (student edition): a cell failed\n" + re.sub(r"\x1b\[[0-9;]*m", "", str(e)), pytrace=False)
-    elapsed = time.perf_counter() - start
-    assert elapsed < TIME_LIMIT_S, f"{name} (student edition) took {elapsed:.0f} s (limit {TIME_LIMIT_S} s)"
+    run_within(nb, f"{name} (student edition)", path=tmp_path)
     cells = nb.cells
     checks = [(cells[i - 1], c) for i, c in enumerate(cells) if "check" in c.metadata.get("tags", [])]
     assert checks
@@ -440,13 +440,7 @@ def test_notebook_runs_on_fashion_mnist(name, kernel_env):
     kernel_env.setenv("MINITORCH_SOLUTIONS", "1")
     kernel_env.setenv(small_net.DATA_VARIABLE, "fashion-mnist")
     nb = build_notebooks.build(name)
-    start = time.perf_counter()
-    try:
-        run(nb, timeout=FASHION_TIME_LIMIT_S)
-    except CellExecutionError as e:
-        pytest.fail(f"{name} on Fashion-MNIST: a cell failed\n" + re.sub(r"\x1b\[[0-9;]*m", "", str(e)), pytrace=False)
-    elapsed = time.perf_counter() - start
-    assert elapsed < FASHION_TIME_LIMIT_S, f"{name} took {elapsed:.0f} s (limit {FASHION_TIME_LIMIT_S} s)"
+    run_within(nb, f"{name} on Fashion-MNIST", FASHION_TIME_LIMIT_S)
     out = "\n".join(text_of(c) for c in nb.cells if c.cell_type == "code")
     assert re.search(r"data for (the scaled-down network|experiments 1-3): fashion-mnist, 10 classes", out), out[:2000]
     for cell in tagged(nb, "check"):
