@@ -16,6 +16,7 @@ NVRTC = [f"cupy-cuda13x>={CUPY_MIN}", "nvidia-cuda-nvrtc==13.*", "nvidia-cuda-ru
 # tests/test_distributed_nccl.py holds NcclComm to the real library on the CPU (~200 MB wheel).
 NCCL_PIN = ">=2.27.7,<3; sys_platform == 'linux'"
 NCCL12, NCCL13 = f"nvidia-nccl-cu12{NCCL_PIN}", f"nvidia-nccl-cu13{NCCL_PIN}"
+KERNELS = "minitorch_alex_kernels"  # the import name of the repository's kernels/ folder
 
 setup(
     name="minitorch_alex",
@@ -24,9 +25,14 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["minitorch_alex", "minitorch_alex.*", "kernels", "kernels.*"]),
+    # The repository's kernels/ folder installs as minitorch_alex_kernels: a top-level "kernels" is
+    # another project on the package index (a kernel hub), and installing both would break one.
+    # From a source checkout the same name comes from minitorch_alex_kernels.py (not installed).
+    packages=[*find_packages(include=["minitorch_alex", "minitorch_alex.*"]), KERNELS,
+              *(f"{KERNELS}.{name}" for name in find_packages("kernels"))],
+    package_dir={KERNELS: "kernels"},
     # the CUDA sources are read and compiled (NVRTC, through CuPy) at run time
-    package_data={"kernels.cuda": ["*.cu", "*.cuh"]},
+    package_data={f"{KERNELS}.cuda": ["*.cu", "*.cuh"]},
     install_requires=["numpy>=1.24", "pillow>=9", "numba>=0.58", "tqdm>=4.60", "matplotlib>=3.6"],
     extras_require={
         "gpu": [f"cupy-cuda12x[ctk]>={CUPY_MIN}", NCCL12],

@@ -133,7 +133,7 @@ def child_env(threads, extra=None):
     """The environment of a measuring child: ``threads`` everywhere, OpenBLAS's kernels for this
     CPU (``kernels/blas_core.py``: the AVX-512 ones where OpenBLAS would fall back to AVX2), and
     ``extra`` (an allocator's settings)."""
-    from kernels.blas_core import choose_openblas_core
+    from minitorch_alex_kernels.blas_core import choose_openblas_core
 
     env = {k: v for k, v in os.environ.items() if k not in ALLOCATOR_ENV}
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
@@ -172,7 +172,7 @@ def machine_info(threads):
 
     info = {"python": platform.python_version(), "platform": platform.platform(), "cores": os.cpu_count(),
             "threads": threads, "numpy": np.__version__}
-    from kernels.blas_core import cpu_info
+    from minitorch_alex_kernels.blas_core import cpu_info
 
     cpu = cpu_info()
     info["cpu"] = cpu.get("name", platform.processor())

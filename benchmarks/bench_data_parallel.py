@@ -64,7 +64,7 @@ def child(args) -> None:
 
 def run_job(ranks, threads, mode, args):
     sys.path.insert(0, ROOT)
-    from kernels.blas_core import choose_openblas_core
+    from minitorch_alex_kernels.blas_core import choose_openblas_core
 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
     for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MINITORCH_ALEX_NUM_THREADS", "OPENBLAS_NUM_THREADS"):

@@ -9,7 +9,7 @@ region: the stream's wall time between the two events, idle gaps included (a ste
 side cannot keep the GPU fed shows here as a lower rate); the host only waits for the end event:
 
 * training images/s (forward, cross-entropy, backward, SGD update) of
-  - minitorch_alex: float32, TF32 (``mt.backend.set_tf32(True)``), mixed precision
+  - minitorch_alex: float32, TF32 (``mt.config.using(tf32=True)``), mixed precision
     (``minitorch_alex.amp``, float16 with float32 master weights and loss scaling);
   - PyTorch with cuDNN (``cudnn.benchmark``): float32 (TF32 off), TF32, AMP (autocast float16 +
     GradScaler); the same network (groups, LRN within each tower with alpha converted, paper
@@ -123,13 +123,13 @@ def ours_train(cp, args, mode):
     with tf32_mode(mode == "tf32"):
         if mode == "mixed":
             mp = amp.MixedPrecision(model, "float16")
-            opt = mt.optim.SGD(mp.parameters(), lr=0.01)
+            opt = mt.optim.SGD(mp.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
             def step():
                 mp.backward(F.cross_entropy(mp.forward(x), y))
                 mp.step(opt)
         else:
-            opt = mt.optim.SGD(model.parameters(), lr=0.01)
+            opt = mt.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
             def step():
                 opt.zero_grad()
@@ -139,26 +139,10 @@ def ours_train(cp, args, mode):
 
 
 def tf32_mode(enabled):
-    """A context with float32 GEMMs on TF32 (or not): ``mt.config.using(tf32=...)`` where the
-    settings object exists, else the older ``backend.set_tf32`` switch."""
-    import contextlib
-
+    """A context with float32 GEMMs on TF32 (or not)."""
     import minitorch_alex as mt
 
-    config = getattr(mt, "config", None)
-    if config is not None and hasattr(config, "using"):
-        return config.using(tf32=enabled)
-    from minitorch_alex.backend import set_tf32
-
-    @contextlib.contextmanager
-    def switch():
-        previous = set_tf32(enabled)
-        try:
-            yield
-        finally:
-            set_tf32(previous)
-
-    return switch()
+    return mt.config.using(tf32=enabled)
 
 
 def ours_layers(cp, args):

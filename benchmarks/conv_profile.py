@@ -29,7 +29,7 @@ sys.path.insert(0, ROOT)
 
 from results_file import publish  # noqa: E402  (benchmarks/ is the script's folder)
 
-from kernels.blas_core import choose_openblas_core  # noqa: E402
+from minitorch_alex_kernels.blas_core import choose_openblas_core  # noqa: E402
 
 choose_openblas_core()  # before NumPy loads, as examples/train_imagenet.py does
 
@@ -76,8 +76,8 @@ class GemmClock:
 def profile(batch, repeats, seed=0):
     """{layer: (forward s, backward s, forward GEMM thread-s, backward GEMM thread-s, algorithm)},
     medians over ``repeats`` after one warm-up call."""
-    from kernels.cpu import conv, fourier
-    from kernels.cpu.parallel import get_num_threads
+    from minitorch_alex_kernels.cpu import conv, fourier
+    from minitorch_alex_kernels.cpu.parallel import get_num_threads
 
     rows = {}
     for name, c, h, o, k, s, p, g in LAYERS:
@@ -112,7 +112,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "RESULTS.md"), help="'-': print only")
     args = parser.parse_args(argv)
-    from kernels.cpu import retain_freed_memory
+    from minitorch_alex_kernels.cpu import retain_freed_memory
 
     retain_freed_memory()  # as the trainer and bench_cpu.py run
     rows, threads = profile(args.batch, args.repeats)

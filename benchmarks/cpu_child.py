@@ -29,16 +29,10 @@ def _peak_rss_mb():
 def enable_retained_memory(mt):
     """minitorch_alex's allocator setting for training, turned on explicitly, in this one place
     (importing the framework must change nothing process-wide): glibc never mmaps and never trims,
-    so freed activations are reused by the next step (``kernels/cpu/memory.py``). Through
-    ``mt.config`` where this tree has the settings object. True when it is in effect."""
-    config = getattr(mt, "config", None)
-    if config is not None and hasattr(config, "retain_freed_memory"):
-        config.set(retain_freed_memory=True)
-    try:
-        from kernels.cpu.memory import retain_freed_memory
-    except ImportError:  # no numba kernels: the reference backend, malloc left alone
-        return False
-    return retain_freed_memory()  # applies the setting once; after that only says whether it is on
+    so freed activations are reused by the next step (``kernels/cpu/memory.py``). True when it is
+    in effect (False without the numba kernels: malloc is left alone)."""
+    mt.config.set(retain_freed_memory=True)
+    return mt.config.apply_retain_freed_memory()
 
 
 def allocator_in_use():
@@ -54,13 +48,6 @@ def allocator_in_use():
             return name
     tunables = [f"{k}={os.environ[k]}" for k in ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_") if k in os.environ]
     return "glibc " + (", ".join(tunables) if tunables else "defaults")
-
-
-def _backend_name(mt):
-    config = getattr(mt, "config", None)  # the settings object, where this tree has one
-    if config is not None and hasattr(config, "backend"):
-        return str(config.backend)
-    return mt.backend.get_backend()
 
 
 class Side:
@@ -108,7 +95,7 @@ class MinitorchSide(Side):
         import minitorch_alex.nn.functional as F
 
         self.np, self.mt, self.F, self.num_classes = np, mt, F, num_classes
-        self.backend = _backend_name(mt)
+        self.backend = str(mt.config.backend)
         self.retained = enable_retained_memory(mt)
 
     def model(self):

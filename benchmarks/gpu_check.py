@@ -68,15 +68,10 @@ def load_bench():
 
 
 def reference_mode():
-    """The NumPy reference backend for a block (``mt.config`` where it exists, else the older switch)."""
+    """The NumPy reference backend for a block."""
     import minitorch_alex as mt
 
-    config = getattr(mt, "config", None)
-    if config is not None and hasattr(config, "using"):
-        return config.using(backend="reference")
-    from minitorch_alex.backend import use_backend
-
-    return use_backend("reference")
+    return mt.config.using(backend="reference")
 
 
 class SectionTimeout(Exception):
@@ -180,7 +175,7 @@ def show_config(rep, cp):
 
 
 def nvrtc_build(rep, cp):
-    import kernels.cuda as kc
+    import minitorch_alex_kernels.cuda as kc
 
     launched = set()
     for path in sorted(os.listdir(kc.HERE)):
@@ -262,7 +257,7 @@ def _err(actual, expected):
 def ops_vs_reference(rep, cp, seed=None):
     import numpy as np
 
-    import kernels.cuda as kc
+    import minitorch_alex_kernels.cuda as kc
 
     seed = int(time.time()) % 10000 if seed is None else seed
     rng = np.random.default_rng(seed)
@@ -316,13 +311,13 @@ def tf32_switch(rep, cp):
     import numpy as np
     from cupy._core import _routines_linalg as linalg
 
-    import kernels.cuda as kc
+    import minitorch_alex_kernels.cuda as kc
 
     kc.set_tf32(True)
     on = linalg.get_compute_type(np.float32) == linalg.COMPUTE_TYPE_TF32
     kc.set_tf32(False)
     off = linalg.get_compute_type(np.float32) != linalg.COMPUTE_TYPE_TF32
-    rep.add(f"kernels.cuda.set_tf32 reaches CuPy's float32 compute type: on {on}, off {off}")
+    rep.add(f"minitorch_alex_kernels.cuda.set_tf32 reaches CuPy's float32 compute type: on {on}, off {off}")
     if not (on and off):
         raise AssertionError("the TF32 switch did not reach CuPy")
 

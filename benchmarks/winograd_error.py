@@ -31,7 +31,7 @@ sys.path.insert(0, ROOT)
 
 from results_file import publish  # noqa: E402  (benchmarks/ is the script's folder)
 
-from kernels.cpu import conv  # noqa: E402
+from minitorch_alex_kernels.cpu import conv  # noqa: E402
 
 SECTION = "## Float32 error of the convolution algorithms (issue #16)"
 END = "<!-- end of winograd_error.py's table: a rerun replaces what is above, back to the heading -->"

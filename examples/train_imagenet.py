@@ -16,7 +16,7 @@ _script.find_package()
 
 # Before anything loads NumPy: OpenBLAS's AVX-512 kernels on a CPU it does not know but that has
 # them (kernels/blas_core.py; an OPENBLAS_CORETYPE of your own is kept).
-from kernels.blas_core import choose_openblas_core  # noqa: E402
+from minitorch_alex_kernels.blas_core import choose_openblas_core  # noqa: E402
 
 choose_openblas_core()
 _script.import_package()  # a bad MINITORCH_ALEX_* variable: one line, exit 2

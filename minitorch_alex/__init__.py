@@ -10,12 +10,12 @@
 """
 import numpy as _np
 
-from . import backend, dispatch, models, nn, onnx, optim  # backend: the deprecated switch (mt.config replaces it)
+from . import dispatch, models, nn, onnx, optim
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .config import config
 from .device import Device
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
-from .ops.shape import concat, split
+from .ops.shape import concat, split, stack
 from .random import manual_seed
 from .serialization import load, save
 from .tensor import Tensor, matmul, tensor
@@ -90,9 +90,39 @@ def randn(*shape, dtype=float32, device=None, requires_grad=False, generator=Non
     return Tensor(normal(shape, dtype=dtype, generator=generator), requires_grad=requires_grad, device=device)
 
 
+def cat(tensors, dim=0):
+    """PyTorch's name for ``concat``."""
+    return concat(tensors, axis=dim)
+
+
+def full(shape, fill_value, dtype=float32, device=None, requires_grad=False):
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return Tensor(_np.full(shape, fill_value, dtype=dtype), requires_grad=requires_grad, device=device)
+
+
+def zeros_like(t, dtype=None, requires_grad=False):
+    """Zeros of ``t``'s shape, dtype (unless given) and device."""
+    return full(t.shape, 0, dtype or t.dtype, t.device, requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad=False):
+    return full(t.shape, 1, dtype or t.dtype, t.device, requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    """[start, end) by ``step`` (``arange(n)``: 0 .. n-1); int64 for integer arguments, else float32
+    (PyTorch's rule: not NumPy's float64)."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        dtype = int64 if all(isinstance(v, int) for v in (start, end, step)) else float32
+    return Tensor(_np.arange(start, end, step, dtype=dtype), requires_grad=requires_grad, device=device)
+
+
 __all__ = [
-    "Device", "Function", "GradcheckError", "GradcheckReport", "Tensor", "backend", "concat", "config", "device", "dispatch",
-    "enable_grad", "float32", "float64", "from_dlpack", "from_numpy", "gradcheck", "int64", "is_grad_enabled", "load",
-    "manual_seed", "matmul", "models", "nn", "no_grad", "onnx", "ones", "optim", "randn", "save", "set_grad_enabled",
-    "split", "tensor", "zeros",
+    "Device", "Function", "GradcheckError", "GradcheckReport", "Tensor", "arange", "cat", "concat",
+    "config", "device", "dispatch", "enable_grad", "float32", "float64", "from_dlpack", "from_numpy", "full",
+    "gradcheck", "int64", "is_grad_enabled", "load", "manual_seed", "matmul", "models", "nn", "no_grad", "ones",
+    "ones_like", "onnx", "optim", "randn", "save", "set_grad_enabled", "split", "stack", "tensor", "zeros",
+    "zeros_like",
 ]

@@ -7,7 +7,7 @@ Training", 2018).
 
     model = mt.models.alexnet(devices="cuda:0")
     mp = amp.MixedPrecision(model, dtype="float16")     # model now float16; float32 masters kept
-    opt = mt.optim.SGD(mp.parameters(), lr=0.01)          # the optimizer updates the masters
+    opt = mt.optim.SGD(mp.parameters(), lr=0.01, momentum=0.9)   # the optimizer updates the masters
     for x, y in batches:
         loss = F.cross_entropy(mp.forward(x), y)          # float16 network, float32 logits and loss
         mp.backward(loss)                                 # (loss * scale).backward()
@@ -182,7 +182,7 @@ class MixedPrecision:
                 continue
             with p.device.context():
                 if p.device.type == "cuda" and self.master_dtype == np.float32:
-                    from kernels.cuda import unscale  # noqa: PLC0415 (the CUDA path only)
+                    from minitorch_alex_kernels.cuda import unscale  # noqa: PLC0415 (the CUDA path only)
 
                     flag = flags.get(p.device)
                     if flag is None:

@@ -48,11 +48,11 @@ _numba_available = None
 
 
 def numba_available() -> bool:
-    """True when numba and the ``kernels`` package can be imported (checked once, without
+    """True when numba and the kernels (``minitorch_alex_kernels``) can be imported (checked once, without
     importing numba, which takes a while)."""
     global _numba_available
     if _numba_available is None:
-        _numba_available = all(importlib.util.find_spec(m) is not None for m in ("numba", "kernels"))
+        _numba_available = all(importlib.util.find_spec(m) is not None for m in ("numba", "minitorch_alex_kernels"))
     return _numba_available
 
 
@@ -173,7 +173,7 @@ class Config:
 
 def _apply_malloc(enabled):
     try:
-        from kernels.cpu.memory import retain_freed_memory
+        from minitorch_alex_kernels.cpu.memory import retain_freed_memory
     except ImportError:  # no kernels package: malloc is left as it is
         return False
     return retain_freed_memory(enabled)

@@ -7,6 +7,7 @@ float64 draws), from pinned host memory and asynchronously on the device's curre
 from __future__ import annotations
 
 import contextlib
+import math
 
 import numpy as np
 
@@ -106,6 +107,27 @@ def uniform_between(shape, low, high, dtype=np.float32, device=CPU, generator=No
     generator = generator or _generator
     return _on_device(_drawn(shape, dtype, lambda n: low + (high - low) * generator.random(n), out), device)
 
+
+
+def truncated_normal(shape, mean, std, a, b, dtype=np.float32, device=CPU, generator=None):
+    """N(mean, std^2) samples restricted to [a, b]: values outside are drawn again until every one
+    lies inside, which samples the truncated normal exactly. Each round keeps at least
+    P(a <= X <= b) of the rest (95% for the bounds mean -+ 2 std), so a few rounds suffice."""
+    if not a < b:
+        raise ValueError(f"truncated normal: expected a < b, got a={a}, b={b}")
+    if not std > 0:
+        raise ValueError(f"truncated normal: expected std > 0, got {std}")
+    inside = 0.5 * (math.erf((b - mean) / (std * math.sqrt(2))) - math.erf((a - mean) / (std * math.sqrt(2))))
+    if inside < 1e-3:  # rejection would need > 1000 draws a value
+        raise ValueError(f"truncated normal: expected [a, b] to hold at least 0.1% of N(mean, std^2), "
+                         f"got {inside:.2g} for a={a}, b={b}, mean={mean}, std={std}")
+    generator = generator or _generator
+    values = generator.normal(mean, std, size=shape)
+    outside = (values < a) | (values > b)
+    while outside.any():
+        values[outside] = generator.normal(mean, std, size=int(outside.sum()))
+        outside = (values < a) | (values > b)
+    return _on_device(values.astype(dtype), device)
 
 _CHUNK = 1 << 20  # values per float64 draw: 8 MB of temporaries, whatever the array's size
 

@@ -269,6 +269,34 @@ class Tensor:
 
         return relu(self)
 
+    def sigmoid(self):
+        from .ops.activation import sigmoid
+
+        return sigmoid(self)
+
+    def tanh(self):
+        from .ops.activation import tanh
+
+        return tanh(self)
+
+    def sqrt(self):
+        return arithmetic.Sqrt.apply(self)
+
+    def abs(self):
+        return arithmetic.Abs.apply(self)
+
+    __abs__ = abs
+
+    def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's keyword names
+        """Values limited to [min, max] (either may be None)."""
+        if min is None and max is None:
+            raise ValueError("clamp: expected min or max (or both), got neither")
+        return arithmetic.Clamp.apply(self, low=min, high=max)
+
+    def clone(self):
+        """A copy with its own memory, still in the graph (the gradient passes to ``self``)."""
+        return shape_ops.Clone.apply(self)
+
     # ----- comparisons (no gradient; boolean results) --------------------------------------------
     def _compare(self, other, op):
         other = other.data if isinstance(other, Tensor) else other
@@ -296,20 +324,34 @@ class Tensor:
     __hash__ = object.__hash__  # tensors are hashed by identity, like PyTorch's
 
     # ----- reductions ---------------------------------------------------------------------------
-    def sum(self, axis=None, keepdims=False):
+    # ``axis``/``keepdims`` are NumPy's names (the reference code is NumPy); PyTorch's ``dim``/``keepdim``
+    # are taken too
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim, "sum")
         return reduction.Sum.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
 
-    def mean(self, axis=None, keepdims=False):
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim, "mean")
         axes = _axes(axis, self.ndim)
         count = int(np.prod([self.shape[a] for a in axes])) if axes else 1
         return self.sum(axis, keepdims) * (1.0 / count)
 
-    def max(self, axis=None, keepdims=False):
+    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """The largest values (a tensor; not PyTorch's (values, indices) pair: ``argmax`` gives those)."""
+        axis, keepdims = _axis_args(axis, keepdims, dim, keepdim, "max")
         return reduction.Max.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
 
-    def argmax(self, axis=None):
+    def argmax(self, axis=None, *, dim=None):
+        axis, _ = _axis_args(axis, False, dim, None, "argmax")
         with self.device.context():
             return Tensor._wrap(self.data.argmax(axis=axis), self.device)
+
+    def numel(self):
+        """The number of elements (``size``; PyTorch's ``size()`` is the shape)."""
+        return self.size
+
+    def dim(self):
+        return self.ndim
 
     # ----- shape --------------------------------------------------------------------------------
     def reshape(self, *shape):
@@ -323,11 +365,36 @@ class Tensor:
 
         return flatten(self, start_dim, end_dim)
 
-    def transpose(self, *axes):
+    def permute(self, *axes):
+        """The axes in the order ``axes`` (none: reversed, NumPy's ``transpose()``)."""
         axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
         return shape_ops.Transpose.apply(self, axes=tuple(axes) if axes else None)
 
-    permute = transpose
+    def transpose(self, *axes):
+        """PyTorch's ``transpose(dim0, dim1)`` swaps two axes; any other count of axes is a permutation
+        (``permute``), as NumPy's ``transpose`` (whose two-axis form, a permutation, would differ)."""
+        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        if len(axes) == 2:
+            order = list(range(self.ndim))
+            a, b = (int(x) % self.ndim for x in axes)
+            order[a], order[b] = order[b], order[a]
+            axes = order
+        return self.permute(*axes)
+
+    def unsqueeze(self, dim):
+        """A new axis of size 1 at ``dim`` (negative counts from the end of the result)."""
+        ndim = self.ndim + 1
+        if not -ndim <= dim < ndim:
+            raise ValueError(f"unsqueeze: dim {dim} is out of range for {ndim} dimensions")
+        dim %= ndim
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def squeeze(self, dim=None):
+        """Without the axes of size 1 (``dim``: only that one, if it has size 1)."""
+        if dim is None:
+            return self.reshape(tuple(n for n in self.shape if n != 1))
+        dim = _axes(dim, self.ndim)[0]
+        return self.reshape(self.shape[:dim] + self.shape[dim + 1:]) if self.shape[dim] == 1 else self
 
     def __getitem__(self, key):
         return shape_ops.GetItem.apply(self, key=_index_key(key))
@@ -359,6 +426,19 @@ def _to_array(data, dtype):
     else:
         array = np.asarray(data, dtype=dtype)
     return np.array(array, copy=True) if array is data or array.base is data else array
+
+
+def _axis_args(axis, keepdims, dim, keepdim, name):
+    """(axis, keepdims) from NumPy's names or PyTorch's (not both)."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{name}: got both axis={axis} and dim={dim}; expected one")
+        axis = dim
+    if keepdim is not None:
+        if keepdims:
+            raise TypeError(f"{name}: got both keepdims and keepdim; expected one")
+        keepdims = keepdim
+    return axis, bool(keepdims)
 
 
 def _axes(axis, ndim):

@@ -186,8 +186,8 @@ def test_a_bug_in_the_reference_fails_the_comparison(monkeypatch):
 
 
 def test_a_bug_in_a_numba_kernel_fails_the_comparison(monkeypatch):
-    from kernels.cpu import lrn as lrn_kernels
-    from kernels.cpu import pool as pool_kernels
+    from minitorch_alex_kernels.cpu import lrn as lrn_kernels
+    from minitorch_alex_kernels.cpu import pool as pool_kernels
 
     original_forward = lrn_kernels.lrn_forward
     monkeypatch.setattr(lrn_kernels, "lrn_forward", lambda x, size, *rest: original_forward(x, max(size - 1, 1), *rest))

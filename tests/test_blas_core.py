@@ -3,7 +3,7 @@ import os
 import subprocess
 import sys
 
-from kernels import blas_core
+from minitorch_alex_kernels import blas_core
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ZEN5 = {"vendor": "AuthenticAMD", "family": 26, "flags": {"avx2", "avx512f", "avx512bw", "avx512dq", "avx512vl"}}
@@ -38,7 +38,7 @@ def test_a_setting_of_ones_own_is_kept():
 
 
 def test_the_module_loads_no_numpy_and_the_cli_sets_it_before_numpy():
-    code = ("import sys; import kernels.blas_core as b; assert 'numpy' not in sys.modules; "
+    code = ("import sys; import minitorch_alex_kernels.blas_core as b; assert 'numpy' not in sys.modules; "
             "b.choose_openblas_core(info={'vendor': 'AuthenticAMD', 'family': 26, 'flags': set(b.AVX512)}); "
             "import os; print(os.environ.get('OPENBLAS_CORETYPE'))")
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import kernels.cuda as kc
+import minitorch_alex_kernels.cuda as kc
 
 NVCC = shutil.which("nvcc")
 ARCHS = ("sm_80", "sm_90")

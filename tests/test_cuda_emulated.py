@@ -25,10 +25,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import distinct_values
 
-import kernels.cuda as kc
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
-from minitorch_alex.backend import use_backend
+import minitorch_alex_kernels.cuda as kc
 from minitorch_alex.ops import im2col as ref_im2col
 
 NVCC = shutil.which("nvcc")
@@ -116,7 +115,7 @@ def _csr_functions(library):
 
 @pytest.fixture(scope="module")
 def emulated(libraries):
-    """kernels.cuda with NumPy as its array module and the host builds as its kernels."""
+    """minitorch_alex_kernels.cuda with NumPy as its array module and the host builds as its kernels."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(kc, "cupy", lambda: np)
         mp.setattr(kc, "set_tf32", lambda enabled: None)  # CuPy's compute type: nothing to set on NumPy
@@ -134,7 +133,7 @@ def close(actual, expected, dtype):
 def run_reference(fn, inputs, gy):
     """fn's output and the gradients of its inputs for the upstream gradient gy, with the NumPy
     reference backend in float64."""
-    with use_backend("reference"):
+    with mt.config.using(backend="reference"):
         ts = [mt.tensor(a.astype(np.float64), requires_grad=True) for a in inputs]
         y = fn(*ts)
         y.backward(gy.astype(np.float64))
@@ -302,7 +301,7 @@ def test_sgd_kernel_is_the_papers_rule(emulated, rng, dtype):
 
 
 def test_wrappers_refuse_dimensions_beyond_32_bits():
-    from kernels.cuda import _launch
+    from minitorch_alex_kernels.cuda import _launch
 
     with pytest.raises(ValueError, match="32-bit"):
         _launch.i32(2**31)

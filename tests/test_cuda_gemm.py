@@ -10,7 +10,7 @@ import types
 import numpy as np
 import pytest
 
-import kernels.cuda as kc
+import minitorch_alex_kernels.cuda as kc
 
 
 class RecordingCupy(types.SimpleNamespace):
@@ -128,7 +128,7 @@ def test_no_tf32_setting_leaves_the_compute_type_alone(fake):
 
 
 def test_gemm_refuses_batched_or_mixed_operands(fake):
-    from kernels.cuda import _launch
+    from minitorch_alex_kernels.cuda import _launch
 
     with pytest.raises(ValueError, match="2-D"):
         _launch.gemm(np.ones((2, 3, 4)), np.ones((2, 4, 5)), np.empty((2, 3, 5)))

@@ -5,8 +5,8 @@ import re
 import numpy as np
 import pytest
 
-import kernels.cuda as kc
-from kernels.cuda import _launch
+import minitorch_alex_kernels.cuda as kc
+from minitorch_alex_kernels.cuda import _launch
 
 
 def test_kernels_are_cached_per_source_name_and_dtype(monkeypatch):

@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-import kernels.cuda as kc
+import minitorch_alex_kernels.cuda as kc
 
 ARCHS = ("80", "90")
 cupy = pytest.importorskip("cupy", reason="CuPy is not installed (pip install -e \".[nvrtc]\")")

@@ -76,7 +76,7 @@ def test_optimizer_and_amp_work_on_another_device(strict):
     for _ in range(2):
         mp.backward(mp.forward(x).sum())
         assert mp.step(opt)
-    assert all(v._mt_device == 1 for v in opt.velocity)
+    assert all(opt.state[p]["velocity"]._mt_device == 1 for p in opt.params)
     assert all(p.data._mt_device == 1 and p.dtype == np.float16 for p in lin.parameters())
     state = opt.state_dict()
     opt.load_state_dict(state)

@@ -258,7 +258,7 @@ def test_each_rank_takes_its_own_gpus(monkeypatch):
 
 
 def test_ranks_share_the_nodes_cores(monkeypatch):
-    from kernels.cpu import parallel
+    from minitorch_alex_kernels.cpu import parallel
 
     for var in ("MINITORCH_ALEX_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS"):
         monkeypatch.delenv(var, raising=False)

@@ -21,7 +21,6 @@ from strategies import distinct_values
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
 from minitorch_alex import amp
-from minitorch_alex.backend import set_tf32, use_backend
 
 
 def _cupy_with_gpu():
@@ -49,7 +48,7 @@ def test_performance_warnings_are_errors_here():
 
 def run(fn, arrays, gy, device, backend, dtype):
     """Output and input gradients (NumPy float64) of fn on ``device`` with ``backend``."""
-    with use_backend(backend):
+    with mt.config.using(backend=backend):
         ts = [mt.tensor(np.asarray(a, dtype=dtype), requires_grad=True, device=device) for a in arrays]
         y = fn(*ts)
         assert y.device == mt.device(device) and y.dtype == np.dtype(dtype)
@@ -57,7 +56,7 @@ def run(fn, arrays, gy, device, backend, dtype):
         return y.numpy().astype(np.float64), [t.grad.numpy().astype(np.float64) for t in ts]
 
 
-def check_against_cpu(fn, arrays, gy, dtype=np.float64, backends=("fast", "reference")):
+def check_against_cpu(fn, arrays, gy, dtype=np.float64, backends=("cuda", "reference")):
     y_ref, g_ref = run(fn, arrays, gy, "cpu", "reference", np.float64)
     for backend in backends:
         y, g = run(fn, arrays, gy, DEV, backend, dtype)
@@ -67,7 +66,7 @@ def check_against_cpu(fn, arrays, gy, dtype=np.float64, backends=("fast", "refer
 
 
 def test_every_cuda_source_builds_through_cupy():
-    import kernels.cuda as kc
+    import minitorch_alex_kernels.cuda as kc
 
     for name in kc.SOURCES:
         for kernel in kc.kernel_names(name):
@@ -97,7 +96,7 @@ def test_conv2d(case, dtype, seed):
     oh = (c["h"] + 2 * c["p"] - c["k"]) // c["s"] + 1
     gy = rng.standard_normal((c["n"], c["cout"], oh, oh))
     check_against_cpu(lambda x, w, b: F.conv2d(x, w, b, c["s"], c["p"], c["groups"]), [x, w, b], gy, dtype,
-                      backends=("fast",) if dtype == np.float16 else ("fast", "reference"))
+                      backends=("cuda",) if dtype == np.float16 else ("cuda", "reference"))
 
 
 @settings(max_examples=25, deadline=None)
@@ -119,7 +118,7 @@ def test_local_response_norm(n, cpg, groups, h, size, dtype, seed):
     x = rng.standard_normal((n, cpg * groups, h, h)) * 3
     check_against_cpu(lambda x: F.local_response_norm(x, size, 1e-2, 0.75, 2.0, groups), [x],
                       rng.standard_normal(x.shape), dtype,
-                      backends=("fast",) if dtype == np.float16 else ("fast", "reference"))
+                      backends=("cuda",) if dtype == np.float16 else ("cuda", "reference"))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
@@ -159,17 +158,20 @@ def test_sgd_kernel_matches_the_cpu_update(rng):
 
 
 def test_tf32_switch_changes_float32_gemm_precision(rng):
+    """mt.config.tf32, the one switch, reaches the kernels' GEMMs through the dispatch."""
+    import minitorch_alex_kernels.cuda as kc
+
     a, b = (rng.standard_normal((512, 512)).astype(np.float32) for _ in range(2))
-    exact = a.astype(np.float64) @ b.astype(np.float64)
-    ga, gb = cp.asarray(a), cp.asarray(b)
-    previous = set_tf32(False)
+    exact = a.astype(np.float64) @ b.astype(np.float64).T
+    x, w = mt.tensor(a, device=DEV), mt.tensor(b, device=DEV)
+    errors = {}
     try:
-        err_fp32 = np.abs(cp.asnumpy(ga @ gb) - exact).max()
-        set_tf32(True)
-        err_tf32 = np.abs(cp.asnumpy(ga @ gb) - exact).max()
+        for tf32 in (False, True):
+            with mt.config.using(backend="cuda", tf32=tf32):
+                errors[tf32] = np.abs(F.linear(x, w).numpy() - exact).max()
     finally:
-        set_tf32(previous)
-    assert err_fp32 < 1e-3 < err_tf32  # TF32 keeps 10 mantissa bits: errors ~1e-2 on sums of 512
+        kc.set_tf32(False)
+    assert errors[False] < 1e-3 < errors[True], errors  # TF32 keeps 10 mantissa bits: errors ~1e-2 on sums of 512
 
 
 def alexnet_steps(device, dtype, steps=3, seed=0, batch=None):
@@ -205,11 +207,8 @@ def test_alexnet_float32_tf32_and_mixed_precision_follow_float64(image_batch):
     ref, _ = alexnet_steps("cpu", np.float64, batch=image_batch)
     fp32, _ = alexnet_steps(DEV, np.float32, batch=image_batch)
     np.testing.assert_allclose(fp32, ref, rtol=1e-4)
-    previous = set_tf32(True)
-    try:
+    with mt.config.using(tf32=True):
         tf32, _ = alexnet_steps(DEV, np.float32, batch=image_batch)
-    finally:
-        set_tf32(previous)
     np.testing.assert_allclose(tf32, ref, rtol=2e-2)
     mt.manual_seed(0)
     model = mt.models.alexnet(num_classes=10, devices=DEV)
@@ -295,11 +294,11 @@ def test_two_tower_traffic_on_a_mixed_pair(two_tower_batch):
 def test_tf32_reaches_the_convolution_gemms(rng):
     # the convolution's GEMMs are 2-D cuBLAS calls that honour the compute type (the old 3-D
     # batched call passed the data type as the compute type: TF32 never reached a convolution)
-    import kernels.cuda as kc
+    import minitorch_alex_kernels.cuda as kc
 
     x = rng.standard_normal((2, 64, 16, 16)).astype(np.float32)
     w = rng.standard_normal((64, 64, 3, 3)).astype(np.float32)
-    with use_backend("reference"):
+    with mt.config.using(backend="reference"):
         exact = F.conv2d(mt.tensor(x.astype(np.float64)), mt.tensor(w.astype(np.float64)), None, 1, 1).numpy()
     errors = {}
     try:

@@ -45,7 +45,7 @@ def test_conv2d_gradcheck_on_each_algorithm_of_the_numba_backend(algorithm, k, s
     polyphase) each checked against finite differences, not only against the reference. In float64
     'auto' takes F(4x4, 3x3) for 3x3 layers (``winograd_for``); F(5x5, 3x3), float32's, is put in
     its place for its own check."""
-    from kernels.cpu import conv as conv_kernels
+    from minitorch_alex_kernels.cpu import conv as conv_kernels
 
     choose = conv_kernels.choose_algorithm
     auto = choose((k, k), (stride, stride), (padding, padding), dtype=np.float64)
@@ -89,7 +89,7 @@ def test_lrn_gradcheck_catches_missing_cross_channel_term(monkeypatch, backend):
     if backend == "reference":
         monkeypatch.setattr(lrn.LocalResponseNorm, "backward", wrong_reference_backward)
     else:
-        from kernels.cpu import lrn as lrn_kernels
+        from minitorch_alex_kernels.cpu import lrn as lrn_kernels
 
         monkeypatch.setattr(lrn_kernels, "lrn_backward", wrong_kernel)
     x = t64(np.random.default_rng(0).standard_normal((1, 4, 2, 2)))

@@ -160,7 +160,10 @@ def _with_meta(good, dst, edit):
     (lambda m: dict(m, classes=[1, 2, 3]), ["classes", "list of strings"]),
     (lambda m: dict(m, rng={**m["rng"], "bit_generator": "seed"}), ["rng", "bit_generator one of"]),
     (lambda m: dict(m, rng={**m["rng"], "state": "x"}), ["rng", "valid PCG64 state"]),
-    (lambda m: dict(m, optimizer={**m["optimizer"], "lr": float("nan")}), ["optimizer.lr", "finite"]),
+    (lambda m: dict(m, optimizer={"param_groups": [{**m["optimizer"]["param_groups"][0], "lr": float("nan")}]}),
+     ["optimizer (expected param_groups[0].lr a finite number"]),
+    (lambda m: dict(m, optimizer={"lr": 0.01, "momentum": 1.5, "weight_decay": 0}),  # format v1's one group
+     ["optimizer (expected momentum a finite number in [0, 1]"]),
     (lambda m: dict(m, running={**m["running"], "seen": -1}), ["running.seen"]),
     (lambda m: dict(m, format="other"), ["format"]),
 ])

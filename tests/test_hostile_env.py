@@ -35,7 +35,7 @@ def test_a_bad_setting_variable_is_one_line_from_the_scripts(script, var, value,
 
 
 CPUS = len(os.sched_getaffinity(0))
-COUNT = "from kernels.cpu import parallel; print(parallel.get_num_threads())"
+COUNT = "from minitorch_alex_kernels.cpu import parallel; print(parallel.get_num_threads())"
 
 
 @pytest.mark.parametrize("env, threads, warning", [

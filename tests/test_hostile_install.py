@@ -11,7 +11,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = """
 import numpy as np
-from kernels.cpu.activation import relu_forward
+from minitorch_alex_kernels.cpu.activation import relu_forward
 x = np.array([-1.0, 2.0, -3.0, 4.0], np.float32)
 print(relu_forward(x).tolist())
 """
@@ -40,8 +40,8 @@ def read_only_install(tmp_path):
     if not shutil.which("mount") and os.geteuid() == 0:
         pytest.skip("needs mount for a read-only bind mount as root (not installed here)")
     install, home = tmp_path / "site", tmp_path / "home"
-    for package in ("minitorch_alex", "kernels"):
-        shutil.copytree(os.path.join(ROOT, package), install / package,
+    for package, name in (("minitorch_alex", "minitorch_alex"), ("kernels", "minitorch_alex_kernels")):  # as setup.py installs them
+        shutil.copytree(os.path.join(ROOT, package), install / name,
                         ignore=shutil.ignore_patterns("__pycache__"))
     home.mkdir()
     mounted = []

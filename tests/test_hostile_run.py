@@ -110,7 +110,7 @@ SCRIPT = textwrap.dedent("""
     trainer = Trainer(cfg, store.train, store.val, store.classes, model=small_net())
     last = os.path.join(cfg.out, "last.npz")
     trainer.fit(resume_from=last if os.path.exists(last) else None, echo=lambda *a: None)
-    velocity = {{f"v{{i}}": v for i, v in enumerate(trainer.optimizer.velocity)}}
+    velocity = {{f"v{{i}}": v for i, v in enumerate(trainer.optimizer.state_dict()["state"]["velocity"])}}
     mt.save(dict(trainer.model.state_dict(), **velocity), os.path.join(base, "final.npz"))
     mark("done")
 """)

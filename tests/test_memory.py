@@ -97,7 +97,7 @@ def test_eval_forward_leaves_nothing_behind():
 def test_transient_workspaces_are_dropped_in_every_thread():
     """Scratch made inside ``transient()`` (here and in another thread) is gone after it; a buffer
     that was already big enough is reused and kept."""
-    ws = importlib.import_module("kernels.cpu.workspace")
+    ws = importlib.import_module("minitorch_alex_kernels.cpu.workspace")
     f32, f64 = np.dtype(np.float32).str, np.dtype(np.float64).str
     ws.clear_workspaces()
     kept = ws.workspace("test.kept", (100,), np.float32)
@@ -126,8 +126,8 @@ def test_transient_workspaces_are_dropped_in_every_thread():
 def test_convolution_without_backward_keeps_no_scratch():
     """conv2d_forward(saved=None) runs in ``transient()``; with a saved dict (training) the
     scratch stays for the next step, as before."""
-    ws = importlib.import_module("kernels.cpu.workspace")
-    conv = importlib.import_module("kernels.cpu.conv")
+    ws = importlib.import_module("minitorch_alex_kernels.cpu.workspace")
+    conv = importlib.import_module("minitorch_alex_kernels.cpu.conv")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 8, 13, 13)).astype(np.float32)
     w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
@@ -143,8 +143,8 @@ def test_convolution_without_backward_keeps_no_scratch():
 def test_polyphase_forward_splits_per_chunk_with_the_same_bits(n, dtype, relu):
     """conv1's polyphase forward splits each chunk's images itself instead of the whole batch
     first (173 MB at batch 128): the output is bit for bit that of the whole-batch split."""
-    conv = importlib.import_module("kernels.cpu.conv")
-    polyphase = importlib.import_module("kernels.cpu.polyphase")
+    conv = importlib.import_module("minitorch_alex_kernels.cpu.conv")
+    polyphase = importlib.import_module("minitorch_alex_kernels.cpu.polyphase")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, 3, 47, 47)).astype(dtype)
     w = rng.standard_normal((8, 3, 11, 11)).astype(dtype)

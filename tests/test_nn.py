@@ -78,7 +78,7 @@ def test_sgd_follows_the_paper_rule_over_two_steps():
         v = 0.9 * v - 0.01 * 0.1 * w - 0.1 * g
         w = w + v
         np.testing.assert_allclose(p.numpy(), w, rtol=1e-15)
-    opt.lr = 0.01  # the velocity keeps the old rate's steps (unlike PyTorch's form)
+    opt.param_groups[0]["lr"] = 0.01  # the velocity keeps the old rate's steps (unlike PyTorch's form)
     p.grad = mt.tensor(g1)
     opt.step()
     v = 0.9 * v - 0.01 * 0.01 * w - 0.01 * g1
@@ -98,7 +98,7 @@ def test_sgd_state_round_trip():
     opt2.step()
     np.testing.assert_array_equal(p.numpy(), q.numpy())
     with pytest.raises(ValueError, match="velocity 0 has shape"):
-        opt2.load_state_dict({**opt.state_dict(), "velocity": [np.zeros(2)]})
+        opt2.load_state_dict({**opt.state_dict(), "state": {"velocity": [np.zeros(2)]}})
 
 
 def test_step_lr():
@@ -107,7 +107,7 @@ def test_step_lr():
     lrs = []
     for _ in range(5):
         sched.step()
-        lrs.append(opt.lr)
+        lrs.append(opt.param_groups[0]["lr"])
     np.testing.assert_allclose(lrs, [0.01, 1e-3, 1e-3, 1e-4, 1e-4])
 
 
@@ -118,7 +118,7 @@ def test_reduce_on_plateau_divides_by_ten_at_most_three_times():
     lrs = []
     for e in errors:
         sched.step(e)
-        lrs.append(opt.lr)
+        lrs.append(opt.param_groups[0]["lr"])
     # two epochs without improvement (patience 1) trigger a division; never more than 3
     assert lrs[2] == 0.01 and np.isclose(lrs[3], 1e-3)
     assert np.isclose(lrs[-1], 1e-5) and sched.reductions == 3

@@ -67,7 +67,7 @@ def test_conv2d_matches_torch_with_each_algorithm_of_the_numba_backend(algorithm
                                                                        dtype, seed):
     """AlexNet's three kinds of convolution layer, at small sizes, each on the path it trains with,
     and a strided layer that takes im2col."""
-    from kernels.cpu import conv as conv_kernels
+    from minitorch_alex_kernels.cpu import conv as conv_kernels
 
     assert conv_kernels.choose_algorithm(k, (stride, stride), (padding, padding)) == algorithm
     with mt.config.using(backend="numba"):

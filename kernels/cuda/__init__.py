@@ -104,10 +104,11 @@ def function(source_name: str, kernel: str, dtype):
 
 
 def set_tf32(enabled: bool) -> None:
-    """CuPy's float32 GEMM compute type: TF32 tensor cores (True) or full float32 (False). Called
-    by the GEMM wrapper of an op built with ``tf32=``, before each GEMM: CuPy's setting is
-    process-wide and other code (``backend.set_tf32``, ``CUPY_TF32``) may change it in between,
-    and setting it is one assignment in CuPy's table."""
+    """CuPy's float32 GEMM compute type: TF32 tensor cores (True) or full float32 (False). The
+    switch is ``mt.config.tf32``, handed to each op as ``tf32=`` (``minitorch_alex.dispatch``);
+    this is how the GEMM wrapper of such an op applies it, before each GEMM: CuPy's setting is
+    process-wide and other code (``CUPY_TF32``, a user's own call) may change it in between, and
+    setting it is one assignment in CuPy's table."""
     from cupy._core import _routines_linalg as linalg  # noqa: PLC0415 (optional dependency)
 
     linalg.set_compute_type(np.float32, linalg.COMPUTE_TYPE_TF32 if enabled else linalg.COMPUTE_TYPE_DEFAULT)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops.activation import relu
+from ..ops.activation import leaky_relu, relu, sigmoid, tanh
 from ..ops.common import pair
 from ..ops.conv import conv2d
 from ..ops.dropout import dropout
@@ -34,9 +34,11 @@ class Conv2d(Module):
     def forward(self, x):
         return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.groups)
 
-    def extra_repr(self):
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, groups={self.groups}")
+    def extra_repr(self):  # PyTorch's: settings at their defaults left out, bias=False said
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        text += f", padding={self.padding}" if self.padding != (0, 0) else ""
+        text += f", groups={self.groups}" if self.groups != 1 else ""
+        return text + (", bias=False" if self.bias is None else "")
 
 
 class Linear(Module):
@@ -53,12 +55,34 @@ class Linear(Module):
         return linear(x, self.weight, self.bias)
 
     def extra_repr(self):
-        return f"in_features={self.in_features}, out_features={self.out_features}"
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
 class ReLU(Module):
     def forward(self, x):
         return relu(x)
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class Sigmoid(Module):
+    def forward(self, x):
+        return sigmoid(x)
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return tanh(x)
 
 
 class LocalResponseNorm(Module):
@@ -78,9 +102,11 @@ class LocalResponseNorm(Module):
 
 
 class MaxPool2d(Module):
+    """``stride`` None: the kernel size (non-overlapping windows), stored as such (as PyTorch's)."""
+
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.kernel_size, self.stride, self.padding = kernel_size, kernel_size if stride is None else stride, padding
 
     def forward(self, x):
         return max_pool2d(x, self.kernel_size, self.stride, self.padding)
@@ -136,3 +162,102 @@ class Sequential(Module):
         for m in self._modules.values():
             x = m(x)
         return x
+
+
+class Identity(Module):
+    """Returns its input (a placeholder, e.g. for a removed head: ``model.fc8 = nn.Identity()``)."""
+
+    def __init__(self, *args, **kwargs):  # PyTorch's takes and ignores any arguments
+        super().__init__()
+
+    def forward(self, x):
+        return x
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters the parent sees (children named "0", "1", ...); no forward."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def _check(self, m, where):
+        if not isinstance(m, Module):
+            raise TypeError(f"ModuleList: {where} is a {type(m).__name__}, expected a Module")
+        return m
+
+    def append(self, module):
+        setattr(self, str(len(self)), self._check(module, f"item {len(self)}"))
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index, module):
+        items = list(self)
+        items.insert(index, self._check(module, f"item {index}"))
+        for name in list(self._modules):
+            delattr(self, name)
+        self.extend(items)
+
+    def __getitem__(self, i):
+        items = list(self._modules.values())
+        return ModuleList(items[i]) if isinstance(i, slice) else items[i]
+
+    def __setitem__(self, i, module):
+        name = list(self._modules)[i]  # IndexError as a list's
+        setattr(self, name, self._check(module, f"item {i}"))
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+
+class ModuleDict(Module):
+    """A dict of modules (string keys) whose parameters the parent sees; no forward."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        self.update(modules or {})
+
+    def __setitem__(self, key, module):
+        if not isinstance(key, str) or not key.isidentifier():
+            raise KeyError(f"ModuleDict: expected a key that is a Python name, got {key!r}")
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict: {key!r} is a {type(module).__name__}, expected a Module")
+        setattr(self, key, module)
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __delitem__(self, key):
+        if key not in self._modules:
+            raise KeyError(key)
+        delattr(self, key)
+
+    def update(self, modules):
+        for key, m in (modules.items() if isinstance(modules, dict) else modules):
+            self[key] = m
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()

@@ -82,6 +82,46 @@ class Exp(Function):
         return (g * self.y,)
 
 
+class Sqrt(Function):
+    """sqrt(x); dy = 1 / (2 sqrt(x)) (inf at 0, as PyTorch's)."""
+
+    def forward(self, a):
+        self.y = get_array_module(a).sqrt(a)
+        return self.y
+
+    def backward(self, g):
+        return (g * 0.5 / self.y,)
+
+
+class Abs(Function):
+    """|x|; the gradient is sign(x) (0 at 0, as PyTorch's)."""
+
+    def forward(self, a):
+        xp = get_array_module(a)
+        self.sign = xp.sign(a)
+        return xp.abs(a)
+
+    def backward(self, g):
+        return (g * self.sign,)
+
+
+class Clamp(Function):
+    """x limited to [low, high] (either may be None); the gradient passes where low <= x <= high
+    (the bounds included, as PyTorch's)."""
+
+    def forward(self, a, low, high):
+        inside = True
+        if low is not None:
+            inside = a >= low
+        if high is not None:
+            inside = inside & (a <= high)
+        self.inside = inside
+        return get_array_module(a).clip(a, low, high)
+
+    def backward(self, g):
+        return (g * self.inside,)
+
+
 class Log(Function):
     def forward(self, a):
         self.a = a

@@ -18,6 +18,16 @@ class Reshape(Function):
         return (g.reshape(self.shape),)
 
 
+class Clone(Function):
+    """A copy with its own memory; the gradient passes unchanged."""
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, g):
+        return (g,)
+
+
 class Transpose(Function):
     """Permute axes (reverse them when ``axes`` is None); the gradient applies the inverse."""
 
@@ -131,6 +141,20 @@ def concat(tensors, axis=0):
     if not tensors:
         raise ValueError("concat: expected at least one tensor")
     return Concat.apply(*tensors, axis=axis)
+
+
+def stack(tensors, axis=0):
+    """Join tensors of one shape along a new axis (each reshaped with a 1 there, then concatenated)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected at least one tensor")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) != 1:
+        raise ValueError(f"stack: expected tensors of one shape, got {sorted(shapes)}")
+    ndim = tensors[0].ndim + 1
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"stack: axis {axis} is out of range for {ndim} dimensions")
+    return concat([t.unsqueeze(axis % ndim) for t in tensors], axis=axis % ndim)
 
 
 def split(x, split_size_or_sections, axis=0):

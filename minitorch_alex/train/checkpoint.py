@@ -3,7 +3,7 @@
 Layout inside the archive:
 
     model/<name>        every entry of ``model.state_dict()``
-    optim/velocity/<i>  the SGD velocities
+    optim/velocity/<i>  the SGD velocities, in the order of ``optimizer.params``
     data/mean           (S, S, 3) float32, the training mean image (0..255), for inference
     meta                a 0-d unicode array holding JSON: epoch, step, learning-rate
                         schedule, optimizer settings, RNG state, metrics, arguments, and for
@@ -73,9 +73,10 @@ def save_checkpoint(path, model, optimizer=None, meta=None, arrays=None) -> None
     meta = dict(meta or {}, format=FORMAT)
     if optimizer is not None:
         state = optimizer.state_dict()
-        for i, v in enumerate(state.pop("velocity")):
+        for i, v in enumerate(state["state"]["velocity"]):
             out[f"optim/velocity/{i}"] = v
-        meta["optimizer"] = state
+        # the groups' hyper-parameters, each with the number of parameters it holds
+        meta["optimizer"] = {"param_groups": [dict(g, params=len(g["params"])) for g in state["param_groups"]]}
     out.update(arrays or {})
     text = json.dumps(meta, allow_nan=False)  # a NaN in the meta would be refused on loading
     out["meta"] = np.array(text)
@@ -152,12 +153,54 @@ SCHEMA = {
     "classes": _str_list,
     "class_names": _str_list,
     "config": _dict({}),
-    "optimizer": _dict({"lr": _num(0, open_lo=True), "momentum": _num(0), "weight_decay": _num(0)}),
+    "optimizer": lambda v: _optimizer(v),
+    "base_lr": _num(0),  # the trainer's rate at multiplier 1 (the plateau rule's)
     "input_scale": _num(0, open_lo=True),
     "image_size": _int(1), "crop_size": _int(1),
     "mean_rgb": lambda v: None if isinstance(v, list) and len(v) == 3 and all(_num()(x) is None for x in v)
     else "a list of 3 finite numbers",
 }
+
+
+_GROUP = {"lr": _num(0), "momentum": _num(0, 1), "weight_decay": _num(0), "params": _int(1)}
+
+
+def _optimizer(v):
+    """``{"param_groups": [{lr, momentum, weight_decay, params (a count), initial_lr (optional)}]}``,
+    or format v1's one group ``{lr, momentum, weight_decay}`` (read as such by ``optimizer_groups``)."""
+    if not isinstance(v, dict):
+        return "an object with param_groups"
+    v1 = "param_groups" not in v
+    groups = [dict(v, params=1)] if v1 else v["param_groups"]
+    if not isinstance(groups, list) or not groups:
+        return "param_groups a non-empty list"
+    for i, group in enumerate(groups):
+        where = "" if v1 else f"param_groups[{i}]."
+        if not isinstance(group, dict):
+            return f"{where[:-1]} an object"
+        checks = dict(_GROUP, **({"initial_lr": _num(0)} if "initial_lr" in group else {}))
+        for key, check in checks.items():
+            problem = "missing" if key not in group else check(group[key])
+            if problem:
+                return f"{where}{key} {problem}"
+    return None
+
+
+def optimizer_groups(meta, count=None):
+    """The optimizer's groups from a checkpoint's meta (format v1's single group with ``count``
+    parameters read as one group)."""
+    saved = meta["optimizer"]
+    if "param_groups" in saved:
+        return [dict(g) for g in saved["param_groups"]]
+    return [{"lr": saved["lr"], "momentum": saved["momentum"], "weight_decay": saved["weight_decay"], "params": count}]
+
+
+def optimizer_settings(meta):
+    """The trainer's lr (its ``base_lr``), momentum and weight decay in a checkpoint's meta, or {}."""
+    if "optimizer" not in meta:
+        return {}
+    first = optimizer_groups(meta)[0]
+    return {"lr": meta.get("base_lr", first["lr"]), "momentum": first["momentum"], "weight_decay": first["weight_decay"]}
 
 
 def _data_source(v):
@@ -310,7 +353,14 @@ def load_checkpoint(path, model=None, optimizer=None, required=(), arrays=None) 
         model.load_state_dict({k[len("model/"):]: found[k] for k in own if k.startswith("model/")})
     if optimizer is not None:
         velocity = [found[f"optim/velocity/{i}"] for i in range(len(optimizer.params))]
-        optimizer.load_state_dict(dict(meta["optimizer"], velocity=velocity))
+        groups, start = [], 0
+        for group in optimizer_groups(meta, len(velocity)):  # a count of parameters -> their indices
+            groups.append(dict(group, params=list(range(start, start + group["params"]))))
+            start += group["params"]
+        try:
+            optimizer.load_state_dict({"param_groups": groups, "state": {"velocity": velocity}})
+        except ValueError as exc:
+            raise ValueError(f"checkpoint {path}: {exc}") from None
     if extra:
         meta["arrays"] = {k: found[k] for k in extra if k in found}
     return meta

@@ -334,7 +334,9 @@ def resolve_settings(args, explicit, preset, meta, resume, echo):
         if "batch_size" in explicit and meta.get("batch") and saved.get("batch_size") not in (None, out["batch_size"]):
             raise UsageError(f"--batch-size: cannot change in the middle of an epoch on --resume (expected the "
                              f"checkpoint's {saved['batch_size']} vs {out['batch_size']})")
-        optimizer = meta.get("optimizer") or {}
+        from .checkpoint import optimizer_settings
+
+        optimizer = optimizer_settings(meta)
         for dest in OPTIMIZER_FLAGS:
             if dest in explicit and dest in optimizer and optimizer[dest] != out[dest]:
                 echo(f"{flag(dest)} {out[dest]:g} replaces the checkpoint's {optimizer[dest]:g}")
@@ -438,7 +440,7 @@ def threads_per_rank(world):
     if world.size == 1:
         return None
     try:
-        from kernels.cpu import parallel
+        from minitorch_alex_kernels.cpu import parallel
     except ImportError:  # no numba kernels: the reference backend, NumPy's BLAS only
         return None
     if any(os.environ.get(v) for v in parallel.THREAD_VARS):

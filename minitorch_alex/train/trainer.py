@@ -36,6 +36,7 @@ from ..distributed.sampler import check_global_batch
 from ..models import alexnet, get_model
 from ..nn import functional as F
 from ..optim import SGD, ReduceLROnPlateau
+from ..optim.lr_scheduler import ChainedScheduler, CosineAnnealingLR, LinearLR
 from . import plots, run_folder
 from .checkpoint import TRAINER_KEYS, check_position, link_atomic, load_checkpoint, read_meta, save_checkpoint
 from .metrics import MetricsLog, topk_correct
@@ -173,13 +174,14 @@ class Trainer:
             self.mp = MixedPrecision(model, config.amp)
         # what runs the batches, and what checkpoints hold: the float32 masters under --amp
         self.net = self.mp if self.mp is not None else model
-        self.optimizer = SGD(self.net.parameters(), lr=config.lr, momentum=config.momentum,
+        self.base_lr = config.lr  # the plateau rule's rate: a group's rate is base_lr x its multiplier
+        self.optimizer = SGD(self._param_groups(), lr=config.lr, momentum=config.momentum,
                              weight_decay=config.weight_decay)
-        self.frozen = self._set_lr_scales()
         self.averagers = self._make_averagers() if self.world.size > 1 else []
         if config.schedule not in ("plateau", "cosine"):
             raise ValueError(f"schedule must be 'plateau' or 'cosine', got {config.schedule!r}")
         self.steps_per_epoch = None  # known once the training loader exists (for the cosine schedule)
+        self.lr_schedule = None  # the per-step schedule (warm-up, cosine), made by fit() (_make_lr_schedule)
         self.schedule = ReduceLROnPlateau(self.optimizer, factor=0.1, patience=config.patience,
                                           max_reductions=config.max_lr_drops)
         self.epoch = 0  # epochs completed
@@ -201,22 +203,46 @@ class Trainer:
         for split in (train_split, val_split):
             _check_labels(split, len(self.classes))
 
-    def _set_lr_scales(self):
-        """Fine-tuning: lr x 0 for the layers up to ``cfg.freeze``, x ``head_lr_mult`` for the new
-        ones (``SGD.lr_scale``); returns the frozen layers."""
+    def _param_groups(self):
+        """The optimizer's parameter groups. Fine-tuning: the layers up to ``cfg.freeze`` at lr 0
+        (frozen: no update, no decay), the new ones at lr x ``head_lr_mult``. Groups are runs of
+        parameters with one multiplier, in the model's order, so checkpoints keep the velocities'
+        order; sets ``self.frozen`` (layer names) and ``self.lr_mults`` (one per group)."""
         cfg = self.cfg
+        params = list(self.net.parameters())
+        self.frozen, self.lr_mults = [], [1.0]
         if not cfg.freeze and (not cfg.new_layers or cfg.head_lr_mult == 1):
-            return []
+            return [{"params": params, "lr": cfg.lr}]
         names = [n for n, _ in self.model.named_parameters()]
-        if len(names) != len(self.optimizer.params):
+        if len(names) != len(params):
             raise ValueError(f"--freeze/--head-lr-mult: the model's {len(names)} named parameters do not match the "
-                             f"optimizer's {len(self.optimizer.params)}")
+                             f"optimizer's {len(params)}")
         layers = [n.rsplit(".", 1)[0] for n in names]
-        frozen = layers_up_to(cfg.arch, cfg.freeze, layers) if cfg.freeze else []
+        self.frozen = layers_up_to(cfg.arch, cfg.freeze, layers) if cfg.freeze else []
         new = set(cfg.new_layers)
-        self.optimizer.lr_scale = [0.0 if layer in frozen else float(cfg.head_lr_mult) if layer in new else 1.0
-                                   for layer in layers]
-        return frozen
+        groups, self.lr_mults = [], []
+        for p, layer in zip(params, layers):
+            mult = 0.0 if layer in self.frozen else float(cfg.head_lr_mult) if layer in new else 1.0
+            if not self.lr_mults or self.lr_mults[-1] != mult:
+                groups.append({"params": [], "lr": cfg.lr * mult})
+                self.lr_mults.append(mult)
+            groups[-1]["params"].append(p)
+        return groups
+
+    @property
+    def lr(self):
+        """The base learning rate (of the layers at multiplier 1, before the per-step schedule)."""
+        return self.base_lr
+
+    @lr.setter
+    def lr(self, value):
+        self._set_base_lr(float(value))
+
+    def _set_base_lr(self, base):
+        """Every group's rate (and the per-step schedule's starting rate) from ``base``."""
+        self.base_lr = base
+        for group, mult in zip(self.optimizer.param_groups, self.lr_mults):
+            group["lr"] = group["initial_lr"] = base * mult
 
     # ----- data parallel ----------------------------------------------------------------------------
     def _comm_for(self, device):
@@ -294,7 +320,7 @@ class Trainer:
         return {
             "epoch": self.epoch, "batch": self.batch, "step": self.step, "running": self.running,
             "best_val_top1_err": self.best_val_top1_err if math.isfinite(self.best_val_top1_err) else None,
-            "schedule": schedule, "rng": self.rng.bit_generator.state,
+            "schedule": schedule, "base_lr": self.base_lr, "rng": self.rng.bit_generator.state,
             "loss_scaler": self.mp.scaler.state_dict() if self.mp is not None else None,
             "classes": self.classes, "config": {k: v for k, v in asdict(self.cfg).items() if k != "extra"},
             "world_size": self.world.size,  # for the record: the checkpoint is the same on any number of ranks
@@ -378,8 +404,13 @@ class Trainer:
         schedule["best"] = math.inf if schedule["best"] is None else schedule["best"]
         self.schedule.load_state_dict(schedule)
         self.rng.bit_generator.state = meta["rng"]
+        self.base_lr = float(meta.get("base_lr", self.optimizer.param_groups[0]["lr"]))  # v1: one group
         for name in override:
-            setattr(self.optimizer, name, float(getattr(self.cfg, name)))
+            if name == "lr":
+                self._set_base_lr(float(self.cfg.lr))
+            else:
+                for group in self.optimizer.param_groups:
+                    group[name] = float(getattr(self.cfg, name))
         self.last_checkpoint = (path, self.epoch, self.step)
         self.last_position = (self.epoch, self.batch)
         return meta
@@ -575,37 +606,32 @@ class Trainer:
                    + errors_text(1 - run["correct1"] / seen, 1 - run["correct5"] / seen, len(self.classes))
                    + f" | {images / max(elapsed, 1e-9):.1f} img/s | ETA {_duration(self.run_eta())}")
 
-    def lr_factor(self, step=None):
-        """What multiplies the optimizer's base lr at ``step`` (default: the next one): the linear
-        warm-up, then with ``schedule="cosine"`` the half cosine from 1 down to 0 over the run."""
-        step = self.step if step is None else step
-        factor = 1.0
-        if step < self.cfg.warmup_steps:
-            factor = (step + 1) / self.cfg.warmup_steps
-        if self.cfg.schedule == "cosine" and self.steps_per_epoch:
-            total = self.cfg.epochs * self.steps_per_epoch
-            factor *= 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
-        return factor
+    def _make_lr_schedule(self):
+        """The per-step schedule (``mt.optim.lr_scheduler`` objects), or None: the linear warm-up
+        from base/W over the first W steps (``LinearLR``), with ``schedule="cosine"`` times the half
+        cosine from 1 down to 0 over the run (``CosineAnnealingLR``); both: their product."""
+        cfg, chain = self.cfg, []
+        if cfg.warmup_steps > 1:  # step k of W at base * (k + 1) / W
+            chain.append(LinearLR(self.optimizer, 1.0 / cfg.warmup_steps, 1.0, cfg.warmup_steps - 1))
+        if cfg.schedule == "cosine":
+            chain.append(CosineAnnealingLR(self.optimizer, max(1, cfg.epochs * self.steps_per_epoch)))
+        self._set_base_lr(self.base_lr)  # making a schedule sets the rates of its step 0
+        return None if not chain else chain[0] if len(chain) == 1 else ChainedScheduler(chain)
+
+    def lr_at(self, step):
+        """The rate (of the layers at multiplier 1) the schedules give training step ``step``."""
+        if self.lr_schedule is None:
+            return self.base_lr
+        return self.lr_schedule.lr_at(step, self.base_lr, self.optimizer.param_groups[0])
 
     def _optimizer_step(self):
-        """One SGD step at ``lr * lr_factor()``. The optimizer's ``lr`` stays the schedule's base value
-        between steps, so the plateau schedule and checkpoints never see the per-step factor."""
-        def step():
-            if self.mp is not None:
-                self.mp.step(self.optimizer)  # skipped (and the loss scale lowered) on overflow
-            else:
-                self.optimizer.step()
-
-        factor = self.lr_factor()
-        if factor == 1.0:
-            step()
-            return
-        base = self.optimizer.lr
-        self.optimizer.lr = base * factor
-        try:
-            step()
-        finally:
-            self.optimizer.lr = base
+        """One SGD step at the rates the per-step schedule gives ``self.step``."""
+        if self.lr_schedule is not None:
+            self.lr_schedule.set_step(self.step)
+        if self.mp is not None:
+            self.mp.step(self.optimizer)  # skipped (and the loss scale lowered) on overflow
+        else:
+            self.optimizer.step()
 
     @_run_settings
     @no_grad()
@@ -676,9 +702,10 @@ class Trainer:
         self.log = MetricsLog(self.cfg.out, resume=resume_from is not None, write=self.world.is_main)
         if resume_from is not None:
             self.log.truncate(self.epoch)
-            echo(f"resumed from {resume_from}: {self.epoch} epochs, {self.step} steps done, lr {self.optimizer.lr:g}")
+            echo(f"resumed from {resume_from}: {self.epoch} epochs, {self.step} steps done, lr {self.base_lr:g}")
         with self._loader(self.train_split, train=True) as loader:
             self.steps_per_epoch = len(loader) if self.cfg.max_steps is None else min(len(loader), self.cfg.max_steps)
+            self.lr_schedule = self._make_lr_schedule()
             # the ETA's rate: this process's steps only
             self._run_start = (time.perf_counter(), self._position(self.steps_per_epoch), self.steps_per_epoch)
             while self.epoch < self.cfg.epochs:
@@ -687,15 +714,14 @@ class Trainer:
                 # the lr of the epoch's first and last steps (they differ in a warm-up or a cosine schedule);
                 # the plateau rule changes the base lr only between epochs, so both are known now
                 first = self.epoch * self.steps_per_epoch
-                row = {"epoch": self.epoch + 1,
-                       "lr": self.optimizer.lr * self.lr_factor(first + self.steps_per_epoch - 1),
-                       "lr_first": self.optimizer.lr * self.lr_factor(first)}
+                row = {"epoch": self.epoch + 1, "lr": self.lr_at(first + self.steps_per_epoch - 1),
+                       "lr_first": self.lr_at(first)}
                 row.update(self.train_epoch(loader))
                 val = self.evaluate(ten_crop=self.cfg.ten_crop)
                 row.update({f"val_{k}": v for k, v in val.items() if k != "images"})
                 self.epoch, self.batch, self.running = self.epoch + 1, 0, _fresh_running()
-                if self.cfg.schedule == "plateau":
-                    self.schedule.step(val["top1_err"])
+                if self.cfg.schedule == "plateau" and self.schedule.step(val["top1_err"]):
+                    self._set_base_lr(self.base_lr * self.schedule.factor)  # the same for every group
                 improved = val["top1_err"] < self.best_val_top1_err
                 if improved:
                     self.best_val_top1_err = val["top1_err"]

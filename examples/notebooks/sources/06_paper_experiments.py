@@ -235,7 +235,7 @@ CELLS = [
             for step, lr in enumerate((0.1, 0.1, 0.01, 0.01), start=1):
                 g = rng.standard_normal(5)
                 w.grad = mt.tensor(g)
-                opt.lr = lr
+                opt.param_groups[0]["lr"] = lr
                 opt.step()
                 w_mine, v_mine = sgd_update(w_mine, v_mine, g, lr, 0.9, 5e-4)
                 gap = np.abs(np.asarray(w_mine) - w.numpy()).max()
@@ -277,8 +277,8 @@ CELLS = [
         rates = []
         for epoch, error in enumerate(errors, start=1):
             reduced = schedule.step(error)
-            rates.append(opt.lr)
-            print(f"epoch {epoch:2d}: validation error {error:.2f} -> lr {opt.lr:.0e}{'  (divided by 10)' if reduced else ''}")
+            rates.append(opt.param_groups[0]["lr"])
+            print(f"epoch {epoch:2d}: validation error {error:.2f} -> lr {rates[-1]:.0e}{'  (divided by 10)' if reduced else ''}")
         assert np.isclose(rates[-1], 1e-5) and schedule.reductions == 3  # three reductions, then it stays
         """
     ),
