@@ -4,12 +4,15 @@
     python examples/notebooks/build_notebooks.py 02_im2col    # the ones whose name contains "02_im2col"
     python examples/notebooks/build_notebooks.py --no-execute # sources only, no outputs
     python examples/notebooks/build_notebooks.py --student-edition DIR  # what to hand out, in DIR
+    python examples/notebooks/build_notebooks.py 05 06 --data fashion-mnist --out DIR  # executed on other data, in DIR
 
 Each notebook NN_name.ipynb is generated from sources/NN_name.py, a module whose ``CELLS`` list
 holds the cells (``md``/``code`` from sources/cells.py). Edit the cells there and re-run this
 script, so the sources stay reviewable as Python and the committed outputs always come from one
 top-to-bottom run. tests/project/test_notebooks.py checks that the committed notebooks' cells match
-their sources.
+their sources. The committed notebooks run on their default data (the stripes: a DATA choice in
+this process's environment is not passed on); ``--data NAME --out DIR`` executes them on another
+data set (notebooks 5 and 6's switch) and writes them to DIR instead.
 """
 import importlib.util
 import os
@@ -23,6 +26,7 @@ import nbformat
 HERE = Path(__file__).resolve().parent
 SOURCES = HERE / "sources"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+DATA_VARIABLE = "MINITORCH_NOTEBOOK_DATA"  # notebooks 5 and 6's DATA switch reads it (small_net.DATA_VARIABLE)
 NOTEBOOKS = tuple(f"{p.stem}.ipynb" for p in sorted(SOURCES.glob("[0-9][0-9]_*.py")))
 
 
@@ -63,13 +67,16 @@ def absolute_pythonpath(value):
     return os.pathsep.join(os.path.abspath(p) if p else p for p in value.split(os.pathsep))
 
 
-def execute(nb, timeout=600):
+def execute(nb, timeout=600, data=None):
     """Run ``nb`` in place in a fresh python3 kernel started in this folder, with the reference
     solutions (MINITORCH_SOLUTIONS=1), the inline matplotlib backend (so figures are saved) and
-    one BLAS thread, as tests/project/test_notebooks.py runs them (the timings printed are single-core)."""
+    one BLAS thread, as tests/project/test_notebooks.py runs them (the timings printed are single-core).
+    ``data``: the data set notebooks 5 and 6 train on (their DATA switch); None: their default."""
     from nbclient import NotebookClient
 
-    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", DATA_VARIABLE)}
+    if data is not None:
+        env[DATA_VARIABLE] = data
     env["MINITORCH_SOLUTIONS"] = "1"
     if env.get("PYTHONPATH"):
         env["PYTHONPATH"] = absolute_pythonpath(env["PYTHONPATH"])
@@ -122,18 +129,30 @@ def main(argv):
             print(f"wrote {path}")
         print(f"student edition in {out_dir}: no solutions.py, no outputs")
         return
+    options = {}
+    for flag in ("--data", "--out"):
+        if flag in argv:
+            i = argv.index(flag)
+            if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
+                raise SystemExit(f"usage: build_notebooks.py [names] {flag} VALUE")
+            options[flag], argv = argv[i + 1], argv[:i] + argv[i + 2:]
+    data, out_dir = options.get("--data"), Path(options.get("--out", HERE))
+    if data is not None and out_dir.resolve() == HERE:
+        raise SystemExit(f"--data {data}: give --out DIR (expected another folder vs the committed notebooks' {HERE}, "
+                         "which run on their default data)")
     run = "--no-execute" not in argv
     wanted = [a for a in argv if not a.startswith("--")]
+    out_dir.mkdir(parents=True, exist_ok=True)
     for filename in NOTEBOOKS:
         if wanted and not any(w in filename for w in wanted):
             continue
         nb = build(filename)
         if run:
             start = time.perf_counter()
-            execute(nb)
-            print(f"{filename}: executed in {time.perf_counter() - start:.1f} s")
-        nbformat.write(nb, HERE / filename)
-        print(f"wrote {HERE / filename}")
+            execute(nb, data=data)
+            print(f"{filename}: executed in {time.perf_counter() - start:.1f} s" + (f" on {data}" if data else ""))
+        nbformat.write(nb, out_dir / filename)
+        print(f"wrote {out_dir / filename}")
 
 
 if __name__ == "__main__":

@@ -106,3 +106,51 @@ def draw_graph(tensor, names=None):
     ax.axis("off")
     plt.show()
     return nodes, edges
+
+
+def draw_two_towers(crossing_bytes, forward_bytes):
+    """Notebook 5's diagram of the two-tower AlexNet: each tower's layers, and a red arrow for each
+    crossing between the towers labelled with ``crossing_bytes[reader]`` (bytes per image, both
+    directions together); ``forward_bytes``: their total, in the title. Returns the figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    rows = [  # (label, per-tower output, the crossing that feeds this row, if any)
+        ("conv1 · LRN · pool1", "48×27×27", None), ("conv2 · LRN · pool2", "128×13×13", None),
+        ("conv3", "192×13×13", "conv3"), ("conv4", "192×13×13", None), ("conv5 · pool5", "128×6×6", None),
+        ("fc6", "2048", "fc6"), ("fc7", "2048", "fc7"), ("fc8", "1000 logits", "fc8"),
+    ]
+    fig, ax = plt.subplots(figsize=(8, 9.5))
+    xs, box_w, box_h = (0.0, 4.0), 2.2, 0.55
+    colours = ("#cfe2f3", "#fce5cd")
+    ax.add_patch(FancyBboxPatch((xs[0] - box_w / 2, -box_h / 2), xs[1] - xs[0] + box_w, box_h,
+                                boxstyle="round,pad=0.02", fc="#eeeeee", ec="k"))
+    ax.text(sum(xs) / 2, 0, "input 3×224×224 (both GPUs get the whole image)", ha="center", va="center", fontsize=9)
+    for i, (label, size, crossing) in enumerate(rows, start=1):
+        y = -1.2 * i
+        towers_here = (0,) if label == "fc8" else (0, 1)  # fc8 lives on the first device only
+        for t in towers_here:
+            x0 = xs[t]
+            ax.add_patch(FancyBboxPatch((x0 - box_w / 2, y - box_h / 2), box_w, box_h,
+                                        boxstyle="round,pad=0.02", fc=colours[t], ec="k"))
+            ax.text(x0, y + 0.08, label, ha="center", va="center", fontsize=9)
+            ax.text(x0, y - 0.15, size, ha="center", va="center", fontsize=8, color="#444444")
+            ax.annotate("", xy=(x0, y + box_h / 2), xytext=(x0, y + 1.2 - box_h / 2),
+                        arrowprops=dict(arrowstyle="->", color="k"))  # within the tower
+        if crossing:
+            for t in towers_here:  # from the other tower's previous row into this one
+                ax.annotate("", xy=(xs[t] + (0.5 if t == 0 else -0.5), y + box_h / 2),
+                            xytext=(xs[1 - t] + (-0.5 if t == 0 else 0.5), y + 1.2 - box_h / 2),
+                            arrowprops=dict(arrowstyle="->", color="tab:red", lw=1.5))
+            ways = "each way" if len(towers_here) == 2 else "one way"
+            ax.text(sum(xs) / 2, y + 0.6, f"{crossing_bytes[crossing] / len(towers_here) / 1000:.1f} kB\n{ways}",
+                    ha="center", va="center", fontsize=8, color="tab:red",
+                    bbox=dict(fc="white", ec="none", pad=0.5))
+    ax.text(xs[0], 1.0, "GPU 1", ha="center", fontsize=12, weight="bold")
+    ax.text(xs[1], 1.0, "GPU 2", ha="center", fontsize=12, weight="bold")
+    ax.set_xlim(-1.6, 5.6)
+    ax.set_ylim(-1.2 * len(rows) - 0.6, 1.4)
+    ax.axis("off")
+    ax.set_title(f"AlexNet's two towers: {forward_bytes / 1000:.1f} kB per image cross forward "
+                 f"(and as much back), measured", fontsize=10)
+    return fig

@@ -1,9 +1,12 @@
-"""The scaled-down AlexNet and the generated data that notebooks 5 and 6 train, in one place.
+"""The scaled-down AlexNet and the data that notebooks 5 and 6 train, in one place.
 
 ``MiniAlexNet``: AlexNet's layer pattern (11x11 stride-4 conv1, LRN with ``groups=2``, overlapping
 3x3/2 max-pools, grouped conv2/4/5, three fully connected layers with dropout) with a quarter to a
 third of the channels, for 64x64 inputs. ``stripes``: coloured stripes in four orientations and
 two colours (8 classes) with random frequency, phase and pixel noise, generated on the fly.
+``data_set(name)``: the images a notebook trains on, chosen by its ``DATA`` switch: the stripes
+(the default, offline) or Fashion-MNIST (Debian's ``dataset-fashion-mnist``, read by the package's
+own ``minitorch_alex.data.fashion_mnist``), behind one ``sample`` method.
 """
 import numpy as np
 
@@ -120,3 +123,70 @@ def evaluate(net, x, y):
         logits = net(mt.tensor(x))
     net.train(was_training)
     return F.cross_entropy(logits, y).item(), float((logits.numpy().argmax(1) == y).mean())
+
+
+# what a notebook's DATA switch may name; the environment variable the tests set to choose one
+DATA_SETS = ("stripes", "fashion-mnist")
+DATA_VARIABLE = "MINITORCH_NOTEBOOK_DATA"
+
+
+def data_set(name):
+    """The images notebooks 5 and 6 train on: ``Stripes()`` or ``FashionMNIST()``, by ``name``."""
+    if name not in DATA_SETS:
+        raise ValueError(f"DATA must name a data set (expected one of {', '.join(DATA_SETS)} vs {name!r})")
+    return Stripes() if name == "stripes" else FashionMNIST()
+
+
+class Stripes:
+    """``stripes`` behind the ``sample`` method every data set has; its 8 classes in ``classes``."""
+
+    name, classes = "stripes", CLASSES
+
+    def sample(self, n, rng, size=64, noise=0.3, split="train", uint8=False):
+        """n new images (n, 3, size, size) float32 around 0 and their labels (n,): every draw is
+        generated afresh, so ``split`` changes nothing. ``uint8``: the images as a store holds them,
+        (n, size, size, 3) uint8 (``show``'s mapping to 0..255)."""
+        images, labels = stripes(n, rng, size=size, noise=noise)
+        if uint8:
+            images = np.round(np.stack([show(im) for im in images]) * 255).astype(np.uint8)
+        return images, labels
+
+
+class FashionMNIST:
+    """Fashion-MNIST (60,000 training and 10,000 test images of 28x28 grey clothes, 10 classes), read
+    once from the files of Debian's ``dataset-fashion-mnist`` (``root``: their folder, by default
+    the package's) with the package's reader."""
+
+    name = "fashion-mnist"
+
+    def __init__(self, root=None):
+        from minitorch_alex.data.fashion_mnist import CLASSES as NAMES
+        from minitorch_alex.data.fashion_mnist import load_fashion_mnist
+
+        data = load_fashion_mnist(root)
+        self.classes = [{"t-shirt_top": "t-shirt/top"}.get(c, c.replace("_", " ")) for c in NAMES]
+        self.splits = {"train": data["train"], "test": data["val"]}
+        train = data["train"][0]
+        self.mean, self.std = float(train.mean()), float(train.std())  # of the training pixels, 0..255
+
+    def sample(self, n, rng, size=64, noise=None, split="train", uint8=False):
+        """n images drawn at random without replacement from ``split`` ("train" or "test") and their
+        labels (n,): (n, 3, size, size) float32, the grey image in all three channels, standardised
+        by the training pixels' mean and standard deviation. Each image is enlarged by the largest
+        whole factor that fits ``size`` (pixel copies: 2x for 64) and centred on its own background
+        (a 28-px image in a 32-px frame has 2 px of it on each side). ``noise`` is the stripes'
+        parameter and is ignored. ``uint8``: the framed 0..255 pixels instead, (n, size, size, 3), as a
+        store holds images."""
+        images, labels = self.splits[split]
+        index = rng.choice(len(images), n, replace=False)
+        k = size // 28
+        if k < 1:
+            raise ValueError(f"size must be at least 28 (expected >= 28 vs {size})")
+        big = images[index].repeat(k, axis=1).repeat(k, axis=2)
+        lo = (size - 28 * k) // 2
+        frame = np.zeros((n, size, size), np.uint8)  # 0: the images' own black background
+        frame[:, lo:lo + 28 * k, lo:lo + 28 * k] = big
+        if uint8:
+            return np.repeat(frame[..., None], 3, axis=3), labels[index]
+        x = (frame.astype(np.float32) - self.mean) / self.std
+        return np.ascontiguousarray(np.repeat(x[:, None], 3, axis=1)), labels[index]

@@ -199,7 +199,7 @@ class Trainer:
         self.last_position = None  # (epoch, batch) of last_checkpoint, for position()
         self.fitting = False  # inside fit(): a stop request is honoured after the current step
         self.stop_signal = None  # set by request_stop (the CLI's signal handler)
-        self._run_start = None  # (time, position) where this process began training (run_eta)
+        self._run_start = None  # (time, position, steps per epoch) where this process began training (run_eta)
         self._echo = print
         self.class_names = list(class_names) if class_names is not None else list(self.classes)
         for split in (train_split, val_split):
@@ -473,8 +473,7 @@ class Trainer:
                     total=stop - min(self.batch, stop), leave=True)
         data_time, t_last, first_batch = 0.0, time.perf_counter(), self.batch
         if self._run_start is None:  # an epoch run outside fit(): its own start
-            self.steps_per_epoch = self.steps_per_epoch or stop
-            self._run_start = (t0, self._position())
+            self._run_start = (t0, self._position(stop), stop)
         # This rank's step sums since the last read, where the logits are (_step_sums). On a GPU
         # they are read (and summed over the ranks) only where needed: the print steps, a
         # checkpoint, the epoch's end; each read waits for the GPU's queue to drain. On the host
@@ -600,17 +599,18 @@ class Trainer:
                    f"(ln {len(self.classes)} = {chance:.3f}): the network is not learning yet; try "
                    + " or ".join(advice))
 
-    def _position(self):
-        """Training steps of the run done so far: whole epochs, then batches of this one."""
-        return self.epoch * self.steps_per_epoch + min(self.batch, self.steps_per_epoch)
+    def _position(self, per_epoch):
+        """Training steps of the run done so far, with ``per_epoch`` steps an epoch: whole epochs, then
+        batches of this one."""
+        return self.epoch * per_epoch + min(self.batch, per_epoch)
 
     def run_eta(self):
         """Seconds until the whole run ends: the steps left in it at the rate of this process so far
         (its wall time per step since it began training, validation passes included once one has run;
         the steps a resumed checkpoint had already taken count neither as done nor as left)."""
-        t_start, start = self._run_start
-        done = self._position() - start
-        left = self.cfg.epochs * self.steps_per_epoch - self._position()
+        t_start, start, per_epoch = self._run_start
+        done = self._position(per_epoch) - start
+        left = self.cfg.epochs * per_epoch - self._position(per_epoch)
         return left * (time.perf_counter() - t_start) / max(done, 1)
 
     def _progress_line(self, stop, run, elapsed, data_time, images, steps):
@@ -724,7 +724,8 @@ class Trainer:
         with self._loader(self.train_split, train=True) as loader:
             self.steps_per_epoch = len(loader) if self.cfg.max_steps is None else min(len(loader), self.cfg.max_steps)
             self.lr_schedule = self._make_lr_schedule()
-            self._run_start = (time.perf_counter(), self._position())  # the ETA's rate: this process's steps only
+            # the ETA's rate: this process's steps only
+            self._run_start = (time.perf_counter(), self._position(self.steps_per_epoch), self.steps_per_epoch)
             while self.epoch < self.cfg.epochs:
                 if self.stop_signal is not None and self.world.size == 1:
                     self._stop()  # asked while the last epoch's checkpoint was written

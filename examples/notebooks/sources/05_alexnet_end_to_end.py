@@ -11,9 +11,24 @@ CELLS = [
         with the bytes that cross between them measured, and a scaled-down copy that overfits a small
         batch and, trained for a few seconds on a laptop CPU, learns conv1 filters (with training and
         validation curves).
+
+        The scaled-down network trains on generated stripes unless the next cell says `DATA =
+        "fashion-mnist"` (or the environment `MINITORCH_NOTEBOOK_DATA=fashion-mnist`): then on 28×28 grey
+        photos of clothes in 10 classes from Debian's `dataset-fashion-mnist` package, read by the
+        package's `minitorch_alex.data.fashion_mnist`. What changes with it is said where it does.
         """
     ),
     SETUP,
+    code(
+        """
+        import os
+        from small_net import DATA_VARIABLE, data_set
+
+        DATA = os.environ.get(DATA_VARIABLE, "stripes")  # "stripes" (generated, offline: the default) or "fashion-mnist"
+        data = data_set(DATA)  # what the scaled-down network trains on
+        print(f"data for the scaled-down network: {DATA}, {len(data.classes)} classes")
+        """
+    ),
     EXERCISE_NOTE,
     md(
         r"""
@@ -328,46 +343,9 @@ CELLS = [
     ),
     code(
         """
-        from matplotlib.patches import FancyBboxPatch
+        from course import draw_two_towers  # the drawing code: course.py beside this notebook
 
-        rows = [  # (label, per-tower output, the crossing that feeds this row, if any)
-            ("conv1 · LRN · pool1", "48×27×27", None), ("conv2 · LRN · pool2", "128×13×13", None),
-            ("conv3", "192×13×13", "conv3"), ("conv4", "192×13×13", None), ("conv5 · pool5", "128×6×6", None),
-            ("fc6", "2048", "fc6"), ("fc7", "2048", "fc7"), ("fc8", "1000 logits", "fc8"),
-        ]
-        fig, ax = plt.subplots(figsize=(8, 9.5))
-        xs, box_w, box_h = (0.0, 4.0), 2.2, 0.55
-        colours = ("#cfe2f3", "#fce5cd")
-        ax.add_patch(FancyBboxPatch((xs[0] - box_w / 2, -box_h / 2), xs[1] - xs[0] + box_w, box_h,
-                                    boxstyle="round,pad=0.02", fc="#eeeeee", ec="k"))
-        ax.text(sum(xs) / 2, 0, "input 3×224×224 (both GPUs get the whole image)", ha="center", va="center", fontsize=9)
-        for i, (label, size, crossing) in enumerate(rows, start=1):
-            y = -1.2 * i
-            towers_here = (0,) if label == "fc8" else (0, 1)  # fc8 lives on the first device only
-            for t in towers_here:
-                x0 = xs[t]
-                ax.add_patch(FancyBboxPatch((x0 - box_w / 2, y - box_h / 2), box_w, box_h,
-                                            boxstyle="round,pad=0.02", fc=colours[t], ec="k"))
-                ax.text(x0, y + 0.08, label, ha="center", va="center", fontsize=9)
-                ax.text(x0, y - 0.15, size, ha="center", va="center", fontsize=8, color="#444444")
-                ax.annotate("", xy=(x0, y + box_h / 2), xytext=(x0, y + 1.2 - box_h / 2),
-                            arrowprops=dict(arrowstyle="->", color="k"))  # within the tower
-            if crossing:
-                for t in towers_here:  # from the other tower's previous row into this one
-                    ax.annotate("", xy=(xs[t] + (0.5 if t == 0 else -0.5), y + box_h / 2),
-                                xytext=(xs[1 - t] + (-0.5 if t == 0 else 0.5), y + 1.2 - box_h / 2),
-                                arrowprops=dict(arrowstyle="->", color="tab:red", lw=1.5))
-                ways = "each way" if len(towers_here) == 2 else "one way"
-                ax.text(sum(xs) / 2, y + 0.6, f"{crossing_bytes[crossing] / len(towers_here) / 1000:.1f} kB\\n{ways}",
-                        ha="center", va="center", fontsize=8, color="tab:red",
-                        bbox=dict(fc="white", ec="none", pad=0.5))
-        ax.text(xs[0], 1.0, "GPU 1", ha="center", fontsize=12, weight="bold")
-        ax.text(xs[1], 1.0, "GPU 2", ha="center", fontsize=12, weight="bold")
-        ax.set_xlim(-1.6, 5.6)
-        ax.set_ylim(-1.2 * len(rows) - 0.6, 1.4)
-        ax.axis("off")
-        ax.set_title(f"AlexNet's two towers: {forward_bytes / 1000:.1f} kB per image cross forward "
-                     f"(and as much back), measured", fontsize=10)
+        draw_two_towers(crossing_bytes, forward_bytes)
         plt.show()
         """
     ),
@@ -384,26 +362,30 @@ CELLS = [
     ),
     code(
         """
-        from small_net import CLASSES, MiniAlexNet, evaluate, filter_grid, show, stripes
+        from small_net import MiniAlexNet, evaluate, filter_grid, show, stripes
 
+        CLASSES = data.classes
+        C = len(CLASSES)
         listing(MiniAlexNet)
         mt.manual_seed(0)
-        print(f"MiniAlexNet: {MiniAlexNet().num_parameters():,} parameters")
+        print(f"MiniAlexNet for {C} classes: {MiniAlexNet(num_classes=C).num_parameters():,} parameters")
         """
     ),
     md(
         """
         The data: coloured stripes in four orientations and two colours (8 classes), with random
-        frequency and phase and plenty of pixel noise, generated on the fly, so nothing to download.
-        One example of each class:
+        frequency and phase and plenty of pixel noise, generated on the fly, so nothing to download;
+        or, with `DATA = "fashion-mnist"`, the clothes enlarged to 56×56 (each pixel copied 2×2), centred
+        in a 64×64 frame of their black background, in all three channels, drawn at random from the
+        60,000 training images (validation and test images from the 10,000 test images). One of each class:
         """
     ),
     code(
         """
-        listing(stripes)
-        images, labels = stripes(64, np.random.default_rng(10))
-        first = [int(np.flatnonzero(labels == c)[0]) for c in range(len(CLASSES))]  # one example of each class
-        fig, axes = plt.subplots(1, 8, figsize=(12, 1.9))
+        listing(stripes if DATA == "stripes" else type(data).sample)
+        images, labels = data.sample(64, np.random.default_rng(10))
+        first = [int(np.flatnonzero(labels == c)[0]) for c in range(C)]  # one example of each class
+        fig, axes = plt.subplots(1, C, figsize=(1.5 * C, 1.9))
         for ax, image, label in zip(axes, images[first], labels[first]):
             ax.imshow(show(image))
             ax.set_title(CLASSES[label], fontsize=8)
@@ -418,15 +400,16 @@ CELLS = [
         The standard first test of a training setup: on a fixed batch of 32 images, with dropout off,
         the network must drive the loss to about zero. If it cannot memorise 32 images, something is
         broken (a wrong gradient, a learning rate far off, a disconnected layer), and no amount of data
-        will fix it. The loss starts near $\ln 8 \approx 2.08$.
+        will fix it. The loss starts near $\ln C$ ($\ln 8 \approx 2.08$ for the stripes, $\ln 10 \approx 2.30$
+        for Fashion-MNIST).
         """
     ),
     code(
         """
         rng = np.random.default_rng(0)
         mt.manual_seed(0)
-        X, Y = stripes(32, rng)
-        net = MiniAlexNet(dropout=0.0)
+        X, Y = data.sample(32, rng)  # a fixed batch
+        net = MiniAlexNet(num_classes=C, dropout=0.0)
         opt = mt.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
         losses, start = [], time.perf_counter()
         for step in range(60):
@@ -443,13 +426,13 @@ CELLS = [
 
         fig, ax = plt.subplots(figsize=(6, 3.5))
         ax.semilogy(losses)
-        ax.axhline(np.log(8), ls="--", color="gray", label="ln 8 (chance)")
+        ax.axhline(np.log(C), ls="--", color="gray", label=f"ln {C} (chance)")
         ax.set_xlabel("step")
         ax.set_ylabel("training loss")
         ax.set_title("MiniAlexNet memorising 32 images")
         ax.legend()
         plt.show()
-        assert losses[-1] < 0.05 and accuracy == 1.0
+        assert losses[-1] < (0.05 if DATA == "stripes" else 0.1) and accuracy == 1.0  # 32 clothes take longer
         """
     ),
     md(
@@ -466,16 +449,16 @@ CELLS = [
         """
         rng = np.random.default_rng(1)
         mt.manual_seed(1)
-        net = MiniAlexNet(dropout=0.5)
+        net = MiniAlexNet(num_classes=C, dropout=0.5)
         before = net.conv1.weight.numpy().copy()
         opt = mt.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-        X_val, Y_val = stripes(128, np.random.default_rng(98))
+        X_val, Y_val = data.sample(128, np.random.default_rng(98), split="test")
 
         losses, curve, start = [], [], time.perf_counter()
         for step in range(100):
             if step % 20 == 0:
                 curve.append((step, *evaluate(net, X_val, Y_val)))
-            X, Y = stripes(32, rng)
+            X, Y = data.sample(32, rng)
             loss = F.cross_entropy(net(mt.tensor(X)), Y)
             opt.zero_grad()
             loss.backward()
@@ -483,25 +466,25 @@ CELLS = [
             losses.append(loss.item())
         curve.append((100, *evaluate(net, X_val, Y_val)))
         after = net.conv1.weight.numpy().copy()
-        X_test, Y_test = stripes(512, np.random.default_rng(99))
+        X_test, Y_test = data.sample(512, np.random.default_rng(99), split="test")
         test_loss, test_accuracy = evaluate(net, X_test, Y_test)
         print(f"100 steps in {time.perf_counter() - start:.1f} s; mean loss of the last 20 steps {np.mean(losses[-20:]):.3f}; "
-              f"accuracy on 512 new images {test_accuracy:.1%} (chance 12.5%)")
+              f"accuracy on 512 new images {test_accuracy:.1%} (chance {1 / C:.1%})")
 
         steps, val_loss, val_accuracy = np.array(curve).T
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.5))
         ax1.plot(np.arange(1, len(losses) + 1), losses, lw=0.8, alpha=0.6, label="training batch (dropout on)")
         ax1.plot(steps, val_loss, "o-", label="validation, 128 images (dropout off)")
-        ax1.axhline(np.log(8), ls="--", color="gray", label="ln 8 (chance)")
+        ax1.axhline(np.log(C), ls="--", color="gray", label=f"ln {C} (chance)")
         ax1.set_xlabel("step")
         ax1.set_ylabel("cross-entropy loss")
         ax1.legend(fontsize=8)
         ax2.plot(steps, val_accuracy, "o-", color="tab:orange")
-        ax2.axhline(1 / 8, ls="--", color="gray")
+        ax2.axhline(1 / C, ls="--", color="gray")
         ax2.set_xlabel("step")
         ax2.set_ylabel("validation accuracy")
         ax2.set_ylim(0, 1.02)
-        fig.suptitle("MiniAlexNet on fresh batches of stripes")
+        fig.suptitle(f"MiniAlexNet on fresh batches of {DATA}")
         plt.show()
         assert test_accuracy > 0.5 and val_loss[-1] < val_loss[0]
         """
@@ -514,6 +497,11 @@ CELLS = [
             ax.set_title(title)
             ax.axis("off")
         plt.show()
+        change = after - before  # the share of each filter's change outside the grey direction (0: equal in R, G, B)
+        colour = ((change - change.mean(axis=1, keepdims=True)) ** 2).sum(axis=(1, 2, 3)) / (change**2).sum(axis=(1, 2, 3))
+        print(f"colourfulness of the change, mean over the {len(change)} filters: {colour.mean():.3f}")
+        if DATA == "fashion-mnist":
+            assert colour.mean() < 0.01  # grey: the three input channels are the same image
         """
     ),
     md(
@@ -524,7 +512,9 @@ CELLS = [
         stripes, because an 11×11 filter spans at most about one period of stripes that repeat every
         11 to 21 pixels: a filter sees one light-dark transition at a time. On ImageNet, AlexNet's 96 conv1 filters became edge detectors at many
         orientations and frequencies plus colour blobs (Figure 3 of the paper), for the same reason:
-        those are the patterns that the first layer can use to tell its data apart.
+        those are the patterns that the first layer can use to tell its data apart. With Fashion-MNIST the
+        three input channels hold the same grey image, so each filter's gradient is the same in R, G and B
+        and the change (right) is grey: its share outside the grey direction, printed, is under 1% (asserted).
         """
     ),
     md(
@@ -545,7 +535,7 @@ CELLS = [
         """
         from minitorch_alex.data.augment import ten_crop_offsets
 
-        X_big, Y_big = stripes(128, np.random.default_rng(100), size=72)
+        X_big, Y_big = data.sample(128, np.random.default_rng(100), size=72, split="test")
         offsets = ten_crop_offsets(72, 64)  # (y, x, mirrored): corners and centre, then the same mirrored
         net.eval()
         probabilities = []
@@ -560,8 +550,12 @@ CELLS = [
             ("ten patches (+ reflections, the paper's)", P.mean(0)), ("the five reflections alone", P[5:].mean(0)))}
         for name, a in accuracy.items():
             print(f"{name:42s}: accuracy {a:.1%} on 128 test images")
-        assert accuracy["the five reflections alone"] < accuracy["five patches (corners + centre)"] - 0.2
-        assert accuracy["ten patches (+ reflections, the paper's)"] < accuracy["five patches (corners + centre)"]
+        if DATA == "stripes":  # mirroring swaps 45° and 135°
+            assert accuracy["the five reflections alone"] < accuracy["five patches (corners + centre)"] - 0.2
+            assert accuracy["ten patches (+ reflections, the paper's)"] < accuracy["five patches (corners + centre)"]
+        else:  # trained on centred, unmirrored clothes only: other patches cost accuracy
+            assert accuracy["centre patch"] > accuracy["five patches (corners + centre)"]
+            assert accuracy["the five reflections alone"] < min(accuracy["centre patch"], accuracy["five patches (corners + centre)"])
         """
     ),
     md(
@@ -572,10 +566,16 @@ CELLS = [
         in with the others costs accuracy rather than adding it. On ImageNet a mirrored dog is still
         a dog, and the ten-patch average was worth its tenfold cost.
 
+        **On Fashion-MNIST** every patch but the centre one costs accuracy (the cell asserts that the
+        centre patch beats the five-patch average, and the reflections alone lose to both): this network
+        trained on centred, unmirrored images only, so a corner patch shows it the garment 4 pixels
+        off-centre and a reflection a view it never saw. The paper trained on random crops and their
+        mirror images: a test-time transformation helps only where training made the network indifferent to it.
+
         Figure 4 of the paper shows test images beside the network's five most probable labels. The
         same for six test images here, from the paper's ten-patch average, its mistakes first (the
-        true label's bar in red): a diagonal image's five reflections vote for its mirror class and
-        the five others for its own, so the average splits between the two and a hair decides.
+        true label's bar in red). On stripes, a diagonal image's five reflections vote for its mirror
+        class and the five others for its own, so the average splits between the two and a hair decides.
         """
     ),
     code(
@@ -593,8 +593,8 @@ CELLS = [
             axes[1, j].set(xlim=(0, 1), ylim=(4.5, -0.5))  # the most probable on top
         fig.suptitle("Figure 4, small: test images and their five most probable classes"), fig.tight_layout()
         plt.show()
-        print(f"{len(wrong)} of 128 test images misclassified by the ten-patch average, "
-              f"{np.isin(Y_big[wrong] % 4, (1, 3)).sum()} of them diagonal (45° or 135°)")
+        print(f"{len(wrong)} of 128 test images misclassified by the ten-patch average"
+              + (f", {np.isin(Y_big[wrong] % 4, (1, 3)).sum()} of them diagonal (45° or 135°)" if DATA == "stripes" else ""))
         """
     ),
 ]

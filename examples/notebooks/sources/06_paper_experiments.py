@@ -22,15 +22,33 @@ CELLS = [
         convolutions and a fully connected classifier for 32×32 images, about the size of the
         four-layer network of Figure 1. The data are notebook 5's coloured stripes (8 classes: four
         orientations, two colours), at 32×32.
+
+        **A harder task.** Stripes are easy, which weakens every comparison. Set `DATA =
+        "fashion-mnist"` in the next code cell (or `MINITORCH_NOTEBOOK_DATA=fashion-mnist` in the
+        environment) to run experiments 1-3 on Fashion-MNIST instead: 28×28 grey photos of clothes in
+        10 classes, from Debian's `dataset-fashion-mnist` package (`apt-get install
+        dataset-fashion-mnist`, read by the package's own `minitorch_alex.data.fashion_mnist`), each
+        image in all three channels and centred in a 32×32 frame of its own black background.
+        Experiments 4 and 5 stay on stripes. What changes is said after each experiment; the
+        notebook's cells check each claim on the data they ran on.
         """
     ),
     SETUP,
     code(
         """
-        from small_net import SmallConvNet, evaluate, filter_grid, show, stripes
+        import functools
+        import os
+
+        from small_net import DATA_VARIABLE, SmallConvNet, data_set, evaluate, filter_grid, show, stripes
+
+        DATA = os.environ.get(DATA_VARIABLE, "stripes")  # "stripes" (generated, offline: the default) or "fashion-mnist"
+        data = data_set(DATA)
+        print(f"data for experiments 1-3: {DATA}, {len(data.classes)} classes: {', '.join(data.classes)}")
+        Net = functools.partial(SmallConvNet, num_classes=len(data.classes))  # SmallConvNet for DATA's classes
 
         listing(SmallConvNet)
-        X_val, Y_val = stripes(300, np.random.default_rng(1), size=32, noise=0.6)
+        X_val, Y_val = data.sample(300, np.random.default_rng(1), size=32, noise=0.6, split="test")
+        X_stripes, Y_stripes = stripes(300, np.random.default_rng(1), size=32, noise=0.6)  # experiments 4-5
 
         def train(net, steps, batch, lr, momentum=0.9, weight_decay=5e-4, validate=None, stop_below=None):
             # SGD on batch(step) -> (images, labels); returns the training error of every step's batch.
@@ -43,19 +61,23 @@ CELLS = [
                 if validate is not None and step % 20 == 0:
                     net.curve.append((step, *evaluate(net, *validate[:2]), *evaluate(net, *validate[2:])))
                 X, Y = batch(step)
-                logits = net(mt.tensor(X))
-                loss = F.cross_entropy(logits, Y)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+                with np.errstate(over="ignore", invalid="ignore"):  # a run that blows up is reported, not warned about
+                    logits = net(mt.tensor(X))
+                    loss = F.cross_entropy(logits, Y)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
                 errors.append(float((logits.numpy().argmax(1) != Y).mean()))
+                net.diverged = not np.isfinite(loss.item())  # the loss overflowed: the run cannot recover
+                if net.diverged:
+                    break
                 if stop_below is not None and len(errors) >= 10 and np.mean(errors[-10:]) < stop_below:
                     break
             return np.array(errors)
 
-        def fresh_batches(seed, noise=0.6):
+        def fresh_batches(seed, noise=0.6, source=data):  # batches of 32 new training images of source
             rng = np.random.default_rng(seed)
-            return lambda step: stripes(32, rng, size=32, noise=noise)
+            return lambda step: source.sample(32, rng, size=32, noise=noise)
 
         def smoothed(errors, width=10):
             return np.convolve(errors, np.ones(width) / width, mode="valid")
@@ -96,14 +118,15 @@ CELLS = [
             return int(below[0]) + 10 if len(below) else None
 
         SEEDS, CAP = (0, 1, 2), 120
-        GRIDS = {"ReLU": (0.05, 0.1, 0.02, 0.2), "tanh": (0.2, 0.1, 0.05, 0.4)}  # the likely fastest first
+        GRIDS = {"stripes": {"ReLU": (0.05, 0.1, 0.02, 0.2), "tanh": (0.2, 0.1, 0.05, 0.4)},  # the likely fastest first
+                 "fashion-mnist": {"ReLU": (0.02, 0.01, 0.05, 0.005), "tanh": (0.02, 0.01, 0.05, 0.005)}}[DATA]
         fastest, curves, nets, start = {}, {}, {}, time.perf_counter()  # (name, seed) -> (lr, steps); seed 0's runs
         for seed in SEEDS:
             for name, activation in (("ReLU", F.relu), ("tanh", tanh)):
                 best_lr, best, report = None, CAP, []
                 for lr in GRIDS[name]:
                     mt.manual_seed(seed)
-                    net = SmallConvNet(activation)
+                    net = Net(activation)
                     errors = train(net, best, fresh_batches(seed), lr, stop_below=0.25)
                     steps = steps_to_25(errors)
                     if steps is not None and (best_lr is None or steps < best):
@@ -119,7 +142,10 @@ CELLS = [
         ratios = [fastest["tanh", seed][1] / fastest["ReLU", seed][1] for seed in SEEDS]
         print(f"\\ntanh needs {min(ratios):.1f} to {max(ratios):.1f} times as many steps as ReLU over seeds {SEEDS} "
               f"(each at its fastest rate; {time.perf_counter() - start:.0f} s for all runs)")
-        assert 1 < min(ratios) and max(ratios) < 6
+        if DATA == "stripes":
+            assert 1 < min(ratios) and max(ratios) < 6  # ReLU first on every seed, far from 6x
+        else:
+            assert min(ratios) < 1 and max(ratios) < 6  # tanh first on some seed: the order can reverse
 
         def saturated(net, x):  # the share of each conv layer's tanh outputs with |y| > 0.9 (slope < 0.19)
             h, shares = mt.tensor(x), []
@@ -130,7 +156,7 @@ CELLS = [
             return np.round(shares, 2)
 
         mt.manual_seed(0)
-        print(f"saturated tanh units (conv1, conv2, conv3), seed 0: {saturated(SmallConvNet(tanh), X_val)} at the start, "
+        print(f"saturated tanh units (conv1, conv2, conv3), seed 0: {saturated(Net(tanh), X_val)} at the start, "
               f"{saturated(nets['tanh'], X_val)} at 25% error")
 
         fig, ax = plt.subplots(figsize=(6.5, 3.8))
@@ -160,6 +186,13 @@ CELLS = [
         that saturated units shrink. How far from 6× a network lands is a property of the task as much
         as of the activation: expect a factor near the one printed here on easy data and short runs,
         and a larger one only with harder data and longer runs than this notebook's two minutes allow.
+
+        **On Fashion-MNIST** the order can reverse: tanh reaches 25% training error first on some seed
+        (a ratio below 1 in the line above; the cell asserts it). Harder data alone does not bring
+        the paper's gap back: 25% error on clothes is still the first few dozen steps, where the
+        units have not saturated yet, while the paper's 25% on CIFAR-10 took several epochs.
+        Figure 1 measures ReLU's advantage late in training, and a two-minute notebook measures the
+        start.
 
         ## 2. The update rule: momentum and weight decay
 
@@ -255,24 +288,29 @@ CELLS = [
         noise of small batches and, along directions where the gradients agree, makes the steps up
         to $1/(1-\mu) = 10$ times longer. So comparing momentum 0.9 with none **at the same learning
         rate** mostly compares step sizes. The fair comparison also runs plain SGD at the same
-        *effective* rate $\varepsilon/(1-\mu)$: momentum 0.9 at 0.03 against none at 0.03 and at 0.3,
-        the same ReLU network, three seeds, steps to 25% training error (at most 100):
+        *effective* rate $\varepsilon/(1-\mu)$: momentum 0.9 at 0.03 against none at 0.03 and at 0.3
+        (and at 0.1, between the two), the same ReLU network, three seeds, steps to 25% training
+        error (at most 100; "diverged": the loss overflowed and the run stopped):
         """
     ),
     code(
         """
         SETTINGS = (("momentum 0.9, lr 0.03", 0.03, 0.9), ("none, lr 0.03 (same lr)", 0.03, 0.0),
-                    ("none, lr 0.3 (same lr/(1-μ))", 0.3, 0.0))
+                    ("none, lr 0.3 (same lr/(1-μ))", 0.3, 0.0), ("none, lr 0.1", 0.1, 0.0))
+        diverged = {}
         momentum_steps, momentum_curves = {}, {}
         for label, lr, mu in SETTINGS:
             for seed in SEEDS:
                 mt.manual_seed(seed)
-                errors = train(SmallConvNet(), 100, fresh_batches(seed), lr, momentum=mu, stop_below=0.25)
+                net = Net()
+                errors = train(net, 100, fresh_batches(seed), lr, momentum=mu, stop_below=0.25)
                 momentum_steps[label, seed] = steps_to_25(errors) or np.inf  # inf: not within 100 steps
+                diverged[label, seed] = net.diverged
                 if seed == 0:
                     momentum_curves[label] = errors
-            found = [momentum_steps[label, seed] for seed in SEEDS]
-            print(f"{label:30s}: steps to 25% over seeds {SEEDS}: {', '.join(str(n) if n < np.inf else '>100' for n in found)}")
+            found = [momentum_steps[label, seed] if momentum_steps[label, seed] < np.inf else
+                     "diverged" if diverged[label, seed] else ">100" for seed in SEEDS]
+            print(f"{label:30s}: steps to 25% over seeds {SEEDS}: {', '.join(map(str, found))}")
         fig, ax = plt.subplots(figsize=(6.5, 3.5))
         for label, _, _ in SETTINGS:
             errors = momentum_curves[label]
@@ -283,9 +321,12 @@ CELLS = [
         ax.set_title("SGD with and without momentum (seed 0, each run stops at 25%)")
         ax.legend(fontsize=8)
         plt.show()
-        mom, same_lr, same_effective = ([momentum_steps[label, seed] for seed in SEEDS] for label, _, _ in SETTINGS)
+        mom, same_lr, same_effective, between = ([momentum_steps[label, seed] for seed in SEEDS] for label, _, _ in SETTINGS)
         assert all(m < s for m, s in zip(mom, same_lr))  # faster than plain SGD at the same lr, on every seed
         assert all(m < s for m, s in zip(mom, same_effective))  # and at the same effective rate
+        if DATA == "fashion-mnist":  # plain SGD fails at lr/(1-μ) and is about as fast as momentum at 0.1
+            assert np.all(np.isinf(same_effective)) and any(diverged["none, lr 0.3 (same lr/(1-μ))", seed] for seed in SEEDS)
+            assert all(abs(b - m) <= 0.25 * m for m, b in zip(mom, between))
         """
     ),
     md(
@@ -296,6 +337,12 @@ CELLS = [
         that part is what it adds beyond a longer step: the average over about ten batches is a less
         noisy direction than one batch's gradient, so the long steps do not zig-zag across the
         batches' noise as plain SGD's do at 0.3.
+
+        **On Fashion-MNIST** the picture changes: plain SGD at the effective rate 0.3 does not reach
+        25% within 100 steps on any seed (its loss overflows on some), and at 0.1 it is about as
+        fast as momentum (within a quarter of its step count on every seed; the cell asserts both). There what momentum adds is that its long effective
+        step stays stable, being an average over batches, where plain SGD's single-batch steps of
+        that length blow up; at a rate plain SGD can take, momentum gains little here.
 
         ## 3. Data augmentation (section 4.1)
 
@@ -351,17 +398,18 @@ CELLS = [
         left out on purpose: it turns 45° stripes into 135° stripes, a different class. A
         transformation is only augmentation if it preserves the label. The validation set is 300
         other images, centre-cropped; each setting runs on two seeds (initial weights and batches).
+        With Fashion-MNIST the 64 training images are the 28×28 clothes in a 40×40 frame of their
+        background, so a 32×32 crop moves the garment by up to 4 pixels and cuts at most 2 from its
+        edge (the 300 validation images come from its test set).
         """
     ),
     code(
         """
-        def to_uint8(images):  # (N, 3, S, S) around 0 -> (N, S, S, 3) uint8, as the store holds images
-            return np.round(np.stack([show(im) for im in images]) * 255).astype(np.uint8)
-
-        X_small, Y_small = stripes(64, np.random.default_rng(5), size=40, noise=0.6)
-        X_other, Y_other = stripes(300, np.random.default_rng(6), size=40, noise=0.6)
-        small, other = to_uint8(X_small), to_uint8(X_other)
+        # (N, 40, 40, 3) uint8, as a store holds images
+        small, Y_small = data.sample(64, np.random.default_rng(5), size=40, noise=0.6, uint8=True)
+        other, Y_other = data.sample(300, np.random.default_rng(6), size=40, noise=0.6, split="test", uint8=True)
         st = compute_stats(small)  # the training set's mean image and RGB PCA
+        print("RGB eigenvalues of the 64 training images:", st.eigvals.round(4))
         SCALE = 1 / 90  # 0..255 mean-centred pixels -> roughly unit scale
         val = center_crop(other, st.mean, 32, scale=SCALE)
 
@@ -385,7 +433,7 @@ CELLS = [
         for augment in CONDITIONS:
             for seed in (0, 1):  # the initial weights and the batches
                 mt.manual_seed(seed)
-                net = SmallConvNet()
+                net = Net()
                 validate = (train_set, Y_small, val, Y_other) if seed == 0 else None  # curves of seed 0 only
                 errors = train(net, STEPS, augmented_batches(augment, seed=7 + seed), 0.03, validate=validate)
                 results[augment, seed] = (errors[-20:].mean(), *evaluate(net, val, Y_other), np.array(net.curve))
@@ -407,13 +455,19 @@ CELLS = [
         fig.tight_layout()
         plt.show()
         accuracy = {a: np.array([results[a, s][2] for s in (0, 1)]) for a in CONDITIONS}
+        val_loss = {a: np.array([results[a, s][1] for s in (0, 1)]) for a in CONDITIONS}
         for seed in (0, 1):
             assert results["centre crops only", seed][0] < 0.05  # the training images are learned
-            assert accuracy["random crops"][seed] > accuracy["centre crops only"][seed] + 0.3
         pca_gain = accuracy["crops + PCA colour"] - accuracy["random crops"]
         print(f"what the PCA colour noise added to the crops: {' / '.join(f'{g:+.1%}' for g in pca_gain)} validation accuracy "
               f"(seeds 0 / 1; one validation image is {1 / len(Y_other):.1%})")
-        assert np.all(np.abs(pca_gain) < 0.02)  # nothing measurable, either way
+        if DATA == "stripes":
+            assert np.all(accuracy["random crops"] > accuracy["centre crops only"] + 0.3)
+            assert np.all(np.abs(pca_gain) < 0.02)  # nothing measurable, either way
+        else:  # crops: a lower validation loss on both seeds, no better accuracy; PCA noise: nothing gained
+            assert np.all(val_loss["random crops"] < val_loss["centre crops only"])
+            assert np.all(accuracy["random crops"] < accuracy["centre crops only"] + 0.02)
+            assert np.all(pca_gain < 0.02)
         no_aug = results["centre crops only", 0][3]
         assert no_aug[-1, 1] < 0.01 and no_aug[-1, 3] > 100 * no_aug[-1, 1]  # memorised: a wide gap
         """
@@ -434,6 +488,15 @@ CELLS = [
         the top-1 error by over 1%: its photos are taken under many lights, and an object's identity
         must not depend on them.
 
+        **On Fashion-MNIST** the crops do not pay off in accuracy within these 120 steps (the
+        ablation's lines: no better than centre crops on either seed), though they do lower the
+        validation loss: the network memorises the 64 centre crops and is confidently wrong on new
+        clothes, while the shifted ones it has not fitted yet (its training error is still well
+        above 0). The test garments are centred like the training ones, so invariance to a shift is
+        not what the test asks for; what 64 images lack is variety of garments, which no crop
+        supplies. The PCA noise can only change brightness here: grey images have one colour axis
+        (the first eigenvalue is the only non-zero one), and it gained nothing either.
+
         ## 4. Dropout as an ensemble (section 4.2)
 
         With dropout every training step uses a different "thinned" network; at test time the paper
@@ -449,7 +512,7 @@ CELLS = [
         X_noisy, Y_noisy = stripes(1000, np.random.default_rng(8), size=32, noise=0.9)
         mt.manual_seed(0)
         net = SmallConvNet(hidden=128, dropout=0.5)
-        train(net, 200, fresh_batches(9, noise=0.9), 0.03)
+        train(net, 200, fresh_batches(9, noise=0.9, source=data_set("stripes")), 0.03)  # stripes, whatever DATA says
         net.eval()  # the rule: every unit, outputs times 0.5
         with mt.no_grad():
             rule = F.softmax(net(mt.tensor(X_noisy))).numpy()
@@ -492,11 +555,11 @@ CELLS = [
         """
         mt.manual_seed(0)
         towers = SmallConvNet(groups=2)
-        train(towers, 200, fresh_batches(10), 0.03)
+        train(towers, 200, fresh_batches(10, source=data_set("stripes")), 0.03)
         w = towers.conv1.weight.numpy()
         grey = w.mean(axis=1, keepdims=True)
         colourfulness = ((w - grey) ** 2).sum(axis=(1, 2, 3)) / (w**2).sum(axis=(1, 2, 3))
-        print(f"accuracy {evaluate(towers, X_val, Y_val)[1]:.0%}")
+        print(f"accuracy {evaluate(towers, X_stripes, Y_stripes)[1]:.0%}")
         for t in (0, 1):
             print(f"tower {t + 1}: colourfulness {colourfulness[8 * t : 8 * t + 8].round(2)}, mean {colourfulness[8 * t : 8 * t + 8].mean():.2f}")
 
