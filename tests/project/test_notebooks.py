@@ -16,7 +16,6 @@ import inspect
 import os
 import re
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -35,9 +34,11 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 NB_DIR = Path(ROOT) / "examples" / "notebooks"
 NOTEBOOKS = sorted(p.name for p in NB_DIR.glob("[0-9][0-9]_*.ipynb"))
-TIME_LIMIT_S = 120  # per notebook, on a 2-core CPU
-# notebooks 5 and 6 on Fashion-MNIST: 85-114 and 151-169 s on this 2-core machine shared with other work (#27 item 7)
-FASHION_TIME_LIMIT_S = 300
+# a hang guard per cell, not a speed test (no timings in tests): notebooks 5 and 6 took 148-153 s
+# in all on this 2-core machine under a load of 10 (about 30 s each when idle), on Fashion-MNIST
+# 85-114 and 151-169 s shared with other work (#27 item 7)
+TIME_LIMIT_S = 600
+FASHION_TIME_LIMIT_S = 900
 FASHION_NOTEBOOKS = ("05_alexnet_end_to_end.ipynb", "06_paper_experiments.ipynb")
 
 
@@ -85,14 +86,11 @@ def run(nb, allow_errors=False, timeout=TIME_LIMIT_S, path=NB_DIR):
 
 def run_within(nb, what, limit=TIME_LIMIT_S, path=NB_DIR):
     """``run`` ``nb`` (``what``: how a failure names it), failing with the failed cell's error (no colour
-    codes) or when it took ``limit`` seconds or more."""
-    start = time.perf_counter()
+    codes), or when a cell runs ``limit`` seconds (a hang)."""
     try:
         run(nb, timeout=limit, path=path)
     except CellExecutionError as e:
         pytest.fail(f"{what}: a cell failed\n" + re.sub(r"\x1b\[[0-9;]*m", "", str(e)), pytrace=False)
-    elapsed = time.perf_counter() - start
-    assert elapsed < limit, f"{what} took {elapsed:.0f} s (limit {limit} s)"
 
 
 def text_of(cell):
