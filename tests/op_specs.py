@@ -376,6 +376,162 @@ SPECS = [
            torch=_torch_cross_entropy, torch_scales=lambda case, dtype: (case.meta["scale"], 1.0),
            reference_float16=False),
 ]
+# ----- issue 30: elementwise ops, pooling options, padding, losses with PyTorch's options ------------
+def _normal_case(shape, seed, scale=1.0):
+    return Case([np.random.default_rng(seed).standard_normal(shape) * scale], {})
+
+
+def _away_from(values, points, gap=1e-3):
+    """``values`` moved at least ``gap`` away from each of ``points`` (a kink of the op): a central
+    difference of step 1e-6 never straddles one."""
+    for p in points:
+        near = np.abs(values - p) < gap
+        values = np.where(near, p + np.where(values >= p, gap, -gap) * 2, values)
+    return values
+
+
+def _kinked_case(shape, seed, points=(0.0,), **params):
+    return Case([_away_from(np.random.default_rng(seed).standard_normal(shape) * 2, points)], params)
+
+
+def _positive_case(shape, seed):
+    return Case([np.abs(np.random.default_rng(seed).standard_normal(shape)) + 0.1], {})
+
+
+def _clamp_case(shape, seed, bounds):
+    low, high = bounds
+    return _kinked_case(shape, seed, tuple(b for b in (low, high) if b is not None), min=low, max=high)
+
+
+CLAMP_BOUNDS = st.sampled_from([(-1.0, 1.0), (None, 1.0), (0.5, None), (-1.0, None), (0.5, 1.0)])
+
+
+def _torch_method(name):
+    def twin(x, **params):
+        return getattr(x, name)(**params)
+
+    return twin
+
+
+def _torch_functional(name):
+    def twin(*args, **params):
+        import torch
+
+        return getattr(torch.nn.functional, name)(*args, **params)
+
+    return twin
+
+
+def _pad_case(shape, pad, value, seed):
+    return Case([np.random.default_rng(seed).standard_normal(shape)], dict(pad=pad[:2 * len(shape)], value=value))
+
+
+def _avg_pool_case(geo, ceil_mode, count_include_pad, seed):
+    x = np.random.default_rng(seed).standard_normal(geo["shape"])
+    return Case([x], dict(kernel_size=geo["k"], stride=geo["stride"], padding=geo["padding"], ceil_mode=ceil_mode,
+                          count_include_pad=count_include_pad))
+
+
+def _pool_ceil_case(geo, seed):
+    case = _pool_case(geo, seed)
+    return Case(case.arrays, dict(case.params, ceil_mode=True), case.meta)
+
+
+def _adaptive_case(shape, out, seed):
+    return Case([np.random.default_rng(seed).standard_normal(shape)], dict(output_size=out))
+
+
+def _torch_pool_ceil(x, kernel_size, stride, padding, ceil_mode):
+    import torch
+
+    return torch.nn.functional.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode)
+
+
+@st.composite
+def _loss_options_cases(draw, max_n, max_c, weighted=None):
+    n, c = draw(st.integers(1, max_n)), draw(st.integers(2, max_c))
+    rng = np.random.default_rng(draw(seeds()))
+    ignore_index = draw(st.sampled_from([-100, 0]))
+    target = rng.integers(0, c, n)
+    target[rng.random(n) < draw(st.sampled_from([0.0, 0.3]))] = ignore_index
+    if (target == ignore_index).all():  # the mean of nothing is nan, as PyTorch's: not a gradient check
+        target[0] = 1
+    weighted = draw(st.booleans()) if weighted is None else weighted
+    params = dict(target=target, weight=rng.uniform(0.2, 2.0, c) if weighted else None,
+                  reduction=draw(st.sampled_from(["mean", "sum", "none"])), ignore_index=ignore_index)
+    return Case([rng.standard_normal((n, c)) * 2], params)
+
+
+@st.composite
+def _cross_entropy_options_cases(draw, max_n, max_c):
+    case = draw(_loss_options_cases(max_n, max_c))
+    return Case(case.arrays, dict(case.params, label_smoothing=draw(st.sampled_from([0.0, 0.1, 0.5]))))
+
+
+def _torch_loss(name):
+    def twin(x, target, weight=None, **params):
+        import torch
+
+        return getattr(torch.nn.functional, name)(x, torch.from_numpy(target),
+                                                  None if weight is None else torch.from_numpy(weight).to(x.dtype), **params)
+
+    return twin
+
+
+def _mse_case(shape, reduction, seed):
+    rng = np.random.default_rng(seed)
+    return Case([rng.standard_normal(shape), rng.standard_normal(shape)], dict(reduction=reduction))
+
+
+SPECS += [
+    OpSpec("sigmoid", F.sigmoid, st.builds(_normal_case, _shapes(6, 4), seeds(), st.just(4.0)),
+           gradcheck=st.builds(_normal_case, _shapes(5, 3), seeds()), torch=_torch_method("sigmoid")),
+    OpSpec("tanh", F.tanh, st.builds(_normal_case, _shapes(6, 4), seeds(), st.just(3.0)),
+           gradcheck=st.builds(_normal_case, _shapes(5, 3), seeds()), torch=_torch_method("tanh")),
+    OpSpec("leaky_relu", F.leaky_relu, st.builds(_kinked_case, _shapes(6, 4), seeds(), negative_slope=st.sampled_from([0.01, 0.2])),
+           gradcheck=st.builds(_kinked_case, _shapes(5, 3), seeds(), negative_slope=st.sampled_from([0.01, 0.2])),
+           torch=_torch_functional("leaky_relu")),
+    OpSpec("sqrt", lambda x: x.sqrt(), st.builds(_positive_case, _shapes(6, 4), seeds()),
+           gradcheck=st.builds(_positive_case, _shapes(5, 3), seeds()), torch=_torch_method("sqrt")),
+    OpSpec("abs", lambda x: x.abs(), st.builds(_kinked_case, _shapes(6, 4), seeds()),
+           gradcheck=st.builds(_kinked_case, _shapes(5, 3), seeds()), torch=_torch_method("abs")),
+    OpSpec("clamp", lambda x, **p: x.clamp(**p),
+           st.builds(_clamp_case, _shapes(6, 4), seeds(), CLAMP_BOUNDS),
+           gradcheck=st.builds(_clamp_case, _shapes(5, 3), seeds(), CLAMP_BOUNDS),
+           torch=_torch_method("clamp")),
+    OpSpec("clone", lambda x: x.clone(), st.builds(_normal_case, _shapes(6, 4), seeds()),
+           gradcheck=st.builds(_normal_case, _shapes(4, 3), seeds()), torch=_torch_method("clone")),
+    OpSpec("pad", F.pad, st.builds(_pad_case, _shapes(5, 4, 2), st.lists(st.integers(0, 3), min_size=8, max_size=8).map(tuple),
+                                   st.sampled_from([0.0, -1.5]), seeds()),
+           gradcheck=st.builds(_pad_case, _shapes(4, 3, 2), st.lists(st.integers(0, 2), min_size=6, max_size=6).map(tuple),
+                               st.just(0.0), seeds()),
+           torch=_torch_functional("pad")),
+    # ceil_mode is -inf padding before the unchanged max_pool2d (whose kernels max_pool2d's spec checks): the
+    # kernels never see ceil_mode, so this spec names no hot op
+    OpSpec("max_pool2d_ceil", F.max_pool2d, st.builds(_pool_ceil_case, pool_geometries(), seeds()),
+           gradcheck=st.builds(_pool_ceil_case, pool_geometries(max_size=9, max_batch=2, max_channels=3), seeds()),
+           torch=_torch_pool_ceil),
+    OpSpec("avg_pool2d", F.avg_pool2d,
+           st.builds(_avg_pool_case, pool_geometries(), st.booleans(), st.booleans(), seeds()),
+           gradcheck=st.builds(_avg_pool_case, pool_geometries(max_size=8, max_batch=2, max_channels=2), st.booleans(),
+                               st.booleans(), seeds()),
+           torch=_torch_functional("avg_pool2d")),
+    OpSpec("adaptive_avg_pool2d", F.adaptive_avg_pool2d,
+           st.builds(_adaptive_case, st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 9), st.integers(1, 9)),
+                     st.tuples(st.integers(1, 5), st.integers(1, 5)), seeds()),
+           gradcheck=st.builds(_adaptive_case, st.tuples(st.just(1), st.integers(1, 2), st.integers(1, 7), st.integers(1, 7)),
+                               st.tuples(st.integers(1, 4), st.integers(1, 4)), seeds()),
+           torch=_torch_functional("adaptive_avg_pool2d")),
+    OpSpec("cross_entropy_options", F.cross_entropy, _cross_entropy_options_cases(12, 8),
+           gradcheck=_cross_entropy_options_cases(5, 5), torch=_torch_loss("cross_entropy"), reference_float16=False),
+    OpSpec("nll_loss", F.nll_loss, _loss_options_cases(12, 8), gradcheck=_loss_options_cases(5, 5),
+           torch=_torch_loss("nll_loss")),
+    OpSpec("mse_loss", F.mse_loss, st.builds(_mse_case, _shapes(5, 3), st.sampled_from(["mean", "sum", "none"]), seeds()),
+           gradcheck=st.builds(_mse_case, _shapes(4, 3), st.sampled_from(["mean", "sum", "none"]), seeds()),
+           torch=_torch_functional("mse_loss")),
+]
+
+
 BY_NAME = {spec.name: spec for spec in SPECS}
 assert len(BY_NAME) == len(SPECS), "two specs of one name"
 
