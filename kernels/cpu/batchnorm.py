@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..common import needs
 from ._jit import kernel
 from .parallel import get_num_threads, run_parallel, split_range
 
@@ -105,7 +106,7 @@ class BatchNorm:
         y = np.empty_like(x)
         zero = np.zeros(c, x.dtype)
         run_parallel(lambda r: _affine(x3, x3, _as3(y), scale, zero, shift, *r), ranges)
-        if not self.needs_input_grad or any(self.needs_input_grad):  # the engine sets all False under no_grad
+        if any(needs(self, 3)):  # the engine sets all False under no_grad: nothing kept
             self.x, self.mean, self.invstd, self.weight, self.training = x, mean, invstd, weight, training
         return y
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..common import needs
 from . import _launch as L
 
 
@@ -54,7 +55,7 @@ class BatchNorm:
             shift = cp.ascontiguousarray(bias.astype(acc) - mean * scale)
             y = cp.empty_like(x)
             L.launch(L.function("batchnorm", "bn_forward", x.dtype), x.size, [x, y, scale, shift, *_dims(x)])
-        if any(L.needs(self, 3)):
+        if any(needs(self, 3)):
             self.x, self.mean, self.invstd, self.weight, self.training = x, mean, invstd, weight.astype(acc), training
         return y
 
@@ -62,7 +63,7 @@ class BatchNorm:
         cp = L.cupy()
         x, mean, invstd, weight = self.x, self.mean, self.invstd, self.weight
         acc, axes, c = mean.dtype, _axes(x.ndim), x.shape[1]
-        need = L.needs(self, 3)
+        need = needs(self, 3)
         with L.on(x):
             gy = cp.ascontiguousarray(gy)
             ga = gy.astype(acc, copy=False)
