@@ -7,6 +7,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from needs import needs_numba
 from strategies import KERNEL_TOL, TORCH_TOL, assert_close
 
 import minitorch_alex as mt
@@ -14,7 +15,7 @@ import minitorch_alex.nn.functional as F
 from minitorch_alex.ops.batchnorm import BatchNorm
 
 RTOL = 1e-6  # the project's bar for single ops
-BACKENDS = ["reference", "numba"]
+BACKENDS = ["reference", pytest.param("numba", marks=needs_numba)]
 
 
 @st.composite
@@ -92,6 +93,7 @@ def test_batch_norm_matches_torch_with_running_stats_after_a_step(backend, case,
         assert_close(got, want, dtype, TORCH_TOL, scale, err_msg=what)
 
 
+@needs_numba
 @given(case=cases(max_side=9), dtype=st.sampled_from([np.float32, np.float64]))
 def test_numba_batch_norm_equals_the_reference(case, dtype):
     gy = np.random.default_rng(2).standard_normal(case["x"].shape)

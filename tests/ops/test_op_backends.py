@@ -143,6 +143,15 @@ def test_a_bug_in_a_numba_kernel_fails_the_comparison(monkeypatch):
         _pool_case()
 
 
+# hot ops checked elsewhere, each with the file that checks it and why it is not a spec entry yet
+CHECKED_ELSEWHERE = {
+    "sgd_momentum_update_": "this file's SGD tests (a function, not a Function)",
+    # it updates its running statistics in place; the specs compare outputs and gradients only
+    # (an OpSpec field for state is the next step)
+    "BatchNorm": "tests/ops/test_batchnorm_op_tmp.py",
+}
+
+
 def test_every_hot_op_has_a_spec():
     """A dispatch op without a spec would go unchecked against its reference."""
-    assert {s.op for s in SPECS if s.op} | {"sgd_momentum_update_"} == set(dispatch.TABLE)
+    assert {s.op for s in SPECS if s.op} | set(CHECKED_ELSEWHERE) == set(dispatch.TABLE)
