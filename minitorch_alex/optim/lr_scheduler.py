@@ -208,7 +208,10 @@ class ReduceLROnPlateau:
     """Multiply every group's lr by ``factor`` once the metric (e.g. validation error, lower is
     better) has not improved by more than ``threshold`` for ``patience`` consecutive epochs.
 
-    ``max_reductions`` caps the number of reductions (the paper: 3)."""
+    ``max_reductions`` caps the number of reductions (the paper: 3). Beside a per-step schedule
+    (these compute from each group's ``initial_lr``, not from the last rate as PyTorch's recursive
+    forms do) a reduction lasts only until that schedule's next step: scale ``initial_lr`` too, as
+    the Trainer does (``Trainer._set_base_lr``)."""
 
     def __init__(self, optimizer, factor=0.1, patience=0, threshold=1e-4, max_reductions=None):
         if not 0 < factor < 1:
