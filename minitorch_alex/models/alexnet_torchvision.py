@@ -27,37 +27,11 @@ import numpy as np
 from .. import nn
 from ..ops.conv import conv2d_relu
 from ..ops.linear import linear_relu
-from ..ops.shape import concat, flatten
+from ..ops.shape import flatten
 from .alexnet import draw_values
 
 TORCHVISION_MEAN = (0.485, 0.456, 0.406)
 TORCHVISION_STD = (0.229, 0.224, 0.225)
-
-
-def adaptive_avg_pool2d(x, output_size=(6, 6)):
-    """(N, C, H, W) -> (N, C, oh, ow): the mean over bin [floor(i H / oh), ceil((i + 1) H / oh))
-    of each output row i (columns alike), as ``torch.nn.functional.adaptive_avg_pool2d``."""
-    oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
-    n, c, h, w = x.shape
-    if (h, w) == (oh, ow):
-        return x
-    if h % oh == 0 and w % ow == 0:  # equal bins: one reshape
-        return x.reshape(n, c, oh, h // oh, ow, w // ow).mean(axis=(3, 5))
-    # rectangular bins: averaging rows, then columns, is the mean over each bin
-    x = concat([x[:, :, (i * h) // oh:-(-((i + 1) * h) // oh), :].mean(axis=2, keepdims=True) for i in range(oh)], 2)
-    return concat([x[:, :, :, (j * w) // ow:-(-((j + 1) * w) // ow)].mean(axis=3, keepdims=True) for j in range(ow)], 3)
-
-
-class AdaptiveAvgPool2d(nn.Module):
-    def __init__(self, output_size=(6, 6)):
-        super().__init__()
-        self.output_size = output_size
-
-    def forward(self, x):
-        return adaptive_avg_pool2d(x, self.output_size)
-
-    def extra_repr(self):
-        return f"output_size={self.output_size}"
 
 
 # the layers in the places of the paper's conv2, conv4, conv5, fc6, fc7 (bias 1 under init="paper")
@@ -84,7 +58,7 @@ class AlexNetTorchvision(nn.Module):
             conv(384, 256, 3, padding=1), nn.ReLU(),
             conv(256, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2),
         )
-        self.avgpool = AdaptiveAvgPool2d((6, 6))
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
         self.classifier = nn.Sequential(
             nn.Dropout(dropout), fc(256 * 6 * 6, 4096), nn.ReLU(),
             nn.Dropout(dropout), fc(4096, 4096), nn.ReLU(),

@@ -9,7 +9,7 @@ from paths import ROOT
 
 import minitorch_alex as mt
 from minitorch_alex.checkpoint import load_checkpoint
-from minitorch_alex.models.alexnet_torchvision import adaptive_avg_pool2d
+from minitorch_alex.nn.functional import adaptive_avg_pool2d
 
 torch = pytest.importorskip("torch")
 from torch_alexnet import TorchAlexNet  # noqa: E402 (needs torch)

@@ -17,7 +17,6 @@ import numpy as np
 import minitorch_alex as mt
 import minitorch_alex.nn as nn
 from minitorch_alex import random as mt_random
-from minitorch_alex.models.alexnet_torchvision import AdaptiveAvgPool2d
 from minitorch_alex.train import main, trainer
 
 
@@ -32,7 +31,7 @@ def small_net(num_classes, devices=None, init=None, generator=None, dropout=0.5)
     """conv-relu-pool-dropout-linear in float64: (N, 3, C, C) -> (N, classes), C >= 14."""
     with mt_random.use_generator(generator):  # the run's own generator, as AlexNet's init uses it
         return nn.Sequential(Float64(), nn.Conv2d(3, 6, 3, padding=1, dtype=np.float64), nn.ReLU(),
-                             nn.MaxPool2d(3, 2), AdaptiveAvgPool2d((6, 6)), nn.Flatten(), nn.Dropout(dropout),
+                             nn.MaxPool2d(3, 2), nn.AdaptiveAvgPool2d((6, 6)), nn.Flatten(), nn.Dropout(dropout),
                              nn.Linear(6 * 6 * 6, num_classes, dtype=np.float64))
 
 
