@@ -223,12 +223,11 @@ def test_top_k_error_is_reported_only_for_k_below_the_number_of_classes(classes,
 def test_no_progress_bar_fragments_when_output_is_not_a_terminal(tmp_path, capsys, monkeypatch):
     import minitorch_alex.nn as nn
     from minitorch_alex import random as mt_random
-    from minitorch_alex.models.alexnet_torchvision import AdaptiveAvgPool2d
     from minitorch_alex.train import trainer
 
     def build(num_classes, devices=None, init=None, generator=None, dropout=0.5):  # any crop size
         with mt_random.use_generator(generator):
-            return nn.Sequential(nn.Conv2d(3, 4, 3, stride=4), nn.ReLU(), AdaptiveAvgPool2d((2, 2)), nn.Flatten(),
+            return nn.Sequential(nn.Conv2d(3, 4, 3, stride=4), nn.ReLU(), nn.AdaptiveAvgPool2d((2, 2)), nn.Flatten(),
                                  nn.Linear(16, num_classes))
 
     monkeypatch.setattr(trainer, "alexnet", build)
