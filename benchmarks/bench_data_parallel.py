@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Training throughput of one process against data-parallel ranks on one machine, through the
-Trainer the CLI runs (``--dummy`` data: the DataLoader's crops, flips and PCA jitter, no decoding).
+Trainer the CLI runs (``--dummy`` data: the StoreLoader's crops, flips and PCA jitter, no decoding).
 
     python benchmarks/bench_data_parallel.py                 # 1 x 2 threads vs 2 ranks x 1 thread
     python benchmarks/bench_data_parallel.py --batch 64 --steps 4 --rounds 2 --out -
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="cores to share out (default: all)")
-    p.add_argument("--workers", type=int, default=1, help="DataLoader processes per process/rank")
+    p.add_argument("--workers", type=int, default=1, help="StoreLoader processes per process/rank")
     p.add_argument("--arch", default="alexnet")
     p.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"), help="RESULTS.md to update, or - to print only")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
     lines = [SECTION, "",
              f"`python benchmarks/bench_data_parallel.py --batch {args.batch} --steps {args.steps} --rounds {args.rounds}` "
              f"on {cpu}, {os.cpu_count()} cores ({time.strftime('%Y-%m-%d')}): the paper's AlexNet, global batch "
-             f"{args.batch}, `--dummy` data through the DataLoader ({args.workers} worker per process), "
+             f"{args.batch}, `--dummy` data through the StoreLoader ({args.workers} worker per process), "
              f"{args.steps} timed steps after {args.warmup} untimed, medians of {args.rounds} alternating rounds. "
              "`finish()`: the share of the step rank 0 spent waiting for the averaged gradients after its "
              "backward (the communication the backward did not hide).", "",

@@ -431,10 +431,10 @@ def _measure_sgemm(repeats):
 
 
 def _measure_loader(task):
-    """Images/s of minitorch_alex.data.DataLoader (train augmentation, ``workers`` processes)
+    """Images/s of minitorch_alex.data.StoreLoader (train augmentation, ``workers`` processes)
     reading a packed store made once from synthetic JPEGs."""
     try:
-        from minitorch_alex.data import DataLoader, open_store, prepare
+        from minitorch_alex.data import StoreLoader, open_store, prepare
     except ImportError as exc:  # the hook: the data package is missing
         return {"skipped": f"minitorch_alex.data has no loader ({exc})"}
     root = task["data_dir"]
@@ -444,7 +444,7 @@ def _measure_loader(task):
             synthetic_options={"num_classes": 10, "train_per_class": per_class, "val_per_class": 1}, progress=False)
     store = open_store(store_dir)
     batches = task["loader_batches"]
-    with DataLoader(store.train, batch_size=task["batch"], train=True, workers=task["workers"], seed=0,
+    with StoreLoader(store.train, batch_size=task["batch"], train=True, workers=task["workers"], seed=0,
                     drop_last=True) as loader:
         times, seen, epoch = [], 0, 0
         t_last = time.perf_counter()

@@ -276,7 +276,7 @@ def _loader(lines, checks, res, trainer_ips):
         return
     ips = res["images_per_batch"] / median(res["times"])
     n = max(trainer_ips) if trainer_ips else None
-    lines.append(f"`minitorch_alex.data.DataLoader`, {res['workers']} worker(s), training augmentation, batch "
+    lines.append(f"`minitorch_alex.data.StoreLoader`, {res['workers']} worker(s), training augmentation, batch "
                  f"{res['images_per_batch']}, from a packed store of synthetic 256x256 images: **{ips:.0f} images/s**"
                  + (f" = {ips / trainer_ips[n]:.1f}x the trainer's {trainer_ips[n]:.1f} img/s at batch {n}." if n else "."))
     if n:

@@ -92,7 +92,7 @@ def main(argv=None):
     p.add_argument("--synthetic", action="store_true", help="generated data instead of Fashion-MNIST")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    from minitorch_alex.data.dataset import DataLoader, TensorDataset
+    from minitorch_alex.data import DataLoader, TensorDataset
 
     data = load(args.synthetic, args.limit, args.seed)
     mt.manual_seed(args.seed)

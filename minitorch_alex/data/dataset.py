@@ -1,7 +1,7 @@
 """Datasets and batches for data that is not a packed image store: arrays in memory, or any object
 with ``__len__`` and ``__getitem__`` (PyTorch's map-style ``Dataset``).
 
-    from minitorch_alex.data.dataset import TensorDataset, DataLoader
+    from minitorch_alex.data import TensorDataset, DataLoader
     train = TensorDataset(images, labels)              # (N, 1, 28, 28) float32, (N,) int64
     loader = DataLoader(train, batch_size=64, shuffle=True, seed=0)
     for epoch in range(3):
@@ -10,7 +10,7 @@ with ``__len__`` and ``__getitem__`` (PyTorch's map-style ``Dataset``).
             loss = F.cross_entropy(model(mt.tensor(x)), mt.tensor(y))
 
 Batches are NumPy arrays (this package does not depend on the rest of minitorch_alex); wrap them in
-``mt.tensor``. The packed-store loader with the paper's augmentation is ``data.loader``'s.
+``mt.tensor``. The packed-store loader with the paper's augmentation is ``StoreLoader`` (``data/loader.py``).
 
 Determinism: epoch ``e``'s order is ``default_rng([seed, e]).permutation(n)``, whatever the number
 of workers; workers only change who calls ``__getitem__``.
@@ -103,6 +103,10 @@ class DataLoader:
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, workers=0,
                  collate_fn=None, prefetch=2):
+        from .store import Store, StoreSplit  # packed images want augmentation, not raw batches
+        if isinstance(dataset, (Store, StoreSplit)):
+            raise TypeError(f"DataLoader: expected a dataset of samples, got a packed {type(dataset).__name__}; "
+                            f"batch it with minitorch_alex.data.StoreLoader (the paper's augmentation)")
         if not isinstance(dataset, Dataset):
             raise TypeError(f"DataLoader: expected a dataset with __len__ and __getitem__, got {type(dataset).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:

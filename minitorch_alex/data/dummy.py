@@ -4,7 +4,7 @@
     store = dummy_store(num_classes=1000)      # ImageNet's split sizes, 256 x 256 images
     Trainer(cfg, store.train, store.val, store.classes)
 
-``dummy_store`` returns a ``Store`` whose splits are ordinary ``StoreSplit``s, so the ``DataLoader``
+``dummy_store`` returns a ``Store`` whose splits are ordinary ``StoreSplit``s, so the ``StoreLoader``
 (crops, flips, PCA jitter, worker processes) runs exactly as on a packed store; only reading and
 decoding are gone. Pixels are uniform random uint8 and labels uniform random classes, both fixed
 by ``seed``; the mean image and the PCA statistics are those of such noise.

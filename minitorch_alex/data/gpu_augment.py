@@ -1,6 +1,6 @@
 """The paper's augmentation on the GPU, fed by an asynchronous copy pipeline.
 
-Same results as the CPU path (``augment.py`` through ``DataLoader``): for a given seed the GPU
+Same results as the CPU path (``augment.py`` through ``StoreLoader``): for a given seed the GPU
 batches have the same images, crops, flips and PCA shifts, because the random draws happen on
 the host in exactly the CPU loader's order (``epoch_order``, then ``sample_train_params`` from
 ``default_rng([seed, epoch, 1, b])``). Only the pixel work moves to the GPU:
@@ -56,7 +56,7 @@ def crop_flip_normalize(xp, images, ys, xs, flips, crop, mean=None, shifts=None,
 
 
 def batch_plan(split, batch_size, seed, epoch, b, crop, alpha_std=0.1, shuffle=True, rank=0, world_size=1):
-    """The host-side draws of training batch ``b``, identical to the CPU ``DataLoader``'s
+    """The host-side draws of training batch ``b``, identical to the CPU ``StoreLoader``'s
     (``loader.make_batch``): (index (k,), ys, xs, flips, shifts (k, 3)) of this rank's rows
     (``shard_bounds``) of the global batch, whose crops, flips and PCA draws are made for all of
     its rows, so an image is augmented alike on any number of ranks."""
@@ -76,12 +76,12 @@ def _empty_pinned(shape, dtype):
 
 class GPUAugmenter:
     """Training batches of a ``StoreSplit`` made on ``device`` (a 'cuda:N' name), with the
-    interface of ``DataLoader`` (``len``, ``set_epoch(epoch, start_batch, stop_batch)``,
+    interface of ``StoreLoader`` (``len``, ``set_epoch(epoch, start_batch, stop_batch)``,
     iteration), so the trainer takes either.
 
     Iteration yields (images (k, 3, C, C) float32 CuPy array on the device, labels (k,) int64
     NumPy array): this rank's rows of each global batch of ``batch_size``, the same as
-    ``DataLoader(split, batch_size, train=True, seed=seed, crop=crop, scale=scale, rank=rank,
+    ``StoreLoader(split, batch_size, train=True, seed=seed, crop=crop, scale=scale, rank=rank,
     world_size=world_size)`` bit for bit (drop_last=False). The labels stay on the host: the
     loss checks them there before its one upload, and no step reads the device for them.
 

@@ -110,7 +110,7 @@ def shared_memory_check(nbytes: int) -> None:
         if free[place] >= nbytes:
             return
     shown = " and ".join(f"{b} bytes free in {p}" for p, b in free.items())
-    raise OSError(errno.ENOSPC, f"the DataLoader's batch slots need {nbytes} bytes of shared memory (expected >= "
+    raise OSError(errno.ENOSPC, f"the StoreLoader's batch slots need {nbytes} bytes of shared memory (expected >= "
                                 f"{nbytes} bytes free vs {shown}): lower --workers or --batch-size, or give /dev/shm "
                                 "more room (docker run --shm-size)")
 
@@ -187,7 +187,7 @@ def _worker_loop(maker, images_buf, labels_buf, n_slots, tasks, results, parent_
             results.put((gen, b, slot, 0, traceback.format_exc()))
 
 
-class DataLoader:
+class StoreLoader:
     """Iterate ``(images, labels)`` batches over a :class:`StoreSplit`
     (or a whole :class:`Store`: then ``store.train`` if ``train`` else
     ``store.val``).
@@ -218,7 +218,7 @@ class DataLoader:
     e.g. 4 * 2 * 128 * 3 * 224 * 224 * 4 bytes = 616 MB; ten-crop batches
     are ten times larger, so use a smaller ``batch_size`` for them.
 
-    Call :meth:`close` (or use ``with DataLoader(...) as loader:``) to stop
+    Call :meth:`close` (or use ``with StoreLoader(...) as loader:``) to stop
     the workers; they also stop if this process dies. With 'fork', create
     the loader before anything starts threads that the workers would
     inherit in a locked state; the workers only use NumPy.
@@ -268,7 +268,7 @@ class DataLoader:
 
     def __iter__(self):
         if self._closed:
-            raise RuntimeError("DataLoader is closed")
+            raise RuntimeError("StoreLoader is closed")
         if self.workers == 0:
             return self._iter_here()
         return self._iter_workers()
@@ -303,7 +303,7 @@ class DataLoader:
         self._results = ctx.Queue()
         self._tasks = [ctx.Queue() for _ in range(self.workers)]
         for w in range(self.workers):
-            p = ctx.Process(target=_worker_loop, daemon=True, name=f"DataLoader-worker-{w}",
+            p = ctx.Process(target=_worker_loop, daemon=True, name=f"StoreLoader-worker-{w}",
                             args=(maker, images_buf, labels_buf, self._n_slots, self._tasks[w],
                                   self._results, os.getpid()))
             p.start()
@@ -321,7 +321,7 @@ class DataLoader:
                     codes = {p.name: _exit_status(p.exitcode) for p in dead}
                     self.close()
                     check_unchanged(self._maker.split)  # the usual cause of a SIGBUS: the store was truncated
-                    raise RuntimeError(f"DataLoader worker(s) died unexpectedly: {codes}") from None
+                    raise RuntimeError(f"StoreLoader worker(s) died unexpectedly: {codes}") from None
                 waited += 1.0
                 if waited > self.timeout:
                     raise TimeoutError(f"no batch from the workers in {self.timeout} s") from None
@@ -354,14 +354,14 @@ class DataLoader:
         send_more()
         for b in range(first, n_batches):
             if self._gen != gen:  # a newer iteration has taken over the slots
-                raise RuntimeError("the DataLoader was iterated again while this iteration was running")
+                raise RuntimeError("the StoreLoader was iterated again while this iteration was running")
             while b not in ready:
                 _, got, slot, n, error = self._next_result()
                 if error is not None:
                     last = error.strip().splitlines()[-1]
                     if last.startswith(f"{StoreChanged.__module__}.{StoreChanged.__name__}: "):
                         raise StoreChanged(last.split(": ", 1)[1])  # the worker's one line, not its traceback
-                    raise RuntimeError(f"DataLoader worker failed on batch {got}:\n{error}")
+                    raise RuntimeError(f"StoreLoader worker failed on batch {got}:\n{error}")
                 ready[got] = (slot, n)
             slot, n = ready.pop(b)
             images, labels = self._slot_images[slot, :n], self._slot_labels[slot, :n]

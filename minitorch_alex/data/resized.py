@@ -2,7 +2,7 @@
 
 Packing Fashion-MNIST's 28 x 28 images at the paper's 256 x 256 made a 13 GB store of a 30 MB
 data set. Stored at 28 x 28 (RGB, 141 MB for the 60,000 training images) and seen through
-``upscale_store(store, 256)``, the splits look to the ``DataLoader`` and the ``Trainer`` exactly
+``upscale_store(store, 256)``, the splits look to the ``StoreLoader`` and the ``Trainer`` exactly
 like a 256-px store: each image is enlarged when it is read, by the same ``resize_center_crop``
 (Pillow bilinear) that packing used, so the pixels are those of the old 256-px store.
 

@@ -1,6 +1,6 @@
 """Sharding the single-process run's global batches across ranks.
 
-The N-rank run must see exactly the batches of the 1-rank run (``data.loader.DataLoader``
+The N-rank run must see exactly the batches of the 1-rank run (``data.loader.StoreLoader``
 with the same seed): the epoch's order is ``loader.epoch_order(n, seed, epoch, shuffle)``,
 global batch ``b`` is ``order[b * B:(b + 1) * B]`` (the last one smaller unless
 ``drop_last``), and rank ``r`` takes rows ``start:stop`` of it, a contiguous slice:
@@ -92,7 +92,7 @@ class ShardedSampler:
         return self.batch_size // self.world_size
 
     def set_epoch(self, epoch: int, start_batch: int = 0, stop_batch: int | None = None) -> None:
-        """As ``DataLoader.set_epoch``: the epoch, and optionally only batches
+        """As ``StoreLoader.set_epoch``: the epoch, and optionally only batches
         ``start_batch .. stop_batch - 1`` of it (resuming mid-epoch)."""
         self.epoch, self.start_batch, self.stop_batch = epoch_range(epoch, start_batch, stop_batch, len(self))
 
@@ -119,7 +119,7 @@ class ShardedSampler:
 def shard_batch(split, shard: Shard, seed: int, train: bool = True, crop: int | None = None,
                 ten_crop: bool = False, alpha_std: float = 0.1, scale: float = 1.0):
     """Images and labels of ``shard`` from a ``StoreSplit``: rows ``start:stop`` of what
-    ``DataLoader(split, batch_size, train=train, seed=seed, ...)`` yields for the shard's
+    ``StoreLoader(split, batch_size, train=train, seed=seed, ...)`` yields for the shard's
     global batch, bit for bit.
 
     Returns ``images`` float32 ``(k, 3, C, C)`` (``(k, 10, 3, C, C)`` with ``ten_crop``) and

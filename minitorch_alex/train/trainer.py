@@ -436,8 +436,8 @@ class Trainer:
     def _loader(self, split, train, ten_crop=False):
         """The batches of ``split``: on a CUDA device the training batches are augmented there
         (``GPUAugmenter``: uint8 pixels up, the same batches bit for bit, labels left on the host);
-        otherwise, and for validation, the CPU ``DataLoader`` with ``cfg.workers`` processes."""
-        from ..data import DataLoader
+        otherwise, and for validation, the CPU ``StoreLoader`` with ``cfg.workers`` processes."""
+        from ..data import StoreLoader
         from ..data.gpu_augment import GPUAugmenter
 
         if train and Device(self.input_device).type == "cuda":
@@ -445,7 +445,7 @@ class Trainer:
                                 scale=self.cfg.input_scale, rank=self.world.rank, world_size=self.world.size)
         # copy=False: each batch goes straight into the model before the next is asked for
         # batch_size is the global batch: each rank gets its rows of it
-        return DataLoader(split, batch_size=self.cfg.batch_size // (10 if ten_crop else 1) or 1, train=train,
+        return StoreLoader(split, batch_size=self.cfg.batch_size // (10 if ten_crop else 1) or 1, train=train,
                           workers=self.cfg.workers, seed=self.cfg.seed, ten_crop=ten_crop, copy=False,
                           scale=self.cfg.input_scale, rank=self.world.rank, world_size=self.world.size)
 

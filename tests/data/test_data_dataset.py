@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minitorch_alex.data.dataset import DataLoader, TensorDataset, default_collate
+from minitorch_alex.data import DataLoader, StoreSplit, TensorDataset, default_collate
 
 
 class Squares:
@@ -96,6 +96,9 @@ def test_tensor_dataset_takes_mt_tensors():
     (lambda: DataLoader(TensorDataset(np.zeros(3)), batch_size=0), "batch_size an integer >= 1, got 0"),
     (lambda: DataLoader(TensorDataset(np.zeros(3)), workers=-1), "workers an integer >= 0, got -1"),
     (lambda: DataLoader([1, 2, 3][0], batch_size=1), "expected a dataset with __len__ and __getitem__, got int"),
+    (lambda: DataLoader(StoreSplit(np.zeros((2, 8, 8, 3), np.uint8), np.zeros(2, np.int64), np.zeros((8, 8, 3)),
+                                   np.ones(3), np.eye(3)), batch_size=1),
+     "expected a dataset of samples, got a packed StoreSplit; batch it with minitorch_alex.data.StoreLoader"),
     (lambda: default_collate([(1, 2), (3,)]), "samples of 2 fields each, got"),
 ])
 def test_bad_arguments_are_one_line_errors(make, message):

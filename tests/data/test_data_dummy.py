@@ -4,19 +4,19 @@ import pickle
 import numpy as np
 import pytest
 
-from minitorch_alex.data import DataLoader
+from minitorch_alex.data import StoreLoader
 from minitorch_alex.data.dummy import dummy_split, dummy_store
 
 
 def test_dummy_store_feeds_the_data_loader_like_a_packed_store():
     store = dummy_store(num_classes=7, train_size=20, val_size=5, size=64, seed=3)
     assert store.classes == [f"class{i:04d}" for i in range(7)] and len(store.val) == 5
-    with DataLoader(store.train, batch_size=8, train=True, seed=0) as loader:
+    with StoreLoader(store.train, batch_size=8, train=True, seed=0) as loader:
         batches = list(loader)
     assert [b[0].shape for b in batches] == [(8, 3, 56, 56)] * 2 + [(4, 3, 56, 56)]
     labels = np.concatenate([b[1] for b in batches])
     assert labels.dtype == np.int64 and labels.min() >= 0 and labels.max() < 7
-    with DataLoader(store.val, batch_size=5, train=False, ten_crop=True) as loader:
+    with StoreLoader(store.val, batch_size=5, train=False, ten_crop=True) as loader:
         assert next(iter(loader))[0].shape == (5, 10, 3, 56, 56)
     again = dummy_store(num_classes=7, train_size=20, val_size=5, size=64, seed=3)
     np.testing.assert_array_equal(again.train.images, store.train.images)  # fixed by the seed

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from data_helpers import index_split, make_plain_tree, random_split
 
-from minitorch_alex.data import DataLoader, epoch_order, open_store, prepare
+from minitorch_alex.data import StoreLoader, epoch_order, open_store, prepare
 
 
 def _all(loader):
@@ -22,20 +22,20 @@ def _same(a, b):
 
 def test_batches_shapes_and_last_batch():
     split = random_split(n=50, size=16)
-    loader = DataLoader(split, batch_size=16, train=True, seed=0)
+    loader = StoreLoader(split, batch_size=16, train=True, seed=0)
     batches = _all(loader)
     assert len(loader) == 4 == len(batches)
     assert [len(y) for _, y in batches] == [16, 16, 16, 2]
     x, y = batches[0]
     assert x.shape == (16, 3, 14, 14) and x.dtype == np.float32 and y.dtype == np.int64
-    assert len(DataLoader(split, 16, drop_last=True)) == 3
-    assert [len(y) for _, y in DataLoader(split, 16, drop_last=True)] == [16, 16, 16]
+    assert len(StoreLoader(split, 16, drop_last=True)) == 3
+    assert [len(y) for _, y in StoreLoader(split, 16, drop_last=True)] == [16, 16, 16]
 
 
 def test_every_sample_once_per_epoch_with_matching_labels():
     split = index_split(n=40, size=8)  # image i is the constant i; label = i % 4
     for workers in (0, 2):
-        with DataLoader(split, 6, train=False, shuffle=True, workers=workers, seed=3, crop=6) as loader:
+        with StoreLoader(split, 6, train=False, shuffle=True, workers=workers, seed=3, crop=6) as loader:
             seen = []
             for x, y in loader:
                 ids = x[:, 0, 0, 0].astype(int)  # undo: centre crop of a constant image
@@ -47,18 +47,18 @@ def test_every_sample_once_per_epoch_with_matching_labels():
 
 def test_same_seed_same_batches_and_workers_do_not_matter():
     split = random_split(n=45, size=16)
-    ref = _all(DataLoader(split, 8, train=True, seed=7, workers=0))
-    assert _same(ref, _all(DataLoader(split, 8, train=True, seed=7, workers=0)))
-    with DataLoader(split, 8, train=True, seed=7, workers=2, prefetch=2) as loader:
+    ref = _all(StoreLoader(split, 8, train=True, seed=7, workers=0))
+    assert _same(ref, _all(StoreLoader(split, 8, train=True, seed=7, workers=0)))
+    with StoreLoader(split, 8, train=True, seed=7, workers=2, prefetch=2) as loader:
         assert _same(ref, _all(loader))
-    with DataLoader(split, 8, train=True, seed=7, workers=1, prefetch=3, copy=False) as loader:
+    with StoreLoader(split, 8, train=True, seed=7, workers=1, prefetch=3, copy=False) as loader:
         assert _same(ref, _all(loader))
-    assert not _same(ref, _all(DataLoader(split, 8, train=True, seed=8)))
+    assert not _same(ref, _all(StoreLoader(split, 8, train=True, seed=8)))
 
 
 def test_epochs_reshuffle_deterministically():
     split = random_split(n=30, size=16)
-    with DataLoader(split, 10, train=True, seed=1, workers=2) as loader:
+    with StoreLoader(split, 10, train=True, seed=1, workers=2) as loader:
         e0 = _all(loader)
         e0_again = _all(loader)  # same epoch again: same batches
         loader.set_epoch(1)
@@ -69,15 +69,15 @@ def test_epochs_reshuffle_deterministically():
     np.testing.assert_array_equal(labels0, split.labels[order0])
     assert not np.array_equal(order0, order1)
     # Epoch 1 in a fresh in-process loader gives what the workers gave.
-    fresh = DataLoader(split, 10, train=True, seed=1)
+    fresh = StoreLoader(split, 10, train=True, seed=1)
     fresh.set_epoch(1)
     assert _same(e1, _all(fresh))
 
 
 def test_eval_mode_is_centre_crop_without_randomness():
     split = random_split(n=12, size=16)
-    a = _all(DataLoader(split, 5, train=False, seed=0))
-    b = _all(DataLoader(split, 5, train=False, seed=99))
+    a = _all(StoreLoader(split, 5, train=False, seed=0))
+    b = _all(StoreLoader(split, 5, train=False, seed=99))
     assert _same(a, b)  # no shuffle, no augmentation: the seed does not matter
     x = np.concatenate([x for x, _ in a])
     expected = (split.images[:, 1:15, 1:15].astype(np.float32) - split.mean[1:15, 1:15]).transpose(0, 3, 1, 2)
@@ -86,19 +86,19 @@ def test_eval_mode_is_centre_crop_without_randomness():
 
 def test_ten_crop_loader():
     split = random_split(n=7, size=16)
-    with DataLoader(split, 4, train=False, ten_crop=True, workers=2) as loader:
+    with StoreLoader(split, 4, train=False, ten_crop=True, workers=2) as loader:
         batches = _all(loader)
     assert batches[0][0].shape == (4, 10, 3, 14, 14) and batches[1][0].shape == (3, 10, 3, 14, 14)
-    plain = _all(DataLoader(split, 4, train=False, ten_crop=True))
+    plain = _all(StoreLoader(split, 4, train=False, ten_crop=True))
     assert _same(batches, plain)
     with pytest.raises(ValueError):
-        DataLoader(split, 4, train=True, ten_crop=True)
+        StoreLoader(split, 4, train=True, ten_crop=True)
 
 
 def test_abandoned_iteration_does_not_disturb_the_next():
     split = random_split(n=40, size=16)
-    ref = _all(DataLoader(split, 4, seed=2))
-    with DataLoader(split, 4, seed=2, workers=2, prefetch=2) as loader:
+    ref = _all(StoreLoader(split, 4, seed=2))
+    with StoreLoader(split, 4, seed=2, workers=2, prefetch=2) as loader:
         for i, _ in enumerate(loader):
             if i == 1:
                 break  # leave batches in flight
@@ -107,7 +107,7 @@ def test_abandoned_iteration_does_not_disturb_the_next():
 
 def test_close_stops_workers_and_closed_loader_refuses():
     split = random_split(n=20, size=16)
-    loader = DataLoader(split, 4, workers=2)
+    loader = StoreLoader(split, 4, workers=2)
     next(iter(loader))
     procs = list(loader._procs)
     assert all(p.is_alive() for p in procs)
@@ -121,7 +121,7 @@ def test_close_stops_workers_and_closed_loader_refuses():
 def test_worker_error_is_reported():
     split = random_split(n=20, size=16)
     split.mean = split.mean[:, :, :2]  # broken after validation: crops will fail in the worker
-    with DataLoader(split, 4, workers=1) as loader:
+    with StoreLoader(split, 4, workers=1) as loader:
         with pytest.raises(RuntimeError, match="worker failed on batch 0"):
             next(iter(loader))
 
@@ -129,11 +129,11 @@ def test_worker_error_is_reported():
 def test_loader_on_a_prepared_store_with_spawn(tmp_path):
     src = make_plain_tree(tmp_path / "src", per_class=(4, 2))
     store = open_store(prepare(src, tmp_path / "store", size=16, progress=False))
-    ref = _all(DataLoader(store.train, 5, seed=4))
-    assert _same(ref, _all(DataLoader(store, 5, seed=4)))  # a whole store + train=True means store.train
-    assert sum(len(y) for _, y in DataLoader(store, 5, train=False)) == len(store.val)
+    ref = _all(StoreLoader(store.train, 5, seed=4))
+    assert _same(ref, _all(StoreLoader(store, 5, seed=4)))  # a whole store + train=True means store.train
+    assert sum(len(y) for _, y in StoreLoader(store, 5, train=False)) == len(store.val)
     # 'spawn' reopens the memory-mapped store in the worker instead of pickling images.
-    with DataLoader(store.train, 5, seed=4, workers=1, start_method="spawn") as loader:
+    with StoreLoader(store.train, 5, seed=4, workers=1, start_method="spawn") as loader:
         assert _same(ref, _all(loader))
 
 
@@ -151,8 +151,8 @@ def test_workers_exit_when_the_parent_dies(tmp_path):
         import os, signal, sys
         sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
         from data_helpers import random_split
-        from minitorch_alex.data import DataLoader
-        loader = DataLoader(random_split(n=20, size=16), 4, workers=2, start_method="fork")
+        from minitorch_alex.data import StoreLoader
+        loader = StoreLoader(random_split(n=20, size=16), 4, workers=2, start_method="fork")
         next(iter(loader))
         print(" ".join(str(p.pid) for p in loader._procs), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)  # no cleanup at all
@@ -182,7 +182,7 @@ def test_workers_exit_when_the_parent_dies(tmp_path):
 @pytest.mark.parametrize("workers", [0, 2])
 def test_a_range_of_batches_equals_those_positions_of_the_full_epoch(workers):
     split = random_split(n=50, size=16)
-    with DataLoader(split, 8, train=True, seed=4, workers=workers) as loader:
+    with StoreLoader(split, 8, train=True, seed=4, workers=workers) as loader:
         loader.set_epoch(2)
         full = _all(loader)
         loader.set_epoch(2, start_batch=3, stop_batch=5)

@@ -15,7 +15,7 @@ from paths import ROOT
 import minitorch_alex as mt
 import minitorch_alex.distributed as dist
 import minitorch_alex.nn.functional as F
-from minitorch_alex.data.loader import DataLoader, epoch_order
+from minitorch_alex.data.loader import StoreLoader, epoch_order
 from minitorch_alex.distributed import world as world_module
 
 SCRIPTS = os.path.join(ROOT, "tests", "distributed", "dist_scripts")
@@ -90,7 +90,7 @@ def test_sampler_resumes_mid_epoch():
 @pytest.mark.parametrize("train, ten_crop", [(True, False), (False, False), (False, True)])
 def test_shard_batch_gives_the_loader_rows(world_size, train, ten_crop):
     split = common.make_split(14, 3)
-    loader = DataLoader(split, 6, train=train, seed=9, crop=common.CROP, ten_crop=ten_crop)
+    loader = StoreLoader(split, 6, train=train, seed=9, crop=common.CROP, ten_crop=ten_crop)
     loader.set_epoch(2)
     samplers = [dist.ShardedSampler(14, 6, seed=9, shuffle=train, rank=r, world_size=world_size)
                 for r in range(world_size)]
@@ -240,7 +240,7 @@ def test_two_ranks_train_as_one_process(tmp_path):
     assert int(ranks[0]["world_size"]) == 2
     assert [int(r["local_rank"]) for r in ranks] == [0, 1]  # one node: the local rank is the rank
     train, val = common.make_split(common.N_TRAIN, 1), common.make_split(common.N_VAL, 2)
-    single = common.train_single(train)  # the ordinary DataLoader, one process
+    single = common.train_single(train)  # the ordinary StoreLoader, one process
     reference = common.parameters(single)
     initial = common.parameters(common.make_model(100))
     for mode in dist.MODES:

@@ -1,7 +1,7 @@
 """Data parallel through the training CLI: ``mpiexec -n 2 python examples/train_imagenet.py`` (here
 tests/distributed/dist_scripts/cli_train.py: the CLI with a small float64 network in AlexNet's place) against
 one plain process, resuming on 2 ranks and across rank counts, distributed validation, faults,
-and the pieces the trainer uses (the sharded DataLoader, per-sample draws of the global batch)."""
+and the pieces the trainer uses (the sharded StoreLoader, per-sample draws of the global batch)."""
 import json
 import os
 import shutil
@@ -15,7 +15,7 @@ from needs import needs_mpi, needs_numba
 from paths import ROOT
 
 from minitorch_alex import random as mt_random
-from minitorch_alex.data.loader import DataLoader, shard_bounds
+from minitorch_alex.data.loader import StoreLoader, shard_bounds
 from minitorch_alex.train import cli
 
 SCRIPT = os.path.join(ROOT, "tests", "distributed", "dist_scripts", "cli_train.py")
@@ -206,7 +206,7 @@ def test_the_sharded_loader_yields_each_ranks_rows_of_the_one_rank_batches(world
     batch = 6 if world_size != 3 else 9  # 13 = 6 + 6 + 1 (ranks 1.. get no row of the last) or 9 + 4
 
     def batches(rank, size):
-        with DataLoader(split, batch, train=train, seed=4, crop=common.CROP, ten_crop=ten_crop, workers=workers,
+        with StoreLoader(split, batch, train=train, seed=4, crop=common.CROP, ten_crop=ten_crop, workers=workers,
                         rank=rank, world_size=size) as loader:
             loader.set_epoch(1)
             return [(x.copy(), y.copy()) for x, y in loader]

@@ -199,14 +199,14 @@ def test_alexnet_float32_tf32_and_mixed_precision_follow_float64(image_batch):
 
 
 def test_gpu_augmenter_gives_the_cpu_loaders_batches(rng):
-    from minitorch_alex.data import DataLoader, StoreSplit
+    from minitorch_alex.data import StoreLoader, StoreSplit
     from minitorch_alex.data.gpu_augment import GPUAugmenter
 
     images = rng.integers(0, 256, (11, 32, 32, 3), dtype=np.uint8)
     eigvals, eigvecs = np.linalg.eigh(np.cov(images.reshape(-1, 3).T / 255.0))
     split = StoreSplit(images=images, labels=rng.integers(0, 5, 11), mean=images.mean(0).astype(np.float32),
                        eigvals=eigvals.astype(np.float32), eigvecs=eigvecs.astype(np.float32))
-    cpu = DataLoader(split, batch_size=4, train=True, seed=3, crop=28, workers=0)
+    cpu = StoreLoader(split, batch_size=4, train=True, seed=3, crop=28, workers=0)
     cpu.set_epoch(1)
     gpu = GPUAugmenter(split, batch_size=4, crop=28, device=DEV, seed=3)
     count = 0

@@ -1,6 +1,6 @@
 """The GPU augmentation's math on NumPy: ``crop_flip_normalize`` is bit-identical to the CPU
 path (``augment.crop_to_chw``) for the same crop offsets, flips and PCA shifts, and the batch
-plan draws what the CPU ``DataLoader`` draws. (The CuPy pipeline itself: tests/gpu/test_gpu.py.)"""
+plan draws what the CPU ``StoreLoader`` draws. (The CuPy pipeline itself: tests/gpu/test_gpu.py.)"""
 import types
 
 import cupy_api
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minitorch_alex.data import DataLoader, StoreSplit
+from minitorch_alex.data import StoreLoader, StoreSplit
 from minitorch_alex.data.augment import crop_to_chw, pca_shift, sample_train_params
 from minitorch_alex.data.gpu_augment import GPUAugmenter, batch_plan, crop_flip_normalize
 
@@ -49,7 +49,7 @@ def test_flip_mirrors_columns(rng):
 
 def test_batch_plan_draws_what_the_cpu_loader_draws(rng):
     split = make_split(rng, n=9)
-    loader = DataLoader(split, batch_size=4, train=True, seed=11, crop=10, workers=0)
+    loader = StoreLoader(split, batch_size=4, train=True, seed=11, crop=10, workers=0)
     loader.set_epoch(2)
     for b, (images, labels) in enumerate(loader):
         images = images.numpy() if hasattr(images, "numpy") else np.asarray(images)
@@ -133,10 +133,10 @@ def fake_gpu(monkeypatch):
 @pytest.mark.parametrize("world_size, rank", [(1, 0), (2, 0), (2, 1), (3, 2)])
 @pytest.mark.parametrize("start, stop", [(0, None), (1, 3), (2, 3)])
 def test_the_gpu_pipeline_gives_the_cpu_loaders_batches_bit_for_bit(rng, fake_gpu, world_size, rank, start, stop):
-    """Every rank's rows of every batch, from any start batch (a resume), as the CPU DataLoader
+    """Every rank's rows of every batch, from any start batch (a resume), as the CPU StoreLoader
     gives them; labels stay on the host (NumPy int64)."""
     split = make_split(rng, n=11, size=12)
-    cpu = DataLoader(split, batch_size=4, train=True, seed=3, crop=10, workers=0, scale=0.5,
+    cpu = StoreLoader(split, batch_size=4, train=True, seed=3, crop=10, workers=0, scale=0.5,
                      rank=rank, world_size=world_size)
     gpu = GPUAugmenter(split, batch_size=4, crop=10, device="cuda:0", seed=3, scale=0.5, rank=rank,
                        world_size=world_size)
@@ -195,8 +195,8 @@ def test_the_trainer_feeds_a_cuda_device_through_the_gpu_pipeline(rng, fake_gpu,
         return Trainer(cfg, split, split, split.classes, model=nn.Sequential(nn.Flatten(), nn.Linear(300, 5)))
 
     on_gpu, on_cpu = trainer(("cuda:0",))._loader(split, train=True), trainer(("cpu",))._loader(split, train=True)
-    assert isinstance(on_gpu, GPUAugmenter) and isinstance(on_cpu, DataLoader)
-    assert isinstance(trainer(("cuda:0",))._loader(split, train=False), DataLoader)
+    assert isinstance(on_gpu, GPUAugmenter) and isinstance(on_cpu, StoreLoader)
+    assert isinstance(trainer(("cuda:0",))._loader(split, train=False), StoreLoader)
     for loader in (on_gpu, on_cpu):
         loader.set_epoch(1, start_batch=1)
     for (xg, yg), (xc, yc) in zip(on_gpu, on_cpu, strict=True):

@@ -12,10 +12,10 @@ from paths import ROOT
 
 TRUNCATE = """
 import os, sys
-from minitorch_alex.data import DataLoader, open_store
+from minitorch_alex.data import StoreLoader, open_store
 root, workers = sys.argv[1], int(sys.argv[2])
 store = open_store(root)
-with DataLoader(store.train, batch_size=1, train=True, workers=workers) as loader:
+with StoreLoader(store.train, batch_size=1, train=True, workers=workers) as loader:
     batches = iter(loader)
     next(batches)
     os.truncate(os.path.join(root, "train_images.npy"), 128)  # the header's bytes only: every row is gone
@@ -49,13 +49,13 @@ def test_a_store_truncated_under_the_loader_is_named(tmp_path, workers):
 SLOTS = """
 import multiprocessing.heap, sys
 import numpy as np
-from minitorch_alex.data import DataLoader, StoreSplit
+from minitorch_alex.data import StoreLoader, StoreSplit
 multiprocessing.heap.Arena._dir_candidates = [sys.argv[1]]  # /dev/shm, as small as the test's tmpfs
 images = np.zeros((24, 16, 16, 3), np.uint8)
 split = StoreSplit(images, np.zeros(24, np.int64), np.zeros((16, 16, 3), np.float32), np.ones(3, np.float32),
                    np.eye(3, dtype=np.float32))
 try:
-    with DataLoader(split, batch_size=24, train=True, workers=1) as loader:
+    with StoreLoader(split, batch_size=24, train=True, workers=1) as loader:
         next(iter(loader))
 except OSError as exc:
     print(exc.strerror)
@@ -89,6 +89,6 @@ def test_batch_slots_that_fit_no_shared_memory_are_refused_before_the_workers(tw
     proc = _python(SLOTS, shm, TMPDIR=str(tmp))
     assert proc.returncode == 3, (proc.returncode, proc.stderr)  # not -7 (SIGBUS)
     need = 2 * (24 * 3 * 14 * 14 * 4 + 24 * 8)
-    assert proc.stdout.strip().startswith(f"the DataLoader's batch slots need {need} bytes of shared memory (expected "
+    assert proc.stdout.strip().startswith(f"the StoreLoader's batch slots need {need} bytes of shared memory (expected "
                                           f">= {need} bytes free vs ")
     assert f"bytes free in {shm}" in proc.stdout and f"bytes free in {tmp}" in proc.stdout

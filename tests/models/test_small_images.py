@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
-from minitorch_alex.data import DataLoader, open_store, prepare, write_idx
+from minitorch_alex.data import StoreLoader, open_store, prepare, write_idx
 from minitorch_alex.data.fashion_mnist import FILES
 from minitorch_alex.data.resized import ResizedImages, upscale_store
 
@@ -42,8 +42,8 @@ def test_the_28px_store_enlarged_on_reading_equals_the_256px_store(stores):
     # the colour PCA (training jitter) is the stored images' own; given the same, batches agree
     big_split = dataclasses.replace(big.train, eigvals=small.train.eigvals, eigvecs=small.train.eigvecs)
     for train in (True, False):
-        with DataLoader(seen.train, batch_size=8, train=train, seed=1) as a, \
-                DataLoader(big_split, batch_size=8, train=train, seed=1) as b:
+        with StoreLoader(seen.train, batch_size=8, train=train, seed=1) as a, \
+                StoreLoader(big_split, batch_size=8, train=train, seed=1) as b:
             for (xa, ya), (xb, yb) in zip(a, b):
                 assert xa.shape == (len(ya), 3, 224, 224)
                 np.testing.assert_array_equal(ya, yb)
@@ -56,9 +56,9 @@ def test_enlarged_splits_go_to_spawn_workers_as_the_small_files(stores):
     assert len(blob) < 200_000  # the small split reopens its files; no 256-px pixels travel
     again = pickle.loads(blob)
     np.testing.assert_array_equal(again.images[0], seen.train.images[0])
-    with DataLoader(seen.train, batch_size=10, train=False, workers=1, start_method="spawn") as loader:
+    with StoreLoader(seen.train, batch_size=10, train=False, workers=1, start_method="spawn") as loader:
         x, _ = next(iter(loader))
-    with DataLoader(seen.train, batch_size=10, train=False) as loader:
+    with StoreLoader(seen.train, batch_size=10, train=False) as loader:
         np.testing.assert_array_equal(next(iter(loader))[0], x)
 
 

@@ -331,12 +331,12 @@ def test_the_default_worker_count_follows_the_device():
 def test_the_checkpoints_crop_size_is_the_loaders_crop(tmp_path):
     """Inference cuts the crop_size the checkpoint names: it must be the crop training used (the
     loader's default_crop), also for a store size where 224/256 of it is not a whole number."""
-    from minitorch_alex.data import DataLoader
+    from minitorch_alex.data import StoreLoader
 
     train, val = tiny_split(size=20), tiny_split(n=9, size=20, seed=1, name="val")
     cfg = TrainConfig(epochs=1, batch_size=8, workers=0, out=str(tmp_path), plots=False, progress=False)
     trainer = Trainer(cfg, train, val, train.classes, model=small_net())
-    images, _ = next(iter(DataLoader(train, batch_size=8, workers=0)))
+    images, _ = next(iter(StoreLoader(train, batch_size=8, workers=0)))
     assert trainer._meta()["crop_size"] == images.shape[-1] == 18  # 20 * 224 / 256 = 17.5
 
 

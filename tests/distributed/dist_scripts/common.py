@@ -6,7 +6,7 @@ import minitorch_alex as mt
 import minitorch_alex.distributed as dist
 import minitorch_alex.nn as nn
 import minitorch_alex.nn.functional as F
-from minitorch_alex.data.loader import DataLoader
+from minitorch_alex.data.loader import StoreLoader
 from minitorch_alex.data.store import StoreSplit
 
 # The ranks run with MINITORCH_ALEX_BACKEND=reference (set by tests/distributed/test_distributed.py's mpiexec:
@@ -44,10 +44,10 @@ def step(model, optimizer, images, labels):
 
 
 def train_single(train_split, dtype=np.float64):
-    """The 1-rank run: the ordinary DataLoader with the global batch."""
+    """The 1-rank run: the ordinary StoreLoader with the global batch."""
     model = make_model(100, dtype)
     opt = mt.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
-    loader = DataLoader(train_split, BATCH, train=True, seed=SEED, crop=CROP)
+    loader = StoreLoader(train_split, BATCH, train=True, seed=SEED, crop=CROP)
     for epoch in range(EPOCHS):
         loader.set_epoch(epoch)
         for images, labels in loader:
