@@ -72,6 +72,10 @@ def _fused_update(w, v, g):
 
 
 # an op's own condition for leaving the reference: f(arrays, params) -> bool
+# forward parameters only the reference has: a call that passes one runs there (the public calls
+# pass dilation only where it is not (1, 1); the kernels have no dilated windows)
+REFERENCE_ONLY = {"Conv2d": ("dilation",), "Conv2dReLU": ("dilation",), "MaxPool2d": ("dilation",)}
+
 REQUIRES = {
     "Dropout": lambda arrays, params: params["mask"].dtype == bool,  # the kernels take a boolean keep-mask
     "sgd_momentum_update_": lambda arrays, params: _fused_update(*arrays),
@@ -126,6 +130,8 @@ def backend_for(op, arrays, params=None):
     candidates = ("numba", "cuda") if setting == "auto" else (setting,)
     for backend in candidates:
         if _takes(backend, op, arrays):
+            if params and any(name in params for name in REFERENCE_ONLY.get(op, ())):
+                break
             condition = REQUIRES.get(op)
             if condition is None or condition(arrays, params or {}):
                 return backend

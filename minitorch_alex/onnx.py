@@ -106,7 +106,7 @@ class _Graph:
 def _conv_layer(g, x, name, conv):
     inputs = [x, g.param(f"{name}.weight")] + ([g.param(f"{name}.bias")] if conv.bias is not None else [])
     return g.node("Conv", inputs, name, kernel_shape=list(conv.kernel_size), strides=list(conv.stride),
-                  pads=list(conv.padding) * 2, group=conv.groups)
+                  pads=list(conv.padding) * 2, dilations=list(conv.dilation), group=conv.groups)
 
 
 def _linear_layer(g, x, name, fc):
@@ -118,7 +118,9 @@ def _pool_layer(g, x, name, pool):
     k = pool.kernel_size if isinstance(pool.kernel_size, (tuple, list)) else (pool.kernel_size,) * 2
     stride = k if pool.stride is None else pool.stride if isinstance(pool.stride, (tuple, list)) else (pool.stride,) * 2
     pad = pool.padding if isinstance(pool.padding, (tuple, list)) else (pool.padding,) * 2
-    return g.node("MaxPool", [x], name, kernel_shape=list(k), strides=list(stride), pads=list(pad) * 2)
+    dilation = pool.dilation if isinstance(pool.dilation, (tuple, list)) else (pool.dilation,) * 2
+    return g.node("MaxPool", [x], name, kernel_shape=list(k), strides=list(stride), pads=list(pad) * 2,
+                  dilations=list(dilation), ceil_mode=int(bool(pool.ceil_mode)))
 
 
 def _flatten_layer(g, x, name, flat):

@@ -95,7 +95,10 @@ def seeds():
 def conv_case(geo, bias, seed):
     """A conv2d Case of a ``strategies.conv_geometries`` draw (standard normal values from ``seed``)."""
     x, w, b = conv_arrays(geo, bias, np.random.default_rng(seed))
-    return Case([x, w, b], dict(stride=geo["stride"], padding=geo["padding"], groups=geo["groups"]), dict(geo=geo))
+    params = dict(stride=geo["stride"], padding=geo["padding"], groups=geo["groups"])
+    if geo["dilation"] != (1, 1):
+        params["dilation"] = geo["dilation"]
+    return Case([x, w, b], params, dict(geo=geo))
 
 
 def _conv_cases(bias=None, **bounds):
@@ -103,7 +106,8 @@ def _conv_cases(bias=None, **bounds):
 
 
 def _out_hw(geo):
-    return [(s + 2 * p - k) // st_ + 1 for s, k, st_, p in zip((geo["h"], geo["w"]), geo["k"], geo["stride"], geo["padding"])]
+    return [(s + 2 * p - d * (k - 1) - 1) // st_ + 1
+            for s, k, st_, p, d in zip((geo["h"], geo["w"]), geo["k"], geo["stride"], geo["padding"], geo["dilation"])]
 
 
 # Winograd F(5x5, 3x3)'s float32 error (see tests/kernels/cpu/test_cpu_kernels.py's ATOL_FACTOR)
@@ -125,10 +129,10 @@ def _conv_torch_scales(case, dtype):
     return (taps, taps, taps * np.sqrt(area), np.sqrt(area))
 
 
-def _torch_conv(x, w, b, stride, padding, groups):
+def _torch_conv(x, w, b, stride, padding, groups, dilation=1):
     import torch
 
-    return torch.nn.functional.conv2d(x, w, b, stride, padding, 1, groups)
+    return torch.nn.functional.conv2d(x, w, b, stride, padding, dilation, groups)
 
 
 # ----- linear ---------------------------------------------------------------------------------------
@@ -170,13 +174,16 @@ def _torch_relu_of(fn):
 # ----- max-pool -------------------------------------------------------------------------------------
 def _pool_case(geo, seed):
     x = distinct_values(np.random.default_rng(seed), geo["shape"])  # no ties: one winner in every dtype
-    return Case([x], dict(kernel_size=geo["k"], stride=geo["stride"], padding=geo["padding"]), dict(geo=geo))
+    params = dict(kernel_size=geo["k"], stride=geo["stride"], padding=geo["padding"])
+    if geo["dilation"] != (1, 1):
+        params["dilation"] = geo["dilation"]
+    return Case([x], params, dict(geo=geo))
 
 
-def _torch_pool(x, kernel_size, stride, padding):
+def _torch_pool(x, kernel_size, stride, padding, dilation=1, ceil_mode=False):
     import torch
 
-    return torch.nn.functional.max_pool2d(x, kernel_size, stride, padding)
+    return torch.nn.functional.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 # ----- local response normalisation -----------------------------------------------------------------
@@ -318,7 +325,8 @@ def _examples():
 
 def _conv_example(arrays, params, note):
     x, w = arrays[0], arrays[1]
-    geo = dict(n=x.shape[0], h=x.shape[2], w=x.shape[3], k=w.shape[2:], stride=params["stride"], padding=params["padding"])
+    geo = dict(n=x.shape[0], h=x.shape[2], w=x.shape[3], k=w.shape[2:], stride=params["stride"], padding=params["padding"],
+               dilation=params.get("dilation", (1, 1)))
     return Case(arrays, params, dict(geo=geo, note=note))
 
 
@@ -437,14 +445,29 @@ def _pool_ceil_case(geo, seed):
     return Case(case.arrays, dict(case.params, ceil_mode=True), case.meta)
 
 
+def _pool_ceil_or_not_case(geo, ceil_mode, seed):
+    case = _pool_case(geo, seed)
+    return Case(case.arrays, dict(case.params, ceil_mode=ceil_mode), case.meta)
+
+
+def _dilated(case):
+    return case.params.get("dilation", (1, 1)) != (1, 1)
+
+
+def _dilated_windows_see_the_input(case):
+    """Dilated and no window wholly in the padding. Such a window's maximum is -inf in both
+    frameworks, but PyTorch records index H*W for it, one past its channel's plane, and sends its
+    gradient to the first pixel of the next channel (torch 2.13 CPU: x (1, 2, 1, 2), kernel (1, 2),
+    padding (0, 1), dilation (1, 3): indices [2, 2], channel 0's gradient lands on channel 1);
+    ours sends it nowhere."""
+    import minitorch_alex as mt
+
+    probe = F.max_pool2d(mt.tensor(np.zeros((1, 1) + case.arrays[0].shape[2:])), **case.params).numpy()
+    return _dilated(case) and bool(np.isfinite(probe).all())
+
+
 def _adaptive_case(shape, out, seed):
     return Case([np.random.default_rng(seed).standard_normal(shape)], dict(output_size=out))
-
-
-def _torch_pool_ceil(x, kernel_size, stride, padding, ceil_mode):
-    import torch
-
-    return torch.nn.functional.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode)
 
 
 @st.composite
@@ -510,7 +533,20 @@ SPECS += [
     # kernels never see ceil_mode, so this spec names no hot op
     OpSpec("max_pool2d_ceil", F.max_pool2d, st.builds(_pool_ceil_case, pool_geometries(), seeds()),
            gradcheck=st.builds(_pool_ceil_case, pool_geometries(max_size=9, max_batch=2, max_channels=3), seeds()),
-           torch=_torch_pool_ceil),
+           torch=_torch_pool),
+    # dilation: the numba and CUDA kernels take none, dispatch.REQUIRES sends such calls to the reference
+    # (tests/core/test_dispatch.py), so these specs name no hot op; every draw has some axis dilated
+    OpSpec("conv2d_dilated", F.conv2d, _conv_cases(max_size=12, max_batch=3, max_dilation=3).filter(_dilated),
+           gradcheck=_conv_cases(max_per_group=2, max_kernel=3, max_stride=2, max_size=8, max_batch=2,
+                                 max_dilation=3).filter(_dilated),
+           torch=_torch_conv, torch_scales=_conv_torch_scales, reference_float16=False),
+    OpSpec("max_pool2d_dilated", F.max_pool2d,
+           st.builds(_pool_ceil_or_not_case, pool_geometries(max_dilation=3), st.booleans(), seeds())
+           .filter(_dilated_windows_see_the_input),
+           gradcheck=st.builds(_pool_ceil_or_not_case, pool_geometries(max_size=9, max_batch=2, max_channels=2,
+                                                                      max_dilation=3), st.booleans(), seeds())
+           .filter(_dilated_windows_see_the_input),
+           torch=_torch_pool),
     OpSpec("avg_pool2d", F.avg_pool2d,
            st.builds(_avg_pool_case, pool_geometries(), st.booleans(), st.booleans(), seeds()),
            gradcheck=st.builds(_avg_pool_case, pool_geometries(max_size=8, max_batch=2, max_channels=2), st.booleans(),

@@ -36,19 +36,30 @@ def distinct_values(rng, shape, margin=0.001):
     return values.reshape(shape)
 
 
+def _dilations(draw, max_dilation):
+    """(dh, dw), each in 1..max_dilation; (1, 1) without a draw when max_dilation is 1 (so the
+    draws of the undilated strategies are what they were)."""
+    return (1, 1) if max_dilation == 1 else (draw(st.integers(1, max_dilation)), draw(st.integers(1, max_dilation)))
+
+
 @st.composite
-def conv_geometries(draw, max_groups=3, max_per_group=3, max_kernel=5, max_stride=4, max_size=11, max_batch=4):
-    """A convolution's shapes, stride, padding and groups: dict(n, cin, cout, h, w, k, stride,
-    padding, groups), with cin and cout multiples of groups and the kernel fitting the padded input."""
+def conv_geometries(draw, max_groups=3, max_per_group=3, max_kernel=5, max_stride=4, max_size=11, max_batch=4,
+                    max_dilation=1):
+    """A convolution's shapes, stride, padding, groups and dilation: dict(n, cin, cout, h, w, k,
+    stride, padding, groups, dilation), with cin and cout multiples of groups and the (dilated)
+    kernel fitting the padded input."""
     groups = draw(st.integers(1, max_groups))
     cin, cout = groups * draw(st.integers(1, max_per_group)), groups * draw(st.integers(1, max_per_group))
     kh, kw = draw(st.integers(1, max_kernel)), draw(st.integers(1, max_kernel))
     sh, sw = draw(st.integers(1, max_stride)), draw(st.integers(1, max_stride))
     ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
-    h = draw(st.integers(max(1, kh - 2 * ph), max_size))
-    w = draw(st.integers(max(1, kw - 2 * pw), max_size))
+    dh, dw = _dilations(draw, max_dilation)
+    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    h = draw(st.integers(max(1, span_h - 2 * ph), max(max_size, span_h)))
+    w = draw(st.integers(max(1, span_w - 2 * pw), max(max_size, span_w)))
     n = draw(st.integers(1, max_batch))
-    return dict(n=n, cin=cin, cout=cout, h=h, w=w, k=(kh, kw), stride=(sh, sw), padding=(ph, pw), groups=groups)
+    return dict(n=n, cin=cin, cout=cout, h=h, w=w, k=(kh, kw), stride=(sh, sw), padding=(ph, pw), groups=groups,
+                dilation=(dh, dw))
 
 
 def conv_arrays(geo, bias, rng, dtype=np.float64):
@@ -59,13 +70,15 @@ def conv_arrays(geo, bias, rng, dtype=np.float64):
 
 
 @st.composite
-def pool_geometries(draw, max_size=12, max_batch=3, max_channels=4):
-    """A max-pool's input shape, kernel, stride and padding (at most half the kernel):
-    dict(shape, k, stride, padding)."""
+def pool_geometries(draw, max_size=12, max_batch=3, max_channels=4, max_dilation=1):
+    """A max-pool's input shape, kernel, stride, padding (at most half the kernel) and dilation:
+    dict(shape, k, stride, padding, dilation)."""
     k = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     stride = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     padding = draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2))
-    h = draw(st.integers(max(1, k[0] - 2 * padding[0]), max_size))
-    w = draw(st.integers(max(1, k[1] - 2 * padding[1]), max_size))
+    dilation = _dilations(draw, max_dilation)
+    span = [d * (kk - 1) + 1 for d, kk in zip(dilation, k)]
+    h = draw(st.integers(max(1, span[0] - 2 * padding[0]), max(max_size, span[0])))
+    w = draw(st.integers(max(1, span[1] - 2 * padding[1]), max(max_size, span[1])))
     shape = (draw(st.integers(1, max_batch)), draw(st.integers(1, max_channels)), h, w)
-    return dict(shape=shape, k=k, stride=stride, padding=padding)
+    return dict(shape=shape, k=k, stride=stride, padding=padding, dilation=dilation)

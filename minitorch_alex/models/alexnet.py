@@ -161,7 +161,7 @@ class AlexNet(nn.Module):
 def _conv_relu(conv, x):
     """relu(conv(x)); with the 'fast' CPU backend one fused op (bias + ReLU written with the
     output, the ReLU's mask applied as the gradient is read), else the two ops."""
-    return conv2d_relu(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.groups)
+    return conv2d_relu(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
 def _linear_relu(fc, x):

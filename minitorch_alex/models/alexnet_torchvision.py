@@ -87,7 +87,7 @@ def _run_fused(seq, x):
     while i < len(mods):
         m = mods[i]
         if i + 1 < len(mods) and isinstance(mods[i + 1], nn.ReLU) and isinstance(m, (nn.Conv2d, nn.Linear)):
-            x = (conv2d_relu(x, m.weight, m.bias, m.stride, m.padding, m.groups) if isinstance(m, nn.Conv2d)
+            x = (conv2d_relu(x, m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups) if isinstance(m, nn.Conv2d)
                  else linear_relu(x, m.weight, m.bias))
             i += 2
         else:

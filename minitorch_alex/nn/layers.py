@@ -21,7 +21,7 @@ from .module import Module, Parameter
 class Conv2d(Module):
     """weight (out_channels, in_channels/groups, kh, kw), bias (out_channels,)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1, bias=True,
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
                  dtype=np.float32, device=None):
         super().__init__()
         if in_channels % groups or out_channels % groups:
@@ -29,17 +29,19 @@ class Conv2d(Module):
         kh, kw = pair(kernel_size, "kernel_size", "Conv2d")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride, self.padding = (kh, kw), pair(stride, "stride", "Conv2d"), pair(padding, "padding", "Conv2d")
+        self.dilation = pair(dilation, "dilation", "Conv2d")
         fan_in = in_channels // groups * kh * kw
         shape = (out_channels, in_channels // groups, kh, kw)
         self.weight = init.default_uniform_(Parameter(np.empty(shape, dtype), dtype=dtype, device=device), fan_in)
         self.bias = init.default_uniform_(Parameter(np.zeros(out_channels), dtype=dtype, device=device), fan_in) if bias else None
 
     def forward(self, x):
-        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.groups)
+        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self):  # PyTorch's: settings at their defaults left out, bias=False said
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         text += f", padding={self.padding}" if self.padding != (0, 0) else ""
+        text += f", dilation={self.dilation}" if self.dilation != (1, 1) else ""
         text += f", groups={self.groups}" if self.groups != 1 else ""
         return text + (", bias=False" if self.bias is None else "")
 
@@ -161,17 +163,19 @@ class BatchNorm2d(_BatchNorm):
 class MaxPool2d(Module):
     """``stride`` None: the kernel size (non-overlapping windows), stored as such (as PyTorch's)."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
         super().__init__()
+        if return_indices:  # PyTorch's positional order keeps this slot; there is no MaxUnpool2d here to use them
+            raise ValueError("MaxPool2d: expected return_indices=False (indices are not returned), got True")
         self.kernel_size, self.stride, self.padding = kernel_size, kernel_size if stride is None else stride, padding
-        self.ceil_mode = ceil_mode
+        self.dilation, self.ceil_mode = dilation, ceil_mode
 
     def forward(self, x):
-        return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+        return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
 
-    def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}" + (
-            ", ceil_mode=True" if self.ceil_mode else "")
+    def extra_repr(self):  # PyTorch's MaxPool2d repr names all four
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
 class AvgPool2d(Module):

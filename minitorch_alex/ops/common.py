@@ -16,9 +16,11 @@ def sum_to(grad, shape):
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
-def conv_output_size(size, kernel, stride, padding):
-    """Number of window positions along one axis: floor((size + 2*padding - kernel) / stride) + 1."""
-    return (size + 2 * padding - kernel) // stride + 1
+def conv_output_size(size, kernel, stride, padding, dilation=1):
+    """Number of window positions along one axis: floor((size + 2*padding - span) / stride) + 1,
+    where a window spans ``dilation * (kernel - 1) + 1`` input entries (``kernel`` taps,
+    ``dilation`` apart)."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def pair(value, name, op):
@@ -30,12 +32,16 @@ def pair(value, name, op):
     raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
 
 
-def check_window_fits(size, kernel, padding, op):
-    """Raise unless a (kh, kw) window fits the (h, w) input padded by (ph, pw) on each side."""
+def check_window_fits(size, kernel, padding, op, dilation=(1, 1)):
+    """Raise unless a (kh, kw) window (taps ``dilation`` apart) fits the (h, w) input padded by
+    (ph, pw) on each side."""
     (h, w), (kh, kw) = size, kernel
     hp, wp = h + 2 * padding[0], w + 2 * padding[1]
-    if kh > hp or kw > wp:
-        raise ValueError(f"{op}: kernel {kh}x{kw} is larger than the padded input {hp}x{wp} (input {h}x{w}, padding {padding})")
+    sh, sw = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
+    if sh > hp or sw > wp:
+        spans = f" spans {sh}x{sw} at dilation {dilation} and" if tuple(dilation) != (1, 1) else ""
+        raise ValueError(f"{op}: kernel {kh}x{kw}{spans} is larger than the padded input {hp}x{wp} "
+                         f"(input {h}x{w}, padding {padding})")
 
 
 def check_rank(t, rank, layout, op):

@@ -24,12 +24,12 @@ from .im2col import col2im, im2col
 class Conv2d(Function):
     fresh_grads = True  # each input's gradient is a new array
 
-    def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), groups=1):
+    def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), groups=1, dilation=(1, 1)):
         xp = get_array_module(x)
         n, c, h, w = x.shape
         o, cg, kh, kw = weight.shape
-        oh, ow = conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1])
-        col = im2col(x, (kh, kw), stride, padding)  # (C*kh*kw, N*OH*OW)
+        oh, ow = (conv_output_size(s, k, st, p, d) for s, k, st, p, d in zip((h, w), (kh, kw), stride, padding, dilation))
+        col = im2col(x, (kh, kw), stride, padding, dilation=dilation)  # (C*kh*kw, N*OH*OW)
         col = col.reshape(groups, cg * kh * kw, n * oh * ow)  # rows of group g are contiguous
         wmat = weight.reshape(groups, o // groups, cg * kh * kw)
         y = xp.concatenate([wmat[g] @ col[g] for g in range(groups)])  # (O, N*OH*OW)
@@ -38,6 +38,7 @@ class Conv2d(Function):
             y = y + bias.reshape(1, o, 1, 1)
         self.col, self.weight, self.x_shape = col, weight, x.shape
         self.stride, self.padding, self.groups, self.has_bias = stride, padding, groups, bias is not None
+        self.dilation = dilation
         return xp.ascontiguousarray(y)
 
     def backward(self, gy):
@@ -49,7 +50,7 @@ class Conv2d(Function):
         gx = gw = gb = None
         if self.needs_input_grad[0]:
             gcol = xp.concatenate([wmat[g].T @ gy_mat[g] for g in range(groups)])  # (C*kh*kw, N*OH*OW)
-            gx = col2im(gcol, self.x_shape, (kh, kw), self.stride, self.padding)
+            gx = col2im(gcol, self.x_shape, (kh, kw), self.stride, self.padding, self.dilation)
         if self.needs_input_grad[1]:
             gw = xp.stack([gy_mat[g] @ col[g].T for g in range(groups)]).reshape(weight.shape)
         if self.has_bias and self.needs_input_grad[2]:
@@ -63,8 +64,8 @@ class Conv2dReLU(Conv2d):
     its mask into the one that reads gy, so neither the pre-activation map nor a separate ReLU
     pass exists."""
 
-    def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), groups=1):
-        y = get_array_module(x).maximum(super().forward(x, weight, bias, stride, padding, groups), 0)
+    def forward(self, x, weight, bias=None, stride=(1, 1), padding=(0, 0), groups=1, dilation=(1, 1)):
+        y = get_array_module(x).maximum(super().forward(x, weight, bias, stride, padding, groups, dilation), 0)
         self.positive = y > 0
         return y
 
@@ -72,17 +73,20 @@ class Conv2dReLU(Conv2d):
         return super().backward(gy * self.positive)
 
 
-def _check_conv2d(x, weight, bias, stride, padding, groups, op):
-    """Validate conv2d's arguments; returns (stride, padding) as pairs."""
-    stride, padding = pair(stride, "stride", op), pair(padding, "padding", op)
+def _check_conv2d(x, weight, bias, stride, padding, dilation, groups, op):
+    """Validate conv2d's arguments; returns the keyword arguments of ``Conv2d.apply``: stride and
+    padding as pairs, groups, and dilation only where it is not (1, 1) (the numba and CUDA kernels
+    take no dilation, and ``dispatch.REQUIRES`` sends a call that has one to the reference)."""
+    stride, padding, dilation = pair(stride, "stride", op), pair(padding, "padding", op), pair(dilation, "dilation", op)
     check_rank(x, 4, "(N, C, H, W)", op)
     check_float(x, op)
     if weight.ndim != 4:
         raise ValueError(f"{op}: expected weight of rank 4 (out_channels, in_channels/groups, kh, kw), got shape {weight.shape}")
     if not isinstance(groups, int) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
-    if min(stride) < 1 or min(padding) < 0:
-        raise ValueError(f"{op}: expected stride >= 1 and padding >= 0, got stride={stride}, padding={padding}")
+    if min(stride) < 1 or min(padding) < 0 or min(dilation) < 1:
+        raise ValueError(f"{op}: expected stride >= 1, padding >= 0 and dilation >= 1, got stride={stride}, "
+                         f"padding={padding}, dilation={dilation}")
     n, c, h, w = x.shape
     o, cg, kh, kw = weight.shape
     if c % groups or o % groups:
@@ -91,29 +95,30 @@ def _check_conv2d(x, weight, bias, stride, padding, groups, op):
         raise ValueError(
             f"{op}: input has {c} channels but weight expects {cg * groups} (in_channels/groups={cg} x groups={groups})"
         )
-    check_window_fits((h, w), (kh, kw), padding, op)
+    check_window_fits((h, w), (kh, kw), padding, op, dilation)
     if bias is not None and bias.shape != (o,):
         raise ValueError(f"{op}: expected bias of shape ({o},), got {bias.shape}")
-    return stride, padding
+    params = dict(stride=stride, padding=padding, groups=groups)
+    return params if dilation == (1, 1) else dict(params, dilation=dilation)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, groups=1):
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """Convolve ``x`` (N, C, H, W) with ``weight`` (O, C/groups, kh, kw); returns (N, O, OH, OW).
 
-    ``stride`` and ``padding`` are an int or a (height, width) pair; padding is with zeros.
+    ``stride``, ``padding`` and ``dilation`` are an int or a (height, width) pair; padding is with
+    zeros; ``dilation`` d spaces the kernel's taps d apart (OH = (H + 2p - d(kh - 1) - 1) // s + 1).
+    Arguments in PyTorch's order.
     """
-    stride, padding = _check_conv2d(x, weight, bias, stride, padding, groups, "conv2d")
-    if bias is not None:
-        return Conv2d.apply(x, weight, bias, stride=stride, padding=padding, groups=groups)
-    return Conv2d.apply(x, weight, stride=stride, padding=padding, groups=groups)
+    params = _check_conv2d(x, weight, bias, stride, padding, dilation, groups, "conv2d")
+    return Conv2d.apply(x, weight, *([bias] if bias is not None else []), **params)
 
 
-def conv2d_relu(x, weight, bias=None, stride=1, padding=0, groups=1):
+def conv2d_relu(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """``relu(conv2d(x, weight, bias, ...))``: one op (``Conv2dReLU``) when there is a bias,
     else exactly the two ops."""
     from .activation import relu
 
-    stride, padding = _check_conv2d(x, weight, bias, stride, padding, groups, "conv2d")
+    params = _check_conv2d(x, weight, bias, stride, padding, dilation, groups, "conv2d")
     if bias is not None:
-        return Conv2dReLU.apply(x, weight, bias, stride=stride, padding=padding, groups=groups)
-    return relu(conv2d(x, weight, bias, stride, padding, groups))
+        return Conv2dReLU.apply(x, weight, bias, **params)
+    return relu(Conv2d.apply(x, weight, **params))

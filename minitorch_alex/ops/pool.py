@@ -21,14 +21,16 @@ from .im2col import col2im, im2col
 class MaxPool2d(Function):
     fresh_grads = True  # each input's gradient is a new array
 
-    def forward(self, x, kernel_size, stride, padding):
+    def forward(self, x, kernel_size, stride, padding, dilation=(1, 1)):
         xp = get_array_module(x)
         n, c, h, w = x.shape
-        oh, ow = (conv_output_size(s, k, st, p) for s, k, st, p in zip((h, w), kernel_size, stride, padding))
-        col = im2col(x.reshape(n * c, 1, h, w), kernel_size, stride, padding, pad_value=-np.inf)  # (kh*kw, N*C*OH*OW)
+        oh, ow = (conv_output_size(*a) for a in zip((h, w), kernel_size, stride, padding, dilation))
+        col = im2col(x.reshape(n * c, 1, h, w), kernel_size, stride, padding, pad_value=-np.inf,
+                     dilation=dilation)  # (kh*kw, N*C*OH*OW)
         self.argmax = col.argmax(axis=0)
         y = col[self.argmax, xp.arange(col.shape[1])]
         self.x_shape, self.kernel_size, self.stride, self.padding = x.shape, kernel_size, stride, padding
+        self.dilation = dilation
         return y.reshape(n, c, oh, ow)
 
     def backward(self, gy):
@@ -37,50 +39,56 @@ class MaxPool2d(Function):
         kh, kw = self.kernel_size
         gcol = xp.zeros((kh * kw, gy.size), dtype=gy.dtype)
         gcol[self.argmax, xp.arange(gy.size)] = gy.reshape(-1)
-        gx = col2im(gcol, (n * c, 1, h, w), self.kernel_size, self.stride, self.padding)
+        gx = col2im(gcol, (n * c, 1, h, w), self.kernel_size, self.stride, self.padding, self.dilation)
         return (gx.reshape(self.x_shape),)
 
 
-def _pool_args(x, kernel_size, stride, padding, op):
+def _pool_args(x, kernel_size, stride, padding, op, dilation=1):
     kernel_size = pair(kernel_size, "kernel_size", op)
     stride = kernel_size if stride is None else pair(stride, "stride", op)
-    padding = pair(padding, "padding", op)
+    padding, dilation = pair(padding, "padding", op), pair(dilation, "dilation", op)
     check_rank(x, 4, "(N, C, H, W)", op)
     check_float(x, op)
-    if min(kernel_size) < 1 or min(stride) < 1:
-        raise ValueError(f"{op}: expected kernel_size >= 1 and stride >= 1, got {kernel_size} and {stride}")
+    if min(kernel_size) < 1 or min(stride) < 1 or min(dilation) < 1:
+        raise ValueError(f"{op}: expected kernel_size, stride and dilation >= 1, got {kernel_size}, {stride} and {dilation}")
     if any(2 * p > k for p, k in zip(padding, kernel_size)) or min(padding) < 0:
         raise ValueError(f"{op}: padding must be between 0 and half the kernel size {kernel_size}, got {padding}")
-    check_window_fits(x.shape[2:], kernel_size, padding, op)
-    return kernel_size, stride, padding
+    check_window_fits(x.shape[2:], kernel_size, padding, op, dilation)
+    return kernel_size, stride, padding, dilation
 
 
-def ceil_overhang(size, kernel, stride, padding):
+def ceil_overhang(size, kernel, stride, padding, dilation=1):
     """How far ``ceil_mode``'s last window reaches past the padded input (0 or more), PyTorch's rule:
-    OH = ceil((H + 2p - k) / s) + 1, less one if that window would start in the right padding."""
-    out = -(-(size + 2 * padding - kernel) // stride) + 1
+    OH = ceil((H + 2p - span) / s) + 1 with span = d(k - 1) + 1, less one if that window would
+    start in the right padding."""
+    span = dilation * (kernel - 1) + 1
+    out = -(-(size + 2 * padding - span) // stride) + 1
     if (out - 1) * stride >= size + padding:
         out -= 1
-    return max(0, (out - 1) * stride + kernel - (size + 2 * padding))
+    return max(0, (out - 1) * stride + span - (size + 2 * padding))
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     """Max over kh x kw windows of ``x`` (N, C, H, W); ``stride`` defaults to the kernel size.
 
     Output (N, C, OH, OW) with OH = floor((H + 2*padding - kh) / stride) + 1 (AlexNet's
-    55 -> 27 -> 13 -> 6 is the same either way); ``ceil_mode``: rounded up, as PyTorch's, by
-    first padding the bottom and right with -inf as far as the last window reaches (so every
-    backend's kernel runs it unchanged).
+    55 -> 27 -> 13 -> 6 is the same either way); ``dilation`` d spaces a window's taps d apart
+    (it then spans d(kh - 1) + 1 rows); ``ceil_mode``: rounded up, as PyTorch's, by first padding
+    the bottom and right with -inf as far as the last window reaches (so every backend's kernel
+    runs it unchanged). Arguments in PyTorch's order.
     """
     op = "max_pool2d"
-    kernel_size, stride, padding = _pool_args(x, kernel_size, stride, padding, op)
+    kernel_size, stride, padding, dilation = _pool_args(x, kernel_size, stride, padding, op, dilation)
     if ceil_mode:
         from .shape import pad
 
-        extra = [ceil_overhang(n, k, s, p) for n, k, s, p in zip(x.shape[2:], kernel_size, stride, padding)]
+        extra = [ceil_overhang(*a) for a in zip(x.shape[2:], kernel_size, stride, padding, dilation)]
         if any(extra):
             x = pad(x, (0, extra[1], 0, extra[0]), value=-np.inf)
-    return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
+    # the numba and CUDA kernels take no dilation: it is passed only where it is not (1, 1), and
+    # dispatch.REQUIRES sends such a call to the reference
+    dilated = {} if dilation == (1, 1) else dict(dilation=dilation)
+    return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding, **dilated)
 
 
 class AvgPool2d(Function):
@@ -113,7 +121,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     kernel size; ``count_include_pad`` counts the zero padding in the divisor; ``ceil_mode`` rounds
     the output size up, and the part of a window past the padded input is never counted."""
     op = "avg_pool2d"
-    kernel_size, stride, padding = _pool_args(x, kernel_size, stride, padding, op)
+    kernel_size, stride, padding, _ = _pool_args(x, kernel_size, stride, padding, op)
     extra = [ceil_overhang(n, k, s, p) if ceil_mode else 0 for n, k, s, p in zip(x.shape[2:], kernel_size, stride, padding)]
     widths = tuple((p, p + e) for p, e in zip(padding, extra))
     # each window's divisor: the window over a map of ones where a value counts

@@ -102,15 +102,25 @@ def _short(name, width=14):
     return name if len(name) <= width else name[: width - 1] + "…"
 
 
+def first_filters(model):
+    """The first convolution's weight (O, C, kh, kw): ``conv1.weight`` in the paper's AlexNet (both
+    towers' filters, as its state_dict joins them), else the first 4-D tensor of the state_dict
+    (``features.0.weight`` in torchvision's); None for a model without one."""
+    state = model.state_dict()
+    return state.get("conv1.weight", next((v for v in state.values() if v.ndim == 4), None))
+
+
 def write_all(out_dir, rows, model, sample=None, class_names=None):
-    """Write curves.png, conv1_filters.png and (given ``sample``) top5.png; returns the paths."""
+    """Write curves.png, conv1_filters.png (for a model with a convolution) and (given ``sample``)
+    top5.png; returns the paths."""
     paths = []
     if rows:
         paths.append(os.path.join(out_dir, "curves.png"))
         plot_curves(rows, paths[-1])
-    conv1 = model.state_dict()["conv1.weight"]
-    paths.append(os.path.join(out_dir, "conv1_filters.png"))
-    plot_conv1_filters(conv1.get() if hasattr(conv1, "get") else conv1, paths[-1])
+    conv1 = first_filters(model)
+    if conv1 is not None:
+        paths.append(os.path.join(out_dir, "conv1_filters.png"))
+        plot_conv1_filters(conv1.get() if hasattr(conv1, "get") else conv1, paths[-1])
     if sample is not None:
         paths.append(os.path.join(out_dir, "top5.png"))
         plot_top5(*sample, class_names, paths[-1])

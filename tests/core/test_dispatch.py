@@ -58,8 +58,9 @@ def _parameters(fn):
 
 
 def test_the_three_homes_agree_on_each_ops_interface():
-    """forward's parameters and defaults as the reference's, backward(gy), needs_input_grad's default
-    (``()``: not told), and no __init__ argument but the backend's settings (dispatch.OPTIONS)."""
+    """forward's parameters and defaults as the reference's (less those only the reference has:
+    dispatch.REFERENCE_ONLY), backward(gy), needs_input_grad's default (``()``: not told), and no
+    __init__ argument but the backend's settings (dispatch.OPTIONS)."""
     for op in dispatch.OPS:
         homes = _homes(op)
         reference = homes.pop("reference")
@@ -69,7 +70,8 @@ def test_the_three_homes_agree_on_each_ops_interface():
             continue
         for backend, impl in homes.items():
             where = f"{op} ({backend})"
-            assert _parameters(impl.forward) == _parameters(reference.forward), where
+            shared = [p for p in _parameters(reference.forward) if p[0] not in dispatch.REFERENCE_ONLY.get(op, ())]
+            assert _parameters(impl.forward) == shared, where
             assert [p[0] for p in _parameters(impl.backward)] == ["self", "gy"], where
             assert impl.needs_input_grad == reference.needs_input_grad == (), where
             init = _parameters(impl)  # the class's call: __init__ without self
@@ -90,3 +92,26 @@ def test_a_numba_kernel_keeps_nothing_when_no_gradient_is_wanted_and_everything_
         not_told = dispatch.load(op, "numba")()
         y = not_told.forward(x, **kwargs)
         assert not_told.backward(np.ones_like(y))[0].shape == x.shape, op
+
+
+@pytest.mark.parametrize("call, op", [
+    (lambda F, x, w: F.conv2d(x, w, dilation=2), "Conv2d"),
+    (lambda F, x, w: F.conv2d_relu(x, w, w[:, 0, 0, 0], dilation=(1, 2)), "Conv2dReLU"),
+    (lambda F, x, w: F.max_pool2d(x, 2, 1, dilation=2), "MaxPool2d"),
+])
+def test_a_call_with_a_reference_only_parameter_runs_the_reference(call, op):
+    """Dilation: the kernels have none, so such a call runs the reference whatever the backend
+    setting, and backward follows the node (the values: tests/op_specs.py's *_dilated specs). Without
+    dilation the same call runs a kernel."""
+    import minitorch_alex as mt
+    import minitorch_alex.nn.functional as F
+
+    assert dispatch.REFERENCE_ONLY[op] == ("dilation",)
+    x = mt.tensor(np.random.default_rng(0).standard_normal((2, 4, 9, 9)).astype(np.float32), requires_grad=True)
+    w = mt.tensor(np.random.default_rng(1).standard_normal((4, 4, 3, 3)).astype(np.float32))
+    with mt.config.using(backend="auto"):
+        y = call(F, x, w)
+        ran = y._node.backend  # read before backward releases the node
+        y.sum().backward()
+    assert ran == "reference" and x.grad.shape == x.shape
+    assert dispatch.backend_for(op, (x.data,), {}) == ("numba" if numba_available() else "reference")

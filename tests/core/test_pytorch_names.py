@@ -113,6 +113,10 @@ def test_containers_register_their_modules():
     lambda m: m.Conv2d(3, 96, 11, stride=4, padding=2),
     lambda m: m.Conv2d(96, 256, 5, padding=2, groups=2),
     lambda m: m.Conv2d(3, 4, 3, bias=False),
+    lambda m: m.Conv2d(4, 6, 3, 1, 2, 2, 2),  # PyTorch's positional order: stride, padding, dilation, groups
+    lambda m: m.MaxPool2d(3, 2),
+    lambda m: m.MaxPool2d(3),
+    lambda m: m.MaxPool2d(3, 2, 1, 2, False, True),  # padding, dilation, return_indices, ceil_mode
     lambda m: m.Linear(9216, 4096),
     lambda m: m.Linear(3, 2, bias=False),
     lambda m: m.ReLU(),
@@ -127,6 +131,5 @@ def test_modules_print_as_pytorchs(make):
     assert repr(make(nn)) == repr(make(torch.nn)).replace("Flatten(start_dim=1, end_dim=-1)", "Flatten()")
 
 
-def test_maxpool_prints_its_default_stride():  # PyTorch's also prints dilation and ceil_mode, not here yet
-    assert repr(nn.MaxPool2d(3, 2)) == "MaxPool2d(kernel_size=3, stride=2, padding=0)"
+def test_maxpool_keeps_its_default_stride():
     assert nn.MaxPool2d(3).stride == 3

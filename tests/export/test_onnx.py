@@ -88,3 +88,16 @@ def test_exported_sequential_gives_the_frameworks_logits(tmp_path):
     np.testing.assert_allclose(run_onnx(path, x), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     with pytest.raises(TypeError, match="layer 1 is a Sequential, which has no ONNX mapping"):
         mt.onnx.export(nn.Sequential(nn.Conv2d(2, 4, 3), nn.Sequential()), tmp_path / "bad.onnx", input_size=10)
+
+
+def test_exported_dilation_and_ceil_mode_give_the_frameworks_logits(tmp_path):
+    """Dilated convolution and pooling, and a ceil_mode pool (5 columns out where floor gives 4): the
+    exporter writes ONNX's dilations and ceil_mode, or onnxruntime's map would not fit the Linear."""
+    mt.manual_seed(5)
+    nn = mt.nn
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=2, dilation=2), nn.ReLU(),
+                          nn.MaxPool2d(2, 2, dilation=(1, 2), ceil_mode=True), nn.Flatten(), nn.Linear(4 * 5 * 5, 3))
+    x = np.random.default_rng(2).standard_normal((2, 2, 10, 10)).astype(np.float32)
+    path = mt.onnx.export(model, tmp_path / "dilated.onnx", input_size=10)
+    expected = logits(model, x)
+    np.testing.assert_allclose(run_onnx(path, x), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())

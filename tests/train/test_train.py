@@ -266,6 +266,17 @@ def test_cli_tiny_run_on_an_imagefolder_with_the_real_alexnet(tiny_imagefolder, 
     assert result["images"] == 6 and "10-crop" in capsys.readouterr().out
 
 
+def test_cli_plots_the_first_filters_of_torchvisions_alexnet(tiny_imagefolder, tmp_path, capsys):
+    """Its first convolution is features.0, not conv1 (the run ended in "error: 'conv1.weight'"
+    after its last epoch)."""
+    out = tmp_path / "run"
+    status = main(["--data", str(tiny_imagefolder / "src"), "--data-dir", str(tmp_path / "data"), "--epochs", "1",
+                   "--arch", "alexnet-torchvision", "--batch-size", "4", "--max-steps", "1", "--workers", "0",
+                   "--out", str(out), "--no-progress"])
+    assert isinstance(status, list), capsys.readouterr()
+    assert (out / "conv1_filters.png").exists() and (out / "curves.png").exists()
+
+
 def test_cli_two_devices_report_cross_device_traffic(tiny_imagefolder, tmp_path, capsys):
     rows = main(["--data", str(tiny_imagefolder / "src"), "--data-dir", str(tmp_path / "data"), "--epochs", "1",
                  "--batch-size", "2", "--max-steps", "1", "--max-val-batches", "1", "--workers", "0",
