@@ -206,7 +206,6 @@ def iter_values(shapes, bias_one, last, init="paper", dtype=np.float32, generato
             one = init == "paper" and layer in bias_one
             yield name, np.full(shape, 1.0 if one else 0.0, dtype)
         else:
-            fan_in = int(np.prod(shape[1:]))
-            std = 0.01 if init == "paper" or layer == last else float(np.sqrt(2.0 / fan_in))
+            std = 0.01 if init == "paper" or layer == last else nn.init.kaiming_std(shape, nonlinearity="relu")
             yield name, mt_random.normal(shape, 0.0, std, dtype, generator=generator, out=(out or {}).get(name))
 

@@ -44,17 +44,24 @@ def calculate_gain(nonlinearity, param=None):
         return 1.0
     if nonlinearity == "tanh":
         return 5.0 / 3
-    if nonlinearity == "relu":
-        return math.sqrt(2.0)
-    if nonlinearity == "leaky_relu":
-        slope = 0.01 if param is None else param
-        if isinstance(slope, bool) or not isinstance(slope, (int, float)):
-            raise ValueError(f"calculate_gain: expected a number as leaky_relu's slope, got {slope!r}")
-        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity in ("relu", "leaky_relu"):
+        return math.sqrt(_squared_gain(nonlinearity, param))
     if nonlinearity == "selu":
         return 3.0 / 4
     raise ValueError(f"calculate_gain: expected one of {_LINEAR_GAINS + ('tanh', 'relu', 'leaky_relu', 'selu')}, "
                      f"got {nonlinearity!r}")
+
+
+def _squared_gain(nonlinearity, param=None):
+    """gain^2, exact where the gain is a square root (2 for relu, not sqrt(2)**2 = 2.0000000000000004)."""
+    if nonlinearity == "relu":
+        return 2.0
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else param
+        if isinstance(slope, bool) or not isinstance(slope, (int, float)):
+            raise ValueError(f"calculate_gain: expected a number as leaky_relu's slope, got {slope!r}")
+        return 2.0 / (1 + slope ** 2)
+    return calculate_gain(nonlinearity, param) ** 2
 
 
 def fan_in_and_fan_out(shape):
@@ -73,10 +80,16 @@ def _fan(shape, mode):
     return fan_in if mode == "fan_in" else fan_out
 
 
+def kaiming_std(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    """He et al. (2015)'s std for a weight of ``shape``: gain / sqrt(fan), computed as
+    sqrt(gain^2 / fan), so for relu exactly sqrt(2 / fan_in) (PyTorch's quotient can differ in the
+    last bit). The CLI's ``--init kaiming`` draws with it (``models.alexnet.iter_values``)."""
+    return math.sqrt(_squared_gain(nonlinearity, a) / _fan(shape, mode))
+
+
 def kaiming_normal_(param, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
-    """N(0, std^2) with std = gain / sqrt(fan) (He et al. 2015); ``a``: leaky_relu's slope."""
-    std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(param.shape, mode))
-    return normal_(param, 0.0, std, generator)
+    """N(0, std^2) with std = ``kaiming_std`` = gain / sqrt(fan) (He et al. 2015); ``a``: leaky_relu's slope."""
+    return normal_(param, 0.0, kaiming_std(param.shape, a, mode, nonlinearity), generator)
 
 
 def kaiming_uniform_(param, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):

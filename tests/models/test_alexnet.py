@@ -108,3 +108,17 @@ def test_small_network_overfits_a_handful_of_images():
     with mt.no_grad():
         accuracy = (net(x).numpy().argmax(1) == y).mean()
     assert accuracy == 1.0 and loss.item() < 0.1
+
+
+def test_kaiming_initialisation_takes_its_scale_from_nn_init(monkeypatch):
+    """The CLI's --init kaiming draws with mt.nn.init.kaiming_std (one formula for both), which for
+    ReLU layers is exactly sqrt(2 / fan_in): the draws of runs made before are unchanged."""
+    from minitorch_alex.nn import init
+
+    for name, shape in [("conv2", (256, 48, 5, 5)), ("fc6", (4096, 9216)), ("conv5", (256, 192, 3, 3))]:
+        assert init.kaiming_std(shape, nonlinearity="relu") == np.sqrt(2.0 / np.prod(shape[1:])), name
+    before = initial_values(num_classes=10, init="kaiming", generator=np.random.default_rng(3))
+    monkeypatch.setattr(init, "kaiming_std", lambda shape, **kw: 2 * np.sqrt(2.0 / np.prod(shape[1:])))
+    after = initial_values(num_classes=10, init="kaiming", generator=np.random.default_rng(3))
+    np.testing.assert_allclose(after["conv1.weight"], 2 * before["conv1.weight"], rtol=1e-6)
+    np.testing.assert_array_equal(after["fc8.weight"], before["fc8.weight"])  # fc8 keeps N(0, 0.01^2)
