@@ -129,7 +129,7 @@ class MinitorchSide(Side):
 
         def conv(c, hw, o, k, s, p, g, grad_x=True):
             return lambda: _op_case([tensor((n, c, hw, hw), grad_x), tensor((o, c // g, k, k), scale=0.01),
-                                     tensor((o,))], lambda x, w, b: F.conv2d(x, w, b, s, p, g), ones)
+                                     tensor((o,))], lambda x, w, b: F.conv2d(x, w, b, s, p, groups=g), ones)
 
         def lrn(c, hw):
             return lambda: _op_case([tensor((n, c, hw, hw))], lambda x: F.local_response_norm(x, 5, 1e-4, 0.75, 2.0, 2),

@@ -230,26 +230,28 @@ def _op_error(cp, kc, specs, spec, case, np_dtype, rng):
     across zero flips the mask, which is not an error."""
     import numpy as np
 
-    arrays = list(case.arrays)
-    while arrays and arrays[-1] is None:  # an absent bias: the class's default
-        arrays.pop()
-    cast = [a.astype(np_dtype) for a in arrays]
+    cast = specs.cast_arrays(spec, case, np_dtype)
+    rounded = type(case)([a.astype(np.float64) for a in cast] + [None] * (len(case.arrays) - len(cast)), case.params)
+    grad_of = specs.differentiable(spec, rounded)
     cls = getattr(kc, spec.op)
     impl = cls(tf32=False) if spec.op.startswith(("Conv", "Linear")) else cls()
-    impl.needs_input_grad = (True,) * len(cast)
-    y = impl.forward(*[cp.asarray(a) for a in cast], **spec.kernel_params(case.params))
+    impl.needs_input_grad = (True,) * len(grad_of)
+    on_device = [cp.asarray(a) for a in cast]
+    y = impl.forward(*on_device, **spec.kernel_params(case.params))
     y_host = np.asarray(cp.asnumpy(y), np.float64)
     reference = specs.BY_NAME[spec.fused_relu_of] if spec.fused_relu_of else spec
     with reference_mode():
-        ts = [mt_tensor(a.astype(np.float64), requires_grad=True) for a in cast]
-        y_ref = reference.run(ts + [None] * (len(case.arrays) - len(ts)), case.params)
+        ts = specs.tensors(rounded, np.float64, state=spec.state)
+        y_ref = reference.run(ts, case.params)
         gy = rng.standard_normal(y_ref.shape)
         expected, gy_ref = y_ref.numpy(), gy.astype(np_dtype).astype(np.float64)
         if spec.fused_relu_of:
             expected, gy_ref = np.maximum(expected, 0), gy_ref * (y_host > 0)
         y_ref.backward(mt_tensor(gy_ref))
     grads = impl.backward(cp.asarray(gy.astype(np_dtype)))
-    return _err(y_host, expected), max(_err(cp.asnumpy(g), t.grad.numpy()) for g, t in zip(grads, ts))
+    errors = [_err(cp.asnumpy(g), ts[i].grad.numpy()) for i, g in zip(grad_of, grads)]
+    errors += [_err(cp.asnumpy(on_device[i]), ts[i].numpy()) for i in spec.state]  # state after the call
+    return _err(y_host, expected), max(errors)
 
 
 def mt_tensor(a, **kw):

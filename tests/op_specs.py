@@ -14,6 +14,10 @@ An ``OpSpec`` holds what the checks need to know of an op, and nothing else:
   paper's LRN alpha is not divided by the window, PyTorch's is; grouped LRN is PyTorch's on each
   group; dropout's given keep-mask and scale), or None;
 * ``reference_float16``: whether the reference code itself is checked in float16 (on CuPy);
+* ``state``: positions of the call's arrays that are state the op updates in place (BatchNorm's
+  running mean and variance): never differentiated, kept in float32 or wider (as under mixed
+  precision), and compared after the call where the other inputs' gradients are;
+  ``gradcheck_eps``: the central difference's step;
 * ``examples``: fixed cases the backends run besides the drawn ones (their ``meta`` may hold the
   ``kernel_scales`` they are held to); ``fused_relu_of``: a fused op's unfused spec;
 * ``kernel_tol``/``torch_tol`` per dtype (``strategies.KERNEL_TOL``/``TORCH_TOL``) and
@@ -78,6 +82,8 @@ class OpSpec:
     # is the reference code, run in float16 (on CuPy), within float16's tolerance of float64? Not
     # where it sums many terms or raises to a power in half precision (convolution, LRN, softmax)
     reference_float16: bool = True
+    state: tuple = ()
+    gradcheck_eps: float = 1e-6
 
     def __repr__(self):  # the test ids
         return self.name
@@ -96,7 +102,7 @@ def conv_case(geo, bias, seed):
     """A conv2d Case of a ``strategies.conv_geometries`` draw (standard normal values from ``seed``)."""
     x, w, b = conv_arrays(geo, bias, np.random.default_rng(seed))
     params = dict(stride=geo["stride"], padding=geo["padding"], groups=geo["groups"])
-    if geo["dilation"] != (1, 1):
+    if geo.get("dilation", (1, 1)) != (1, 1):
         params["dilation"] = geo["dilation"]
     return Case([x, w, b], params, dict(geo=geo))
 
@@ -107,7 +113,8 @@ def _conv_cases(bias=None, **bounds):
 
 def _out_hw(geo):
     return [(s + 2 * p - d * (k - 1) - 1) // st_ + 1
-            for s, k, st_, p, d in zip((geo["h"], geo["w"]), geo["k"], geo["stride"], geo["padding"], geo["dilation"])]
+            for s, k, st_, p, d in zip((geo["h"], geo["w"]), geo["k"], geo["stride"], geo["padding"],
+                                       geo.get("dilation", (1, 1)))]
 
 
 # Winograd F(5x5, 3x3)'s float32 error (see tests/kernels/cpu/test_cpu_kernels.py's ATOL_FACTOR)
@@ -284,6 +291,48 @@ def _torch_dropout_eval(x, p, inverted, training):
     return torch.nn.functional.dropout(x, p, training=False) if inverted else x * (1 - p)
 
 
+# ----- batch normalisation ---------------------------------------------------------------------------
+@st.composite
+def _batch_norm_cases(draw, max_side=4):
+    """x (N, C, *) with per-channel scales and offsets, weight, bias, running mean and variance (the
+    op's state), in training or evaluation, with a momentum. Every channel's values have a spread
+    of at least 0.3: where a batch's variance nears eps the input gradient is a difference of
+    nearly equal terms (for two values per channel it is proportional to eps / variance), and in
+    float32 two correct implementations then differ by 2e-4 of it (seen at a spread of 0.05)."""
+    rank = draw(st.sampled_from([2, 3, 4]))
+    training = draw(st.booleans())
+    shape = (draw(st.integers(2 if rank == 2 else 1, 4)), draw(st.integers(1, 5))) + tuple(
+        draw(st.integers(1, max_side)) for _ in range(rank - 2))
+    if training and np.prod(shape) // shape[1] < 2:
+        shape = (shape[0] + 1,) + shape[1:]  # a channel of one value has no variance
+    rng = np.random.default_rng(draw(seeds()))
+    c, per_channel = shape[1], (1, shape[1]) + (1,) * (rank - 2)
+    z = rng.standard_normal(shape)
+    axes = (0,) + tuple(range(2, rank))
+    z = z - z.mean(axis=axes, keepdims=True)
+    z = z / np.maximum(z.std(axis=axes, keepdims=True), 1e-3) * np.maximum(z.std(axis=axes, keepdims=True), 0.3)
+    x = z * rng.uniform(1, 3, c).reshape(per_channel) + rng.uniform(-2, 2, c).reshape(per_channel)
+    arrays = [x, rng.standard_normal(c), rng.standard_normal(c), rng.standard_normal(c), rng.uniform(0.5, 2, c)]
+    return Case(arrays, dict(training=training, momentum=draw(st.sampled_from([0.1, 0.0, 0.5, 1.0]))))
+
+
+def _batch_norm(x, weight, bias, running_mean, running_var, **params):
+    """F.batch_norm with its arrays in the implementation classes' order (x, weight, bias, state)."""
+    return F.batch_norm(x, running_mean, running_var, weight, bias, **params)
+
+
+def _torch_batch_norm(x, weight, bias, running_mean, running_var, **params):
+    import torch
+
+    return torch.nn.functional.batch_norm(x, running_mean, running_var, weight, bias, **params)
+
+
+def _batch_norm_scales(case, dtype):
+    """y, then gx, gweight, gbias (sums of m terms per channel), then the running statistics."""
+    m = np.sqrt(case.arrays[0].size // case.arrays[0].shape[1])
+    return (1.0, m, m, m, 1.0, 1.0)
+
+
 def _examples():
     """Fixed cases: those of the earlier per-op backend table (held to 10 x KERNEL_TOL's atol, as
     there), then gpu_check's earlier shapes."""
@@ -320,6 +369,8 @@ def _examples():
     table["local_response_norm"].append(Case([r((n, c, h, h))], dict(size=5, alpha=0.1, beta=0.75, k=2.0, groups=g)))
     table["relu"].append(Case([distinct_values(rng, (n, 37))], {}))
     table["dropout"].append(Case([r((n, 37))], dict(p=0.5, mask=rng.random((n, 37)) < 0.5, inverted=True, training=True)))
+    table["batch_norm"] = [Case([r((4, 3, 9, 9)) * 2 + 1, r(3), r(3), r(3), rng.uniform(0.5, 2, 3)],
+                                dict(training=training, momentum=0.1)) for training in (True, False)]
     return {name: tuple(cases) for name, cases in table.items()}
 
 
@@ -351,6 +402,13 @@ SPECS = [
     OpSpec("max_pool2d", F.max_pool2d, st.builds(_pool_case, pool_geometries(), seeds()), op="MaxPool2d",
            gradcheck=st.builds(_pool_case, pool_geometries(max_size=9, max_batch=2, max_channels=3), seeds()),
            torch=_torch_pool, kernel_scales=lambda case, dtype: (1.0, 4.0), examples=EXAMPLES["max_pool2d"]),
+    # gradient step 1e-5, not 1e-6: a channel's outputs all move with each input (its mean and variance),
+    # so the loss's rounding over 1e-6 reached 1e-8 of a 3e-7 gradient; at 1e-5 rounding is 10x
+    # smaller, truncation ~1e-10
+    OpSpec("batch_norm", _batch_norm, _batch_norm_cases(max_side=6), op="BatchNorm", state=(3, 4),
+           kernel_params=lambda params: dict(params, eps=1e-5), gradcheck=_batch_norm_cases(), gradcheck_eps=1e-5,
+           torch=_torch_batch_norm, kernel_scales=_batch_norm_scales, torch_scales=_batch_norm_scales,
+           examples=EXAMPLES["batch_norm"]),
     OpSpec("local_response_norm", F.local_response_norm,
            st.builds(_lrn_case, st.integers(1, 8), st.sampled_from([1, 2]), st.integers(1, 6),
                      st.sampled_from([(3, 5), (4, 3)]), st.sampled_from([1e-4, 0.01, 0.3, 0.5]),
@@ -620,12 +678,33 @@ def draw(strategy, count, seed):
     return drawn
 
 
-def tensors(case, dtype, device="cpu"):
-    """The case's arrays as Tensors of ``dtype`` on ``device`` requiring grad (None stays None)."""
+def array_dtype(dtype, i, state=()):
+    """The dtype of the case's array ``i`` in a run in ``dtype``: state in float32 or wider (a
+    16-bit input keeps float32 running statistics, as under mixed precision)."""
+    return np.promote_types(dtype, np.float32) if i in state else np.dtype(dtype)
+
+
+def cast_arrays(spec, case, dtype):
+    """The case's arrays in ``dtype`` (new arrays: state is updated in place), for calling an
+    implementation class directly; trailing absent ones (a bias: the class's default) dropped."""
+    arrays = list(case.arrays)
+    while arrays and arrays[-1] is None:
+        arrays.pop()
+    return [np.array(a, dtype=array_dtype(dtype, i, spec.state)) for i, a in enumerate(arrays)]
+
+
+def differentiable(spec, case):
+    """Positions of the inputs that get a gradient: present and not state."""
+    return [i for i, a in enumerate(case.arrays) if a is not None and i not in spec.state]
+
+
+def tensors(case, dtype, device="cpu", state=()):
+    """The case's arrays as Tensors of ``dtype`` on ``device`` (new arrays), requiring grad but for
+    the ``state`` positions (None stays None)."""
     import minitorch_alex as mt
 
-    return [mt.tensor(np.asarray(a, dtype=dtype), requires_grad=True, device=device) if a is not None else None
-            for a in case.arrays]
+    return [mt.tensor(np.array(a, dtype=array_dtype(dtype, i, state)), requires_grad=i not in state, device=device)
+            if a is not None else None for i, a in enumerate(case.arrays)]
 
 
 def upstream(spec, case, dtype, seed):
@@ -633,23 +712,31 @@ def upstream(spec, case, dtype, seed):
     import minitorch_alex as mt
 
     with mt.no_grad(), mt.config.using(backend="reference"):
-        shape = spec.run([mt.tensor(np.asarray(a, dtype=dtype)) if a is not None else None for a in case.arrays],
-                         case.params).shape
+        shape = spec.run(tensors(case, dtype, state=spec.state), case.params).shape
     return np.asarray(np.random.default_rng(seed).standard_normal(shape), dtype=dtype)
 
 
 def run(spec, case, dtype, gy, backend="reference", device="cpu"):
-    """(output, input gradients (None for absent inputs), the backend the output's node recorded),
-    NumPy arrays, of the public call under ``backend`` on ``device``."""
+    """(output, per input its gradient (None for an absent input; a state input's value after the
+    call), the backend the output's node recorded), NumPy arrays, of the public call under
+    ``backend`` on ``device``."""
     import minitorch_alex as mt
 
     with mt.config.using(backend=backend):
-        ts = tensors(case, dtype, device)
+        ts = tensors(case, dtype, device, spec.state)
         y = spec.run(ts, case.params)
         node = y._node
         ran = getattr(node, "backend", None)  # read before backward releases the node
         y.backward(mt.tensor(np.asarray(gy, dtype=dtype), device=device))
-    return y.numpy(), [t.grad.numpy() if t is not None else None for t in ts], ran
+    return y.numpy(), [after_call(t, i, spec.state) for i, t in enumerate(ts)], ran
+
+
+def after_call(t, i, state):
+    """What is compared of input ``i`` after a call and its backward: its gradient, or a state
+    input's value."""
+    if t is None:
+        return None
+    return t.numpy() if i in state else t.grad.numpy()
 
 
 def torch_compare(spec, case, dtype, seed):
@@ -660,9 +747,9 @@ def torch_compare(spec, case, dtype, seed):
 
     import minitorch_alex as mt
 
-    ours = tensors(case, dtype)
-    theirs = [torch.tensor(np.asarray(a, dtype=dtype), requires_grad=True) if a is not None else None
-              for a in case.arrays]
+    ours = tensors(case, dtype, state=spec.state)
+    theirs = [torch.tensor(np.array(a, dtype=array_dtype(dtype, i, spec.state)), requires_grad=i not in spec.state)
+              if a is not None else None for i, a in enumerate(case.arrays)]
     y, yt = spec.run(ours, case.params), spec.torch(*theirs, **case.params)
     scales = scale_list(spec.torch_scales(case, dtype), len(ours))
     assert_close(y.numpy(), yt.detach().numpy(), dtype, spec.torch_tol, scales[0], err_msg="forward")
@@ -671,5 +758,6 @@ def torch_compare(spec, case, dtype, seed):
     yt.backward(torch.from_numpy(g))
     for i, (a, b) in enumerate(zip(ours, theirs)):
         if a is not None:
-            assert_close(a.grad.numpy(), b.grad.detach().numpy(), dtype, spec.torch_tol, scales[i + 1],
-                         err_msg=f"gradient of input {i}")
+            want = b.detach().numpy() if i in spec.state else b.grad.detach().numpy()
+            assert_close(after_call(a, i, spec.state), want, dtype, spec.torch_tol, scales[i + 1],
+                         err_msg=f"{'value after the call' if i in spec.state else 'gradient'} of input {i}")

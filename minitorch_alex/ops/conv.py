@@ -75,8 +75,8 @@ class Conv2dReLU(Conv2d):
 
 def _check_conv2d(x, weight, bias, stride, padding, dilation, groups, op):
     """Validate conv2d's arguments; returns the keyword arguments of ``Conv2d.apply``: stride and
-    padding as pairs, groups, and dilation only where it is not (1, 1) (the numba and CUDA kernels
-    take no dilation, and ``dispatch.REQUIRES`` sends a call that has one to the reference)."""
+    padding as pairs, groups, and dilation only where it is not (1, 1) (only this reference code
+    has dilated windows: ``dispatch.REFERENCE_ONLY`` sends a call that passes one here)."""
     stride, padding, dilation = pair(stride, "stride", op), pair(padding, "padding", op), pair(dilation, "dilation", op)
     check_rank(x, 4, "(N, C, H, W)", op)
     check_float(x, op)

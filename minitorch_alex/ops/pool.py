@@ -85,8 +85,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
         extra = [ceil_overhang(*a) for a in zip(x.shape[2:], kernel_size, stride, padding, dilation)]
         if any(extra):
             x = pad(x, (0, extra[1], 0, extra[0]), value=-np.inf)
-    # the numba and CUDA kernels take no dilation: it is passed only where it is not (1, 1), and
-    # dispatch.REQUIRES sends such a call to the reference
+    # only this reference code has dilated windows: dilation is passed only where it is not (1, 1),
+    # and dispatch.REFERENCE_ONLY sends such a call here
     dilated = {} if dilation == (1, 1) else dict(dilation=dilation)
     return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding, **dilated)
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from op_specs import BY_NAME, SPECS, Case, hot, tensors, upstream
+from op_specs import BY_NAME, SPECS, Case, after_call, array_dtype, hot, tensors, upstream
 
 import minitorch_alex as mt
 import minitorch_alex.nn.functional as F
@@ -48,22 +48,23 @@ def test_performance_warnings_are_errors_here():
 
 
 def run(spec, case, gy, device, backend, dtype):
-    """Output and input gradients (NumPy float64) of ``spec`` on ``case`` in ``dtype`` on
-    ``device`` with ``backend``."""
+    """Output and per input its gradient (a state input's value after the call; NumPy float64) of
+    ``spec`` on ``case`` in ``dtype`` on ``device`` with ``backend``."""
     with mt.config.using(backend=backend):
-        ts = tensors(case, dtype, device)
+        ts = tensors(case, dtype, device, spec.state)
         y = spec.run(ts, case.params)
         assert y.device == mt.device(device) and y.dtype == np.dtype(dtype)
         y.backward(mt.tensor(np.asarray(gy, dtype=dtype), device=device))
-        return y.numpy().astype(np.float64), [t.grad.numpy().astype(np.float64) if t is not None else None for t in ts]
+        after = [after_call(t, i, spec.state) for i, t in enumerate(ts)]
+        return y.numpy().astype(np.float64), [a.astype(np.float64) if a is not None else None for a in after]
 
 
 def check_against_cpu(spec, case, dtype, backend, seed=0):
     """``spec`` on cuda:0 under ``backend`` in ``dtype`` against the float64 reference on the CPU on
     the same (rounded) values. A fused ReLU op below float64 is held to relu(unfused reference),
     differentiated where its own output is positive (a value rounded across zero flips the mask)."""
-    rounded = Case([a.astype(dtype).astype(np.float64) if a is not None else None for a in case.arrays],
-                   case.params, case.meta)
+    rounded = Case([a.astype(array_dtype(dtype, i, spec.state)).astype(np.float64) if a is not None else None
+                    for i, a in enumerate(case.arrays)], case.params, case.meta)
     gy = upstream(spec, rounded, dtype, seed)
     y, g = run(spec, rounded, gy, DEV, backend, dtype)
     own_mask = spec.fused_relu_of is not None and dtype != np.float64

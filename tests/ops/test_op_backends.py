@@ -146,9 +146,6 @@ def test_a_bug_in_a_numba_kernel_fails_the_comparison(monkeypatch):
 # hot ops checked elsewhere, each with the file that checks it and why it is not a spec entry yet
 CHECKED_ELSEWHERE = {
     "sgd_momentum_update_": "this file's SGD tests (a function, not a Function)",
-    # it updates its running statistics in place; the specs compare outputs and gradients only
-    # (an OpSpec field for state is the next step)
-    "BatchNorm": "tests/ops/test_batchnorm_op_tmp.py",
 }
 
 

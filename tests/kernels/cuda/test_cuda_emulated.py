@@ -20,7 +20,7 @@ from cuda_emulation import TOL, close  # noqa: F401
 from hypothesis import given
 from hypothesis import strategies as st
 from needs import needs_nvcc
-from op_specs import BY_NAME, SPECS, hot, tensors
+from op_specs import BY_NAME, SPECS, cast_arrays, differentiable, hot, tensors
 from strategies import conv_geometries
 
 import minitorch_alex as mt
@@ -49,20 +49,20 @@ def check_op(emulated, spec, case, dtype, seed):
     """``spec``'s op class of kernels/cuda on ``case`` in ``dtype`` against the float64 reference
     on the same (rounded) values: output, then each input's gradient. A fused ReLU op below float64
     is held to relu(unfused reference), differentiated where its own output is positive (a value
-    rounded across zero flips the mask, which is not an error)."""
-    arrays = list(case.arrays)
-    while arrays and arrays[-1] is None:  # an absent bias: the class's default
-        arrays.pop()
-    cast = [a.astype(dtype) for a in arrays]
+    rounded across zero flips the mask, which is not an error). State (``spec.state``) is compared
+    after the call."""
+    cast = cast_arrays(spec, case, dtype)
+    rounded = type(case)([a.astype(np.float64) for a in cast], case.params)  # before the call updates state
+    grad_of = differentiable(spec, rounded)
     cls = getattr(emulated, spec.op)
     impl = cls(tf32=False) if "tf32" in inspect.signature(cls).parameters else cls()  # only GEMM classes take it
-    impl.needs_input_grad = (True,) * len(cast)
+    impl.needs_input_grad = (True,) * len(grad_of)
     y = impl.forward(*cast, **spec.kernel_params(case.params))
     gy = np.random.default_rng(seed).standard_normal(y.shape)
     own_mask = spec.fused_relu_of is not None and dtype != np.float64
     reference = BY_NAME[spec.fused_relu_of] if own_mask else spec
     with mt.config.using(backend="reference"):
-        ts = tensors(type(case)([a.astype(np.float64) for a in cast], case.params), np.float64)
+        ts = tensors(rounded, np.float64, state=spec.state)
         y_ref = reference.run(ts, case.params)
         expected, gy_ref = y_ref.numpy(), gy.astype(dtype).astype(np.float64)
         if own_mask:
@@ -70,11 +70,13 @@ def check_op(emulated, spec, case, dtype, seed):
         y_ref.backward(mt.tensor(gy_ref))
     close(y, expected, dtype)
     grads = impl.backward(gy.astype(dtype))
-    # one per input (CUDA's Dropout adds a None for its mask: issue 28 item 7's conventions)
-    assert len(grads) >= len(cast) and all(g is None for g in grads[len(cast):])
-    for i, (g, t) in enumerate(zip(grads, ts)):
+    # one per differentiable input (CUDA's Dropout adds a None for its mask: issue 28 item 7's conventions)
+    assert len(grads) >= len(grad_of) and all(g is None for g in grads[len(grad_of):])
+    for i, g in zip(grad_of, grads):
         assert g is not None, f"gradient of input {i}"
-        close(g, t.grad.numpy(), dtype)
+        close(g, ts[i].grad.numpy(), dtype)
+    for i in spec.state:  # statistics of 16-bit inputs are float32 sums of 16-bit-rounded values
+        close(cast[i].astype(dtype, copy=False), ts[i].numpy(), dtype)
 
 
 HOT = [s for s in SPECS if hot(s)]
