@@ -98,7 +98,7 @@ class ValidationSums:
 
 class UnreadSums:
     """A rank's step sums (``step_sums``) not read yet, and the images they cover: on a GPU they
-    stay on the device, added up there, until a step reads them (``take``)."""
+    stay on the device, added up there, until a step reads them (``read``)."""
 
     def __init__(self):
         self.sums, self.images = None, 0
@@ -107,11 +107,16 @@ class UnreadSums:
         self.sums = sums if self.sums is None else self.sums + sums
         self.images += images
 
-    def take(self):
-        """The sums and images so far (None, 0 when there are none); empties them."""
-        taken = self.sums, self.images
+    def read(self, stop_asked=False):
+        """The sums so far as host floats [loss sum, images, top-1, top-5 correct, ``stop_asked``]
+        (the one read of the device); empties them."""
+        out = np.zeros(5)
+        if self.sums is not None:
+            host = self.sums.get() if hasattr(self.sums, "get") else np.asarray(self.sums)
+            out[0], out[2], out[3] = host
+        out[1], out[4] = self.images, float(stop_asked)
         self.sums, self.images = None, 0
-        return taken
+        return out
 
 
 class MetricsLog:

@@ -4,7 +4,7 @@ rate divided by 10 when the validation error stops improving, checkpoints every 
 ``Trainer`` owns the model, optimizer, schedule, loaders, metrics log and checkpoints;
 ``examples/train_imagenet.py`` only parses flags and calls it. What it leans on lives beside it:
 the settings (``train_config.TrainConfig``), the data-parallel side (``parallel.DataParallel``),
-fine-tuning (``pretrained``), the checks of the data against the model (``data_checks``), the
+fine-tuning (``pretrained``), the checks of data and checkpoints against the run (``checks``), the
 numbers of a step and an epoch (``metrics``) and the text it prints (``report``).
 
 Data parallel (``mpiexec -n N``, :mod:`minitorch_alex.distributed`): every rank runs a Trainer
@@ -65,7 +65,6 @@ class Interrupted(KeyboardInterrupt):
         self.signum, self.saved = int(signum), saved
 
 
-
 def _run_settings(method):
     """Run ``method`` with the run's own generator (weights, dropout masks) and TF32 setting,
     both scoped to the call: a Trainer changes nothing process-wide."""
@@ -95,7 +94,6 @@ def spread_over_classes(labels, n):
     ranked = labels[order]
     rank = np.arange(len(labels)) - np.searchsorted(ranked, ranked, side="left")
     return np.sort(order[np.lexsort((ranked, rank))][:n])
-
 
 
 class Trainer:
@@ -359,25 +357,16 @@ class Trainer:
         return Device(self.input_device).type != "cuda"
 
     def _read_sums(self, unread, every, stop_asked=False):
-        """The step sums since the last read (``unread``, emptied), as host floats [loss sum, images,
-        top-1, top-5 correct, ranks asked to stop], summed over the ranks (one small collective);
-        a NaN or infinite loss among them stops the run (``_check_finite``)."""
-        pending, images = unread.take()
-        sums = np.zeros(5)
-        if pending is not None:
-            host = pending.get() if hasattr(pending, "get") else np.asarray(pending)  # the one read of the device
-            sums[0], sums[2], sums[3] = host
-        sums[1], sums[4] = images, float(stop_asked)
+        """The step sums since the last read (``unread``, emptied: ``UnreadSums.read``), summed over the
+        ranks (one small collective). A NaN or infinite loss among them stops the run, on every rank
+        alike (the sums are global)."""
+        sums = unread.read(stop_asked)
         if self.world.size > 1:
             sums = self.parallel.sum_over_ranks(sums, self.step + 1, f"training step {self.step + 1}")
-        self._check_finite(sums[0] / sums[1], every)
+        loss = sums[0] / sums[1]
+        if not math.isfinite(loss):
+            raise TrainingDiverged(diverged_text(loss, self.step, every, self.epoch, self.batch, self.last_checkpoint))
         return sums
-
-    def _check_finite(self, value, every):
-        """Stop (on every rank alike: the sums are global) when the loss is NaN or infinite."""
-        if math.isfinite(value):
-            return
-        raise TrainingDiverged(diverged_text(value, self.step, every, self.epoch, self.batch, self.last_checkpoint))
 
     def _warn_if_at_chance(self, run):
         """One line when the loss has not moved from chance level (``report.chance_warning``)."""
