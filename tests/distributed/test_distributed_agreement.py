@@ -133,8 +133,8 @@ def test_the_fields_of_a_run_name_what_the_ranks_must_share_and_leave_out_what_i
         args = options.build_parser().parse_args(["--dummy", "--out", str(tmp_path), "--batch-size", "4", *flags])
         explicit = options.explicit_flags(["--dummy", "--batch-size", "4", *flags])
         settings = options.resolve_settings(args, explicit, options.PAPER, None, None, print)
-        return dict(ranks.run_fields(args, options.make_config(args, settings, tuple(args.devices.split(",")) if args.devices
-                                                         else (args.device,)), store, None))
+        devices = tuple(args.devices.split(",")) if args.devices else (args.device,)
+        return dict(ranks.run_fields(args, options.make_config(args, settings, devices), store, None))
 
     base = fields()
     assert fields("--workers", "0", "--print-freq", "3", "--out", str(tmp_path / "elsewhere")) == base  # each rank's own

@@ -254,7 +254,7 @@ def test_each_rank_takes_its_own_gpus(monkeypatch):
     assert train_ranks.rank_devices(("cpu:0", "cpu:1"), FakeWorld(1, 2, 1, 2)) == ("cpu:0", "cpu:1")
     assert train_ranks.rank_devices(("cuda",), FakeWorld(1, 2, 1, 2)) == ("cuda:1",)  # a name parsed by Device: cuda is cuda:0
     with pytest.raises(UsageError, match=r"cuda:4 does not exist \(expected cuda:0..cuda:3 vs cuda:4\) "
-                                             r"\[rank 2 is rank 2 of 3 on its node, each rank taking 2 GPU"):
+                                         r"\[rank 2 is rank 2 of 3 on its node, each rank taking 2 GPU"):
         train_ranks.rank_devices(("cuda:0", "cuda:1"), FakeWorld(2, 3, 2, 3))
 
 
