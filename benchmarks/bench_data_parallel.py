@@ -44,7 +44,7 @@ def child(args) -> None:
     sys.path.insert(0, ROOT)
     import minitorch_alex.distributed as dist
     from minitorch_alex.data.dummy import dummy_store
-    from minitorch_alex.train.trainer import TrainConfig, Trainer
+    from minitorch_alex.train import TrainConfig, Trainer
 
     world = dist.init()
     store = dummy_store(num_classes=1000)

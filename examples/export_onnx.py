@@ -18,7 +18,8 @@ import _script
 _script.import_package()  # a bad MINITORCH_ALEX_* variable: one line, exit 2
 
 import minitorch_alex as mt  # noqa: E402
-from minitorch_alex.train.cli import UsageError, _integer, _one_line, _Parser  # noqa: E402
+from minitorch_alex.train.cli import _one_line  # noqa: E402
+from minitorch_alex.train.options import UsageError, _integer, _Parser  # noqa: E402
 
 
 def _check_out(out):

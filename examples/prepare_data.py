@@ -26,7 +26,8 @@ import _script
 _script.import_package()  # a bad MINITORCH_ALEX_* variable: one line, exit 2
 
 from minitorch_alex.data import prepare  # noqa: E402
-from minitorch_alex.train.cli import UsageError, _integer, _one_line, _Parser, cpu_count  # noqa: E402
+from minitorch_alex.train.cli import _one_line  # noqa: E402
+from minitorch_alex.train.options import UsageError, _integer, _Parser, cpu_count  # noqa: E402
 
 MAX_SIZE = 4096  # px: a 4096 px store is 50 MB per image already
 

@@ -191,7 +191,7 @@ def _data_source(v):
     return "an object with strings data, resolved, layout, fingerprint and store (a string or null)"
 
 
-SCHEMA["data_source"] = _data_source  # what the run trained on (cli.data_source)
+SCHEMA["data_source"] = _data_source  # what the run trained on (train.data_source.data_source)
 TRAINER_KEYS = ("epoch", "batch", "step", "running", "best_val_top1_err", "schedule", "rng", "classes", "optimizer")
 
 

@@ -211,7 +211,7 @@ class ReduceLROnPlateau:
     ``max_reductions`` caps the number of reductions (the paper: 3). Beside a per-step schedule
     (these compute from each group's ``initial_lr``, not from the last rate as PyTorch's recursive
     forms do) a reduction lasts only until that schedule's next step: scale ``initial_lr`` too, as
-    the Trainer does (``Trainer._set_base_lr``)."""
+    the Trainer does (``train.lr_policy.LRPolicy.set_base``)."""
 
     def __init__(self, optimizer, factor=0.1, patience=0, threshold=1e-4, max_reductions=None):
         if not 0 < factor < 1:

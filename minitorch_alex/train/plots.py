@@ -110,6 +110,20 @@ def first_filters(model):
     return state.get("conv1.weight", next((v for v in state.values() if v.ndim == 4), None))
 
 
+def top5_sample(split, index, scale, probabilities):
+    """What ``plot_top5`` draws of the images ``index`` of ``split``: their centre crops as stored
+    (uint8), their labels, and ``probabilities`` (a batch of crops -> class probabilities) of the
+    crops as the network takes them (mean subtracted, times ``scale``)."""
+    from ..data import center_crop
+    from ..data.augment import default_crop
+
+    crop = default_crop(split.size)
+    x = center_crop(split.images, split.mean, crop, scale=scale, index=index)
+    probs = probabilities(x)
+    o = (split.size - crop) // 2
+    return np.asarray(split.images[index, o:o + crop, o:o + crop]), np.asarray(split.labels)[index], probs
+
+
 def write_all(out_dir, rows, model, sample=None, class_names=None):
     """Write curves.png, conv1_filters.png (for a model with a convolution) and (given ``sample``)
     top5.png; returns the paths."""

@@ -5,7 +5,6 @@ hanging in a collective, failing in MPI or training silently."""
 import os
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from needs import needs_mpi
 from paths import ROOT
 
 from minitorch_alex.distributed.agreement import Disagreement, check_agreement
-from minitorch_alex.train.trainer import Trainer
+from minitorch_alex.train.parallel import DataParallel
 
 SCRIPT = os.path.join(ROOT, "tests", "distributed", "dist_scripts", "cli_train.py")
 
@@ -117,25 +116,25 @@ class _OutOfStep:
 
 
 def test_ranks_at_different_places_in_the_run_fail_instead_of_waiting():
-    trainer = types.SimpleNamespace(world=_OutOfStep(5))
-    assert Trainer._sum_over_ranks(trainer, [1.0, 2.0], 5, "training step 5").tolist() == [2.0, 4.0]
-    trainer.world = _OutOfStep(-1)  # the other rank has left the loop for validation
+    parallel = DataParallel(_OutOfStep(5), model=None)
+    assert parallel.sum_over_ranks([1.0, 2.0], 5, "training step 5").tolist() == [2.0, 4.0]
+    parallel.world = _OutOfStep(-1)  # the other rank has left the loop for validation
     with pytest.raises(RuntimeError, match=r"^rank 0 of 2 reached training step 5 while another rank was elsewhere"):
-        Trainer._sum_over_ranks(trainer, [1.0, 2.0], 5, "training step 5")
+        parallel.sum_over_ranks([1.0, 2.0], 5, "training step 5")
 
 
 def test_the_fields_of_a_run_name_what_the_ranks_must_share_and_leave_out_what_is_their_own(tmp_path):
     from minitorch_alex.data.dummy import dummy_store
-    from minitorch_alex.train import cli
+    from minitorch_alex.train import options, ranks
 
     store = dummy_store(num_classes=3, train_size=8, val_size=4, size=16)
 
     def fields(*flags):
-        args = cli.build_parser().parse_args(["--dummy", "--out", str(tmp_path), "--batch-size", "4", *flags])
-        explicit = cli.explicit_flags(["--dummy", "--batch-size", "4", *flags])
-        settings = cli.resolve_settings(args, explicit, cli.PAPER, None, None, print)
-        return dict(cli.run_fields(args, cli.make_config(args, settings, tuple(args.devices.split(",")) if args.devices
-                                                         else (args.device,)), store, None))
+        args = options.build_parser().parse_args(["--dummy", "--out", str(tmp_path), "--batch-size", "4", *flags])
+        explicit = options.explicit_flags(["--dummy", "--batch-size", "4", *flags])
+        settings = options.resolve_settings(args, explicit, options.PAPER, None, None, print)
+        devices = tuple(args.devices.split(",")) if args.devices else (args.device,)
+        return dict(ranks.run_fields(args, options.make_config(args, settings, devices), store, None))
 
     base = fields()
     assert fields("--workers", "0", "--print-freq", "3", "--out", str(tmp_path / "elsewhere")) == base  # each rank's own

@@ -16,7 +16,8 @@ from paths import ROOT
 
 from minitorch_alex import random as mt_random
 from minitorch_alex.data.loader import StoreLoader, shard_bounds
-from minitorch_alex.train import cli
+from minitorch_alex.train import ranks as train_ranks
+from minitorch_alex.train.options import UsageError
 
 SCRIPT = os.path.join(ROOT, "tests", "distributed", "dist_scripts", "cli_train.py")
 sys.path.insert(0, os.path.join(ROOT, "tests", "distributed", "dist_scripts"))
@@ -247,14 +248,14 @@ class FakeWorld:
 def test_each_rank_takes_its_own_gpus(monkeypatch):
     monkeypatch.setattr(sys.modules["minitorch_alex.device"], "cuda_device_count", lambda: 4)
     one = FakeWorld(0, 1, 0, 1)
-    assert cli.rank_devices(("cuda:1",), one) == ("cuda:1",)
-    assert cli.rank_devices(("cuda:0",), FakeWorld(3, 4, 3, 4)) == ("cuda:3",)
-    assert cli.rank_devices(("cuda:0", "cuda:1"), FakeWorld(1, 2, 1, 2)) == ("cuda:2", "cuda:3")  # two towers each
-    assert cli.rank_devices(("cpu:0", "cpu:1"), FakeWorld(1, 2, 1, 2)) == ("cpu:0", "cpu:1")
-    assert cli.rank_devices(("cuda",), FakeWorld(1, 2, 1, 2)) == ("cuda:1",)  # a name parsed by Device: cuda is cuda:0
-    with pytest.raises(cli.UsageError, match=r"cuda:4 does not exist \(expected cuda:0..cuda:3 vs cuda:4\) "
-                                             r"\[rank 2 is rank 2 of 3 on its node, each rank taking 2 GPU"):
-        cli.rank_devices(("cuda:0", "cuda:1"), FakeWorld(2, 3, 2, 3))
+    assert train_ranks.rank_devices(("cuda:1",), one) == ("cuda:1",)
+    assert train_ranks.rank_devices(("cuda:0",), FakeWorld(3, 4, 3, 4)) == ("cuda:3",)
+    assert train_ranks.rank_devices(("cuda:0", "cuda:1"), FakeWorld(1, 2, 1, 2)) == ("cuda:2", "cuda:3")  # two towers each
+    assert train_ranks.rank_devices(("cpu:0", "cpu:1"), FakeWorld(1, 2, 1, 2)) == ("cpu:0", "cpu:1")
+    assert train_ranks.rank_devices(("cuda",), FakeWorld(1, 2, 1, 2)) == ("cuda:1",)  # a name parsed by Device: cuda is cuda:0
+    with pytest.raises(UsageError, match=r"cuda:4 does not exist \(expected cuda:0..cuda:3 vs cuda:4\) "
+                                         r"\[rank 2 is rank 2 of 3 on its node, each rank taking 2 GPU"):
+        train_ranks.rank_devices(("cuda:0", "cuda:1"), FakeWorld(2, 3, 2, 3))
 
 
 @needs_numba
@@ -265,11 +266,11 @@ def test_ranks_share_the_nodes_cores(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     calls = []
     monkeypatch.setattr(parallel, "limit_threads", calls.append)
-    monkeypatch.setattr(cli, "cpu_count", lambda: 16)
-    assert cli.threads_per_rank(FakeWorld(0, 1, 0, 1)) is None  # one process: as without mpiexec
-    assert cli.threads_per_rank(FakeWorld(5, 8, 1, 4)) == 4 and calls == [4]
+    monkeypatch.setattr(train_ranks, "cpu_count", lambda: 16)
+    assert train_ranks.threads_per_rank(FakeWorld(0, 1, 0, 1)) is None  # one process: as without mpiexec
+    assert train_ranks.threads_per_rank(FakeWorld(5, 8, 1, 4)) == 4 and calls == [4]
     monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's setting wins
-    assert cli.threads_per_rank(FakeWorld(5, 8, 1, 4)) is None and calls == [4]
+    assert train_ranks.threads_per_rank(FakeWorld(5, 8, 1, 4)) is None and calls == [4]
 
 
 def test_usage_errors_are_reported_once_by_the_lowest_failing_rank():
@@ -282,16 +283,16 @@ def test_usage_errors_are_reported_once_by_the_lowest_failing_rank():
             flags[:] = [r in self.failing for r in range(self.size)]
             return flags
 
-    error = cli.UsageError("--device: cuda:3 does not exist")
-    cli.agree_on_usage(Reducer(1, set()), None)  # nobody failed: carry on
-    with pytest.raises(cli.UsageError, match=r"^rank 1 of 3: --device: cuda:3 does not exist$"):
-        cli.agree_on_usage(Reducer(1, {1, 2}), error)
+    error = UsageError("--device: cuda:3 does not exist")
+    train_ranks.agree_on_usage(Reducer(1, set()), None)  # nobody failed: carry on
+    with pytest.raises(UsageError, match=r"^rank 1 of 3: --device: cuda:3 does not exist$"):
+        train_ranks.agree_on_usage(Reducer(1, {1, 2}), error)
     for rank in (0, 2):  # the others leave quietly with the same status
-        with pytest.raises(cli._Quiet) as quiet:
-            cli.agree_on_usage(Reducer(rank, {1, 2}), error if rank == 2 else None)
+        with pytest.raises(train_ranks.Quiet) as quiet:
+            train_ranks.agree_on_usage(Reducer(rank, {1, 2}), error if rank == 2 else None)
         assert quiet.value.status == 2
-    with pytest.raises(cli.UsageError, match=r"^--device: cuda:3"):  # rank 0's error carries no prefix
-        cli.agree_on_usage(Reducer(0, {0, 1}), error)
+    with pytest.raises(UsageError, match=r"^--device: cuda:3"):  # rank 0's error carries no prefix
+        train_ranks.agree_on_usage(Reducer(0, {0, 1}), error)
 
 
 

@@ -21,7 +21,7 @@ from hostile_helpers import (  # noqa: F401
 )
 
 from minitorch_alex.checkpoint import read_meta
-from minitorch_alex.train import cli, load_checkpoint
+from minitorch_alex.train import cli, load_checkpoint, options, ranks
 
 
 def _no_gpu():
@@ -95,17 +95,17 @@ def test_a_batch_larger_than_the_training_set_fails_before_packing(tmp_path, cap
 
 
 def test_workers_above_the_cpu_count_are_capped_with_a_warning(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "cpu_count", lambda: 2)
-    args = cli.build_parser().parse_args(["--workers", "1000"])
+    monkeypatch.setattr(options, "cpu_count", lambda: 2)
+    args = options.build_parser().parse_args(["--workers", "1000"])
     warnings = []
-    cli.check_args(args, {"workers"}, warnings.append)
+    options.check_args(args, {"workers"}, warnings.append)
     assert args.workers == 2
     assert warnings == ["warning: --workers 1000 is more than the 2 CPUs of this machine; using 2"]
 
 
 def test_debug_shows_the_traceback(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(cli.UsageError, match="--epochs: out of range"):
+    with pytest.raises(options.UsageError, match="--epochs: out of range"):
         cli.main(["--epochs", "0", "--debug"])
 
 
@@ -249,7 +249,7 @@ def test_ctrl_c_before_any_checkpoint_says_so(store, tmp_path, capsys, small, mo
 
 
 def test_ctrl_c_while_packing_says_packing_continues(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "resolve_data", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(ranks, "resolve_data", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
     status, _, err, _ = run_cli(["--out", str(tmp_path / "run")], capsys)
     assert status == 130
     assert err.strip() == ("interrupted while preparing the data (the same command again continues where "

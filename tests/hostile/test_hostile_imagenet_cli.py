@@ -11,8 +11,10 @@ import pytest
 from hostile_helpers import SIZE, assert_one_line_error, make_tree, run_cli, small_net
 
 from minitorch_alex.data import StoreSplit
-from minitorch_alex.train import TrainConfig, Trainer, cli
+from minitorch_alex.train import TrainConfig, Trainer
 from minitorch_alex.train import trainer as trainer_module
+from minitorch_alex.train.data_source import resolve_data
+from minitorch_alex.train.options import build_parser
 from minitorch_alex.train.trainer import spread_over_classes
 
 
@@ -46,7 +48,7 @@ def ilsvrc_tree(root, meta_order=None):
 
 
 def _args(*argv):
-    return cli.build_parser().parse_args(list(argv))
+    return build_parser().parse_args(list(argv))
 
 
 def test_the_devkit_ground_truth_and_its_meta_mat_order_are_found(tmp_path):
@@ -55,7 +57,7 @@ def test_the_devkit_ground_truth_and_its_meta_mat_order_are_found(tmp_path):
     order = classes[::-1]  # the devkit's id order is not the sorted order
     root, classes = ilsvrc_tree(tmp_path / "ilsvrc", meta_order=order)
     lines = []
-    store = cli.resolve_data(_args("--data", root, "--data-dir", str(tmp_path / "d"), "--no-progress"), lines.append)
+    store = resolve_data(_args("--data", root, "--data-dir", str(tmp_path / "d"), "--no-progress"), lines.append)
     assert "(ilsvrc)" in lines[0]
     assert len(store.val) == 6
     np.testing.assert_array_equal(store.val.labels, [0, 0, 1, 1, 2, 2])  # val files were written class by class
@@ -67,7 +69,7 @@ def test_the_devkit_ground_truth_and_its_meta_mat_order_are_found(tmp_path):
 def test_without_meta_mat_the_warning_names_the_cli_flag(tmp_path):
     root, _ = ilsvrc_tree(tmp_path / "ilsvrc")
     with pytest.warns(UserWarning, match="pass --synset-order"):
-        cli.resolve_data(_args("--data", root, "--data-dir", str(tmp_path / "d"), "--no-progress"), lambda *_: None)
+        resolve_data(_args("--data", root, "--data-dir", str(tmp_path / "d"), "--no-progress"), lambda *_: None)
 
 
 def test_a_split_with_zero_images_is_an_error_not_a_0_percent_run(tmp_path, capsys):
@@ -215,8 +217,8 @@ def test_the_terminal_bar_shows_the_whole_runs_eta(tmp_path, monkeypatch):
             postfixes.append(kw)
 
     trainer = _resumed_mid_epoch(tmp_path, monkeypatch, clock)
-    monkeypatch.setattr(trainer_module, "_bars", lambda cfg: True)
-    monkeypatch.setattr(trainer_module, "_tqdm", lambda iterable, enabled, **kw: Bar(iterable, **kw) if enabled
+    monkeypatch.setattr(trainer_module, "use_bars", lambda cfg: True)
+    monkeypatch.setattr(trainer_module, "progress_bar", lambda iterable, enabled, **kw: Bar(iterable, **kw) if enabled
                         else iterable)
     trainer.fit(resume_from=str(tmp_path / "run" / "last.npz"), echo=lambda *_: None)
     # per training step (print_freq 1): the same ETAs as the plain lines
@@ -228,9 +230,9 @@ def test_overwrite_repacks_a_store_made_from_another_source(tmp_path, capsys):
     src = make_tree(tmp_path / "src")
     args = ["--data", src, "--data-dir", str(tmp_path / "d"), "--no-progress"]
     lines = []
-    cli.resolve_data(_args(*args), lines.append)
+    resolve_data(_args(*args), lines.append)
     assert "packing" in lines[-1]
-    cli.resolve_data(_args(*args), lines.append)
+    resolve_data(_args(*args), lines.append)
     assert "packed earlier" in lines[-1] and "packing" not in lines[-1]
     cls = sorted(os.listdir(os.path.join(src, "train")))[0]
     shutil.copy(os.path.join(src, "val", cls, os.listdir(os.path.join(src, "val", cls))[0]),
@@ -238,13 +240,13 @@ def test_overwrite_repacks_a_store_made_from_another_source(tmp_path, capsys):
     status, _, err, _ = run_cli(args + ["--out", str(tmp_path / "r"), "--batch-size", "2"], capsys)
     assert status == 1
     assert_one_line_error(err, "holds a store made from another source", "pass --overwrite")
-    store = cli.resolve_data(_args(*args, "--overwrite"), lines.append)
+    store = resolve_data(_args(*args, "--overwrite"), lines.append)
     assert len(store.train) == 13
 
 
 def test_help_is_short_and_says_ilsvrc_is_detected(capsys):
     with pytest.raises(SystemExit):
-        cli.build_parser().parse_args(["--help"])
+        build_parser().parse_args(["--help"])
     text = capsys.readouterr().out
     assert "Command line of" not in text and "(--layout ilsvrc)" not in text
     assert "detected" in text

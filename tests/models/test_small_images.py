@@ -71,7 +71,7 @@ def test_resized_images_index_like_an_array():
 
 
 def test_fashion_mnist_has_a_short_run_preset():
-    from minitorch_alex.train.cli import PRESETS, build_parser, explicit_flags, make_config, resolve_settings
+    from minitorch_alex.train.options import PRESETS, build_parser, explicit_flags, make_config, resolve_settings
 
     preset = PRESETS["fashion-mnist"][0]
 

@@ -20,7 +20,8 @@ from minitorch_alex.train import (
     topk_correct,
     write_atomic_npz,
 )
-from minitorch_alex.train.trainer import format_row
+from minitorch_alex.train.metrics import device_step_sums
+from minitorch_alex.train.report import format_row
 
 
 def tiny_split(n=24, size=16, classes=3, seed=0, name="train"):
@@ -299,13 +300,13 @@ def test_a_gpu_run_reads_its_step_sums_only_where_needed(tmp_path, monkeypatch):
         monkeypatch.setattr(Trainer, "read_every_step", property(lambda self: every_step))
         reads = []
 
-        def counting(self, pending, images, *rest):
+        def counting(self, *args):
             reads.append(self.batch + 1)
-            return original(self, pending, images, *rest)
+            return original(self, *args)
 
         monkeypatch.setattr(Trainer, "_read_sums", counting)
-        monkeypatch.setattr(Trainer, "_step_sums", staticmethod(
-            lambda logits, loss, labels: trainer_mod.device_step_sums(np, logits.data, loss.data, labels)))
+        monkeypatch.setattr(trainer_mod, "step_sums",
+                            lambda logits, loss, labels: device_step_sums(np, logits.data, loss.data, labels))
         trainer = make_trainer(out, epochs=1, print_freq=2, save_every=3)
         trainer.fit(echo=lambda *_: None)
         return trainer.log.rows[0], reads
@@ -320,19 +321,17 @@ def test_a_gpu_run_reads_its_step_sums_only_where_needed(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("classes", [3, 5, 12])
 def test_the_device_top_k_counts_agree_with_topk_correct(classes):
-    from minitorch_alex.train import trainer as trainer_mod
-
     rng = np.random.default_rng(classes)
     scores = rng.normal(size=(40, classes))  # no ties
     labels = rng.integers(0, classes, 40)
     loss = np.float32(1.25)
-    got = trainer_mod.device_step_sums(np, scores, loss, labels)
+    got = device_step_sums(np, scores, loss, labels)
     correct = topk_correct(scores, labels)
     assert got.tolist() == [1.25 * 40, correct[1], correct[5]]
 
 
 def test_the_default_worker_count_follows_the_device():
-    from minitorch_alex.train.cli import default_workers
+    from minitorch_alex.train.options import default_workers
 
     assert default_workers(("cpu",), 16) == 1  # the CPU's cores train
     assert default_workers(("cuda:0",), 16) == 8 and default_workers(("cuda:0", "cuda:1"), 6) == 3
@@ -359,8 +358,8 @@ def test_a_stop_on_a_gpu_checkpoints_the_step_sums_not_read_yet(tmp_path, monkey
     from minitorch_alex.train.trainer import Interrupted, Trainer
 
     monkeypatch.setattr(Trainer, "read_every_step", property(lambda self: False))
-    monkeypatch.setattr(Trainer, "_step_sums", staticmethod(
-        lambda logits, loss, labels: trainer_mod.device_step_sums(np, logits.data, loss.data, labels)))
+    monkeypatch.setattr(trainer_mod, "step_sums",
+                        lambda logits, loss, labels: device_step_sums(np, logits.data, loss.data, labels))
     straight = make_trainer(tmp_path / "straight", epochs=2, print_freq=10)
     straight.fit(echo=lambda *_: None)
     cut = make_trainer(tmp_path / "cut", epochs=2, print_freq=10)

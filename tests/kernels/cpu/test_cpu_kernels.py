@@ -873,7 +873,7 @@ def test_alexnet_training_step_agrees_between_backends():
 def test_constructing_a_trainer_changes_nothing_process_wide(tmp_path):
     """The Trainer draws from its own generator (seeded by its config) and scopes TF32 to its
     own calls: the caller's global generator and settings are as they were."""
-    from minitorch_alex.train.trainer import TrainConfig, Trainer
+    from minitorch_alex.train import TrainConfig, Trainer
 
     model = mt.nn.Sequential(mt.nn.Linear(2, 2))
     mt.manual_seed(7)
