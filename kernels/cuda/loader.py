@@ -16,7 +16,8 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HEADER = "common.cuh"
-SOURCES = ("im2col", "lrn", "pool", "elementwise", "sgd", "batchnorm")  # the .cu files, without extension
+# the .cu files beside this one, without extension: a new op's source is found, not registered
+SOURCES = tuple(sorted(f[:-3] for f in os.listdir(HERE) if f.endswith(".cu")))
 
 # storage dtype name -> suffix of the kernel entry points (FOR_EACH_FLOAT in common.cuh)
 SUFFIX = {"float32": "f32", "float64": "f64", "float16": "f16", "bfloat16": "bf16"}
