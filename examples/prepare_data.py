@@ -47,6 +47,8 @@ def main(argv=None):
     p.add_argument("--overwrite", action="store_true", help="replace an existing store made with other settings")
     p.add_argument("--restart", action="store_true", help="ignore a partial earlier run instead of resuming")
     p.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (they are drawn only when stderr is a terminal anyway)")
     g = p.add_argument_group("synthetic layout")
     g.add_argument("--num-classes", type=_integer(1, 100000), default=10)
     g.add_argument("--train-per-class", type=_integer(1, 10 ** 7), default=300)
@@ -71,7 +73,7 @@ def main(argv=None):
         out = prepare(None if args.source == "-" else args.source, args.out, layout=args.layout, size=args.size,
                       workers=args.workers, max_per_class=args.max_per_class, ground_truth=args.ground_truth,
                       synset_order=args.synset_order, synthetic_options=synthetic, overwrite=args.overwrite,
-                      resume=not args.restart)
+                      resume=not args.restart, progress=not args.no_progress and sys.stderr.isatty())
     except KeyboardInterrupt:
         if args.debug:
             raise
