@@ -18,8 +18,8 @@ import _script
 _script.import_package()  # a bad MINITORCH_ALEX_* variable: one line, exit 2
 
 import minitorch_alex as mt  # noqa: E402
-from minitorch_alex.train.cli import _one_line  # noqa: E402
-from minitorch_alex.train.options import UsageError, _integer, _Parser  # noqa: E402
+from minitorch_alex.train.cli import one_line_error  # noqa: E402
+from minitorch_alex.train.options import OneLineParser, UsageError, integer_in  # noqa: E402
 
 
 def _check_out(out):
@@ -31,11 +31,11 @@ def _check_out(out):
 
 
 def main(argv=None):
-    parser = _Parser(prog="export_onnx.py", description="Export AlexNet to an ONNX file.")
+    parser = OneLineParser(prog="export_onnx.py", description="Export AlexNet to an ONNX file.")
     parser.add_argument("--checkpoint", help="a checkpoint (.npz); without it the model is freshly initialised")
     parser.add_argument("--arch", default="alexnet", choices=sorted(mt.models.ARCHITECTURES),
                         help="architecture when no checkpoint is given (default alexnet)")
-    parser.add_argument("--num-classes", type=_integer(1), default=1000, help="classes when no checkpoint is given")
+    parser.add_argument("--num-classes", type=integer_in(1), default=1000, help="classes when no checkpoint is given")
     parser.add_argument("--out", required=True, help="the .onnx file to write (in an existing folder)")
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -57,7 +57,7 @@ def main(argv=None):
     except Exception as exc:  # noqa: BLE001 (one line, not a traceback)
         if args.debug:
             raise
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line_error(exc)}", file=sys.stderr)
         raise SystemExit(1) from None
     print(f"wrote {args.out}: {type(model).__name__}, {model.num_parameters():,} parameters")
 

@@ -26,22 +26,22 @@ import _script
 _script.import_package()  # a bad MINITORCH_ALEX_* variable: one line, exit 2
 
 from minitorch_alex.data import prepare  # noqa: E402
-from minitorch_alex.train.cli import _one_line  # noqa: E402
-from minitorch_alex.train.options import UsageError, _integer, _Parser, cpu_count  # noqa: E402
+from minitorch_alex.train.cli import one_line_error  # noqa: E402
+from minitorch_alex.train.options import OneLineParser, UsageError, cpu_count, integer_in  # noqa: E402
 
 MAX_SIZE = 4096  # px: a 4096 px store is 50 MB per image already
 
 
 def main(argv=None):
-    p = _Parser(prog="prepare_data.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog="prepare_data.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", help="source folder ('-' = the default for fashion-mnist)")
     p.add_argument("out", help="output store folder")
     p.add_argument("--layout", default="imagefolder", choices=["imagefolder", "ilsvrc", "fashion-mnist", "synthetic"])
-    p.add_argument("--size", type=_integer(1, MAX_SIZE), default=256,
+    p.add_argument("--size", type=integer_in(1, MAX_SIZE), default=256,
                    help=f"side of the stored images, 1..{MAX_SIZE} (default 256)")
-    p.add_argument("--workers", type=_integer(0), default=0,
+    p.add_argument("--workers", type=integer_in(0), default=0,
                    help="decoding processes (default 0 = this one; at most the CPU count)")
-    p.add_argument("--max-per-class", type=_integer(1), default=None, help="keep only the first N images per class")
+    p.add_argument("--max-per-class", type=integer_in(1), default=None, help="keep only the first N images per class")
     p.add_argument("--ground-truth", default=None, help="ILSVRC val ground truth (csv or devkit txt)")
     p.add_argument("--synset-order", default=None, help="ILSVRC devkit class-id order: one synset per line")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store made with other settings")
@@ -50,10 +50,10 @@ def main(argv=None):
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bars (they are drawn only when stderr is a terminal anyway)")
     g = p.add_argument_group("synthetic layout")
-    g.add_argument("--num-classes", type=_integer(1, 100000), default=10)
-    g.add_argument("--train-per-class", type=_integer(1, 10 ** 7), default=300)
-    g.add_argument("--val-per-class", type=_integer(1, 10 ** 7), default=100)
-    g.add_argument("--seed", type=_integer(0), default=0)
+    g.add_argument("--num-classes", type=integer_in(1, 100000), default=10)
+    g.add_argument("--train-per-class", type=integer_in(1, 10 ** 7), default=300)
+    g.add_argument("--val-per-class", type=integer_in(1, 10 ** 7), default=100)
+    g.add_argument("--seed", type=integer_in(0), default=0)
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = p.parse_args(argv)
@@ -82,7 +82,7 @@ def main(argv=None):
     except Exception as exc:  # noqa: BLE001 (one line, not a traceback)
         if args.debug:
             raise
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line_error(exc)}", file=sys.stderr)
         raise SystemExit(1) from None
     print(f"store ready: {out}")
 

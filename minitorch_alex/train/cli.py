@@ -43,7 +43,9 @@ from .report import has_top5, silent, summary_table
 from .run_folder import check_out_is_free, clear_run, locked, resume_command
 
 
-def _one_line(exc):
+def one_line_error(exc):
+    """An exception as the one line a user sees (an OSError without its errno; a multi-line
+    message as its first and last lines)."""
     if isinstance(exc, OSError) and exc.strerror:  # "[Errno 28] ...: path" without the errno noise
         filename = exc.filename
         text = exc.strerror if filename is None or str(filename) in exc.strerror else f"{exc.strerror}: {filename}"
@@ -126,7 +128,7 @@ def main(argv=None, echo=print):
         from .trainer import TrainingDiverged
 
         diverged = isinstance(exc, TrainingDiverged)  # every rank stops at the same step: the sums are global
-        _fail(state, f"error: {_one_line(exc)}", 1, everywhere=diverged, together=diverged)
+        _fail(state, f"error: {one_line_error(exc)}", 1, everywhere=diverged, together=diverged)
 
 
 def _fail(state, line, status, everywhere=False, together=False):

@@ -65,7 +65,9 @@ def default_workers(devices, cpus):
 
 # ----- flag types: each error names what was expected and what was given ------------------------------
 
-def _integer(lo, hi=None):
+def integer_in(lo, hi=None):
+    """An argparse ``type``: an integer >= ``lo`` (and <= ``hi``), else a one-line usage error
+    naming the range and the text given. The example scripts parse with it too."""
     expected = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
 
     def parse(text):
@@ -80,7 +82,8 @@ def _integer(lo, hi=None):
     return parse
 
 
-def _number(lo, hi=math.inf, open_lo=False, open_hi=False):
+def number_in(lo, hi=math.inf, open_lo=False, open_hi=False):
+    """An argparse ``type``: a finite number in [lo, hi] (or open at either end)."""
     rng = f"{'(' if open_lo else '['}{lo:g}, {hi:g}{')' if open_hi else ']'}"
 
     def parse(text):
@@ -96,7 +99,9 @@ def _number(lo, hi=math.inf, open_lo=False, open_hi=False):
     return parse
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with one-line errors (``UsageError``), for the CLI and the example scripts."""
+
     def error(self, message):  # one line, no usage dump; exit status 2 (raised, caught in main)
         raise UsageError(_usage_message(message))
 
@@ -118,7 +123,7 @@ def _usage_message(message):
 def build_parser():
     from ..models import ARCHITECTURES
 
-    p = _Parser(prog="train_imagenet.py", description="Train AlexNet (Krizhevsky, Sutskever and Hinton, 2012).",
+    p = OneLineParser(prog="train_imagenet.py", description="Train AlexNet (Krizhevsky, Sutskever and Hinton, 2012).",
                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=DATA_HELP)
     p.add_argument("--data", default="default", help="'default', 'fashion-mnist', or a folder (see below)")
     p.add_argument("--layout", choices=["auto", "imagefolder", "ilsvrc"], default="auto",
@@ -135,22 +140,22 @@ def build_parser():
     p.add_argument("--synset-order", metavar="FILE",
                    help="ILSVRC devkit labels: the class-id order, the devkit's meta.mat or a text file of WNIDs "
                         "(line k = id k); found next to the devkit's ground truth when not given")
-    p.add_argument("--epochs", type=_integer(1), help=f"epochs (paper: 90; default data: {QUICK['epochs']})")
-    p.add_argument("--batch-size", type=_integer(1), help="images per SGD step (paper: 128)")
-    p.add_argument("--lr", type=_number(0, open_lo=True), help="initial learning rate (paper: 0.01)")
-    p.add_argument("--momentum", type=_number(0, 1, open_hi=True), help="SGD momentum (paper: 0.9)")
-    p.add_argument("--weight-decay", type=_number(0), help="weight decay (paper: 5e-4)")
-    p.add_argument("--patience", type=_integer(0), help="epochs without improvement before lr /= 10 (paper: 0)")
+    p.add_argument("--epochs", type=integer_in(1), help=f"epochs (paper: 90; default data: {QUICK['epochs']})")
+    p.add_argument("--batch-size", type=integer_in(1), help="images per SGD step (paper: 128)")
+    p.add_argument("--lr", type=number_in(0, open_lo=True), help="initial learning rate (paper: 0.01)")
+    p.add_argument("--momentum", type=number_in(0, 1, open_hi=True), help="SGD momentum (paper: 0.9)")
+    p.add_argument("--weight-decay", type=number_in(0), help="weight decay (paper: 5e-4)")
+    p.add_argument("--patience", type=integer_in(0), help="epochs without improvement before lr /= 10 (paper: 0)")
     p.add_argument("--schedule", choices=["plateau", "cosine"],
                    help="lr schedule: 'plateau' divides it by 10 when validation error stalls (paper), 'cosine' "
                         f"anneals it to 0 over the run (default data: {QUICK['schedule']})")
-    p.add_argument("--warmup", type=_integer(0), help=f"steps of linear lr warm-up (paper: 0; default data: {QUICK['warmup']})")
+    p.add_argument("--warmup", type=integer_in(0), help=f"steps of linear lr warm-up (paper: 0; default data: {QUICK['warmup']})")
     p.add_argument("--init", choices=["paper", "kaiming"], help="weight initialisation (paper: N(0, 0.01^2))")
-    p.add_argument("--dropout", type=_number(0, 1, open_hi=True),
+    p.add_argument("--dropout", type=number_in(0, 1, open_hi=True),
                    help="dropout rate after fc6 and fc7 (paper: 0.5; 0 turns it off)")
-    p.add_argument("--input-scale", type=_number(0, open_lo=True),
+    p.add_argument("--input-scale", type=number_in(0, open_lo=True),
                    help="multiplier of the mean-subtracted 0..255 pixels (paper: 1)")
-    p.add_argument("--workers", type=_integer(0), default=None,
+    p.add_argument("--workers", type=integer_in(0), default=None,
                    help="data loader processes (0: load in this process; at most the CPU count; default: "
                         "1 on the CPU, whose cores train; on a GPU, which augments its training batches "
                         "itself, half the CPUs up to 8, for validation)")
@@ -164,7 +169,7 @@ def build_parser():
                    help="under mpiexec: how gradients are averaged over the ranks: one allreduce after backward "
                         "('flat'), buckets after backward ('buckets'), or buckets sent during backward as their "
                         "gradients are ready ('overlap', default)")
-    p.add_argument("--bucket-mb", type=_number(0, open_lo=True), default=25.0,
+    p.add_argument("--bucket-mb", type=number_in(0, open_lo=True), default=25.0,
                    help="under mpiexec: megabytes per gradient bucket (default 25)")
     p.add_argument("--pretrained", metavar="CKPT",
                    help="fine-tune: start from this checkpoint (a run's, or examples/convert_torchvision.py's): "
@@ -173,7 +178,7 @@ def build_parser():
     p.add_argument("--freeze", metavar="LAYER",
                    help="with --pretrained: the layers up to LAYER (e.g. conv5; conv1..fc7, or the arch's own names) "
                         "get no updates and no weight decay")
-    p.add_argument("--head-lr-mult", type=_number(0, open_lo=True),
+    p.add_argument("--head-lr-mult", type=number_in(0, open_lo=True),
                    help="lr multiplier of the new classifier head (default 10 with --pretrained, else 1)")
     p.add_argument("--out", default="runs/alexnet",
                    help="folder for checkpoints, metrics and plots (default: runs/alexnet); one run per folder")
@@ -182,14 +187,14 @@ def build_parser():
     p.add_argument("--ten-crop", action="store_true",
                    help="validate with 10 crops (corners, centre, mirrored), in batches of --batch-size/10 images "
                         "(the same number of crops); --max-val-batches still counts --batch-size images")
-    p.add_argument("--seed", type=_integer(0), default=0, help="seed of the weights, data order and augmentation")
-    p.add_argument("--print-freq", type=_integer(1), default=10,
+    p.add_argument("--seed", type=integer_in(0), default=0, help="seed of the weights, data order and augmentation")
+    p.add_argument("--print-freq", type=integer_in(1), default=10,
                    help="every N steps: refresh the progress bar, or print a plain line when stdout is not a "
                         "terminal or with --no-progress")
-    p.add_argument("--max-steps", type=_integer(1), help="cap on training steps per epoch (quick runs)")
-    p.add_argument("--max-val-batches", type=_integer(1),
+    p.add_argument("--max-steps", type=integer_in(1), help="cap on training steps per epoch (quick runs)")
+    p.add_argument("--max-val-batches", type=integer_in(1),
                    help="validate on only N x --batch-size images, spread evenly over the classes (quick runs)")
-    p.add_argument("--save-every", type=_integer(1), help="also checkpoint every N steps")
+    p.add_argument("--save-every", type=integer_in(1), help="also checkpoint every N steps")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (plain lines instead)")
     p.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
