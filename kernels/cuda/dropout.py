@@ -22,7 +22,8 @@ def dropout_apply(x, keep, scale):
 
 
 class Dropout:
-    """Dropout(x, mask, scale=): ``mask`` is not differentiated (its gradient is None)."""
+    """Dropout(x, mask, scale=) with the interface of ``minitorch_alex.dispatch``: ``mask`` and
+    ``scale`` are parameters, so the backward returns one gradient, x's (as the CPU kernel does)."""
 
     needs_input_grad = ()  # not told: every input needs a gradient (``needs`` in kernels/common.py)
 
@@ -33,4 +34,4 @@ class Dropout:
         return y
 
     def backward(self, gy):
-        return (dropout_apply(gy, self.keep, self.scale), None)
+        return (dropout_apply(gy, self.keep, self.scale),)
