@@ -107,6 +107,13 @@ def micro_kernel(u, v, m):
                     dst[t] = src[t]
 
 
+def gemm_shape(c, o, stride, groups):
+    """(Og, Cg, channels): a per-position GEMM's (Og x Cg) and the channels (C + O, all groups) whose
+    transformed tiles a block holds; conv1's input is its 3 channels x 16 polyphase components."""
+    c_in = c * stride * stride
+    return o // groups, c_in // groups, c_in + o
+
+
 def best_seconds(fn, repeats):
     times = []
     for _ in range(repeats):
@@ -123,9 +130,8 @@ def gemm_rates(repeats=7, seed=0):
     rng = np.random.default_rng(seed)
     rows = {}
     with single_threaded_blas():
-        for name, c, _h, o, k, s, _p, g in LAYERS:
-            cg = c * s * s // g if s > 1 else c // g  # conv1: 3 channels x 16 polyphase components
-            og = o // g
+        for name, c, _h, o, _k, s, _p, g in LAYERS:
+            og, cg, _ = gemm_shape(c, o, s, g)
             u = rng.standard_normal((og, cg), dtype=np.float32)
             rows[name] = []
             for n in WIDTHS:
@@ -210,10 +216,9 @@ def main(argv=None):
              "micro-kernel; 'tiles in L2': how many tiles' transformed input and output fit in one core's L2):", "",
              "| layer | GEMM (Og x Cg) | tiles in L2 | " + " | ".join(f"N={n}" for n in WIDTHS) + " |",
              "|---|---|---|" + "---|" * len(WIDTHS)]
-    for name, c, _h, o, k, s, _p, g in LAYERS:
-        cg = c * s * s // g if s > 1 else c // g
-        og = o // g
-        fit = int(l2 // (POSITIONS * (c * s * s if s > 1 else c) + POSITIONS * o) // 4) if l2 else "?"
+    for name, c, _h, o, _k, s, _p, g in LAYERS:
+        og, cg, channels = gemm_shape(c, o, s, g)
+        fit = l2 // (POSITIONS * channels * 4) if l2 else "?"
         cells = " | ".join(f"{b:.0f} / {mk:.0f}" for _n, b, mk in rates[name])
         lines.append(f"| {name} | {og} x {cg} | {fit} | {cells} |")
     lines += ["", f"**2. Forward + backward at batch {args.batch} against the chunk budget** "

@@ -182,3 +182,31 @@ def test_winograd_error_table_replaces_its_section_and_keeps_the_reading(tmp_pat
     rows = [line for line in text.splitlines() if line.startswith("| conv")]
     assert len(rows) == sum(len(layer[-1]) for layer in winograd_error.LAYERS) == 14
     assert "| conv3 | **winograd5** |" in text and "| conv1 | **polyphase F(5x5)** |" in text
+
+
+def test_fusion_probe_tables_replace_their_section_and_leave_the_kernels_as_they_were(tmp_path, monkeypatch):
+    """benchmarks/fusion_probe.py (issue #31's block-size evidence) writes both tables for every
+    Winograd layer into its own section, keeps the reading below it, sizes 'tiles in L2' from the
+    cache it is given, and puts the chunk budget it sweeps back."""
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    try:
+        import fusion_probe
+    finally:
+        sys.path.pop(0)
+    from minitorch_alex_kernels.cpu import conv
+
+    budget = conv.WINOGRAD_TARGET_BYTES, conv.WINOGRAD_MIN_TILES
+    monkeypatch.setattr(fusion_probe, "cache_bytes", lambda level: {2: 512 << 10, 3: 32 << 20}[level])
+    out = tmp_path / "RESULTS.md"
+    out.write_text(f"# report\n\n{fusion_probe.SECTION}\n\nold\n\n{fusion_probe.END}\nreading by hand\n")
+    assert fusion_probe.main(["--batch", "2", "--repeats", "1", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "old" not in text and text.endswith(fusion_probe.END + "\nreading by hand\n")
+    assert (conv.WINOGRAD_TARGET_BYTES, conv.WINOGRAD_MIN_TILES) == budget
+    assert "L2 0.5 MiB per core, L3 32 MiB" in text
+    # one L2 of 512 KiB holds 18 tiles of conv1 (49 values x (48 + 96) channels x 4 bytes) and 4 of conv3
+    assert "| conv1 | 96 x 48 | 18 |" in text and "| conv3 | 384 x 256 | 4 |" in text
+    assert "| conv4 | 192 x 192 | 3 |" in text and "| conv5 | 128 x 192 | 4 |" in text
+    sweep = [line for line in text.splitlines() if line.startswith("| conv") and " MB" not in line and " x " not in line]
+    assert [line.split(" | ")[0] for line in sweep] == ["| conv1", "| conv3", "| conv4", "| conv5"]
+    assert all(line.count("(") == len(fusion_probe.BUDGETS_MB) for line in sweep)
