@@ -27,7 +27,7 @@ import types
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from results_file import publish  # noqa: E402  (benchmarks/ is the script's folder)
+from results_file import add_out_argument, publish  # noqa: E402  (benchmarks/ is the script's folder)
 
 from minitorch_alex_kernels.blas_core import choose_openblas_core  # noqa: E402
 
@@ -73,6 +73,16 @@ class GemmClock:
             module.np = np
 
 
+def layer_arrays(layer, batch, seed=0):
+    """float32 x (batch, C, H, H), weight (O, C/G, k, k) ~ N(0, 0.01) and a zero bias (O,) for one
+    entry of ``LAYERS``."""
+    _name, c, h, o, k, _s, _p, g = layer
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, c, h, h), dtype=np.float32)
+    w = (rng.standard_normal((o, c // g, k, k)) * 0.01).astype(np.float32)
+    return x, w, np.zeros(o, np.float32)
+
+
 def profile(batch, repeats, seed=0):
     """{layer: (forward s, backward s, forward GEMM thread-s, backward GEMM thread-s, algorithm)},
     medians over ``repeats`` after one warm-up call."""
@@ -81,10 +91,7 @@ def profile(batch, repeats, seed=0):
 
     rows = {}
     for name, c, h, o, k, s, p, g in LAYERS:
-        rng = np.random.default_rng(seed)
-        x = rng.standard_normal((batch, c, h, h), dtype=np.float32)
-        w = (rng.standard_normal((o, c // g, k, k)) * 0.01).astype(np.float32)
-        b = np.zeros(o, np.float32)
+        x, w, b = layer_arrays((name, c, h, o, k, s, p, g), batch, seed)
         runs = []
         for i in range(repeats + 1):
             with GemmClock([conv, fourier]) as clock:
@@ -110,7 +117,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "RESULTS.md"), help="'-': print only")
+    add_out_argument(parser)
     args = parser.parse_args(argv)
     from minitorch_alex_kernels.cpu import retain_freed_memory
 

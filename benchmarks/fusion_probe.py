@@ -31,24 +31,17 @@ import os
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from results_file import publish  # noqa: E402  (benchmarks/ is the script's folder)
-
-from minitorch_alex_kernels.blas_core import choose_openblas_core  # noqa: E402
-
-choose_openblas_core()  # before NumPy loads, as examples/train_imagenet.py does
-
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
+# benchmarks/ is the script's folder. conv_profile (first) chooses the OpenBLAS core before NumPy loads.
+import conv_profile
+import numba
+import numpy as np
+from results_file import add_out_argument, publish
 
 SECTION = "## Transforms fused with the GEMM in cache-sized blocks, measured (issue #31)"
 END = "<!-- end of fusion_probe.py's tables: a rerun replaces what is above, back to the heading -->"
 
-# (name, C, H, O, k, stride, padding, groups), AlexNet's Winograd convolutions (conv2 takes the frequency path)
-LAYERS = (("conv1", 3, 224, 96, 11, 4, 2, 1), ("conv3", 256, 13, 384, 3, 1, 1, 1),
-          ("conv4", 384, 13, 384, 3, 1, 1, 2), ("conv5", 384, 13, 256, 3, 1, 1, 2))
+# AlexNet's Winograd convolutions: conv_profile's layers but conv2 (the frequency path)
+LAYERS = tuple(layer for layer in conv_profile.LAYERS if layer[0] != "conv2")
 POSITIONS = 49  # F(5x5, 3x3): 7x7 transformed values per tile
 WIDTHS = (8, 16, 32, 64, 128, 256, 512, 1024)
 BUDGETS_MB = (4, 8, 16, 32, 48, 96)
@@ -158,10 +151,7 @@ def budget_sweep(batch, repeats, seed=0):
     rows = {}
     try:
         for name, c, h, o, k, s, p, g in LAYERS:
-            rng = np.random.default_rng(seed)
-            x = rng.standard_normal((batch, c, h, h), dtype=np.float32)
-            w = (rng.standard_normal((o, c // g, k, k)) * 0.01).astype(np.float32)
-            b = np.zeros(o, np.float32)
+            x, w, b = conv_profile.layer_arrays((name, c, h, o, k, s, p, g), batch, seed)
             if s > 1:
                 _, cs, hs, _ = polyphase.phase_shape(x.shape, (k, k), (s, s), (p, p))
                 tiles, channels = winograd5.tiles5(hs - 2) ** 2, cs + o
@@ -198,7 +188,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "RESULTS.md"), help="'-': print only")
+    add_out_argument(parser)
     args = parser.parse_args(argv)
     from minitorch_alex_kernels.cpu import conv, retain_freed_memory
     from minitorch_alex_kernels.cpu.parallel import get_num_threads

@@ -20,6 +20,14 @@ def replace_section(path, heading, end, text):
     os.replace(tmp, path)
 
 
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
+
+
+def add_out_argument(parser):
+    """The ``--out`` of a script that rewrites its section of benchmarks/RESULTS.md ('-': print only)."""
+    parser.add_argument("--out", default=RESULTS, help="'-': print only")
+
+
 def publish(out, heading, end, text):
     """Print a script's section and, unless ``out`` is '-', put it into the file ``out``."""
     print("\n" + text)

@@ -29,7 +29,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from results_file import publish  # noqa: E402  (benchmarks/ is the script's folder)
+from results_file import add_out_argument, publish  # noqa: E402  (benchmarks/ is the script's folder)
 
 from minitorch_alex_kernels.cpu import conv  # noqa: E402
 
@@ -95,7 +95,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "RESULTS.md"), help="'-': print only")
+    add_out_argument(parser)
     args = parser.parse_args(argv)
     rows = measure(args.batch, args.seed)
     command = "python benchmarks/winograd_error.py" + (f" --batch {args.batch}" if args.batch != 4 else "")
