@@ -24,8 +24,8 @@ products runs at the BLAS's speed. The 2-D transform is done one axis at a time:
     X = D (L1, H) @ T (H, Fw*N*C)                 complex, along the columns: X (F, N, C)
 
 and the inverse runs the same steps backwards, keeping only the output rows and columns
-(the crop costs nothing: the inverse matrices have OH rows, OW columns), its transpose and
-real GEMM fused into one pass that writes the output, ReLU included (``spectra_to_rows``).
+(the crop costs nothing: the inverse matrices have OH rows, OW columns), its transpose, real
+GEMM and ReLU done a block of maps at a time in L2, the GEMM writing the output (``spectra_to_rows``).
 Only half the frequencies along W are kept (a real signal's spectrum is conjugate-symmetric);
 the inverse weighs them by 2 (``c_weights``). The transforms of gy and of gx work on conjugates
 (conj(GY) comes from the conjugated DFT matrices at no cost), which keeps every product a plain
@@ -151,57 +151,53 @@ def eligible(kernel_size, stride, padding):
 
 
 # ----- parallel building blocks -----------------------------------------------------------------------
-# Maps per pass of ``spectra_to_rows``. Its innermost loops run over the maps of a block, and
-# LLVM vectorises them only as loops of a length it is not told (with its alias checks): 8 maps,
-# a loop it unrolls, ran scalar at 8 GFLOP/s a thread; 64 at 38 GFLOP/s, 128 at 44
-# (microbenchmark, an AVX-512 Xeon, 256-bit vectors). 64 keeps a block's buffers in L1 (~15 KB).
+# Maps per block of ``spectra_to_rows``: a block's gathered spectrum rows (64 x 27 x 30 float32 for
+# conv2, 207 KB) and its output maps (187 KB) stay in one core's L2 (512 KB here) from the gather
+# through the GEMM to the ReLU.
 BLOCK = 64
 
 
 @kernel
+def gather_map_rows(spectra, coef, m0, count, oh):
+    """coef[m OH + i, j] = spectra[i Fw + j // 2, 2 (m0 + m) + j % 2] for m < count, i < OH: the
+    spectrum rows of ``count`` maps, map by map, (re, im) interleaved. spectra (OH Fw, 2 M) real,
+    the real view of (OH Fw, M) complex; coef (>= count OH, 2 Fw). Reads each spectrum row's
+    stretch of the block's maps contiguously, writes 8-byte (re, im) pairs."""
+    fw = coef.shape[1] // 2
+    for i in range(oh):
+        for f in range(fw):
+            src = spectra[i * fw + f, 2 * m0:2 * (m0 + count)]
+            for m in range(count):
+                row = coef[m * oh + i]
+                row[2 * f] = src[2 * m]
+                row[2 * f + 1] = src[2 * m + 1]
+
+
 def spectra_to_rows(spectra, irows, out, m_start, m_stop, relu):
     """The last step of the inverse DFT, along the rows (real part, first OW values), reading
     the spectra transposed: out[m, i, q] = sum_j spectra[i Fw + j // 2, 2 m + j % 2] irows[j, q]
     for maps m_start ... m_stop-1; spectra (OH Fw, 2 M), the real view of (OH Fw, M) complex;
-    irows (2 Fw, OW) from ``Plan._inverse_rows``; out (M, OH, OW). ``relu``: max(out, 0) as it
-    is written (the ReLU a convolution fuses).
+    irows (2 Fw, OW) from ``Plan._inverse_rows``; out (M, OH, OW), C-contiguous. ``relu``:
+    max(out, 0) (the ReLU a convolution fuses).
 
-    One pass where there were three (a transpose of the spectra, a real GEMM 30 deep and 27
-    wide, and the ReLU over the output): BLOCK maps at a time, each spectrum row gives BLOCK
-    maps' coefficients at once, the products accumulate in a (OW, BLOCK) buffer that stays in
-    L1, vectorised over the maps, and the rows are written out. conv2's forward at batch 128
-    (2 threads) went from 214 to 203 ms, its backward from 250 to 245. (The same pass the other
-    way, for ``transform``, lost to its GEMM and transpose: 27 against 19 ms for conv2's input.)"""
+    BLOCK maps at a time, in cache: their spectrum rows gathered map by map
+    (``gather_map_rows``), one GEMM (BLOCK OH, 2 Fw) @ (2 Fw, OW) straight into their output
+    maps, the ReLU over them while they are still in L2. On conv2's forward (4096 maps, one
+    thread) 8.2 ms against 13.5 for the numba pass that did the products itself with its
+    accumulators in L1 (14 GFLOP/s; the BLAS runs these GEMMs at ~53): gather 2.0, GEMM 3.4,
+    ReLU and the writes the rest. (The same pass the other way, for ``transform``, lost to its
+    GEMM and transpose: 27 against 19 ms for conv2's input.)"""
+    if not out.flags.c_contiguous:
+        raise ValueError(f"spectra_to_rows: expected a C-contiguous output, got strides {out.strides}")
     oh, ow = out.shape[1], out.shape[2]
-    f2 = irows.shape[0]
-    fw = f2 // 2
-    zero = out.dtype.type(0)
-    coef = np.zeros((f2, BLOCK), dtype=out.dtype)
-    acc = np.empty((ow, BLOCK), dtype=out.dtype)
+    coef = workspace("fourier.coef", (BLOCK * oh, irows.shape[0]), out.dtype)
     for m0 in range(m_start, m_stop, BLOCK):
         count = min(BLOCK, m_stop - m0)
-        for i in range(oh):
-            for f in range(fw):
-                src, re, im = spectra[i * fw + f, 2 * m0:2 * (m0 + count)], coef[2 * f], coef[2 * f + 1]
-                for m in range(count):
-                    re[m] = src[2 * m]
-                    im[m] = src[2 * m + 1]
-            acc[:] = 0
-            for j in range(f2):
-                v, rj = coef[j], irows[j]
-                for q in range(ow):
-                    r, dst = rj[q], acc[q]
-                    for m in range(count):
-                        dst[m] += r * v[m]
-            if relu:
-                for q in range(ow):
-                    row = acc[q]
-                    for m in range(count):
-                        row[m] = zero if row[m] < zero else row[m]
-            for m in range(count):
-                dst = out[m0 + m, i]
-                for q in range(ow):
-                    dst[q] = acc[q, m]
+        gather_map_rows(spectra, coef, m0, count, oh)
+        maps = out[m0:m0 + count].reshape(count * oh, ow)
+        np.matmul(coef[:count * oh], irows, out=maps)
+        if relu:
+            np.maximum(maps, 0, out=maps)
 
 
 def _map_ranges(maps):
@@ -274,7 +270,8 @@ def inverse(pl, s, icols, irows, out, relu=False):
     z = workspace("fourier.z", (oh * pl.fw, n * c), pl.cdtype)
     _matmul_cols(icols, s.reshape(pl.l1, pl.fw * n * c), z.reshape(oh, pl.fw * n * c))
     maps = out.reshape(n * c, oh, ow)
-    run_parallel(lambda r: spectra_to_rows(z.view(pl.dtype), irows, maps, r[0], r[1], relu), _map_ranges(n * c))
+    run_parallel(lambda r: spectra_to_rows(z.view(pl.dtype), irows, maps, r[0], r[1], relu), _map_ranges(n * c),
+                 uses_blas=True)
 
 
 _tokens = threading.local()  # which forward call last wrote this thread's "fourier.h" workspace
