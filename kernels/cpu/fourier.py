@@ -23,9 +23,11 @@ products runs at the BLAS's speed. The 2-D transform is done one axis at a time:
     T (N*C, H*Fw) -> (H*Fw, N*C)                  a transpose, so the next GEMM contracts H
     X = D (L1, H) @ T (H, Fw*N*C)                 complex, along the columns: X (F, N, C)
 
-and the inverse runs the same steps backwards, keeping only the output rows and columns
-(the crop costs nothing: the inverse matrices have OH rows, OW columns), its transpose, real
-GEMM and ReLU done a block of maps at a time in L2, the GEMM writing the output (``spectra_to_rows``).
+the first two a block of maps at a time, the block's T staying in cache between its GEMM and
+its transpose (``rows_to_spectra``). The inverse runs the same steps backwards, keeping only the
+output rows and columns (the crop costs nothing: the inverse matrices have OH rows, OW columns),
+its transpose, real GEMM and ReLU done a block of maps at a time in cache, the GEMM writing the
+output (``spectra_to_rows``).
 Only half the frequencies along W are kept (a real signal's spectrum is conjugate-symmetric);
 the inverse weighs them by 2 (``c_weights``). The transforms of gy and of gx work on conjugates
 (conj(GY) comes from the conjugated DFT matrices at no cost), which keeps every product a plain
@@ -151,10 +153,11 @@ def eligible(kernel_size, stride, padding):
 
 
 # ----- parallel building blocks -----------------------------------------------------------------------
-# Maps per block of ``spectra_to_rows``: a block's gathered spectrum rows (64 x 27 x 30 float32 for
-# conv2, 207 KB) and its output maps (187 KB) stay in one core's L2 (512 KB here) from the gather
-# through the GEMM to the ReLU.
-BLOCK = 64
+# Maps per block of ``spectra_to_rows`` and ``rows_to_spectra``: a block's maps and their spectrum
+# rows (conv2: 373 + 415 KB in float32) stay in L2 (512 KB) or next to it, from the GEMM to the
+# scatter (or from the gather to the ReLU). Measured one thread, conv2's 16384 output maps: the
+# forward transform 20.6 ms with 128, 24.6 with 64, 31 with 32; the inverse 34-36 ms with 64 or 128.
+BLOCK = 128
 
 
 @kernel
@@ -182,11 +185,10 @@ def spectra_to_rows(spectra, irows, out, m_start, m_stop, relu):
 
     BLOCK maps at a time, in cache: their spectrum rows gathered map by map
     (``gather_map_rows``), one GEMM (BLOCK OH, 2 Fw) @ (2 Fw, OW) straight into their output
-    maps, the ReLU over them while they are still in L2. On conv2's forward (4096 maps, one
-    thread) 8.2 ms against 13.5 for the numba pass that did the products itself with its
+    maps, the ReLU over them while they are still in cache. On conv2's forward (4096 maps, one
+    thread, blocks of 64) 8.2 ms against 13.5 for the numba pass that did the products itself with its
     accumulators in L1 (14 GFLOP/s; the BLAS runs these GEMMs at ~53): gather 2.0, GEMM 3.4,
-    ReLU and the writes the rest. (The same pass the other way, for ``transform``, lost to its
-    GEMM and transpose: 27 against 19 ms for conv2's input.)"""
+    ReLU and the writes the rest."""
     if not out.flags.c_contiguous:
         raise ValueError(f"spectra_to_rows: expected a C-contiguous output, got strides {out.strides}")
     oh, ow = out.shape[1], out.shape[2]
@@ -200,42 +202,43 @@ def spectra_to_rows(spectra, irows, out, m_start, m_stop, relu):
             np.maximum(maps, 0, out=maps)
 
 
+@kernel
+def scatter_map_rows(t, spectra, m0, count, h):
+    """spectra[i Fw + j // 2, 2 (m0 + m) + j % 2] = t[m H + i, j] for m < count, i < H: the
+    transpose of ``gather_map_rows``. t (>= count H, 2 Fw) real, rows (map, row) as the GEMM
+    wrote them; spectra (H Fw, 2 M) real, the real view of (H Fw, M) complex."""
+    fw = t.shape[1] // 2
+    for i in range(h):
+        for f in range(fw):
+            dst = spectra[i * fw + f, 2 * m0:2 * (m0 + count)]
+            for m in range(count):
+                row = t[m * h + i]
+                dst[2 * m] = row[2 * f]
+                dst[2 * m + 1] = row[2 * f + 1]
+
+
+def rows_to_spectra(maps, rows, spectra, m_start, m_stop):
+    """The first step of the DFT, along the rows, written transposed for the column DFT:
+    spectra[i Fw + j // 2, 2 m + j % 2] = sum_q maps[m, i, q] rows[q, j] for maps
+    m_start ... m_stop-1; maps (M, H, W) C-contiguous; rows (W, 2 Fw) from ``Plan._rows``;
+    spectra (H Fw, 2 M), the real view of (H Fw, M) complex.
+
+    BLOCK maps at a time: one GEMM (BLOCK H, W) @ (W, 2 Fw) into a scratch block that stays in
+    cache, scattered into the spectra (``scatter_map_rows``). One thread, conv2's 6144 input maps
+    7.7 ms and its 16384 output-gradient maps 20.6, against 10.0 and 29.3 for one GEMM over all
+    the maps and a transpose of its whole output through memory."""
+    h, w = maps.shape[1], maps.shape[2]
+    t = workspace("fourier.rows", (BLOCK * h, rows.shape[1]), maps.dtype)
+    for m0 in range(m_start, m_stop, BLOCK):
+        count = min(BLOCK, m_stop - m0)
+        np.matmul(maps[m0:m0 + count].reshape(count * h, w), rows, out=t[:count * h])
+        scatter_map_rows(t, spectra, m0, count, h)
+
+
 def _map_ranges(maps):
     """(start, stop) of the maps each thread transforms, cut at multiples of BLOCK."""
     blocks = split_range(-(-maps // BLOCK), get_num_threads())
     return [(b0 * BLOCK, min(maps, b1 * BLOCK)) for b0, b1 in blocks]
-
-
-@kernel
-def transpose_into(src, dst):
-    """dst[j, i] = src[i, j], 8 rows of src at a time: each row of dst then receives 8 contiguous
-    values (a whole cache line of complex64) per step while the 8 source rows stream through
-    (1.5-2.5x faster on conv2's spectra than 32 x 32 blocks copied a column at a time)."""
-    rows, cols = src.shape
-    full = rows // 8 * 8
-    for i0 in range(0, full, 8):
-        r0, r1, r2, r3 = src[i0], src[i0 + 1], src[i0 + 2], src[i0 + 3]
-        r4, r5, r6, r7 = src[i0 + 4], src[i0 + 5], src[i0 + 6], src[i0 + 7]
-        for j in range(cols):
-            out = dst[j, i0:i0 + 8]
-            out[0], out[1], out[2], out[3] = r0[j], r1[j], r2[j], r3[j]
-            out[4], out[5], out[6], out[7] = r4[j], r5[j], r6[j], r7[j]
-    for i in range(full, rows):
-        row = src[i]
-        for j in range(cols):
-            dst[j, i] = row[j]
-
-
-def _transpose(src, dst):
-    """dst (C, R) = src (R, C)ᵀ, the rows of src split among the threads."""
-    parts = split_range(src.shape[0], get_num_threads())
-    run_parallel(lambda r: transpose_into(src[r[0]:r[1]], dst[:, r[0]:r[1]]), parts)
-
-
-def _matmul_rows(a, b, out):
-    """out = a @ b, the rows of a split among the threads."""
-    parts = split_range(a.shape[0], get_num_threads())
-    run_parallel(lambda r: np.matmul(a[r[0]:r[1]], b, out=out[r[0]:r[1]]), parts, uses_blas=True)
 
 
 def _matmul_cols(a, b, out):
@@ -253,10 +256,10 @@ def _per_frequency(fn, freqs):
 def transform(pl, a, rows, cols, name):
     """a (n, C, h, w) real -> spectrum (F, n, C) complex (a workspace named ``name``)."""
     n, c, h, w = a.shape
-    t = workspace("fourier.t", (n * c * h, 2 * pl.fw), pl.dtype)
-    _matmul_rows(np.ascontiguousarray(a).reshape(n * c * h, w), rows, t)
     tt = workspace("fourier.tt", (h * pl.fw, n * c), pl.cdtype)
-    _transpose(t.view(pl.cdtype).reshape(n * c, h * pl.fw), tt)
+    maps = np.ascontiguousarray(a).reshape(n * c, h, w)
+    run_parallel(lambda r: rows_to_spectra(maps, rows, tt.view(pl.dtype), r[0], r[1]), _map_ranges(n * c),
+                 uses_blas=True)
     s = workspace(name, (pl.freqs, n, c), pl.cdtype)
     _matmul_cols(cols, tt.reshape(h, pl.fw * n * c), s.reshape(pl.l1, pl.fw * n * c))
     return s

@@ -282,21 +282,24 @@ def test_conv2d_fourier_kernels_equal_reference(many_chunks, geo, bias, relu, dt
         check_conv(*conv_arrays(geo, bias, rng, dtype), (1, 1), geo["padding"], geo["groups"], dtype, rng, "fourier", relu)
 
 
-@given(rows=st.integers(1, 40), cols=st.integers(1, 40), split=st.integers(0, 40), seed=st.integers(0, 2**16))
-def test_fourier_transpose_kernel(rows, cols, split, seed):
-    """The spectra's transpose, 8 source rows at a time and the rest one by one, into the strided
-    column block of dst a thread writes (``fourier._transpose`` splits the rows)."""
+@given(maps=st.integers(1, 300), h=st.integers(1, 5), w=st.integers(1, 9), fw=st.integers(1, 6),
+       split=st.integers(0, 300), dtype=dtypes, seed=st.integers(0, 2**16))
+def test_fourier_rows_kernel(maps, h, w, fw, split, dtype, seed):
+    """The DFT's first step written transposed for the column DFT, over more maps than a block
+    (fourier.BLOCK) and a part of one, in two calls as two threads split the maps."""
     rng = np.random.default_rng(seed)
-    src = (rng.standard_normal((rows, cols)) + 1j * rng.standard_normal((rows, cols))).astype(np.complex64)
-    dst = np.zeros((cols, rows), np.complex64)
-    split = min(split, rows)
-    fourier.transpose_into(src[:split], dst[:, :split])
-    fourier.transpose_into(src[split:], dst[:, split:])
-    np.testing.assert_array_equal(dst, src.T)
+    x = rng.standard_normal((maps, h, w)).astype(dtype)
+    rows = rng.standard_normal((w, 2 * fw)).astype(dtype)
+    spectra = np.full((h * fw, 2 * maps), np.nan, dtype)
+    split = min(split, maps)
+    fourier.rows_to_spectra(x, rows, spectra, 0, split)
+    fourier.rows_to_spectra(x, rows, spectra, split, maps)
+    want = x.astype(np.float64) @ rows.astype(np.float64)  # (m, i, j)
+    close(spectra, want.reshape(maps, h, fw, 2).transpose(1, 2, 0, 3).reshape(h * fw, 2 * maps), dtype)
 
 
-@given(maps=st.integers(1, 150), oh=st.integers(1, 5), fw=st.integers(1, 6), ow=st.integers(1, 9),
-       split=st.integers(0, 150), relu=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
+@given(maps=st.integers(1, 300), oh=st.integers(1, 5), fw=st.integers(1, 6), ow=st.integers(1, 9),
+       split=st.integers(0, 300), relu=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
 def test_fourier_inverse_rows_kernel(maps, oh, fw, ow, split, relu, dtype, seed):
     """The inverse DFT's last step read from the transposed spectra, over more maps than a block
     (fourier.BLOCK) and a part of one, in two calls as two threads split the maps."""
@@ -439,7 +442,7 @@ def test_conv2d_weight_gradient_has_the_same_bits_whichever_thread_takes_which_c
         patch.setattr(conv_kernels, "im2col_into", late(conv_kernels.im2col_into))
         for variant in conv_kernels.WINOGRAD.values():
             patch.setattr(variant, "grad_output_transform", late(variant.grad_output_transform))
-        patch.setattr(fourier, "transpose_into", late(fourier.transpose_into))
+        patch.setattr(fourier, "scatter_map_rows", late(fourier.scatter_map_rows))
         saved = parallel.get_num_threads()
         parallel.set_num_threads(4)
         try:
