@@ -300,8 +300,11 @@ def weight_spectrum(pl, w, saved=None):
     spread[:, :kw, :, 1] = spread[:, kw:, :, 0] = 0
     spread[:, :kw, :, 0] = spread[:, kw:, :, 1] = taps
     half = workspace("fourier.half", (kh, pl.fw, m), pl.cdtype)  # along kw: (kh, Fw, Cg O)
-    for i in range(kh):
-        np.matmul(pl.row_taps, spread[i].reshape(2 * kw, 2 * m), out=half[i].view(pl.dtype))
+    # in our threads, never the BLAS's own: after a GEMM on OpenBLAS's threads they spin for up to
+    # ~0.1 s (its THREAD_TIMEOUT), and the frequency products that follow, on our two threads,
+    # were preempted: conv2's first chunk's products took 38-84 ms against 28-36 for the second
+    run_parallel(lambda i: np.matmul(pl.row_taps, spread[i].reshape(2 * kw, 2 * m), out=half[i].view(pl.dtype)),
+                 range(kh), uses_blas=True)
     _matmul_cols(pl.col_taps, half.reshape(kh, pl.fw * m), spec.reshape(pl.l1, pl.fw * m))
     token = next(_next_token)
     _tokens.h = token

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 import pytest
@@ -313,6 +314,36 @@ def test_fourier_inverse_rows_kernel(maps, oh, fw, ow, split, relu, dtype, seed)
     rows = spectra.reshape(oh, fw, maps, 2).transpose(2, 0, 1, 3).reshape(maps, oh, 2 * fw)  # (m, i, j)
     want = rows.astype(np.float64) @ irows.astype(np.float64)
     close(out, np.maximum(want, 0) if relu else want, dtype)
+
+
+def test_fourier_weight_spectrum_runs_its_gemms_with_the_blas_single_threaded(monkeypatch):
+    """The weights' spectrum multiplies on our threads with the BLAS at one thread, never on the
+    BLAS's own: those spin for up to ~0.1 s after a GEMM and preempted the frequency products
+    that follow (conv2's first chunk's products took 38-84 ms against 28-36 for the second)."""
+    from minitorch_alex_kernels.cpu import parallel
+
+    if not parallel.blas_controllable():
+        pytest.skip("this BLAS cannot switch threads at run time")
+    blas_threads = []
+
+    def matmul(*args, **kwargs):
+        blas_threads.append(parallel._blas.get())
+        return np.matmul(*args, **kwargs)
+
+    proxy = types.ModuleType("numpy")
+    proxy.__getattr__ = lambda name: getattr(np, name)
+    proxy.matmul = matmul
+    monkeypatch.setattr(fourier, "np", proxy)
+    saved_threads, saved_blas = parallel.get_num_threads(), parallel._blas.get()
+    parallel.set_num_threads(2)
+    parallel._blas.set(2)
+    try:
+        pl = fourier.plan(9, 9, 5, 5, 2, 2, "<f4")
+        fourier.weight_spectrum(pl, np.ones((4, 3, 5, 5), np.float32))
+    finally:
+        parallel.set_num_threads(saved_threads)
+        parallel._blas.set(saved_blas)
+    assert blas_threads and set(blas_threads) == {1}, blas_threads
 
 
 @given(geo=stride1_geometries(), bias=st.booleans(), dtype=dtypes, seed=st.integers(0, 2**16))
