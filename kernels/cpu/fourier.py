@@ -161,19 +161,23 @@ BLOCK = 128
 
 
 @kernel
-def gather_map_rows(spectra, coef, m0, count, oh):
-    """coef[m OH + i, j] = spectra[i Fw + j // 2, 2 (m0 + m) + j % 2] for m < count, i < OH: the
-    spectrum rows of ``count`` maps, map by map, (re, im) interleaved. spectra (OH Fw, 2 M) real,
-    the real view of (OH Fw, M) complex; coef (>= count OH, 2 Fw). Reads each spectrum row's
-    stretch of the block's maps contiguously, writes 8-byte (re, im) pairs."""
-    fw = coef.shape[1] // 2
-    for i in range(oh):
+def copy_map_rows(spectra, rows, m0, count, h, to_rows):
+    """A block of maps' spectrum rows between their two layouts:
+    rows[m H + i, j] <-> spectra[i Fw + j // 2, 2 (m0 + m) + j % 2] for m < count, i < H.
+    spectra (H Fw, 2 M) real, the real view of (H Fw, M) complex; rows (>= count H, 2 Fw) real,
+    one row per (map, map row), as a GEMM reads or writes them. ``to_rows``: spectra -> rows
+    (the inverse's gather), else rows -> spectra (the forward's scatter). Each spectrum row's
+    stretch of the block's maps is read or written contiguously, (re, im) pairs on the other side."""
+    fw = rows.shape[1] // 2
+    for i in range(h):
         for f in range(fw):
-            src = spectra[i * fw + f, 2 * m0:2 * (m0 + count)]
+            stretch = spectra[i * fw + f, 2 * m0:2 * (m0 + count)]
             for m in range(count):
-                row = coef[m * oh + i]
-                row[2 * f] = src[2 * m]
-                row[2 * f + 1] = src[2 * m + 1]
+                row = rows[m * h + i]
+                if to_rows:
+                    row[2 * f], row[2 * f + 1] = stretch[2 * m], stretch[2 * m + 1]
+                else:
+                    stretch[2 * m], stretch[2 * m + 1] = row[2 * f], row[2 * f + 1]
 
 
 def spectra_to_rows(spectra, irows, out, m_start, m_stop, relu):
@@ -184,7 +188,7 @@ def spectra_to_rows(spectra, irows, out, m_start, m_stop, relu):
     max(out, 0) (the ReLU a convolution fuses).
 
     BLOCK maps at a time, in cache: their spectrum rows gathered map by map
-    (``gather_map_rows``), one GEMM (BLOCK OH, 2 Fw) @ (2 Fw, OW) straight into their output
+    (``copy_map_rows``), one GEMM (BLOCK OH, 2 Fw) @ (2 Fw, OW) straight into their output
     maps, the ReLU over them while they are still in cache. On conv2's forward (4096 maps, one
     thread, blocks of 64) 8.2 ms against 13.5 for the numba pass that did the products itself with its
     accumulators in L1 (14 GFLOP/s; the BLAS runs these GEMMs at ~53): gather 2.0, GEMM 3.4,
@@ -195,26 +199,11 @@ def spectra_to_rows(spectra, irows, out, m_start, m_stop, relu):
     coef = workspace("fourier.coef", (BLOCK * oh, irows.shape[0]), out.dtype)
     for m0 in range(m_start, m_stop, BLOCK):
         count = min(BLOCK, m_stop - m0)
-        gather_map_rows(spectra, coef, m0, count, oh)
+        copy_map_rows(spectra, coef, m0, count, oh, True)
         maps = out[m0:m0 + count].reshape(count * oh, ow)
         np.matmul(coef[:count * oh], irows, out=maps)
         if relu:
             np.maximum(maps, 0, out=maps)
-
-
-@kernel
-def scatter_map_rows(t, spectra, m0, count, h):
-    """spectra[i Fw + j // 2, 2 (m0 + m) + j % 2] = t[m H + i, j] for m < count, i < H: the
-    transpose of ``gather_map_rows``. t (>= count H, 2 Fw) real, rows (map, row) as the GEMM
-    wrote them; spectra (H Fw, 2 M) real, the real view of (H Fw, M) complex."""
-    fw = t.shape[1] // 2
-    for i in range(h):
-        for f in range(fw):
-            dst = spectra[i * fw + f, 2 * m0:2 * (m0 + count)]
-            for m in range(count):
-                row = t[m * h + i]
-                dst[2 * m] = row[2 * f]
-                dst[2 * m + 1] = row[2 * f + 1]
 
 
 def rows_to_spectra(maps, rows, spectra, m_start, m_stop):
@@ -224,7 +213,7 @@ def rows_to_spectra(maps, rows, spectra, m_start, m_stop):
     spectra (H Fw, 2 M), the real view of (H Fw, M) complex.
 
     BLOCK maps at a time: one GEMM (BLOCK H, W) @ (W, 2 Fw) into a scratch block that stays in
-    cache, scattered into the spectra (``scatter_map_rows``). One thread, conv2's 6144 input maps
+    cache, scattered into the spectra (``copy_map_rows``). One thread, conv2's 6144 input maps
     7.7 ms and its 16384 output-gradient maps 20.6, against 10.0 and 29.3 for one GEMM over all
     the maps and a transpose of its whole output through memory."""
     h, w = maps.shape[1], maps.shape[2]
@@ -232,7 +221,7 @@ def rows_to_spectra(maps, rows, spectra, m_start, m_stop):
     for m0 in range(m_start, m_stop, BLOCK):
         count = min(BLOCK, m_stop - m0)
         np.matmul(maps[m0:m0 + count].reshape(count * h, w), rows, out=t[:count * h])
-        scatter_map_rows(t, spectra, m0, count, h)
+        copy_map_rows(spectra, t, m0, count, h, False)
 
 
 def _map_ranges(maps):

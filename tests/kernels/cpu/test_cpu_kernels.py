@@ -473,7 +473,7 @@ def test_conv2d_weight_gradient_has_the_same_bits_whichever_thread_takes_which_c
         patch.setattr(conv_kernels, "im2col_into", late(conv_kernels.im2col_into))
         for variant in conv_kernels.WINOGRAD.values():
             patch.setattr(variant, "grad_output_transform", late(variant.grad_output_transform))
-        patch.setattr(fourier, "scatter_map_rows", late(fourier.scatter_map_rows))
+        patch.setattr(fourier, "copy_map_rows", late(fourier.copy_map_rows))
         saved = parallel.get_num_threads()
         parallel.set_num_threads(4)
         try:
